@@ -1,0 +1,5 @@
+import sys
+
+from ganad_clinic.cli import main
+
+sys.exit(main())

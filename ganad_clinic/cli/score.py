@@ -1,0 +1,64 @@
+"""`ganad score`: score image files with a bundle; bad files are reported and skipped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ganad_clinic.cli.common import add_device_threads, apply_threads
+from ganad_clinic.imaging.io import ImageReadError, read_image
+from ganad_clinic.imaging.overlay import overlay
+from ganad_clinic.model.bundle import BundleError, load_bundle
+from ganad_clinic.model.inference import Scorer
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("score", help="score image files with a model bundle",
+                                   description="Print one line (or JSON object) per file: score, the three "
+                                               "terms and the flag. Exit status 1 if any file failed.")
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--heatmap-dir", type=Path, help="write FILE-stem_heatmap.png overlays here")
+    add_device_threads(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
+    try:
+        bundle = load_bundle(args.bundle)
+    except BundleError as error:
+        print(f"ganad score: {error}", file=sys.stderr)
+        return 2
+    scorer = Scorer(bundle)
+    if args.heatmap_dir:
+        args.heatmap_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in args.files:
+        try:
+            image = read_image(name)
+        except ImageReadError as error:
+            failed += 1
+            print(json.dumps({"file": name, "error": error.reason}) if args.json else f"{name}\tERROR\t{error.reason}")
+            continue
+        result = scorer.score_images([image])[0]
+        heatmap = None
+        if args.heatmap_dir:
+            heatmap = args.heatmap_dir / f"{Path(name).stem}_heatmap.png"
+            display = np.asarray(Image.fromarray((result.model_input * 255).round().astype(np.uint8)).resize((256, 256)))
+            Image.fromarray(overlay(display, result.heat)).save(heatmap)
+        row = {"file": name, "score": result.score, "l_d": result.l_d, "l_r": result.l_r, "l_l": result.l_l,
+               "flagged": result.flagged, "threshold": bundle.threshold.value,
+               "heatmap": str(heatmap) if heatmap else None}
+        if args.json:
+            print(json.dumps(row))
+        else:
+            flag = "FLAGGED" if result.flagged else "normal"
+            print(f"{name}\t{result.score:.4f}\t{flag}\tL_D {result.l_d:.4g}  L_R {result.l_r:.4g}  L_L {result.l_l:.4g}")
+    return 1 if failed else 0

@@ -1,0 +1,113 @@
+"""`ganad train`: train a model on the normal images of a dataset folder and write a bundle."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import replace
+
+from tqdm import tqdm
+
+from ganad_clinic.cli.common import add_device_threads, apply_threads, load_images
+from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_dataset
+from ganad_clinic.imaging.io import ImageReadError
+from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.networks import SPECS
+from ganad_clinic.model.trainer import TrainConfig, TrainProgress, paper_recipe, train
+
+VAL_FRACTION = 0.2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model on the normal images of a dataset folder",
+        description="Train on the normal images of DIR (ALL-IDB2 names or normal/ + anomalous/ folders). "
+                    f"{VAL_FRACTION:.0%} of the normal images and all anomalous ones are held out for "
+                    "validation: they choose the checkpoint, the score normalisation and the threshold, "
+                    "and never take part in a gradient step.")
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--image-size", type=int, default=TrainConfig.image_size)
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=TrainConfig.channels)
+    parser.add_argument("--spec", choices=("auto", *sorted(SPECS)), default="auto",
+                        help="architecture of Table 1 (auto: mnist for 1 channel <= 32 px, cifar10 for "
+                             "3 channels <= 32 px, otherwise all)")
+    parser.add_argument("--steps", type=int, help=f"step budget (default {TrainConfig.steps})")
+    parser.add_argument("--epochs", type=int, help="train for this many epochs instead of a step budget")
+    parser.add_argument("--batch-size", type=int, help="default 16 for the ALL spec, 64 otherwise")
+    parser.add_argument("--latent", type=int, help="latent size (default 200 for ALL, 100 otherwise)")
+    parser.add_argument("--width", type=float, help="multiplies every layer width")
+    parser.add_argument("--lambda", dest="lam", type=float, default=TrainConfig.lam)
+    parser.add_argument("--beta", type=float, default=TrainConfig.beta)
+    parser.add_argument("--gan", choices=("rsgan", "sgan"), default=TrainConfig.gan)
+    parser.add_argument("--recipe", choices=("default", "paper"), default="default",
+                        help="paper: the paper's recipe exactly (no augmentation, no EMA, raw score sums)")
+    parser.add_argument("--seed", type=int, default=0)
+    add_device_threads(parser)
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
+    spec = args.spec
+    if spec == "auto":
+        spec = "all" if args.image_size > 32 else ("mnist" if args.channels == 1 else "cifar10")
+    small = spec != "all"
+    batch_size = args.batch_size or (64 if small else 16)
+    config = TrainConfig(
+        spec=spec, image_size=args.image_size, channels=args.channels,
+        latent=args.latent or (100 if small else 200), batch_size=batch_size,
+        width=args.width or TrainConfig.width, lam=args.lam, beta=args.beta, gan=args.gan,
+        seed=args.seed, device=args.device,
+    )
+    if args.epochs:
+        config = replace(config, steps=args.epochs * max(1, math.floor(n_train / min(batch_size, n_train))))
+    elif args.steps:
+        config = replace(config, steps=args.steps)
+    return paper_recipe(config) if args.recipe == "paper" else config
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
+    try:
+        dataset = load_dataset(args.data)
+        split = split_dataset(dataset, train=1 - VAL_FRACTION, val=VAL_FRACTION, test=0.0, seed=args.seed)
+        train_images, val_images = load_images(split.train), load_images(split.val)
+    except (DatasetError, ImageReadError) as error:
+        print(f"ganad train: {error}", file=sys.stderr)
+        return 2
+    config = config_from_args(args, len(train_images))
+    val_labels = [sample.label for sample in split.val]
+    print(f"training on {len(train_images)} normal images of {args.data}; validating on "
+          f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; {config.steps} steps, "
+          f"spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
+    bar = tqdm(total=config.steps, unit="step", file=sys.stderr)
+
+    def report(progress: TrainProgress) -> None:
+        bar.update(progress.step - bar.n)
+        figure = "-" if progress.validation is None else f"{progress.validation:.3f}"
+        bar.set_postfix_str(f"epoch {progress.epoch} ae {progress.losses['ae']:.4f} "
+                            f"{progress.validation_name} {figure}")
+
+    try:
+        result = train(config, train_images, val_images, val_labels, progress=report)
+    except KeyboardInterrupt:
+        bar.close()
+        print("ganad train: cancelled; no bundle was written", file=sys.stderr)
+        return 130
+    except ValueError as error:
+        bar.close()
+        print(f"ganad train: {error}", file=sys.stderr)
+        return 2
+    bar.close()
+    training = {"config": config.to_dict(), "data": str(args.data), "n_train": len(train_images),
+                "n_val_normal": val_labels.count(0), "n_val_anomalous": val_labels.count(1),
+                "seconds": round(result.seconds, 1), "best_step": result.best_step}
+    path = save_bundle(args.out, result.model, result.score_config, result.threshold, training=training,
+                       validation_metrics=result.validation_metrics,
+                       changelog=f"trained on {len(train_images)} normal images of {args.data}")
+    metrics = result.validation_metrics
+    print(f"wrote {path}: threshold {result.threshold.value:.4g} ({result.threshold.rule}); validation "
+          f"AUC {metrics['auc']:.4f}, sensitivity {metrics['sensitivity']:.3f}, specificity "
+          f"{metrics['specificity']:.3f}; {result.seconds:.0f} s")
+    return 0

@@ -1,0 +1,108 @@
+"""MONAI pipelines from `read_image` arrays (HxWx3, [0, 1]) to model tensors (CxHxW, [-1, 1]).
+
+Resizing is to a square of `resize_size` on both sides, not on the short side: cell crops are
+square (ALL-IDB2 tiles are 257x257), and for a non-square image a short-side resize followed by a
+centre crop would cut off part of the picture, so anomalies near an edge could go unseen. The
+paper's ratio of resize to crop (Resize(256) then crop 220) is the default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from monai.transforms import (
+    CenterSpatialCrop,
+    Compose,
+    EnsureChannelFirst,
+    EnsureType,
+    Lambda,
+    RandFlip,
+    RandRotate90,
+    RandSpatialCrop,
+    Resize,
+    ScaleIntensityRange,
+)
+
+_LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
+"""ITU-R BT.601 weights, the same Pillow uses for its "L" conversion."""
+
+_ROTATION_PROBABILITY = 0.75
+"""With max_k=3, applying a rotation 3 times in 4 makes 0, 90, 180 and 270 degrees equally likely."""
+
+
+def default_resize_size(image_size: int) -> int:
+    """The paper's Resize(256) -> crop 220 ratio, applied to `image_size`."""
+    return round(image_size * 256 / 220)
+
+
+def eval_transform(image_size: int, channels: int = 3, resize_size: int | None = None) -> Compose:
+    """Deterministic pipeline for validation, scoring and heat maps: resize, centre crop, rescale."""
+    resize_size = _checked_sizes(image_size, channels, resize_size)
+    return Compose(
+        [
+            *_prepare(channels),
+            Resize((resize_size, resize_size), mode="bilinear", anti_aliasing=True),
+            CenterSpatialCrop((image_size, image_size)),
+            *_finish(),
+        ]
+    )
+
+
+def train_transform(image_size: int, channels: int = 3, resize_size: int | None = None) -> Compose:
+    """The paper's augmentation (resize, horizontal and vertical flips, random crop) plus 90° turns.
+
+    Cells have no preferred orientation, so right-angle rotations add variety without inventing
+    unrealistic images. Call `set_random_state(seed)` on the result for reproducible draws.
+    """
+    resize_size = _checked_sizes(image_size, channels, resize_size)
+    return Compose(
+        [
+            *_prepare(channels),
+            Resize((resize_size, resize_size), mode="bilinear", anti_aliasing=True),
+            RandFlip(prob=0.5, spatial_axis=1),
+            RandFlip(prob=0.5, spatial_axis=0),
+            RandRotate90(prob=_ROTATION_PROBABILITY, max_k=3, spatial_axes=(0, 1)),
+            RandSpatialCrop((image_size, image_size), random_size=False),
+            *_finish(),
+        ]
+    )
+
+
+def to_display(tensor: torch.Tensor) -> np.ndarray:
+    """Undo the pipelines' scaling: a CxHxW tensor in [-1, 1] becomes an HxWx3 float32 array in [0, 1]."""
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"expected a 1- or 3-channel CxHxW tensor, got shape {tuple(tensor.shape)}")
+    pixels = tensor.detach().cpu().float().clamp(-1.0, 1.0).add(1.0).div(2.0)
+    pixels = pixels.expand(3, -1, -1).permute(1, 2, 0)
+    return np.ascontiguousarray(pixels.numpy(), dtype=np.float32)
+
+
+def to_luminance(image: torch.Tensor) -> torch.Tensor:
+    """Collapse a 3xHxW image to 1xHxW luminance."""
+    weights = torch.tensor(_LUMINANCE_WEIGHTS, dtype=image.dtype, device=image.device)
+    return (image * weights.view(3, 1, 1)).sum(dim=0, keepdim=True)
+
+
+def _prepare(channels: int) -> list:
+    steps = [EnsureChannelFirst(channel_dim=-1)]
+    if channels == 1:
+        steps.append(Lambda(to_luminance))
+    return steps
+
+
+def _finish() -> list:
+    return [
+        ScaleIntensityRange(a_min=0.0, a_max=1.0, b_min=-1.0, b_max=1.0, clip=True),
+        EnsureType(data_type="tensor", dtype=torch.float32, track_meta=False),
+    ]
+
+
+def _checked_sizes(image_size: int, channels: int, resize_size: int | None) -> int:
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    resize_size = default_resize_size(image_size) if resize_size is None else resize_size
+    if resize_size < image_size:
+        raise ValueError(f"resize_size ({resize_size}) must be at least image_size ({image_size})")
+    return resize_size

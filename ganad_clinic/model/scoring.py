@@ -1,0 +1,202 @@
+"""The anomaly score A(x) of Eq. 4-7, residual heat maps, thresholds and screening metrics.
+
+A(x) = λ·L_D(x) + (1-λ)·L_R(x) + β·L_L(x), with
+  L_D = Σ|f_D(x) - f_D(G(E(x)))|   (critic features),
+  L_R = Σ|x - G(E(x))|             (pixels),
+  L_L = Σ|E(x) - E(G(E(x)))|       (latent).
+The three sums live on very different scales (thousands of pixels against a few hundred features),
+so besides the paper's raw form we offer a normalised one: each term becomes a z-score against the
+validation-normal scores, which makes λ and β mean what they say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.metrics import compute_roc_auc
+
+from ganad_clinic.model.networks import GanAutoencoder
+
+TERMS = ("l_d", "l_r", "l_l")
+SCORE_MODES = ("normalised", "raw")
+HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How the three terms are combined; stored in the bundle with the statistics it needs."""
+
+    lam: float = 0.8
+    beta: float = 1.0
+    mode: str = "normalised"
+    term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std)
+    pixel_reference: float = 1.0  # residual that maps to heat 0.5
+
+    def __post_init__(self) -> None:
+        if self.mode not in SCORE_MODES:
+            raise ValueError(f"unknown score mode {self.mode!r}; choose one of {SCORE_MODES}")
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"λ must lie in [0, 1], not {self.lam}")
+        if self.beta < 0:
+            raise ValueError(f"β must not be negative, not {self.beta}")
+
+
+@dataclass
+class ScoreBatch:
+    """Scores of a batch: the combined score, its three raw terms and the residual maps."""
+
+    score: torch.Tensor
+    l_d: torch.Tensor
+    l_r: torch.Tensor
+    l_l: torch.Tensor
+    residual: torch.Tensor  # N x H x W, mean absolute pixel residual (smoothed)
+    reconstruction: torch.Tensor  # N x C x H x W in [-1, 1]
+
+    def heat(self, config: ScoreConfig) -> torch.Tensor:
+        """Heat in [0, 1) anchored to the bundle's reference: r / (r + reference)."""
+        return self.residual / (self.residual + config.pixel_reference)
+
+
+def raw_terms(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The three raw sums per sample and G(E(x)); f_D of x and x̂ run as one batch."""
+    z = model.encoder(x)
+    reconstruction = model.generator(z)
+    z_again = model.encoder(reconstruction)
+    features = model.critic.features(torch.cat([x, reconstruction]))
+    f_x, f_rec = features.chunk(2)
+    terms = {
+        "l_d": (f_x - f_rec).abs().flatten(1).sum(1),
+        "l_r": (x - reconstruction).abs().flatten(1).sum(1),
+        "l_l": (z - z_again).abs().flatten(1).sum(1),
+    }
+    return terms, reconstruction
+
+
+def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor:
+    """Eq. 7 on raw or normalised terms."""
+    values = dict(terms)
+    if config.mode == "normalised":
+        missing = [name for name in TERMS if name not in config.term_stats]
+        if missing:
+            raise ValueError(f"normalised scoring needs statistics for {missing}")
+        values = {name: (terms[name] - config.term_stats[name][0]) / config.term_stats[name][1] for name in TERMS}
+    return config.lam * values["l_d"] + (1 - config.lam) * values["l_r"] + config.beta * values["l_l"]
+
+
+def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """|x - G(E(x))| averaged over channels and smoothed over 3x3 pixels, N x H x W."""
+    residual = (x - reconstruction).abs().mean(1, keepdim=True)
+    return F.avg_pool2d(residual, 3, stride=1, padding=1, count_include_pad=False).squeeze(1)
+
+
+@torch.inference_mode()
+def score_batch(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
+    """Score a batch (N x C x H x W in [-1, 1]) with the model in eval mode."""
+    terms, reconstruction = raw_terms(model, x)
+    return ScoreBatch(
+        score=combine(terms, config), residual=residual_map(x, reconstruction),
+        reconstruction=reconstruction, **terms,
+    )
+
+
+@torch.inference_mode()
+def compute_terms(model: GanAutoencoder, x: torch.Tensor, batch: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Raw terms and residual maps of many images, scored `batch` at a time (eval mode)."""
+    device = next(model.parameters()).device
+    terms: dict[str, list[np.ndarray]] = {name: [] for name in TERMS}
+    residuals = []
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch].to(device)
+        values, reconstruction = raw_terms(model, chunk)
+        for name in TERMS:
+            terms[name].append(values[name].float().cpu().numpy())
+        residuals.append(residual_map(chunk, reconstruction).float().cpu().numpy())
+    return {name: np.concatenate(parts) for name, parts in terms.items()}, np.concatenate(residuals)
+
+
+def fit_term_stats(terms: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation of each raw term on validation-normal images."""
+    stats = {}
+    for name in TERMS:
+        values = np.asarray(terms[name], dtype=np.float64)
+        if values.size < 2:
+            raise ValueError("normalising the score terms needs at least 2 validation-normal images")
+        std = float(values.std(ddof=1))
+        stats[name] = (float(values.mean()), std if std > 1e-12 else max(abs(float(values.mean())), 1.0))
+    return stats
+
+
+def fit_pixel_reference(residuals: np.ndarray) -> float:
+    """The residual at HEAT_QUANTILE over all validation-normal pixels."""
+    return max(float(np.quantile(np.asarray(residuals), HEAT_QUANTILE)), 1e-6)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    rule: str  # how it was chosen, in words, stored in the bundle
+
+
+def choose_threshold(scores: np.ndarray, labels: np.ndarray, percentile: float = 95.0,
+                     target_sensitivity: float | None = None) -> Threshold:
+    """Pick the flagging threshold on validation data only.
+
+    With anomalies: Youden's J (or the highest threshold reaching `target_sensitivity`). With normal
+    images only: the `percentile` of their scores, never a "best F1" (that flags everything).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    normals, anomalies = scores[labels == 0], scores[labels == 1]
+    if normals.size == 0:
+        raise ValueError("choosing a threshold needs at least one validation-normal image")
+    if anomalies.size == 0:
+        value = float(np.percentile(normals, percentile))
+        return Threshold(value, f"{percentile:g}th percentile of {normals.size} validation-normal scores")
+    candidates = np.unique(scores)
+    sensitivity = np.array([(anomalies >= t).mean() for t in candidates])
+    specificity = np.array([(normals < t).mean() for t in candidates])
+    if target_sensitivity is not None:
+        reaching = np.flatnonzero(sensitivity >= target_sensitivity)
+        index = int(reaching[-1])
+        return Threshold(float(candidates[index]),
+                         f"highest threshold with sensitivity >= {target_sensitivity:g} on validation "
+                         f"({normals.size} normal, {anomalies.size} anomalous)")
+    index = int(np.argmax(sensitivity + specificity - 1))
+    return Threshold(float(candidates[index]),
+                     f"Youden's J on validation ({normals.size} normal, {anomalies.size} anomalous)")
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (MONAI); NaN when only one class is present."""
+    labels = np.asarray(labels)
+    if labels.min() == labels.max():
+        return float("nan")
+    return float(compute_roc_auc(torch.as_tensor(np.asarray(scores, dtype=np.float64)),
+                                 torch.as_tensor(labels, dtype=torch.float64)))
+
+
+def screening_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float | int]:
+    """AUC and, at `threshold` (flag when score >= threshold), sensitivity, specificity, F1, accuracy."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    flagged = scores >= threshold
+    tp = int((flagged & (labels == 1)).sum())
+    fp = int((flagged & (labels == 0)).sum())
+    tn = int((~flagged & (labels == 0)).sum())
+    fn = int((~flagged & (labels == 1)).sum())
+    n_anomalous, n_normal = tp + fn, tn + fp
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    sensitivity = tp / n_anomalous if n_anomalous else float("nan")
+    return {
+        "auc": roc_auc(scores, labels),
+        "sensitivity": sensitivity,
+        "specificity": tn / n_normal if n_normal else float("nan"),
+        "f1": 2 * precision * sensitivity / (precision + sensitivity) if precision + sensitivity > 0 else 0.0,
+        "accuracy": (tp + tn) / len(labels) if len(labels) else float("nan"),
+        "threshold": float(threshold),
+        "n_normal": n_normal,
+        "n_anomalous": n_anomalous,
+    }

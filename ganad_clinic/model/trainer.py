@@ -1,0 +1,270 @@
+"""The training loop: autoencoder, critic and generator steps per batch, validation, best checkpoint.
+
+Per batch (section 3.2): an autoencoder step (MSE of G(E(x)), updates E and G), a critic step and a
+generator step (RSGAN by default). For ~100 images the default recipe adds DiffAugment before the
+critic and scores with an exponential moving average of E and G; `recipe="paper"` turns both off
+and uses the paper's raw score sums. Training is bounded by a step budget, reports progress through
+a callback and stops cleanly when its cancel flag is set.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+import torch
+from monai.data import CacheDataset
+from monai.utils import set_determinism
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ganad_clinic.imaging.transforms import eval_transform, train_transform
+from ganad_clinic.model import losses
+from ganad_clinic.model.augment import diff_augment
+from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
+from ganad_clinic.model.scoring import (
+    TERMS, ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_pixel_reference,
+    fit_term_stats, roc_auc, screening_metrics,
+)
+
+RECIPES = ("default", "paper")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; stored in the bundle's metadata."""
+
+    spec: str = "all"
+    image_size: int = 64
+    channels: int = 3
+    latent: int = 200
+    width: float = 1.0  # multiplies every layer width of the spec
+    batch_size: int = 16
+    steps: int = 600  # the step budget (one step = one batch through all three updates)
+    lr: float = 1e-4  # Lr_GAN
+    lr_ae: float = 1e-4  # Lr_AE
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.01
+    gan: str = "rsgan"
+    lam: float = 0.8
+    beta: float = 1.0
+    score_mode: str = "normalised"
+    diff_augment: bool = True
+    ema_decay: float | None = 0.99  # None: score with the last weights
+    select_best: bool = True  # keep the checkpoint with the best validation figure
+    eval_every: int = 50
+    threshold_percentile: float = 95.0
+    seed: int = 0
+    device: str = "auto"
+    recipe: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.spec not in SPECS:
+            raise ValueError(f"unknown architecture spec {self.spec!r}; choose one of {sorted(SPECS)}")
+        if self.gan not in losses.GAN_LOSSES:
+            raise ValueError(f"unknown GAN loss {self.gan!r}; choose one of {losses.GAN_LOSSES}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {RECIPES}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch size must be at least 1")
+
+    @property
+    def arch(self) -> ArchSpec:
+        return SPECS[self.spec].scaled(self.width) if self.width != 1.0 else SPECS[self.spec]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def paper_recipe(config: TrainConfig) -> TrainConfig:
+    """The paper's recipe exactly: no augmentation of the critic's input, no EMA, raw score sums,
+    the last weights rather than the best checkpoint."""
+    return replace(config, recipe="paper", diff_augment=False, ema_decay=None, score_mode="raw",
+                   select_best=False)
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    total_steps: int
+    epoch: int
+    losses: dict[str, float]
+    validation: float | None  # the latest validation figure
+    validation_name: str  # "auc" or "normal spread"
+    seconds_left: float
+
+
+@dataclass
+class TrainResult:
+    model: GanAutoencoder  # in eval mode, on the CPU, with the weights that score
+    score_config: ScoreConfig
+    threshold: Threshold
+    validation_metrics: dict[str, float | int]
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
+    seconds: float = 0.0
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class TrainingCancelled(Exception):
+    """Raised when the cancel flag is set; nothing has been written."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def prepare_eval_batch(images: Sequence[np.ndarray], config: TrainConfig) -> torch.Tensor:
+    transform = eval_transform(config.image_size, config.channels)
+    return torch.stack([torch.as_tensor(transform(image)) for image in images]).float()
+
+
+def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: Sequence[np.ndarray],
+          val_labels: Sequence[int], progress: Callable[[TrainProgress], None] | None = None,
+          cancel: CancelFlag | None = None) -> TrainResult:
+    """Train on normal images only; validation images (normal, optionally anomalous) choose the
+    checkpoint, the score normalisation and the threshold. Images are HxWx3 float arrays in [0, 1]."""
+    if len(train_images) < 2:
+        raise ValueError(f"training needs at least 2 normal images, got {len(train_images)}")
+    val_labels_np = np.asarray(val_labels, dtype=np.int64)
+    if (val_labels_np == 0).sum() < 2:
+        raise ValueError("validation needs at least 2 normal images (score normalisation and threshold)")
+    started = time.monotonic()
+    device = resolve_device(config.device)
+    set_determinism(seed=config.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    model = GanAutoencoder(config.arch, config.image_size, config.channels, config.latent).to(device)
+    scorer = copy.deepcopy(model).eval()
+    ema = None
+    if config.ema_decay is not None:
+        ema = {name: AveragedModel(getattr(model, name), multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                   use_buffers=True) for name in ("encoder", "generator")}
+
+    def adamw(params, lr: float) -> torch.optim.AdamW:
+        return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
+
+    opt_ae = adamw(list(model.encoder.parameters()) + list(model.generator.parameters()), config.lr_ae)
+    opt_g = adamw(model.generator.parameters(), config.lr)
+    opt_d = adamw(model.critic.parameters(), config.lr)
+    augment_rng = torch.Generator().manual_seed(config.seed)
+    latent_rng = torch.Generator().manual_seed(config.seed + 1)
+    order_rng = torch.Generator().manual_seed(config.seed + 2)
+
+    transform = train_transform(config.image_size, config.channels)
+    transform.set_random_state(seed=config.seed)
+    dataset = CacheDataset(list(train_images), transform=transform, progress=False)
+    x_val = prepare_eval_batch(val_images, config)
+    use_amp = device.type == "cuda"
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, generator=augment_rng) if config.diff_augment else x
+
+    batch_size = min(config.batch_size, len(dataset))
+    steps_per_epoch = max(1, len(dataset) // batch_size)
+    history: list[dict[str, float]] = []
+    best_figure, best_state, best_step = -math.inf, None, 0
+    last_validation: float | None = None
+    validation_name = "auc" if (val_labels_np == 1).any() else "normal spread"
+    order = torch.randperm(len(dataset), generator=order_rng)
+    for step in range(1, config.steps + 1):
+        if cancel is not None and cancel.is_set():
+            raise TrainingCancelled("training was cancelled; no bundle was written")
+        position = (step - 1) % steps_per_epoch
+        if position == 0 and step > 1:
+            order = torch.randperm(len(dataset), generator=order_rng)
+        indices = order[position * batch_size:(position + 1) * batch_size].tolist()
+        x = torch.stack([torch.as_tensor(dataset[i]) for i in indices]).float().to(device)
+        model.train()
+        with torch.autocast(device.type, enabled=use_amp):
+            ae_loss = losses.autoencoder_loss(x, model.reconstruct(x))
+        opt_ae.zero_grad(set_to_none=True)
+        ae_loss.backward()
+        opt_ae.step()
+
+        z = torch.randn(x.shape[0], config.latent, generator=latent_rng).to(device)
+        with torch.autocast(device.type, enabled=use_amp):
+            fake = model.generator(z)
+            d_loss = losses.critic_loss(model.critic(augment(x)), model.critic(augment(fake.detach())), config.gan)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        with torch.autocast(device.type, enabled=use_amp):
+            g_loss = losses.generator_loss(model.critic(augment(x)), model.critic(augment(fake)), config.gan)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if ema is not None:
+            for name, averaged in ema.items():
+                averaged.update_parameters(getattr(model, name))
+
+        record = {"step": step, "ae": ae_loss.item(), "d": d_loss.item(), "g": g_loss.item()}
+        if step % config.eval_every == 0 or step == config.steps:
+            state = _scoring_state(model, ema)
+            scorer.load_state_dict(state)
+            last_validation = _validation_figure(scorer, x_val.to(device), val_labels_np, config)
+            record["validation"] = last_validation
+            warm = step >= config.steps // 3
+            if (config.select_best and warm and last_validation > best_figure) or not config.select_best:
+                best_figure, best_state, best_step = last_validation, state, step
+        history.append(record)
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            progress(TrainProgress(step, config.steps, (step - 1) // steps_per_epoch + 1,
+                                   {k: record[k] for k in ("ae", "d", "g")}, last_validation,
+                                   validation_name, elapsed / step * (config.steps - step)))
+
+    scorer.load_state_dict(best_state if best_state is not None else _scoring_state(model, ema))
+    scorer = scorer.cpu().eval()
+    score_config, threshold, metrics = calibrate(scorer, x_val, val_labels_np, config)
+    return TrainResult(scorer, score_config, threshold, metrics, history, best_step or config.steps,
+                       time.monotonic() - started)
+
+
+def _scoring_state(model: GanAutoencoder, ema: dict[str, AveragedModel] | None) -> dict[str, torch.Tensor]:
+    """A detached copy of the weights that score: EMA encoder and generator (if any) and the critic."""
+    state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+    if ema is not None:
+        for name, averaged in ema.items():
+            for key, value in averaged.module.state_dict().items():
+                state[f"{name}.{key}"] = value.detach().clone()
+    return state
+
+
+def _val_scores(terms: dict[str, np.ndarray], labels: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, ScoreConfig]:
+    stats = fit_term_stats({name: values[labels == 0] for name, values in terms.items()})
+    score_config = ScoreConfig(config.lam, config.beta, config.score_mode, stats)
+    scores = combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
+    return scores, score_config
+
+
+def _validation_figure(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray, config: TrainConfig) -> float:
+    """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
+    terms, _ = compute_terms(model, x_val)
+    scores, _ = _val_scores(terms, labels, config)
+    if (labels == 1).any():
+        return roc_auc(scores, labels)
+    raw = combine({name: torch.as_tensor(values) for name, values in terms.items()},
+                  ScoreConfig(config.lam, config.beta, "raw")).numpy()
+    return -float(raw.std() / max(abs(raw.mean()), 1e-12))
+
+
+def calibrate(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray,
+              config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
+    """Fit term statistics, the heat-map reference and the threshold on validation data only."""
+    terms, residuals = compute_terms(model, x_val)
+    scores, score_config = _val_scores(terms, labels, config)
+    score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
+    threshold = choose_threshold(scores, labels, percentile=config.threshold_percentile)
+    return score_config, threshold, screening_metrics(scores, labels, threshold.value)

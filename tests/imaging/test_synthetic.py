@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganad_clinic.cli import synth
+from ganad_clinic.imaging.synthetic import (
+    crop_rng,
+    field_rng,
+    generate_cell,
+    generate_field,
+    nucleus_fraction,
+    write_dataset,
+)
+
+
+@pytest.fixture(scope="module")
+def crops_by_class() -> dict[bool, list[np.ndarray]]:
+    """40 normal and 40 blast crops of seed 0, shared by the statistical tests (about 2 s)."""
+    return {blast: [generate_cell(crop_rng(0, blast, i), blast) for i in range(40)] for blast in (False, True)}
+
+
+def separation_auc(normal: list[float], blast: list[float]) -> float:
+    """max(AUC, 1 - AUC): how well one number per image separates the classes, either direction."""
+    n, b = np.asarray(normal)[None, :], np.asarray(blast)[:, None]
+    auc = float(np.mean(b > n) + 0.5 * np.mean(b == n))
+    return max(auc, 1.0 - auc)
+
+
+def file_bytes(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("blast", [False, True])
+@pytest.mark.parametrize("size", [257, 64])
+def test_generate_cell_returns_rgb_uint8_of_requested_size(blast: bool, size: int) -> None:
+    image = generate_cell(np.random.default_rng(1), blast=blast, size=size)
+    assert image.shape == (size, size, 3)
+    assert image.dtype == np.uint8
+    assert image.std() > 10  # a picture, not a flat fill
+
+
+def test_generate_cell_rejects_a_tiny_size() -> None:
+    with pytest.raises(ValueError, match="crop size"):
+        generate_cell(np.random.default_rng(0), blast=False, size=8)
+
+
+def test_write_dataset_names_crops_like_all_idb2_with_blasts_first(tmp_path) -> None:
+    written = write_dataset(tmp_path / "set", n_normal=2, n_blast=3, seed=0, n_fields=2)
+
+    names = [p.name for p in written.crop_paths]
+    assert names == ["Im001_1.tif", "Im002_1.tif", "Im003_1.tif", "Im004_0.tif", "Im005_0.tif"]
+    assert sorted(p.name for p in (tmp_path / "set").glob("*.tif")) == names
+    for path in written.crop_paths:
+        with Image.open(path) as image:
+            assert (image.size, image.mode) == ((257, 257), "RGB")
+    assert (written.n_normal, written.n_blast, written.n_fields) == (2, 3, 2)
+
+    field_names = [p.name for p in written.field_paths]
+    assert field_names[0] == "Im001_0.jpg"  # even-numbered fields hold no blasts
+    assert field_names[1].startswith("Im002_") and field_names[1].endswith(".jpg")
+    assert written.n_blast_fields == sum(name.endswith("_1.jpg") for name in field_names)
+    for path in written.field_paths:
+        assert path.parent == tmp_path / "set" / "fields"
+        with Image.open(path) as image:
+            assert (image.format, image.size) == ("JPEG", (1296, 972))
+
+
+def test_same_seed_writes_identical_bytes_and_another_seed_differs(tmp_path) -> None:
+    first = write_dataset(tmp_path / "a", n_normal=2, n_blast=2, seed=7, n_fields=1)
+    write_dataset(tmp_path / "b", n_normal=2, n_blast=2, seed=7, n_fields=1)
+    write_dataset(tmp_path / "c", n_normal=2, n_blast=2, seed=8, n_fields=0)
+
+    assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
+    assert len(file_bytes(tmp_path / "a")) == 5
+    for path in first.crop_paths:
+        assert path.read_bytes() != (tmp_path / "c" / path.name).read_bytes()
+
+
+def test_an_image_does_not_depend_on_how_many_are_asked_for(tmp_path) -> None:
+    write_dataset(tmp_path / "small", n_normal=1, n_blast=1, seed=3)
+    write_dataset(tmp_path / "large", n_normal=3, n_blast=4, seed=3)
+
+    assert (tmp_path / "small" / "Im001_1.tif").read_bytes() == (tmp_path / "large" / "Im001_1.tif").read_bytes()
+    # The first normal crop is numbered after the blasts but has the same pixels.
+    assert (tmp_path / "small" / "Im002_0.tif").read_bytes() == (tmp_path / "large" / "Im005_0.tif").read_bytes()
+
+
+def test_write_dataset_creates_missing_parents_and_reuses_an_existing_folder(tmp_path) -> None:
+    out = tmp_path / "new" / "nested" / "set"
+    write_dataset(out, n_normal=1, n_blast=0)
+    (out / "Im001_0.tif").write_bytes(b"stale")
+    written = write_dataset(out, n_normal=1, n_blast=0)
+    with Image.open(written.crop_paths[0]) as image:
+        assert image.size == (257, 257)
+
+
+@pytest.mark.parametrize("counts", [{"n_normal": -1}, {"n_blast": -2}, {"n_fields": -1}, {"seed": -1}])
+def test_write_dataset_rejects_negative_counts(tmp_path, counts) -> None:
+    with pytest.raises(ValueError, match=next(iter(counts))):
+        write_dataset(tmp_path / "set", **counts)
+    assert not (tmp_path / "set").exists()
+
+
+def test_blasts_have_a_larger_dark_nucleus_area(crops_by_class) -> None:
+    normal = np.mean([nucleus_fraction(image) for image in crops_by_class[False]])
+    blast = np.mean([nucleus_fraction(image) for image in crops_by_class[True]])
+    assert normal > 0.01  # the normal nucleus is visible too
+    assert blast > 1.5 * normal
+
+
+def test_mean_colour_and_brightness_do_not_separate_the_classes(crops_by_class) -> None:
+    statistics = {
+        "mean R": lambda image: image[..., 0].mean(),
+        "mean G": lambda image: image[..., 1].mean(),
+        "mean B": lambda image: image[..., 2].mean(),
+        "mean brightness": lambda image: image.mean(),
+    }
+    for name, statistic in statistics.items():
+        auc = separation_auc(
+            [statistic(image) for image in crops_by_class[False]],
+            [statistic(image) for image in crops_by_class[True]],
+        )
+        assert auc < 0.8, f"{name} separates normal from blast with AUC {auc:.3f}"
+
+
+def test_generate_field_has_requested_size_and_labels_blasts() -> None:
+    normal_field, normal_label = generate_field(field_rng(0, 0), width=400, height=300, n_cells=3, blast_fraction=0.0)
+    blast_field, blast_label = generate_field(field_rng(0, 1), width=400, height=300, n_cells=3, blast_fraction=1.0)
+    assert normal_field.shape == blast_field.shape == (300, 400, 3)
+    assert normal_field.dtype == np.uint8
+    assert (normal_label, blast_label) == (False, True)
+    assert nucleus_fraction(blast_field) > nucleus_fraction(normal_field)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"n_cells": -1}, "n_cells"), ({"blast_fraction": 1.5}, "blast_fraction"), ({"width": 10}, "at least")],
+)
+def test_generate_field_rejects_bad_arguments(arguments, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        generate_field(np.random.default_rng(0), **arguments)
+
+
+def synth_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganad")
+    synth.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_synth_command_writes_the_set_and_prints_a_summary(tmp_path, capsys) -> None:
+    args = synth_parser().parse_args(["synth", "--out", str(tmp_path / "demo"), "--normal", "2", "--blast", "1"])
+    assert args.func(args) == 0
+
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["Im001_1.tif", "Im002_0.tif", "Im003_0.tif"]
+    output = capsys.readouterr().out
+    assert "2 normal + 1 blast" in output
+    assert str(tmp_path / "demo") in output
+
+
+def test_synth_command_rejects_a_negative_count(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        synth_parser().parse_args(["synth", "--out", str(tmp_path), "--normal", "-3"])
+    assert "must not be negative" in capsys.readouterr().err

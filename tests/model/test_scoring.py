@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganad_clinic.model.scoring import (
+    ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
+    screening_metrics,
+)
+
+
+class _Toy(nn.Module):
+    """E halves the mean, G fills an image with it, f_D = the pixels themselves: easy to do by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = lambda x: x.mean(dim=(1, 2, 3)).unsqueeze(1) * 0.5
+        self.generator = lambda z: z.view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+        self.critic = type("C", (), {"features": staticmethod(lambda x: x.flatten(1))})()
+
+
+def test_raw_terms_match_equations_4_to_6_by_hand() -> None:
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])  # mean 0.5 -> z = 0.25 -> x̂ = 0.25 everywhere
+    terms, reconstruction = raw_terms(_Toy(), x)
+    assert torch.allclose(reconstruction, torch.full((1, 1, 2, 2), 0.25))
+    assert terms["l_r"].item() == pytest.approx(0.75 + 0.25 + 0.25 + 0.75)  # Σ|x - G(E(x))|
+    assert terms["l_d"].item() == pytest.approx(2.0)  # f_D = pixels here
+    assert terms["l_l"].item() == pytest.approx(abs(0.25 - 0.125))  # |E(x) - E(G(E(x)))|
+
+
+def test_combined_score_raw_and_normalised_by_hand() -> None:
+    terms = {"l_d": torch.tensor([10.0]), "l_r": torch.tensor([100.0]), "l_l": torch.tensor([1.0])}
+    raw = combine(terms, ScoreConfig(lam=0.8, beta=1.0, mode="raw"))
+    assert raw.item() == pytest.approx(0.8 * 10 + 0.2 * 100 + 1.0)
+    stats = {"l_d": (8.0, 2.0), "l_r": (50.0, 25.0), "l_l": (0.5, 0.25)}
+    normalised = combine(terms, ScoreConfig(lam=0.8, beta=0.5, mode="normalised", term_stats=stats))
+    assert normalised.item() == pytest.approx(0.8 * 1.0 + 0.2 * 2.0 + 0.5 * 2.0)
+
+
+def test_normalised_needs_statistics_and_bad_settings_are_refused() -> None:
+    terms = {name: torch.ones(1) for name in ("l_d", "l_r", "l_l")}
+    with pytest.raises(ValueError, match="statistics"):
+        combine(terms, ScoreConfig(mode="normalised"))
+    with pytest.raises(ValueError, match="λ"):
+        ScoreConfig(lam=1.5)
+    with pytest.raises(ValueError, match="mode"):
+        ScoreConfig(mode="median")
+
+
+def test_fit_term_stats() -> None:
+    stats = fit_term_stats({"l_d": np.array([1.0, 3.0]), "l_r": np.array([2.0, 2.0]), "l_l": np.array([0.0, 4.0])})
+    assert stats["l_d"] == pytest.approx((2.0, np.sqrt(2.0)))
+    assert stats["l_r"][1] > 0  # a constant term still gets a usable scale
+
+
+def test_residual_map_is_channel_mean_of_absolute_difference() -> None:
+    x = torch.zeros(1, 3, 5, 5)
+    reconstruction = torch.zeros(1, 3, 5, 5)
+    reconstruction[0, :, 2, 2] = 0.9
+    residual = residual_map(x, reconstruction)
+    assert residual.shape == (1, 5, 5)
+    assert residual[0, 2, 2].item() == pytest.approx(0.1)  # 0.9 spread over 3x3
+    assert residual[0, 0, 0].item() == 0.0
+
+
+def test_threshold_with_anomalies_uses_youden() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9, 0.4])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    threshold = choose_threshold(scores, labels)
+    assert threshold.value == pytest.approx(0.4)
+    assert "Youden" in threshold.rule
+    sensitive = choose_threshold(scores, labels, target_sensitivity=1.0)
+    assert sensitive.value <= 0.4
+
+
+def test_threshold_on_normals_only_is_a_percentile_not_best_f1() -> None:
+    scores = np.linspace(0, 1, 101)
+    threshold = choose_threshold(scores, np.zeros(101, dtype=int))
+    assert threshold.value == pytest.approx(0.95)
+    assert "95th percentile" in threshold.rule
+    flagged = (scores >= threshold.value).mean()
+    assert flagged == pytest.approx(0.06, abs=0.01)
+
+
+def test_screening_metrics_by_hand() -> None:
+    scores = np.array([0.1, 0.6, 0.7, 0.2, 0.9])
+    labels = np.array([0, 0, 1, 1, 1])
+    metrics = screening_metrics(scores, labels, threshold=0.5)
+    assert metrics["sensitivity"] == pytest.approx(2 / 3)
+    assert metrics["specificity"] == pytest.approx(1 / 2)
+    assert metrics["accuracy"] == pytest.approx(3 / 5)
+    assert metrics["f1"] == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))
+    assert metrics["auc"] == pytest.approx(5 / 6)  # 5 of the 6 (anomalous, normal) pairs are ordered
+    assert (metrics["n_normal"], metrics["n_anomalous"]) == (2, 3)
+    assert np.isnan(roc_auc(np.array([1.0, 2.0]), np.array([0, 0])))

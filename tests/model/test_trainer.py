@@ -1,0 +1,73 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from ganad_clinic.model.trainer import TrainingCancelled, TrainProgress, paper_recipe, train
+
+from .conftest import tiny_config
+
+
+def test_training_returns_a_calibrated_model(tiny_result) -> None:
+    assert not tiny_result.model.training
+    assert tiny_result.score_config.mode == "normalised"
+    assert set(tiny_result.score_config.term_stats) == {"l_d", "l_r", "l_l"}
+    assert tiny_result.score_config.pixel_reference > 0
+    assert "Youden" in tiny_result.threshold.rule
+    assert 0.0 <= tiny_result.validation_metrics["auc"] <= 1.0
+    assert [row["step"] for row in tiny_result.history] == [1, 2, 3, 4]
+    assert all(np.isfinite(row["ae"]) and np.isfinite(row["d"]) for row in tiny_result.history)
+
+
+def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
+    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    for (name, a), b in zip(tiny_result.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert again.threshold == tiny_result.threshold
+    other = train(tiny_config(seed=1), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    assert not torch.equal(next(iter(other.model.parameters())), next(iter(tiny_result.model.parameters())))
+
+
+def test_progress_reports_every_step_with_time_left(tiny_data) -> None:
+    seen: list[TrainProgress] = []
+    train(tiny_config(steps=3), tiny_data["train"], tiny_data["val"], tiny_data["labels"], progress=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3]
+    assert seen[-1].seconds_left == 0 and seen[0].seconds_left >= 0
+    assert seen[1].validation is not None and seen[1].validation_name == "auc"
+    assert set(seen[0].losses) == {"ae", "d", "g"}
+
+
+def test_cancel_flag_stops_training(tiny_data) -> None:
+    cancel = threading.Event()
+
+    def stop_after_two(progress: TrainProgress) -> None:
+        if progress.step == 2:
+            cancel.set()
+
+    steps: list[int] = []
+    with pytest.raises(TrainingCancelled):
+        train(tiny_config(steps=10), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+              progress=lambda p: (steps.append(p.step), stop_after_two(p)), cancel=cancel)
+    assert steps == [1, 2]
+
+
+def test_normal_only_validation_uses_a_percentile(tiny_data) -> None:
+    result = train(tiny_config(steps=2), tiny_data["train"], tiny_data["val"][:3], [0, 0, 0])
+    assert "percentile" in result.threshold.rule
+
+
+def test_paper_recipe_uses_raw_sums_without_ema_or_augmentation(tiny_data) -> None:
+    config = paper_recipe(tiny_config(steps=2))
+    assert (config.diff_augment, config.ema_decay, config.score_mode) == (False, None, "raw")
+    result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    assert result.score_config.mode == "raw"
+
+
+def test_bad_inputs_are_refused(tiny_data) -> None:
+    with pytest.raises(ValueError, match="at least 2 normal"):
+        train(tiny_config(), tiny_data["train"][:1], tiny_data["val"], tiny_data["labels"])
+    with pytest.raises(ValueError, match="validation needs"):
+        train(tiny_config(), tiny_data["train"], tiny_data["val"][3:], [1, 1, 1])
+    with pytest.raises(ValueError, match="unknown architecture"):
+        tiny_config(spec="resnet")
