@@ -12,7 +12,7 @@ import sys
 
 from ganad_clinic import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "train", "evaluate", "score")
+COMMAND_MODULES: tuple[str, ...] = ("synth", "train", "evaluate", "score", "db")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,38 @@
+"""The results database: slides, append-only scores, reviews and audit events, the model registry.
+
+SQLite (WAL) in the GANAD Clinic home folder by default; any SQLAlchemy URL, e.g. a PostgreSQL
+shared by several workstations. `open_store()` migrates the schema to this version's head.
+"""
+
+from __future__ import annotations
+
+from ganad_clinic.store.engine import resolve_home, resolve_url
+from ganad_clinic.store.errors import AppendOnlyError, StoreError
+from ganad_clinic.store.models import (
+    AuditEvent,
+    ModelVersion,
+    Review,
+    ReviewDecision,
+    Score,
+    Slide,
+    SlideStatus,
+)
+from ganad_clinic.store.repository import RecordedSlide, SlideSummary, Store, open_store
+
+__all__ = [
+    "AppendOnlyError",
+    "AuditEvent",
+    "ModelVersion",
+    "RecordedSlide",
+    "Review",
+    "ReviewDecision",
+    "Score",
+    "Slide",
+    "SlideStatus",
+    "SlideSummary",
+    "Store",
+    "StoreError",
+    "open_store",
+    "resolve_home",
+    "resolve_url",
+]

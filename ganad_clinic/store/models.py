@@ -1,0 +1,212 @@
+"""ORM tables of the results database.
+
+Scores, reviews and audit events are append-only: a re-score, a changed review or a correction
+adds a row, so no earlier result is ever lost (21 CFR 11.10(e)). The ORM listeners at the bottom
+refuse changes made through a session; the migration adds database triggers that refuse raw SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
+
+from ganad_clinic.store.errors import AppendOnlyError
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no time zone, so values are converted to UTC on the way in and marked UTC on
+    the way out; naive datetimes are refused because their meaning is a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class SlideStatus(enum.Enum):
+    PENDING = "pending"
+    SCORED = "scored"
+    REJECTED = "rejected"
+
+
+class ReviewDecision(enum.Enum):
+    ANOMALY_CONFIRMED = "anomaly_confirmed"
+    NORMAL = "normal"
+    SECOND_READ = "second_read"
+
+
+def _string_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    """An enum stored as its values in a VARCHAR with a CHECK, identical on SQLite and PostgreSQL."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Slide(Base):
+    """One received file. The same (path, content) is one slide, so ingest is idempotent."""
+
+    __tablename__ = "slides"
+    __table_args__ = (UniqueConstraint("path", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    source_folder: Mapped[str] = mapped_column(Text)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[SlideStatus] = mapped_column(
+        _string_enum(SlideStatus, "slide_status"), default=SlideStatus.PENDING, index=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("slides.id"))
+    archived_path: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelVersion(Base):
+    """A registered model bundle. At most one row is active (a partial unique index says so)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        Index(
+            "uq_model_versions_one_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    bundle_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Score(Base):
+    """One scoring of a slide (append-only). The latest row (highest id) is the current score."""
+
+    __tablename__ = "scores"
+    __table_args__ = (Index("ix_scores_slide_id_id", "slide_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slide_id: Mapped[int] = mapped_column(ForeignKey("slides.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    l_d: Mapped[float] = mapped_column(Float)
+    l_r: Mapped[float] = mapped_column(Float)
+    l_l: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    heatmap_path: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Review(Base):
+    """One reviewer decision on a slide (append-only). The latest row is the current review."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_slide_id_id", "slide_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slide_id: Mapped[int] = mapped_column(ForeignKey("slides.id"))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[ReviewDecision] = mapped_column(_string_enum(ReviewDecision, "review_decision"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AuditEvent(Base):
+    """Who did what and when (append-only)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+APPEND_ONLY_MODELS: tuple[type[Base], ...] = (Score, Review, AuditEvent)
+
+
+def _refuse_change(mapper: Mapper[Any], connection: Any, target: Base) -> None:
+    table = mapper.local_table.name
+    raise AppendOnlyError(
+        f"{table} is append-only: row {target.id} cannot be changed or deleted; add a new row instead"
+    )
+
+
+for _model in APPEND_ONLY_MODELS:
+    event.listen(_model, "before_update", _refuse_change)
+    event.listen(_model, "before_delete", _refuse_change)

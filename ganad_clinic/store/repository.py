@@ -1,0 +1,534 @@
+"""The operations the screening service, the GUI and the reports need, each in its own short
+transaction. Methods return detached ORM objects or small dataclasses, never open sessions."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ganad_clinic.store.engine import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    busy_message,
+    create_store_engine,
+    display_url,
+    is_busy_error,
+    resolve_url,
+    sqlite_file,
+    writer,
+)
+from ganad_clinic.store.errors import StoreError
+from ganad_clinic.store.migrate import upgrade_to_head
+from ganad_clinic.store.models import (
+    AuditEvent,
+    ModelVersion,
+    Review,
+    ReviewDecision,
+    Score,
+    Slide,
+    SlideStatus,
+    utc_now,
+)
+
+T = TypeVar("T")
+
+WRITE_ATTEMPTS = 4
+FIRST_RETRY_DELAY_S = 0.05
+
+
+@dataclass(frozen=True)
+class RecordedSlide:
+    """The outcome of `Store.record_slide`."""
+
+    slide: Slide
+    is_new: bool
+
+    @property
+    def is_duplicate(self) -> bool:
+        """The content was already scored under another path; the earlier result stands."""
+        return self.slide.duplicate_of_id is not None
+
+
+@dataclass(frozen=True)
+class SlideSummary:
+    """A slide with its current score and current review, as reports and the review queue show it.
+
+    For a duplicate, `score` is the latest score of the slide it duplicates.
+    """
+
+    slide: Slide
+    score: Score | None
+    review: Review | None
+
+
+def open_store(
+    url: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    *,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+) -> Store:
+    """Open the results database (see `resolve_url`) and upgrade its schema to ours.
+
+    Raises StoreError, without touching the database, when a newer GANAD Clinic made it.
+    """
+    resolved = resolve_url(url, home)
+    database_file = sqlite_file(resolved)
+    if database_file is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_store_engine(resolved, busy_timeout_ms)
+    try:
+        upgrade_to_head(engine, resolved)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, resolved)
+
+
+class Store:
+    """The results database. Thread-safe; one instance per process is enough.
+
+    Writes run one at a time in this process (SQLite allows one writer anyway, and queueing here
+    is fairer than spinning on the file lock), and are retried with backoff when another process
+    holds the lock, so "database is locked" never reaches a user.
+    """
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(bind=writer(engine), expire_on_commit=False)
+        self._write_lock = threading.Lock()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # transactions
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        try:
+            with self._read_sessions() as session:
+                return work(session)
+        except OperationalError as error:
+            if is_busy_error(error):
+                raise StoreError(busy_message(self.url)) from error
+            raise StoreError(f"cannot read database {display_url(self.url)}: {error.orig}") from error
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one write transaction, committed on return, retried with backoff while
+        another process holds the database."""
+        busy_error: OperationalError | None = None
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(FIRST_RETRY_DELAY_S * 2 ** (attempt - 1))
+            try:
+                with self._write_lock, self._write_sessions.begin() as session:
+                    return work(session)
+            except OperationalError as error:
+                if not is_busy_error(error):
+                    raise StoreError(
+                        f"cannot write to database {display_url(self.url)}: {error.orig}"
+                    ) from error
+                busy_error = error
+        raise StoreError(f"{busy_message(self.url)} Nothing was saved.") from busy_error
+
+    # slides
+
+    def record_slide(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        size_bytes: int,
+        source_folder: str | os.PathLike[str],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> RecordedSlide:
+        """Record a received file, idempotently: the same (path, content) returns the same slide.
+
+        The same content under a new path, once scored, becomes a new slide already marked scored
+        and linked to the earlier one, so it is not scored again.
+        """
+        path_text = str(path)
+
+        def work(session: Session) -> RecordedSlide:
+            existing = _find_slide(session, path_text, sha256)
+            if existing is not None:
+                return RecordedSlide(existing, is_new=False)
+            original = session.scalars(
+                select(Slide)
+                .where(
+                    Slide.sha256 == sha256,
+                    Slide.status == SlideStatus.SCORED,
+                    Slide.duplicate_of_id.is_(None),
+                )
+                .order_by(Slide.id)
+                .limit(1)
+            ).one_or_none()
+            slide = Slide(
+                path=path_text,
+                file_name=Path(path_text).name,
+                sha256=sha256,
+                size_bytes=size_bytes,
+                source_folder=str(source_folder),
+                width=width,
+                height=height,
+                status=SlideStatus.PENDING if original is None else SlideStatus.SCORED,
+                duplicate_of_id=None if original is None else original.id,
+            )
+            session.add(slide)
+            session.flush()
+            return RecordedSlide(slide, is_new=True)
+
+        try:
+            return self._write(work)
+        except IntegrityError:
+            # Another workstation recorded the same (path, content) between our check and insert.
+            existing = self.find_slide(path_text, sha256)
+            if existing is None:
+                raise
+            return RecordedSlide(existing, is_new=False)
+
+    def find_slide(self, path: str | os.PathLike[str], sha256: str) -> Slide | None:
+        return self._read(lambda session: _find_slide(session, str(path), sha256))
+
+    def get_slide(self, slide_id: int) -> Slide:
+        return self._read(lambda session: _get(session, Slide, slide_id))
+
+    def list_pending_slides(self) -> list[Slide]:
+        """Slides received but not yet scored or rejected: the service finishes them after a crash."""
+        return self._read(
+            lambda session: list(
+                session.scalars(select(Slide).where(Slide.status == SlideStatus.PENDING).order_by(Slide.id))
+            )
+        )
+
+    def mark_rejected(self, slide_id: int, reason: str) -> Slide:
+        """The file cannot be scored (unreadable, wrong format...); `reason` says why for the user."""
+
+        def work(session: Session) -> Slide:
+            slide = _get(session, Slide, slide_id)
+            slide.status = SlideStatus.REJECTED
+            slide.reason = reason
+            return slide
+
+        return self._write(work)
+
+    def mark_archived(self, slide_id: int, archived_path: str | os.PathLike[str]) -> Slide:
+        """Record where the original file was moved after its result was committed."""
+
+        def work(session: Session) -> Slide:
+            slide = _get(session, Slide, slide_id)
+            slide.archived_path = str(archived_path)
+            return slide
+
+        return self._write(work)
+
+    # scores
+
+    def add_score(
+        self,
+        slide_id: int,
+        model_version_id: int,
+        *,
+        score: float,
+        l_d: float,
+        l_r: float,
+        l_l: float,
+        threshold: float,
+        flagged: bool,
+        duration_seconds: float,
+        heatmap_path: str | os.PathLike[str] | None = None,
+    ) -> Score:
+        """Append a score and mark the slide scored, in one transaction. The model's version and
+        sha256 are copied from the registry so the row says exactly which bundle produced it."""
+
+        def work(session: Session) -> Score:
+            slide = _get(session, Slide, slide_id)
+            if slide.duplicate_of_id is not None:
+                raise StoreError(
+                    f"slide {slide_id} duplicates slide {slide.duplicate_of_id}; score that slide instead"
+                )
+            model = _get(session, ModelVersion, model_version_id)
+            row = Score(
+                slide_id=slide_id,
+                model_version_id=model.id,
+                model_version=model.version,
+                model_sha256=model.sha256,
+                score=score,
+                l_d=l_d,
+                l_r=l_r,
+                l_l=l_l,
+                threshold=threshold,
+                flagged=flagged,
+                heatmap_path=None if heatmap_path is None else str(heatmap_path),
+                duration_seconds=duration_seconds,
+            )
+            session.add(row)
+            slide.status = SlideStatus.SCORED
+            session.flush()
+            return row
+
+        return self._write(work)
+
+    def latest_score(self, slide_id: int) -> Score | None:
+        """The current score: the slide's latest, or for a duplicate the latest of its original."""
+
+        def work(session: Session) -> Score | None:
+            slide = _get(session, Slide, slide_id)
+            scored_id = slide.duplicate_of_id or slide.id
+            return session.scalars(
+                select(Score).where(Score.slide_id == scored_id).order_by(Score.id.desc()).limit(1)
+            ).one_or_none()
+
+        return self._read(work)
+
+    # reviews
+
+    def add_review(
+        self, slide_id: int, reviewer: str, decision: ReviewDecision | str, note: str = ""
+    ) -> Review:
+        """Append a reviewer's decision and its audit event, in one transaction."""
+        decision = ReviewDecision(decision)
+
+        def work(session: Session) -> Review:
+            _get(session, Slide, slide_id)
+            review = Review(slide_id=slide_id, reviewer=reviewer, decision=decision, note=note)
+            session.add(review)
+            session.flush()
+            session.add(
+                AuditEvent(
+                    actor=reviewer,
+                    action="review.added",
+                    details={"slide_id": slide_id, "review_id": review.id, "decision": decision.value},
+                )
+            )
+            return review
+
+        return self._write(work)
+
+    def latest_review(self, slide_id: int) -> Review | None:
+        return self._read(
+            lambda session: session.scalars(
+                select(Review).where(Review.slide_id == slide_id).order_by(Review.id.desc()).limit(1)
+            ).one_or_none()
+        )
+
+    def list_slides(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source_folder: str | os.PathLike[str] | None = None,
+        flagged_only: bool = False,
+    ) -> list[SlideSummary]:
+        """Slides first seen in [since, until), optionally from one folder or flagged only, each
+        with its current score and review, in one query, oldest first."""
+        latest_scores = (
+            select(Score.slide_id, func.max(Score.id).label("score_id")).group_by(Score.slide_id).subquery()
+        )
+        latest_reviews = (
+            select(Review.slide_id, func.max(Review.id).label("review_id")).group_by(Review.slide_id).subquery()
+        )
+        statement = (
+            select(Slide, Score, Review)
+            .outerjoin(latest_scores, latest_scores.c.slide_id == func.coalesce(Slide.duplicate_of_id, Slide.id))
+            .outerjoin(Score, Score.id == latest_scores.c.score_id)
+            .outerjoin(latest_reviews, latest_reviews.c.slide_id == Slide.id)
+            .outerjoin(Review, Review.id == latest_reviews.c.review_id)
+            .order_by(Slide.first_seen, Slide.id)
+        )
+        if since is not None:
+            statement = statement.where(Slide.first_seen >= since)
+        if until is not None:
+            statement = statement.where(Slide.first_seen < until)
+        if source_folder is not None:
+            statement = statement.where(Slide.source_folder == str(source_folder))
+        if flagged_only:
+            statement = statement.where(Score.flagged.is_(True))
+        return self._read(
+            lambda session: [
+                SlideSummary(slide, score, review) for slide, score, review in session.execute(statement)
+            ]
+        )
+
+    # model registry
+
+    def register_model_version(
+        self,
+        version: str,
+        bundle_path: str | os.PathLike[str],
+        sha256: str,
+        *,
+        actor: str,
+        metrics: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+    ) -> ModelVersion:
+        """Add a model bundle to the registry; the first one in an empty registry becomes active."""
+
+        def work(session: Session) -> ModelVersion:
+            if _find_version(session, version) is not None:
+                raise StoreError(f"model version {version} is already registered")
+            if parent_id is not None:
+                _get(session, ModelVersion, parent_id)
+            is_first = session.scalar(select(func.count()).select_from(ModelVersion)) == 0
+            model = ModelVersion(
+                version=version,
+                bundle_path=str(bundle_path),
+                sha256=sha256,
+                metrics=metrics or {},
+                parent_id=parent_id,
+                active=is_first,
+                activated_at=utc_now() if is_first else None,
+            )
+            session.add(model)
+            session.flush()
+            _add_audit(
+                session,
+                actor,
+                "model.registered",
+                {"version": version, "sha256": sha256, "bundle_path": str(bundle_path), "active": is_first},
+            )
+            return model
+
+        return self._write(work)
+
+    def activate_model_version(self, version: str, *, actor: str) -> ModelVersion:
+        """Make `version` the active model; a no-op (not audited) when it already is."""
+
+        def work(session: Session) -> ModelVersion:
+            model = _find_version(session, version)
+            if model is None:
+                raise StoreError(f"model version {version} is not registered")
+            if model.active:
+                return model
+            previous = _active_version(session)
+            _switch_active(session, model)
+            _add_audit(
+                session,
+                actor,
+                "model.activated",
+                {"version": version, "previous": None if previous is None else previous.version},
+            )
+            return model
+
+        return self._write(work)
+
+    def rollback_model_version(self, *, actor: str) -> ModelVersion:
+        """Re-activate the version that was active before the current one (the most recently
+        activated other version); repeated rollbacks therefore alternate between the two."""
+
+        def work(session: Session) -> ModelVersion:
+            current = _active_version(session)
+            if current is None:
+                raise StoreError("no model version is active, so there is nothing to roll back")
+            previous = session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.id != current.id, ModelVersion.activated_at.is_not(None))
+                .order_by(ModelVersion.activated_at.desc(), ModelVersion.id.desc())
+                .limit(1)
+            ).one_or_none()
+            if previous is None:
+                raise StoreError(
+                    f"model version {current.version} is the only one ever activated: "
+                    "no earlier version to roll back to"
+                )
+            _switch_active(session, previous)
+            _add_audit(
+                session, actor, "model.rolled_back", {"version": previous.version, "previous": current.version}
+            )
+            return previous
+
+        return self._write(work)
+
+    def active_model_version(self) -> ModelVersion | None:
+        return self._read(_active_version)
+
+    def list_model_versions(self) -> list[ModelVersion]:
+        """All registered versions, oldest first."""
+        return self._read(lambda session: list(session.scalars(select(ModelVersion).order_by(ModelVersion.id))))
+
+    # audit
+
+    def audit(self, actor: str, action: str, details: dict[str, Any] | None = None) -> AuditEvent:
+        """Append an audit event; `details` must be JSON-serialisable."""
+        return self._write(lambda session: _add_audit(session, actor, action, details or {}))
+
+    def list_audit_events(self, action: str | None = None) -> list[AuditEvent]:
+        """Audit events, oldest first, optionally of one action."""
+        statement = select(AuditEvent).order_by(AuditEvent.id)
+        if action is not None:
+            statement = statement.where(AuditEvent.action == action)
+        return self._read(lambda session: list(session.scalars(statement)))
+
+    # maintenance
+
+    def integrity_check(self) -> list[str]:
+        """Problems found in the database file; empty when it is sound.
+
+        On SQLite this runs `PRAGMA integrity_check` and `PRAGMA foreign_key_check`. PostgreSQL
+        guards its own storage, so there it only checks that the server answers.
+        """
+
+        def work(session: Session) -> list[str]:
+            if session.get_bind().dialect.name != "sqlite":
+                session.execute(text("SELECT 1"))
+                return []
+            problems = [row[0] for row in session.execute(text("PRAGMA integrity_check"))]
+            if problems == ["ok"]:
+                problems = []
+            problems += [
+                f"row {rowid} of {table} refers to a missing row of {parent}"
+                for table, rowid, parent, _ in session.execute(text("PRAGMA foreign_key_check"))
+            ]
+            return problems
+
+        return self._read(work)
+
+
+def _get(session: Session, model: type[T], row_id: int) -> T:
+    row = session.get(model, row_id)
+    if row is None:
+        raise StoreError(f"no {model.__tablename__} row with id {row_id}")  # type: ignore[attr-defined]
+    return row
+
+
+def _find_slide(session: Session, path: str, sha256: str) -> Slide | None:
+    return session.scalars(select(Slide).where(Slide.path == path, Slide.sha256 == sha256)).one_or_none()
+
+
+def _find_version(session: Session, version: str) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.version == version)).one_or_none()
+
+
+def _active_version(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).one_or_none()
+
+
+def _switch_active(session: Session, model: ModelVersion) -> None:
+    """Deactivate first and flush, so the one-active index never sees two active rows."""
+    session.execute(update(ModelVersion).where(ModelVersion.active.is_(True)).values(active=False))
+    model.active = True
+    model.activated_at = utc_now()
+    session.flush()
+
+
+def _add_audit(session: Session, actor: str, action: str, details: dict[str, Any]) -> AuditEvent:
+    event = AuditEvent(actor=actor, action=action, details=details)
+    session.add(event)
+    session.flush()
+    return event
