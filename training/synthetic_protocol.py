@@ -52,7 +52,8 @@ def main() -> None:
             result = train(config, load(split.train), load(split.val), [s.label for s in split.val])
             seconds = time.monotonic() - started
             test_labels = np.array([s.label for s in split.test])
-            terms, _ = compute_terms(result.model, prepare_eval_batch(load(split.test), config))
+            terms, _ = compute_terms(result.model, prepare_eval_batch(load(split.test), config),
+                                     result.score_config.feature_layers)
             tensors = {k: torch.as_tensor(v) for k, v in terms.items()}
             scores = combine(tensors, result.score_config).numpy()
             metrics = screening_metrics(scores, test_labels, result.threshold.value)

@@ -142,6 +142,7 @@ def _metadata(model: GanAutoencoder, score_config: ScoreConfig, threshold: Thres
             "architecture": {"spec": model.spec.to_dict(), "image_size": model.image_size,
                              "channels": model.channels, "latent": model.latent},
             "score": {"lambda": score_config.lam, "beta": score_config.beta, "mode": score_config.mode,
+                      "feature_layers": score_config.feature_layers,
                       "term_stats": {k: list(v) for k, v in score_config.term_stats.items()},
                       "pixel_reference": score_config.pixel_reference},
             "threshold": {"value": threshold.value, "rule": threshold.rule},
@@ -195,7 +196,7 @@ def load_bundle(path: str | Path) -> Bundle:
         model.load_state_dict(state, strict=True)
         score = ganad["score"]
         score_config = ScoreConfig(float(score["lambda"]), float(score["beta"]), score["mode"],
-                                   {k: (float(v[0]), float(v[1])) for k, v in score["term_stats"].items()},
+                                   score["feature_layers"], {k: (float(v[0]), float(v[1])) for k, v in score["term_stats"].items()},
                                    float(score["pixel_reference"]))
         threshold = Threshold(float(ganad["threshold"]["value"]), str(ganad["threshold"]["rule"]))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

@@ -154,6 +154,11 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x))
 
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """E(x) and the output of every conv block (the encoder's hidden feature layers)."""
+        maps = _block_outputs(self.trunk, x)
+        return self.head(maps[-1]), maps
+
 
 class Generator(nn.Module):
     """G(z): k linears, j transposed convs, i convs, ReLU + BatchNorm, tanh output in [-1, 1].
@@ -236,8 +241,24 @@ class Critic(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.hidden(x)
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of every conv block and hidden linear layer; the last one is f_D."""
+        trunk, rest = self.hidden[0], self.hidden[1:]
+        maps = _block_outputs(trunk, x)
+        return maps + _block_outputs(rest, maps[-1])[-1:] if len(rest) > 1 else maps
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.hidden(x)).squeeze(1)
+
+
+def _block_outputs(sequence: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run `sequence`, keeping the output of each block (a block ends with its Dropout)."""
+    outputs = []
+    for layer in sequence:
+        x = layer(x)
+        if isinstance(layer, nn.Dropout):
+            outputs.append(x)
+    return outputs or [x]
 
 
 class GanAutoencoder(nn.Module):

@@ -22,6 +22,7 @@ from ganad_clinic.model.networks import GanAutoencoder
 
 TERMS = ("l_d", "l_r", "l_l")
 SCORE_MODES = ("normalised", "raw")
+FEATURE_LAYERS = ("all", "last")
 HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
 
 
@@ -32,6 +33,7 @@ class ScoreConfig:
     lam: float = 0.8
     beta: float = 1.0
     mode: str = "normalised"
+    feature_layers: str = "last"  # "last": the paper's f_D and E(x); "all": every hidden layer
     term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std)
     pixel_reference: float = 1.0  # residual that maps to heat 0.5
 
@@ -60,19 +62,34 @@ class ScoreBatch:
         return self.residual / (self.residual + config.pixel_reference)
 
 
-def raw_terms(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The three raw sums per sample and G(E(x)); f_D of x and x̂ run as one batch."""
-    z = model.encoder(x)
+def raw_terms(model: GanAutoencoder, x: torch.Tensor,
+              feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The three raw terms per sample and G(E(x)); D runs on x and x̂ as one batch.
+
+    feature_layers="last" is the paper: f_D is D's last hidden layer and L_L compares E's outputs.
+    "all" compares every hidden layer of D (for L_D) and of E plus its output (for L_L), each layer
+    as a mean so that every layer counts alike: anomalies often show in the middle layers, where the
+    last layer of a critic trained on ~100 images has learned little but "real or generated".
+    """
+    if feature_layers not in FEATURE_LAYERS:
+        raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
+    z, maps_x = model.encoder.forward_with_maps(x)
     reconstruction = model.generator(z)
-    z_again = model.encoder(reconstruction)
-    features = model.critic.features(torch.cat([x, reconstruction]))
-    f_x, f_rec = features.chunk(2)
-    terms = {
-        "l_d": (f_x - f_rec).abs().flatten(1).sum(1),
-        "l_r": (x - reconstruction).abs().flatten(1).sum(1),
-        "l_l": (z - z_again).abs().flatten(1).sum(1),
-    }
+    z_again, maps_rec = model.encoder.forward_with_maps(reconstruction)
+    critic_maps = [m.chunk(2) for m in model.critic.feature_maps(torch.cat([x, reconstruction]))]
+    terms = {"l_r": (x - reconstruction).abs().flatten(1).sum(1)}
+    if feature_layers == "last":
+        f_x, f_rec = critic_maps[-1]
+        terms["l_d"] = (f_x - f_rec).abs().flatten(1).sum(1)
+        terms["l_l"] = (z - z_again).abs().flatten(1).sum(1)
+    else:
+        terms["l_d"] = sum(_mean_abs(a, b) for a, b in critic_maps)
+        terms["l_l"] = sum(_mean_abs(a, b) for a, b in zip(maps_x + [z], maps_rec + [z_again]))
     return terms, reconstruction
+
+
+def _mean_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().flatten(1).mean(1)
 
 
 def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor:
@@ -95,7 +112,7 @@ def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def score_batch(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
     """Score a batch (N x C x H x W in [-1, 1]) with the model in eval mode."""
-    terms, reconstruction = raw_terms(model, x)
+    terms, reconstruction = raw_terms(model, x, config.feature_layers)
     return ScoreBatch(
         score=combine(terms, config), residual=residual_map(x, reconstruction),
         reconstruction=reconstruction, **terms,
@@ -103,14 +120,15 @@ def score_batch(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> 
 
 
 @torch.inference_mode()
-def compute_terms(model: GanAutoencoder, x: torch.Tensor, batch: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def compute_terms(model: GanAutoencoder, x: torch.Tensor, feature_layers: str = "last",
+                  batch: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw terms and residual maps of many images, scored `batch` at a time (eval mode)."""
     device = next(model.parameters()).device
     terms: dict[str, list[np.ndarray]] = {name: [] for name in TERMS}
     residuals = []
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch].to(device)
-        values, reconstruction = raw_terms(model, chunk)
+        values, reconstruction = raw_terms(model, chunk, feature_layers)
         for name in TERMS:
             terms[name].append(values[name].float().cpu().numpy())
         residuals.append(residual_map(chunk, reconstruction).float().cpu().numpy())

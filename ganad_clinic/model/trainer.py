@@ -53,6 +53,8 @@ class TrainConfig:
     lam: float = 0.8
     beta: float = 1.0
     score_mode: str = "normalised"
+    feature_layers: str = "all"  # the hidden layers L_D and L_L compare (see scoring.raw_terms)
+    critic_sees_reconstructions: bool = True  # G(E(x)) is a fake for D too, so f_D learns to tell it apart
     diff_augment: bool = True
     ema_decay: float | None = 0.99  # None: score with the last weights
     select_best: bool = True  # keep the checkpoint with the best validation figure
@@ -81,10 +83,11 @@ class TrainConfig:
 
 
 def paper_recipe(config: TrainConfig) -> TrainConfig:
-    """The paper's recipe exactly: no augmentation of the critic's input, no EMA, raw score sums,
-    the last weights rather than the best checkpoint."""
+    """The paper's recipe exactly: no augmentation of the critic's input, no EMA, raw score sums of
+    D's last hidden layer and E's output, D trained on G(z) only, the last weights rather than the
+    best checkpoint."""
     return replace(config, recipe="paper", diff_augment=False, ema_decay=None, score_mode="raw",
-                   select_best=False)
+                   select_best=False, feature_layers="last", critic_sees_reconstructions=False)
 
 
 @dataclass
@@ -188,7 +191,8 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         x = torch.stack([torch.as_tensor(dataset[i]) for i in indices]).float().to(device)
         model.train()
         with torch.autocast(device.type, enabled=use_amp):
-            ae_loss = losses.autoencoder_loss(x, model.reconstruct(x))
+            reconstruction = model.reconstruct(x)
+            ae_loss = losses.autoencoder_loss(x, reconstruction)
         opt_ae.zero_grad(set_to_none=True)
         ae_loss.backward()
         opt_ae.step()
@@ -196,7 +200,11 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         z = torch.randn(x.shape[0], config.latent, generator=latent_rng).to(device)
         with torch.autocast(device.type, enabled=use_amp):
             fake = model.generator(z)
-            d_loss = losses.critic_loss(model.critic(augment(x)), model.critic(augment(fake.detach())), config.gan)
+            fakes = fake.detach()
+            if config.critic_sees_reconstructions:
+                fakes = torch.cat([fakes, reconstruction.detach()])
+            real_logits = model.critic(augment(x))
+            d_loss = losses.critic_loss(real_logits.repeat(len(fakes) // len(x)), model.critic(augment(fakes)), config.gan)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -244,26 +252,26 @@ def _scoring_state(model: GanAutoencoder, ema: dict[str, AveragedModel] | None) 
 
 def _val_scores(terms: dict[str, np.ndarray], labels: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, ScoreConfig]:
     stats = fit_term_stats({name: values[labels == 0] for name, values in terms.items()})
-    score_config = ScoreConfig(config.lam, config.beta, config.score_mode, stats)
+    score_config = ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, stats)
     scores = combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
     return scores, score_config
 
 
 def _validation_figure(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray, config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
-    terms, _ = compute_terms(model, x_val)
+    terms, _ = compute_terms(model, x_val, config.feature_layers)
     scores, _ = _val_scores(terms, labels, config)
     if (labels == 1).any():
         return roc_auc(scores, labels)
     raw = combine({name: torch.as_tensor(values) for name, values in terms.items()},
-                  ScoreConfig(config.lam, config.beta, "raw")).numpy()
+                  ScoreConfig(config.lam, config.beta, "raw", config.feature_layers)).numpy()
     return -float(raw.std() / max(abs(raw.mean()), 1e-12))
 
 
 def calibrate(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray,
               config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
     """Fit term statistics, the heat-map reference and the threshold on validation data only."""
-    terms, residuals = compute_terms(model, x_val)
+    terms, residuals = compute_terms(model, x_val, config.feature_layers)
     scores, score_config = _val_scores(terms, labels, config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
     threshold = choose_threshold(scores, labels, percentile=config.threshold_percentile)

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from ganad_clinic.model.scoring import (
     ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
@@ -9,14 +8,27 @@ from ganad_clinic.model.scoring import (
 )
 
 
-class _Toy(nn.Module):
-    """E halves the mean, G fills an image with it, f_D = the pixels themselves: easy to do by hand."""
+class _ToyEncoder:
+    """E halves the image mean; its one hidden map is the image itself."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.encoder = lambda x: x.mean(dim=(1, 2, 3)).unsqueeze(1) * 0.5
-        self.generator = lambda z: z.view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
-        self.critic = type("C", (), {"features": staticmethod(lambda x: x.flatten(1))})()
+    def forward_with_maps(self, x):
+        return x.mean(dim=(1, 2, 3)).unsqueeze(1) * 0.5, [x]
+
+
+class _ToyCritic:
+    """f_D = the pixels themselves; one hidden map."""
+
+    def feature_maps(self, x):
+        return [x.flatten(1)]
+
+
+class _Toy:
+    encoder = _ToyEncoder()
+    critic = _ToyCritic()
+
+    @staticmethod
+    def generator(z):
+        return z.view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
 
 
 def test_raw_terms_match_equations_4_to_6_by_hand() -> None:
@@ -26,6 +38,16 @@ def test_raw_terms_match_equations_4_to_6_by_hand() -> None:
     assert terms["l_r"].item() == pytest.approx(0.75 + 0.25 + 0.25 + 0.75)  # Σ|x - G(E(x))|
     assert terms["l_d"].item() == pytest.approx(2.0)  # f_D = pixels here
     assert terms["l_l"].item() == pytest.approx(abs(0.25 - 0.125))  # |E(x) - E(G(E(x)))|
+
+
+def test_all_layer_terms_average_each_layer_by_hand() -> None:
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    terms, _ = raw_terms(_Toy(), x, feature_layers="all")
+    assert terms["l_r"].item() == pytest.approx(2.0)
+    assert terms["l_d"].item() == pytest.approx(0.5)  # mean |x - x̂| over the one critic map
+    assert terms["l_l"].item() == pytest.approx(0.5 + 0.125)  # hidden map mean + |E(x) - E(x̂)|
+    with pytest.raises(ValueError, match="feature layers"):
+        raw_terms(_Toy(), x, feature_layers="some")
 
 
 def test_combined_score_raw_and_normalised_by_hand() -> None:
