@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ganad synth --out demo-work/slides --normal 130 --blast 130 --seed 0
+	$(BIN)/ganad demo --workdir demo-work
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q

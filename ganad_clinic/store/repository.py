@@ -169,16 +169,7 @@ class Store:
             existing = _find_slide(session, path_text, sha256)
             if existing is not None:
                 return RecordedSlide(existing, is_new=False)
-            original = session.scalars(
-                select(Slide)
-                .where(
-                    Slide.sha256 == sha256,
-                    Slide.status == SlideStatus.SCORED,
-                    Slide.duplicate_of_id.is_(None),
-                )
-                .order_by(Slide.id)
-                .limit(1)
-            ).one_or_none()
+            original = _scored_original(session, sha256)
             slide = Slide(
                 path=path_text,
                 file_name=Path(path_text).name,
@@ -234,6 +225,28 @@ class Store:
         def work(session: Session) -> Slide:
             slide = _get(session, Slide, slide_id)
             slide.archived_path = str(archived_path)
+            return slide
+
+        return self._write(work)
+
+    def link_to_scored_original(self, slide_id: int) -> Slide | None:
+        """Turn a pending slide into a duplicate of a scored slide with the same content, if any.
+
+        Files with the same content that arrive before either is scored are all recorded as
+        pending; the screening service scores one and links the others here, so no content is
+        scored twice. Returns the linked slide, or None (nothing changed) when the slide is not
+        pending or no slide with its content has been scored.
+        """
+
+        def work(session: Session) -> Slide | None:
+            slide = _get(session, Slide, slide_id)
+            if slide.status is not SlideStatus.PENDING:
+                return None
+            original = _scored_original(session, slide.sha256)
+            if original is None:
+                return None
+            slide.duplicate_of_id = original.id
+            slide.status = SlideStatus.SCORED
             return slide
 
         return self._write(work)
@@ -509,6 +522,16 @@ def _get(session: Session, model: type[T], row_id: int) -> T:
 
 def _find_slide(session: Session, path: str, sha256: str) -> Slide | None:
     return session.scalars(select(Slide).where(Slide.path == path, Slide.sha256 == sha256)).one_or_none()
+
+
+def _scored_original(session: Session, sha256: str) -> Slide | None:
+    """The first scored slide with this content that is not itself a duplicate."""
+    return session.scalars(
+        select(Slide)
+        .where(Slide.sha256 == sha256, Slide.status == SlideStatus.SCORED, Slide.duplicate_of_id.is_(None))
+        .order_by(Slide.id)
+        .limit(1)
+    ).one_or_none()
 
 
 def _find_version(session: Session, version: str) -> ModelVersion | None:

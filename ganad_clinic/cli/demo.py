@@ -1,0 +1,34 @@
+"""`ganad demo`: the whole product on synthetic slides, headless (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ganad_clinic.screening.demo import QUICK_STEPS, run_demo
+from ganad_clinic.screening.service import default_torch_threads
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="train on synthetic slides, screen a test set through a watched inbox, report",
+        description="Draws a synthetic ALL-IDB-like slide set, trains a model (paper split), registers and "
+                    "activates it, delivers the test slides into a watched inbox like a scanner, waits until "
+                    "all are scored, prints the results and the AUC, and writes WORKDIR/report.csv.")
+    parser.add_argument("--workdir", type=Path, default=Path("demo-work"), help="default %(default)s")
+    parser.add_argument("--home", type=Path, help="GANAD Clinic home folder (default WORKDIR/home)")
+    parser.add_argument("--quick", action="store_true", help=f"train {QUICK_STEPS} steps only (about a minute in all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4; "
+                             "1 is faster on a machine busy with other work)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        run_demo(args.workdir, home=args.home, quick=args.quick, threads=args.threads)
+    except KeyboardInterrupt:
+        print("ganad demo: cancelled", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,121 @@
+"""`ganad watch`: screen every slide dropped into one or more inbox folders, one line per file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from ganad_clinic.model.bundle import BundleError
+from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig, SlideRejected, SlideScored
+from ganad_clinic.screening.registry import RegistryError, current_actor, find_model_version, import_bundle
+from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
+from ganad_clinic.store import Store, StoreError, open_store
+from ganad_clinic.store.engine import display_url
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "watch", help="screen the slides dropped into inbox folders",
+        description="Score every complete image file in the inbox folders exactly once with the active model "
+                    "(or --bundle), keep every result in the database and write a heat map per slide. Files "
+                    "still being written, hidden files and temporary names (.part, .tmp, .crdownload) wait; "
+                    "files that cannot be read are recorded as rejected with the reason. Ctrl-C stops.")
+    parser.add_argument("--inbox", action="append", required=True, type=Path, metavar="DIR",
+                        help="folder to watch (repeat for several)")
+    parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
+    parser.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+    parser.add_argument("--bundle", type=Path, help="score with this bundle (registered if new) instead of "
+                                                    "the active model")
+    parser.add_argument("--once", action="store_true", help="score what is there now, then exit")
+    parser.add_argument("--poll", action="store_true", help="poll the folders (for network shares)")
+    parser.add_argument("--recursive", action="store_true", help="watch subfolders too")
+    parser.add_argument("--archive", type=Path, metavar="DIR",
+                        help="move each file here once its result is saved (rejected ones to DIR/rejected)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score again content whose current score came from another model")
+    parser.add_argument("--quiet", type=float, default=DEFAULT_QUIET_SECONDS, metavar="SECONDS",
+                        help="a file is complete once unchanged this long (default %(default)s)")
+    parser.add_argument("--rescan", type=float, default=DEFAULT_RESCAN_SECONDS, metavar="SECONDS",
+                        help="full rescan interval, for lost events (default %(default)s)")
+    parser.add_argument("--field-scale", type=float, default=1.0,
+                        help="pixel scale of large field images relative to the training crops; fields are "
+                             "tiled into crop-sized tiles at this scale (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    for inbox in args.inbox:
+        if not inbox.is_dir():
+            print(f"ganad watch: inbox {inbox} does not exist or is not a folder", file=sys.stderr)
+            return 2
+    try:
+        store = open_store(args.db_url, args.home)
+    except StoreError as error:
+        print(f"ganad watch: {error}", file=sys.stderr)
+        return 2
+    with store:
+        try:
+            version = _model_version(store, args)
+            config = ServiceConfig(
+                tuple(args.inbox), home=args.home, recursive=args.recursive, poll=args.poll,
+                quiet_seconds=args.quiet, rescan_seconds=args.rescan, archive=args.archive, rescore=args.rescore,
+                model_version=version, field_scale=args.field_scale,
+                torch_threads=args.threads or default_torch_threads(),
+            )
+        except (BundleError, RegistryError, StoreError, ValueError) as error:
+            print(f"ganad watch: {error}", file=sys.stderr)
+            return 2
+        service = ScreeningService(store, config, on_scored=_print_scored, on_rejected=_print_rejected,
+                                   on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr))
+        inboxes = ", ".join(str(inbox) for inbox in config.inboxes)
+        print(f"watching {inboxes} -> {display_url(store.url)}; model {version or 'active'}"
+              f"{'; once' if args.once else '; Ctrl-C stops'}", flush=True)
+        return _serve(service, args.once)
+
+
+def _model_version(store: Store, args: argparse.Namespace) -> str:
+    """The registry version to score with: --bundle's (imported if new), else the active one."""
+    if args.bundle is None:
+        return find_model_version(store, None).version
+    imported = import_bundle(store, args.bundle, args.home, actor=current_actor())
+    state = "registered as" if imported.created else "already registered as"
+    print(f"bundle {args.bundle} {state} model {imported.model.version}", flush=True)
+    return imported.model.version
+
+
+def _serve(service: ScreeningService, once: bool) -> int:
+    """Run until done (--once), Ctrl-C or SIGTERM; stop cleanly, finishing the slide in hand."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: service.request_stop())
+    service.start()
+    try:
+        while not service.wait_stopped(0.2):
+            if once and service.wait_until_idle(0.2):
+                break
+    except KeyboardInterrupt:
+        print("ganad watch: stopping", file=sys.stderr)
+    finally:
+        service.stop()
+        signal.signal(signal.SIGTERM, previous)
+    if service.error is not None:
+        print(f"ganad watch: {service.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_scored(event: SlideScored) -> None:
+    flag = "FLAGGED" if event.flagged else "normal"
+    note = {Outcome.SCORED: "", Outcome.RESCORED: f"  (re-scored with model {event.model_version})",
+            Outcome.DUPLICATE: f"  (same content as slide {event.score_slide_id})",
+            Outcome.KNOWN: "  (scored before)"}[event.outcome]
+    print(f"{event.outcome.value:<9} {event.path}\t{event.score:.4f}\t{flag}{note}", flush=True)
+
+
+def _print_rejected(event: SlideRejected) -> None:
+    note = "  (rejected before)" if event.known else ""
+    print(f"{'rejected':<9} {event.path}\t{event.reason}{note}", flush=True)

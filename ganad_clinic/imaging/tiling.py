@@ -1,0 +1,173 @@
+"""Large field images -> overlapping tiles -> one slide score and one stitched heat map.
+
+The model learns from ALL-IDB2-style crops: one white cell in a square of about 257 px. A crop is
+scored whole, resized by the eval transform exactly as in training. A field (ALL-IDB1: 2592x1944
+with several cells) resized whole would shrink every cell to a few pixels, so it is cut into
+overlapping tiles with the crops' field of view and each tile is scored like a crop.
+
+The rule (`TilingRule`):
+- an image is tiled when its longer side exceeds `tile_above` = 1.5 x the crop size (386 px for
+  257-px crops): crops, even slightly larger ones, stay whole; fields are tiled;
+- a tile's side is the crop size times `field_scale`, the pixel scale of fields relative to the
+  crops (1 for ALL-IDB1 fields at full resolution, 0.5 for our synthetic fields, drawn at half);
+- tiles overlap by half a tile, and the last tile of a row or column lies flush with the edge;
+- the slide's score is the MAXIMUM tile score (one anomalous cell makes an anomalous slide), and its
+  terms are those of that tile;
+- each tile's heat map is put back on the part of the tile the model saw (the eval transform's
+  centre crop, about 86 % of each side) and overlaps keep the maximum. A strip of about 7 % of a
+  tile along the slide's outer edge is seen by no tile, as in training, and has heat 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ganad_clinic.imaging.transforms import default_resize_size
+
+DEFAULT_CROP_SIZE = 257
+"""Side of an ALL-IDB2 crop; the field of view of a model trained on such crops."""
+
+TILE_ABOVE_FACTOR = 1.5
+"""Images whose longer side exceeds this many crop sizes are tiled."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A rectangle of a slide, in pixels (rows from the top, columns from the left)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def cut(self, image: np.ndarray) -> np.ndarray:
+        return image[self.top:self.top + self.height, self.left:self.left + self.width]
+
+
+@dataclass(frozen=True)
+class TilingRule:
+    """When and how an image is cut into tiles; see the module docstring."""
+
+    crop_size: int = DEFAULT_CROP_SIZE
+    field_scale: float = 1.0
+    overlap: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.crop_size < 1:
+            raise ValueError(f"crop_size must be positive, got {self.crop_size}")
+        if self.field_scale <= 0:
+            raise ValueError(f"field_scale must be positive, got {self.field_scale}")
+        if not 0.0 <= self.overlap < 1.0:
+            raise ValueError(f"overlap must lie in [0, 1), got {self.overlap}")
+
+    @property
+    def tile_above(self) -> int:
+        """Images with a longer side above this many pixels are tiled."""
+        return math.ceil(TILE_ABOVE_FACTOR * self.crop_size)
+
+    @property
+    def tile_size(self) -> int:
+        return max(1, round(self.crop_size * self.field_scale))
+
+    @property
+    def stride(self) -> int:
+        return max(1, round(self.tile_size * (1.0 - self.overlap)))
+
+    def is_tiled(self, height: int, width: int) -> bool:
+        return max(height, width) > self.tile_above
+
+    def tiles(self, height: int, width: int) -> list[Tile]:
+        """The whole image as one tile, or the overlapping grid when the image is tiled."""
+        if not self.is_tiled(height, width):
+            return [Tile(0, 0, height, width)]
+        return tile_grid(height, width, self.tile_size, self.stride)
+
+
+def tile_grid(height: int, width: int, tile_size: int, stride: int) -> list[Tile]:
+    """Tiles of `tile_size` (or the whole side, if shorter) every `stride` pixels, row by row;
+    the last row and column are moved flush with the edge so the grid covers every pixel."""
+    if height < 1 or width < 1:
+        raise ValueError(f"image must have pixels, got {height}x{width}")
+    if tile_size < 1 or stride < 1:
+        raise ValueError(f"tile_size and stride must be positive, got {tile_size} and {stride}")
+    tile_height, tile_width = min(tile_size, height), min(tile_size, width)
+    return [
+        Tile(top, left, tile_height, tile_width)
+        for top in _starts(height, tile_height, stride)
+        for left in _starts(width, tile_width, stride)
+    ]
+
+
+def _starts(length: int, tile: int, stride: int) -> list[int]:
+    count = math.ceil((length - tile) / stride) + 1
+    return sorted({min(i * stride, length - tile) for i in range(count)})
+
+
+def seen_window(length: int, image_size: int, resize_size: int | None = None) -> tuple[float, float]:
+    """The part [start, end) of a tile side of `length` pixels that the model sees: the eval
+    transform resizes the side to `resize_size` and keeps the centre `image_size` (MONAI's
+    CenterSpatialCrop starts at resize_size // 2 - image_size // 2)."""
+    resize_size = default_resize_size(image_size) if resize_size is None else resize_size
+    start = resize_size // 2 - image_size // 2
+    scale = length / resize_size
+    return start * scale, (start + image_size) * scale
+
+
+def stitch_heat(
+    heats: Sequence[np.ndarray],
+    tiles: Sequence[Tile],
+    shape: tuple[int, int],
+    resize_size: int | None = None,
+) -> np.ndarray:
+    """One heat map of the slide's `shape` (rows, columns) from the model-resolution heat map of
+    each tile: each is sampled bilinearly back onto the part of its tile the model saw; where
+    tiles overlap the larger heat wins; pixels no tile saw stay 0."""
+    if len(heats) != len(tiles):
+        raise ValueError(f"{len(heats)} heat maps for {len(tiles)} tiles")
+    stitched = np.zeros(shape, dtype=np.float32)
+    for heat, tile in zip(heats, tiles):
+        heat = np.asarray(heat, dtype=np.float32)
+        if heat.ndim != 2 or heat.shape[0] != heat.shape[1]:
+            raise ValueError(f"expected a square model-resolution heat map, got shape {heat.shape}")
+        rows, row_valid = _heat_coordinates(tile.height, heat.shape[0], resize_size)
+        cols, col_valid = _heat_coordinates(tile.width, heat.shape[1], resize_size)
+        if not row_valid.any() or not col_valid.any():
+            continue
+        values = _bilinear(heat, rows[row_valid], cols[col_valid])
+        top = tile.top + np.flatnonzero(row_valid)[0]
+        left = tile.left + np.flatnonzero(col_valid)[0]
+        region = stitched[top:top + values.shape[0], left:left + values.shape[1]]
+        np.maximum(region, values, out=region)
+    return stitched
+
+
+def _heat_coordinates(length: int, image_size: int, resize_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of a tile side: its position in the heat map and whether the model saw it."""
+    start, end = seen_window(length, image_size, resize_size)
+    centres = np.arange(length, dtype=np.float64) + 0.5
+    valid = (centres >= start) & (centres < end)
+    position = (centres - start) * image_size / (end - start) - 0.5
+    return np.clip(position, 0.0, image_size - 1), valid
+
+
+def _bilinear(heat: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    r0 = np.floor(rows).astype(int)
+    c0 = np.floor(cols).astype(int)
+    r1 = np.minimum(r0 + 1, heat.shape[0] - 1)
+    c1 = np.minimum(c0 + 1, heat.shape[1] - 1)
+    fr = (rows - r0)[:, None].astype(np.float32)
+    fc = (cols - c0)[None, :].astype(np.float32)
+    top = heat[np.ix_(r0, c0)] * (1 - fc) + heat[np.ix_(r0, c1)] * fc
+    bottom = heat[np.ix_(r1, c0)] * (1 - fc) + heat[np.ix_(r1, c1)] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def slide_tile_index(scores: Sequence[float]) -> int:
+    """The tile that gives the slide its score: the one with the maximum score."""
+    if not scores:
+        raise ValueError("a slide needs at least one tile score")
+    return int(np.argmax(np.asarray(scores, dtype=np.float64)))

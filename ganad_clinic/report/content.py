@@ -1,0 +1,293 @@
+"""What a screening report says, gathered from the results database into plain data.
+
+The layout (`pdf.py`) and the CSV (`csv_export.py`) only format this, so the figures are computed
+once and tests can check them without reading a PDF.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
+
+BUNDLE_METADATA = Path("configs/metadata.json")
+"""Where a model bundle keeps its metadata (the bundle contract in DESIGN.md). Read here as plain
+JSON: reports need the threshold rule, λ and β, not torch."""
+
+SHORT_SHA_LENGTH = 12
+
+DECISION_LABELS = {
+    ReviewDecision.ANOMALY_CONFIRMED: "anomaly confirmed",
+    ReviewDecision.NORMAL: "normal",
+    ReviewDecision.SECOND_READ: "second read",
+}
+
+
+@dataclass(frozen=True)
+class SlideRow:
+    """One slide as the report lists it: its current score and its current review."""
+
+    slide_id: int
+    file_name: str
+    path: str  # where the image is now: the archive when it was moved there
+    source_folder: str
+    received: datetime  # local time
+    status: SlideStatus
+    reason: str | None  # why it was rejected
+    duplicate_of_id: int | None
+    score: float | None
+    threshold: float | None
+    flagged: bool
+    l_d: float | None
+    l_r: float | None
+    l_l: float | None
+    model_version_id: int | None
+    model_version: str | None
+    model_sha256: str | None
+    heatmap_path: str | None
+    decision: ReviewDecision | None
+    reviewer: str | None
+    review_note: str
+    reviewed_at: datetime | None  # local time
+
+    @property
+    def decision_label(self) -> str:
+        return "" if self.decision is None else DECISION_LABELS[self.decision]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model version as the report describes it; threshold rule, λ and β come from its bundle."""
+
+    version: str
+    sha256: str
+    threshold: float | None
+    threshold_rule: str | None
+    lam: float | None
+    beta: float | None
+    score_mode: str | None
+    thresholds_in_force: tuple[float, ...]  # as stored with this period's scores
+    slides_scored: int
+    problem: str | None  # why the bundle's metadata could not be read
+
+    @property
+    def short_sha256(self) -> str:
+        return self.sha256[:SHORT_SHA_LENGTH]
+
+
+@dataclass(frozen=True)
+class SummaryCounts:
+    slides: int
+    scored: int
+    flagged: int
+    rejected: int
+    pending: int  # received, not scored yet
+    reviewed: int
+    flags_confirmed: int
+    flags_overruled: int
+    flags_awaiting_review: int  # no review yet, or marked for a second read
+    flags_second_read: int
+    unflagged_confirmed: int  # not flagged, but a reviewer found an anomaly
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    lab: str
+    operator: str
+    printed_at: datetime
+    period: str
+    folder: str | None
+    flagged_only: bool
+    rows: tuple[SlideRow, ...]
+    models: tuple[ModelInfo, ...]  # models behind this period's scores, most used first
+    counts: SummaryCounts
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.rows
+
+    @property
+    def flagged_rows(self) -> tuple[SlideRow, ...]:
+        return tuple(row for row in self.rows if row.flagged)
+
+    @property
+    def rejected_rows(self) -> tuple[SlideRow, ...]:
+        return tuple(row for row in self.rows if row.status is SlideStatus.REJECTED)
+
+    @property
+    def scores(self) -> list[float]:
+        return [row.score for row in self.rows if row.score is not None]
+
+
+def period_bounds(since: date | datetime | None, until: date | datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The [start, end) the database is asked for. A date means the whole local day, so `until`
+    as a date includes that day; a naive datetime is local time."""
+    start = None if since is None else _local(since)
+    end = None
+    if until is not None:
+        end = _local(until) if isinstance(until, datetime) else _local(until + timedelta(days=1))
+    return start, end
+
+
+def describe_period(since: date | datetime | None, until: date | datetime | None) -> str:
+    """The period in words, as the user gave it (dates inclusive)."""
+    if since is None and until is None:
+        return "all slides received so far"
+    if until is None:
+        return f"received from {_moment(since)}"
+    if since is None:
+        return f"received up to {_moment(until)}"
+    return f"{_moment(since)} – {_moment(until)}"
+
+
+def gather_content(
+    store: Store,
+    *,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    folder: str | None = None,
+    flagged_only: bool = False,
+    lab: str = "",
+    operator: str = "",
+    printed_at: datetime | None = None,
+) -> ReportContent:
+    """Read the slides of the period (one query) and the model registry, and count."""
+    start, end = period_bounds(since, until)
+    summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only)
+    rows = tuple(_row(summary) for summary in summaries)
+    return ReportContent(
+        lab=lab,
+        operator=operator,
+        printed_at=(printed_at or datetime.now()).astimezone(),
+        period=describe_period(since, until),
+        folder=folder,
+        flagged_only=flagged_only,
+        rows=rows,
+        models=_models(store, rows),
+        counts=count(rows),
+    )
+
+
+def count(rows: tuple[SlideRow, ...] | list[SlideRow]) -> SummaryCounts:
+    flagged = [row for row in rows if row.flagged]
+    flag_decisions = Counter(row.decision for row in flagged)
+    return SummaryCounts(
+        slides=len(rows),
+        scored=sum(row.score is not None for row in rows),
+        flagged=len(flagged),
+        rejected=sum(row.status is SlideStatus.REJECTED for row in rows),
+        pending=sum(row.status is SlideStatus.PENDING for row in rows),
+        reviewed=sum(row.decision is not None for row in rows),
+        flags_confirmed=flag_decisions[ReviewDecision.ANOMALY_CONFIRMED],
+        flags_overruled=flag_decisions[ReviewDecision.NORMAL],
+        flags_awaiting_review=flag_decisions[None] + flag_decisions[ReviewDecision.SECOND_READ],
+        flags_second_read=flag_decisions[ReviewDecision.SECOND_READ],
+        unflagged_confirmed=sum(
+            not row.flagged and row.decision is ReviewDecision.ANOMALY_CONFIRMED for row in rows
+        ),
+    )
+
+
+def _row(summary: SlideSummary) -> SlideRow:
+    slide, score, review = summary.slide, summary.score, summary.review
+    return SlideRow(
+        slide_id=slide.id,
+        file_name=slide.file_name,
+        path=slide.archived_path or slide.path,
+        source_folder=slide.source_folder,
+        received=slide.first_seen.astimezone(),
+        status=slide.status,
+        reason=slide.reason,
+        duplicate_of_id=slide.duplicate_of_id,
+        score=None if score is None else score.score,
+        threshold=None if score is None else score.threshold,
+        flagged=score is not None and score.flagged,
+        l_d=None if score is None else score.l_d,
+        l_r=None if score is None else score.l_r,
+        l_l=None if score is None else score.l_l,
+        model_version_id=None if score is None else score.model_version_id,
+        model_version=None if score is None else score.model_version,
+        model_sha256=None if score is None else score.model_sha256,
+        heatmap_path=None if score is None else score.heatmap_path,
+        decision=None if review is None else review.decision,
+        reviewer=None if review is None else review.reviewer,
+        review_note="" if review is None else review.note,
+        reviewed_at=None if review is None else review.created_at.astimezone(),
+    )
+
+
+def _models(store: Store, rows: tuple[SlideRow, ...]) -> tuple[ModelInfo, ...]:
+    """The versions behind the period's scores, most used first; with no scores, the active one."""
+    uses = Counter(row.model_version_id for row in rows if row.model_version_id is not None)
+    registered = {model.id: model for model in store.list_model_versions()}
+    if not uses:
+        active = next((model for model in registered.values() if model.active), None)
+        return () if active is None else (_model_info(active, (), 0),)
+    infos = []
+    for model_id, used in uses.most_common():
+        thresholds = tuple(sorted({row.threshold for row in rows if row.model_version_id == model_id}))
+        model = registered.get(model_id)
+        if model is None:  # a score cannot outlive its model row, but describe it from the score anyway
+            row = next(row for row in rows if row.model_version_id == model_id)
+            infos.append(ModelInfo(row.model_version or "?", row.model_sha256 or "", None, None, None, None,
+                                   None, thresholds, used, "not in the model registry"))
+            continue
+        infos.append(_model_info(model, thresholds, used))
+    return tuple(infos)
+
+
+def _model_info(model: ModelVersion, thresholds: tuple[float, ...], used: int) -> ModelInfo:
+    settings, problem = _bundle_settings(Path(model.bundle_path))
+    threshold, score = _section(settings, "threshold"), _section(settings, "score")
+    return ModelInfo(
+        version=model.version,
+        sha256=model.sha256,
+        threshold=_number(threshold.get("value")),
+        threshold_rule=None if threshold.get("rule") is None else str(threshold["rule"]),
+        lam=_number(score.get("lambda")),
+        beta=_number(score.get("beta")),
+        score_mode=None if score.get("mode") is None else str(score["mode"]),
+        thresholds_in_force=thresholds,
+        slides_scored=used,
+        problem=problem,
+    )
+
+
+def _bundle_settings(bundle: Path) -> tuple[dict[str, Any], str | None]:
+    """The bundle's `ganad` metadata section, or ({}, why not) when it cannot be read."""
+    try:
+        metadata = json.loads((bundle / BUNDLE_METADATA).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, f"bundle metadata not found at {bundle / BUNDLE_METADATA}"
+    except (OSError, ValueError) as error:
+        return {}, f"bundle metadata at {bundle / BUNDLE_METADATA} cannot be read ({error})"
+    settings = metadata.get("ganad") if isinstance(metadata, dict) else None
+    if not isinstance(settings, dict):
+        return {}, f"{bundle / BUNDLE_METADATA} is not GANAD Clinic bundle metadata"
+    return settings, None
+
+
+def _section(settings: dict[str, Any], key: str) -> dict[str, Any]:
+    value = settings.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _local(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment.astimezone()  # a naive datetime is taken as local time
+    return datetime.combine(moment, time()).astimezone()
+
+
+def _moment(moment: date | datetime | None) -> str:
+    if isinstance(moment, datetime):
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return "" if moment is None else moment.isoformat()

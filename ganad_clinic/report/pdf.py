@@ -1,0 +1,417 @@
+"""The screening report's PDF layout (reportlab platypus).
+
+Every piece of text from the database goes through `ReportFonts.markup`, so markup characters and
+any script print as they are. Table cells hold short text only (long reasons are shortened; notes
+live outside tables), so no cell can outgrow a page and raise a LayoutError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    CondPageBreak,
+    Flowable,
+    KeepTogether,
+    LongTable,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from ganad_clinic import __version__
+from ganad_clinic.report.atomic import atomic_output
+from ganad_clinic.report.charts import heat_legend, score_histogram
+from ganad_clinic.report.content import ModelInfo, ReportContent, SlideRow
+from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts
+from ganad_clinic.report.thumbnails import image_box
+from ganad_clinic.store import SlideStatus
+
+DISCLAIMER = (
+    "This report is a screening aid, not a diagnosis. A flag means the model found the slide unlike the "
+    "normal slides it was trained on; every flag must be reviewed by a qualified person, and an unflagged "
+    "slide is not proof of a normal sample."
+)
+PAGE_SIZE = A4
+MARGIN = 1.8 * cm
+FRAME_WIDTH = PAGE_SIZE[0] - 2 * MARGIN
+MAX_CELL_CHARS = 300
+LONG_NOTE_CHARS = 600  # a longer note may start on the images' page and run on
+IMAGE_BOX = 4.2 * cm
+GRID = colors.HexColor("#bbbbbb")
+HEADER_FILL = colors.HexColor("#e4e9f0")
+FLAG_FILL = colors.HexColor("#fbe3e6")
+NOTE_FILL = colors.HexColor("#fff4d6")
+FOOTER_SIZE = 7.5
+FOOTER_COLOUR = colors.HexColor("#555555")
+FOOTER_MAX_CHARS = 200  # far more than fits on one line; keeps fitting fast
+
+
+class _Styles:
+    def __init__(self, fonts: ReportFonts) -> None:
+        base = ParagraphStyle("body", fontName=fonts.regular, fontSize=9, leading=11.5, splitLongWords=True)
+        self.body = base
+        self.title = ParagraphStyle("title", base, fontName=fonts.bold, fontSize=18, leading=22, spaceAfter=2)
+        self.subtitle = ParagraphStyle("subtitle", base, fontSize=12, leading=15, spaceAfter=8)
+        self.heading = ParagraphStyle("heading", base, fontName=fonts.bold, fontSize=12, leading=15,
+                                      spaceBefore=12, spaceAfter=5)
+        self.cell = ParagraphStyle("cell", base, fontSize=7.5, leading=9)
+        self.cell_bold = ParagraphStyle("cell_bold", self.cell, fontName=fonts.bold)
+        self.small = ParagraphStyle("small", base, fontSize=8, leading=10)
+        self.disclaimer = ParagraphStyle("disclaimer", base, fontName=fonts.bold, fontSize=9.5, leading=12.5,
+                                         borderColor=colors.HexColor("#8b0000"), borderWidth=0.8,
+                                         borderPadding=6, leftIndent=6, rightIndent=6,
+                                         backColor=colors.HexColor("#fdf2f2"),
+                                         spaceBefore=8, spaceAfter=10)
+        self.warning = ParagraphStyle("warning", base, textColor=colors.HexColor("#8b0000"))
+        self.note = ParagraphStyle("note", self.small, backColor=NOTE_FILL, borderPadding=3, leftIndent=3,
+                                   rightIndent=3, spaceBefore=2)
+        self.details = ParagraphStyle("details", base, fontSize=8, leading=11.5)
+        self.empty = ParagraphStyle("empty", base, fontSize=10.5, leading=13, spaceBefore=14, spaceAfter=4)
+
+
+def write_pdf(content: ReportContent, path: str | os.PathLike[str]) -> int:
+    """Lay out `content` and write it to `path` atomically; returns the number of pages."""
+    fonts = report_fonts()
+    styles = _Styles(fonts)
+    story = _story(content, fonts, styles)
+    with atomic_output(path) as partial:
+        document = SimpleDocTemplate(
+            str(partial), pagesize=PAGE_SIZE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+            bottomMargin=MARGIN + 0.4 * cm, title=printable(f"Screening report {content.lab}".strip()),
+            author=printable(content.operator), subject=printable(content.period), creator=f"GANAD Clinic {__version__}",
+        )
+        footer = _footer(content)
+        document.build(story, onFirstPage=footer, onLaterPages=footer, canvasmaker=_NumberedCanvas)
+        return document.page
+
+
+class _NumberedCanvas(Canvas):
+    """Holds pages back until the end, so each can say "page X of Y"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held_pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        self._held_pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._held_pages)
+        for state in self._held_pages:
+            self.__dict__.update(state)
+            self.setFont(report_fonts().regular, FOOTER_SIZE)
+            self.setFillColor(FOOTER_COLOUR)
+            self.drawRightString(PAGE_SIZE[0] - MARGIN, MARGIN - 0.2 * cm, f"Page {self._pageNumber} of {total}")
+            super().showPage()
+        super().save()
+
+
+def _footer(content: ReportContent) -> Callable[[Canvas, SimpleDocTemplate], None]:
+    fonts = report_fonts()
+    lab = printable(content.lab or "GANAD Clinic").replace("\n", " ")
+    text = _fit(f"{lab} · screening report printed {content.printed_at:%Y-%m-%d %H:%M} · a screening aid, "
+                "not a diagnosis", fonts.regular, FOOTER_SIZE, FRAME_WIDTH - 3 * cm)
+
+    def draw(canvas: Canvas, document: SimpleDocTemplate) -> None:
+        canvas.saveState()
+        canvas.setStrokeColor(GRID)
+        canvas.setLineWidth(0.5)
+        canvas.line(MARGIN, MARGIN + 0.15 * cm, PAGE_SIZE[0] - MARGIN, MARGIN + 0.15 * cm)
+        canvas.setFont(fonts.regular, FOOTER_SIZE)
+        canvas.setFillColor(FOOTER_COLOUR)
+        canvas.drawString(MARGIN, MARGIN - 0.2 * cm, text)
+        canvas.restoreState()
+
+    return draw
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """`text` shortened with an ellipsis to fit `width` on one line (footers cannot wrap)."""
+    if stringWidth(text, font, size) <= width:
+        return text
+    text = text[:FOOTER_MAX_CHARS]
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _story(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    story: list[Flowable] = [
+        Paragraph("Screening report", styles.title),
+        Paragraph(fonts.markup(content.lab or "Laboratory not named"), styles.subtitle),
+        _key_values(_header_items(content, fonts), styles),
+        Paragraph(DISCLAIMER, styles.disclaimer),
+    ]
+    story += _model_section(content, fonts, styles)
+    story += _summary_section(content, styles)
+    if content.is_empty:
+        story.append(Paragraph(
+            "<b>This report is empty:</b> no slides were received in this period"
+            + (" from this folder" if content.folder else "")
+            + (" that were flagged" if content.flagged_only else "") + ".", styles.empty))
+    else:
+        story += _histogram_section(content, fonts, styles)
+        story += _slides_section(content, fonts, styles)
+        story += _rejected_section(content, fonts, styles)
+        story += _flagged_section(content, fonts, styles)
+    story += _sign_off(content, fonts, styles)
+    return story
+
+
+def _header_items(content: ReportContent, fonts: ReportFonts) -> list[tuple[str, str]]:
+    items = [
+        ("Period", fonts.markup(_short(content.period))),
+        ("Printed", f"{content.printed_at:%Y-%m-%d %H:%M %Z}".strip()),
+        ("Operator", fonts.markup(_short(content.operator) or "not named")),
+    ]
+    if content.folder:
+        items.append(("Folder", fonts.markup(_short(content.folder))))
+    if content.flagged_only:
+        items.append(("Selection", "flagged slides only"))
+    return items
+
+
+def _key_values(items: Iterable[tuple[str, str]], styles: _Styles, key_width: float = 3.2 * cm) -> Table:
+    rows = [[Paragraph(key, styles.cell_bold), Paragraph(value, styles.cell)] for key, value in items]
+    table = Table(rows, colWidths=[key_width, FRAME_WIDTH - key_width], hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.3, GRID),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]))
+    return table
+
+
+def _model_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    flow: list[Flowable] = [Paragraph("Model", styles.heading)]
+    if not content.models:
+        return flow + [Paragraph("No model is registered, and no slide in this period was scored.", styles.body)]
+    if len(content.models) > 1:
+        flow.append(Paragraph(
+            f"<b>Scores in this period came from {len(content.models)} model versions</b>, so scores of "
+            "different slides may not be comparable. Versions, most used first:", styles.warning))
+        flow.append(Spacer(1, 4))
+    elif content.counts.scored == 0:
+        flow.append(Paragraph("No slide in this period was scored; the active model is:", styles.body))
+    for model in content.models:
+        flow.append(_key_values(_model_items(model, fonts, several=len(content.models) > 1), styles))
+        flow.append(Spacer(1, 6))
+    return flow
+
+
+def _model_items(model: ModelInfo, fonts: ReportFonts, several: bool) -> list[tuple[str, str]]:
+    items = [("Version", fonts.markup(_short(model.version))),
+             ("sha256", f"{model.short_sha256}… (weights file)")]
+    if several:
+        items.append(("Slides scored", str(model.slides_scored)))
+    threshold = "unknown" if model.threshold is None else f"{model.threshold:.6g}"
+    if model.threshold_rule:
+        threshold += f" — {fonts.markup(_short(model.threshold_rule))}"
+    items.append(("Threshold", threshold))
+    others = [value for value in model.thresholds_in_force if model.threshold is None or abs(value - model.threshold) > 1e-12]
+    if others:
+        items.append(("Thresholds in force", ", ".join(f"{value:.6g}" for value in model.thresholds_in_force)
+                      + " (as stored with the scores)"))
+    lam, beta = fonts.markup("λ"), fonts.markup("β")  # the fallback main font has no Greek
+    weights = "unknown" if model.lam is None else f"{lam} = {model.lam:g}"
+    weights += "" if model.beta is None else f", {beta} = {model.beta:g}"
+    if model.score_mode:
+        weights += f" ({fonts.markup(_short(model.score_mode))} terms)"
+    formula = f"{lam}·L<sub>D</sub> + (1−{lam})·L<sub>R</sub> + {beta}·L<sub>L</sub>"
+    items.append(("Score A(x)", f"{formula}; {weights}"))
+    if model.problem:
+        items.append(("Note", fonts.markup(_short(model.problem))))
+    return items
+
+
+def _summary_section(content: ReportContent, styles: _Styles) -> list[Flowable]:
+    counts = content.counts
+    awaiting = str(counts.flags_awaiting_review)
+    if counts.flags_second_read:
+        awaiting += f" (of which {counts.flags_second_read} marked for a second read)"
+    items = [
+        ("Slides received", str(counts.slides)),
+        ("Scored", str(counts.scored)),
+        ("Flagged", str(counts.flagged)),
+        ("Rejected (not scorable)", str(counts.rejected)),
+    ]
+    if counts.pending:
+        items.append(("Not scored yet", str(counts.pending)))
+    items += [
+        ("Reviewed", str(counts.reviewed)),
+        ("Flags confirmed", str(counts.flags_confirmed)),
+        ("Flags overruled", str(counts.flags_overruled)),
+        ("Flags awaiting review", awaiting),
+    ]
+    if counts.unflagged_confirmed:
+        items.append(("Not flagged, but anomalous on review", str(counts.unflagged_confirmed)))
+    return [Paragraph("Summary", styles.heading), _key_values(items, styles, key_width=6.5 * cm)]
+
+
+def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    thresholds = sorted({row.threshold for row in content.rows if row.threshold is not None})
+    chart = score_histogram(content.scores, thresholds, FRAME_WIDTH, 5.2 * cm, fonts.regular)
+    caption = Paragraph("Bars at or above the threshold are red; the dashed line is the threshold in force.",
+                        styles.small)
+    return [KeepTogether([Paragraph("Distribution of scores", styles.heading), chart, caption])]
+
+
+SLIDE_COLUMNS = ("File", "Received", "Score", "Flag", "Review", "Reviewer")
+SLIDE_WIDTHS = (5.4 * cm, 2.7 * cm, 1.6 * cm, 1.1 * cm, 3.1 * cm, 3.5 * cm)
+
+
+def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    header = [Paragraph(name, styles.cell_bold) for name in SLIDE_COLUMNS]
+    rows: list[list[Any]] = [header]
+    flagged_lines = []
+    for index, row in enumerate(content.rows, start=1):
+        rows.append([
+            Paragraph(fonts.markup(row.file_name), styles.cell),
+            f"{row.received:%Y-%m-%d %H:%M}",
+            _score_text(row),
+            "FLAG" if row.flagged else "",
+            row.decision_label,
+            Paragraph(fonts.markup(_short(row.reviewer or "")), styles.cell),
+        ])
+        if row.flagged:
+            flagged_lines.append(index)
+    table = LongTable(rows, colWidths=SLIDE_WIDTHS, repeatRows=1)
+    style: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (-1, -1), fonts.regular, 7.5, 9),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+        ("ALIGN", (2, 1), (2, -1), "RIGHT"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+    style += [("BACKGROUND", (0, line), (-1, line), FLAG_FILL) for line in flagged_lines]
+    style += [("FONT", (3, line), (3, line), fonts.bold, 7.5, 9) for line in flagged_lines]
+    table.setStyle(TableStyle(style))
+    return [CondPageBreak(4 * cm), Paragraph(f"All slides ({len(content.rows)})", styles.heading), table]
+
+
+def _score_text(row: SlideRow) -> str:
+    if row.score is not None:
+        return f"{row.score:.4g}"
+    return "rejected" if row.status is SlideStatus.REJECTED else "pending"
+
+
+def _rejected_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    rejected = content.rejected_rows
+    if not rejected:
+        return []
+    rows: list[list[Any]] = [[Paragraph(name, styles.cell_bold) for name in ("File", "Received", "Reason")]]
+    for row in rejected:
+        rows.append([
+            Paragraph(fonts.markup(row.file_name), styles.cell),
+            f"{row.received:%Y-%m-%d %H:%M}",
+            Paragraph(fonts.markup(_short(row.reason or "no reason recorded")), styles.cell),
+        ])
+    table = LongTable(rows, colWidths=(5.4 * cm, 2.7 * cm, FRAME_WIDTH - 8.1 * cm), repeatRows=1)
+    table.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), fonts.regular, 7.5, 9),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+    ]))
+    return [CondPageBreak(3 * cm), Paragraph(f"Rejected files ({len(rejected)})", styles.heading), table]
+
+
+def _flagged_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    flagged = content.flagged_rows
+    if not flagged:
+        return []
+    flow: list[Flowable] = [
+        CondPageBreak(8 * cm),
+        Paragraph(f"Flagged slides ({len(flagged)})", styles.heading),
+        Paragraph("Each flagged slide beside its heat map. The heat-map colours use one fixed scale for "
+                  "every slide, anchored to the model's normal slides:", styles.small),
+        Spacer(1, 4),
+        heat_legend(FRAME_WIDTH * 0.75, fonts.regular),
+        Spacer(1, 6),
+    ]
+    for row in flagged:
+        flow += _flagged_block(row, fonts, styles)
+    return flow
+
+
+def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    """The slide's images and figures, kept on one page with its note unless the note is long."""
+    slide = image_box(row.path, IMAGE_BOX, "slide image\nnot found", fonts.regular)
+    heat = image_box(row.heatmap_path, IMAGE_BOX, "heat map\nnot found", fonts.regular)
+    review = "awaiting review"
+    if row.decision is not None:
+        review = f"{row.decision_label} by {fonts.markup(_short(row.reviewer or ''))}"
+        if row.reviewed_at is not None:
+            review += f", {row.reviewed_at:%Y-%m-%d %H:%M}"
+    lines = [
+        f"<b>{fonts.markup(row.file_name)}</b>",
+        f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
+        f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
+        f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
+        f"Model {fonts.markup(row.model_version or '?')}",
+        f"Review: <b>{review}</b>",
+    ]
+    details = [Paragraph(line, styles.details) for line in lines]
+    table = Table([[slide, heat, details]], colWidths=(IMAGE_BOX + 0.3 * cm, IMAGE_BOX + 0.3 * cm, None),
+                  hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("LINEABOVE", (0, 0), (-1, 0), 0.5, GRID),
+        ("TOPPADDING", (0, 0), (-1, -1), 5),
+    ]))
+    block: list[Flowable] = [table]
+    if row.review_note.strip():
+        block.append(Paragraph(f"<b>Note:</b> {fonts.markup(row.review_note)}", styles.note))
+    if len(row.review_note) > LONG_NOTE_CHARS:
+        return [*block, Spacer(1, 6)]
+    return [KeepTogether(block), Spacer(1, 6)]
+
+
+def _sign_off(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    awaiting = content.counts.flags_awaiting_review
+    if content.counts.flagged == 0:
+        status = "No slide in this report was flagged."
+    elif awaiting == 0:
+        status = "All flagged slides have been reviewed."
+    else:
+        status = f"<b>{awaiting} flagged slide{'s are' if awaiting != 1 else ' is'} still awaiting review.</b>"
+    printed_by = f"Printed by {fonts.markup(content.operator)}. " if content.operator else ""
+    line = "_" * 28
+    rows = [
+        [Paragraph("Reviewed and released by", styles.cell_bold), Paragraph("Signature", styles.cell_bold),
+         Paragraph("Date", styles.cell_bold)],
+        [line, line, "_" * 16],
+    ]
+    table = Table(rows, colWidths=(FRAME_WIDTH * 0.42, FRAME_WIDTH * 0.38, FRAME_WIDTH * 0.2), hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), fonts.regular, 9),
+        ("TOPPADDING", (0, 1), (-1, 1), 18),
+    ]))
+    return [KeepTogether([
+        Paragraph("Sign-off", styles.heading),
+        Paragraph(status, styles.body),
+        Spacer(1, 4),
+        Paragraph(printed_by + DISCLAIMER, styles.small),
+        Spacer(1, 8),
+        table,
+    ])]
+
+
+def _short(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,133 @@
+"""The model registry's file side: importing bundles into the home folder, loading registered ones.
+
+Import verifies the bundle (`load_bundle` checks its sha256) and copies it to
+`<home>/models/<registry version>/`, so the registry never points at a folder the user may delete.
+The same weights (same sha256) are one registry entry, however often they are imported. Bundles
+made by `ganad train` all say version 1.0.0, so a version already registered with other weights is
+registered as `<version>+<first 8 hex digits of the sha256>` (PEP 440's local-version form).
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganad_clinic.model.bundle import Bundle, BundleError, load_bundle
+from ganad_clinic.store import ModelVersion, Store, resolve_home
+
+MODELS_FOLDER = "models"
+SHA_PREFIXES = (8, 12, 16, 24, 32)
+_UNSAFE_FOLDER_CHARACTERS = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+class RegistryError(Exception):
+    """The registry cannot give a usable model; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    model: ModelVersion
+    created: bool  # False: these weights were registered already
+
+
+def current_actor() -> str:
+    """Who is doing this, for the audit trail: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def registry_version(version: str, sha256: str, taken: set[str]) -> str:
+    """`version`, or `version+<sha prefix>` when another model already uses that version."""
+    if version not in taken:
+        return version
+    for length in SHA_PREFIXES:
+        candidate = f"{version}+{sha256[:length]}"
+        if candidate not in taken:
+            return candidate
+    raise RegistryError(f"cannot find a free registry version for {version} ({sha256})")
+
+
+def import_bundle(
+    store: Store, bundle_path: str | os.PathLike[str], home: str | os.PathLike[str] | None, *, actor: str
+) -> ImportedModel:
+    """Verify, copy and register a bundle; the first model of an empty registry becomes active.
+
+    Raises BundleError when the bundle cannot be used.
+    """
+    bundle = load_bundle(bundle_path)
+    registered = store.list_model_versions()
+    for model in registered:
+        if model.sha256 == bundle.sha256:
+            return ImportedModel(model, created=False)
+    version = registry_version(bundle.version, bundle.sha256, {model.version for model in registered})
+    destination = _copy_into_home(bundle, version, home, {Path(model.bundle_path) for model in registered})
+    try:
+        metrics = _finite(bundle.metadata["ganad"].get("validation_metrics") or {})
+        model = store.register_model_version(version, destination, bundle.sha256, actor=actor, metrics=metrics)
+        store.audit(actor, "model.imported", {"version": version, "source": str(Path(bundle_path).absolute()),
+                                              "bundle_version": bundle.version, "copied_to": str(destination)})
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+    return ImportedModel(model, created=True)
+
+
+def _copy_into_home(bundle: Bundle, version: str, home: str | os.PathLike[str] | None, in_use: set[Path]) -> Path:
+    """Copy the bundle folder under `<home>/models/`, via a temporary name, and verify the copy."""
+    models = resolve_home(home) / MODELS_FOLDER
+    models.mkdir(parents=True, exist_ok=True)
+    destination = models / _UNSAFE_FOLDER_CHARACTERS.sub("_", version)
+    if destination in in_use:
+        destination = destination.with_name(f"{destination.name}-{bundle.sha256[:12]}")
+    staging = models / f".{destination.name}.{uuid.uuid4().hex}.importing"
+    try:
+        shutil.copytree(bundle.path, staging)
+        copied = load_bundle(staging)
+        if copied.sha256 != bundle.sha256:
+            raise BundleError(f"model bundle {bundle.path}: the copy in {models} does not match the original")
+        shutil.rmtree(destination, ignore_errors=True)  # a left-over of an interrupted import
+        os.replace(staging, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics fit for JSON on every database: NaN (e.g. an AUC without anomalies) becomes null."""
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in metrics.items()}
+
+
+def find_model_version(store: Store, version: str | None) -> ModelVersion:
+    """The registered model `version`, or the active one when `version` is None."""
+    if version is None:
+        active = store.active_model_version()
+        if active is None:
+            raise RegistryError("no model is active in the registry: import one with "
+                                "`ganad models import BUNDLE` (or pass --bundle)")
+        return active
+    for model in store.list_model_versions():
+        if model.version == version:
+            return model
+    raise RegistryError(f"model version {version} is not registered; see `ganad models list`")
+
+
+def load_registered(model: ModelVersion) -> Bundle:
+    """Load a registered bundle and check that it still holds the weights that were registered."""
+    try:
+        bundle = load_bundle(model.bundle_path)
+    except BundleError as error:
+        raise RegistryError(f"registered model {model.version} cannot be loaded: {error}") from None
+    if bundle.sha256 != model.sha256:
+        raise RegistryError(f"registered model {model.version}: the bundle at {model.bundle_path} holds other "
+                            "weights than were registered; re-import the model")
+    return bundle

@@ -1,0 +1,365 @@
+"""The screening service: watch inboxes, ingest complete files, score them with the active model,
+keep every result. Headless; the command line runs it and the GUI will embed it.
+
+`start()` returns at once; a worker thread owns torch, the model and the loop. Listeners get one
+event per file (`SlideScored` or `SlideRejected`) on that thread. Each slide's result is committed
+in its own transaction before the file is archived or reported, and a slide recorded as pending
+when the process died is finished on the next start, so a kill at any moment loses nothing and
+scores nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from ganad_clinic.model.bundle import Bundle
+from ganad_clinic.screening.archive import Archiver
+from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
+from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
+from ganad_clinic.screening.ingest import Arrival, Ingestor, Step, file_sha256
+from ganad_clinic.screening.registry import find_model_version, load_registered
+from ganad_clinic.screening.slide_scoring import SlideScorer, tiling_rule_for
+from ganad_clinic.screening.stability import FileSignature, StabilityTracker
+from ganad_clinic.screening.watcher import FolderWatcher
+from ganad_clinic.store import ModelVersion, Store, StoreError, resolve_home
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUIET_SECONDS = 0.4
+DEFAULT_RESCAN_SECONDS = 30.0
+MAX_TILES_PER_STEP = 64
+"""Tiles scored between two looks at the stop flag: stopping never waits for a long batch."""
+STORE_RETRY_SECONDS = 2.0
+HEATMAPS_FOLDER = "heatmaps"
+
+
+def default_torch_threads() -> int:
+    """One torch thread per core, at most 4: beyond that these small convolutions barely gain."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    inboxes: tuple[Path, ...]
+    home: Path | None = None  # heat maps go to <home>/heatmaps (see store.resolve_home)
+    recursive: bool = False
+    poll: bool = False  # polling observer, for network shares
+    quiet_seconds: float = DEFAULT_QUIET_SECONDS  # size and mtime unchanged this long = complete
+    rescan_seconds: float = DEFAULT_RESCAN_SECONDS
+    archive: Path | None = None
+    rescore: bool = False
+    model_version: str | None = None  # None: the registry's active model, checked before each batch
+    field_scale: float = 1.0  # pixel scale of fields relative to the training crops (tiling)
+    batch_size: int = 32  # files taken per batch
+    torch_threads: int = field(default_factory=default_torch_threads)
+    max_pixels: int | None = None  # larger images are rejected (default: imaging.io's limit)
+
+    def __post_init__(self) -> None:
+        if not self.inboxes:
+            raise ValueError("at least one inbox folder is needed")
+        inboxes = tuple(Path(inbox).absolute() for inbox in self.inboxes)
+        object.__setattr__(self, "inboxes", inboxes)
+        if self.archive is not None:
+            archive = Path(self.archive).absolute()
+            object.__setattr__(self, "archive", archive)
+            for inbox in inboxes:
+                if archive == inbox or archive.is_relative_to(inbox) or inbox.is_relative_to(archive):
+                    raise ValueError(f"the archive folder {archive} must lie outside the inbox {inbox}")
+        if self.batch_size < 1 or self.torch_threads < 1:
+            raise ValueError("batch_size and torch_threads must be at least 1")
+
+    @property
+    def heatmap_folder(self) -> Path:
+        return resolve_home(self.home) / HEATMAPS_FOLDER
+
+
+@dataclass
+class _LoadedModel:
+    version: ModelVersion
+    bundle: Bundle
+    scorer: SlideScorer
+
+
+class ScreeningService:
+    """One screening loop over some inboxes. Not restartable: make a new one to start again."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: ServiceConfig,
+        *,
+        on_scored: Callable[[SlideScored], None] | None = None,
+        on_rejected: Callable[[SlideRejected], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_stopped: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self._on_scored = on_scored
+        self._on_rejected = on_rejected
+        self._on_error = on_error
+        self._on_stopped = on_stopped
+        self._idle = threading.Event()
+        self._stop_requested = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tracker = StabilityTracker(config.quiet_seconds, on_offer=self._idle.clear)
+        self._watcher = FolderWatcher(config.inboxes, self._tracker.offer, recursive=config.recursive,
+                                      poll=config.poll, exclude=[config.archive] if config.archive else [])
+        self._ingestor = Ingestor(store, rescore=config.rescore, max_pixels=config.max_pixels)
+        self._archiver = Archiver(config.archive, store) if config.archive else None
+        self._model: _LoadedModel | None = None
+        self._next_rescan = 0.0
+        self.error: BaseException | None = None
+
+    # control, from any thread
+
+    def start(self) -> None:
+        """Start the worker thread and return at once."""
+        if self._thread is not None:
+            raise RuntimeError("this screening service was started already")
+        self._thread = threading.Thread(target=self._run, name="ganad-screening", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop after the slide in hand; returns at once (safe in signal handlers)."""
+        self._stop_requested.set()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the worker to stop and wait up to `timeout` s; returns whether it has stopped."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every file found so far has its result (or the service stopped); returns
+        whether the service is idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped.is_set():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self._idle.wait(0.1 if remaining is None else min(0.1, remaining)):
+                return True
+            if remaining == 0.0:
+                return False
+        return False
+
+    # the worker
+
+    def _run(self) -> None:
+        try:
+            torch.set_num_threads(self.config.torch_threads)
+            self._current_model()
+            self._watcher.start()
+            self._recover_pending()
+            self._rescan()
+            poll = max(0.01, min(0.05, self.config.quiet_seconds / 4))
+            while not self._stop_requested.is_set():
+                if time.monotonic() >= self._next_rescan:
+                    self._rescan()
+                batch = self._tracker.take_stable(self.config.batch_size)
+                if batch:
+                    self._process(batch)
+                    continue
+                if len(self._tracker) == 0:
+                    self._idle.set()
+                self._stop_requested.wait(poll)
+        except Exception as error:  # the service cannot go on (no usable model, inbox gone...)
+            self.error = error
+            self._report_error(f"screening stopped: {error}")
+        finally:
+            self._watcher.stop()
+            self._stopped.set()
+            self._notify(self._on_stopped, self.error)
+
+    def _current_model(self) -> _LoadedModel:
+        """The model to score with now; reloaded when another version has been activated."""
+        version = find_model_version(self.store, self.config.model_version)
+        if self._model is None or self._model.version.id != version.id:
+            bundle = load_registered(version)
+            scorer = SlideScorer(bundle, tiling_rule_for(bundle, self.config.field_scale))
+            self._model = _LoadedModel(version, bundle, scorer)
+            log.info("scoring with model %s (%s)", version.version, version.bundle_path)
+        return self._model
+
+    def _rescan(self) -> None:
+        if self._watcher.restart_if_dead():
+            self._report_error("the folder observer had stopped and was restarted")
+        found = self._watcher.scan()
+        self._tracker.keep_settled_only(found)
+        self._next_rescan = time.monotonic() + self.config.rescan_seconds
+
+    def _recover_pending(self) -> None:
+        """Finish slides recorded but not scored when the service last stopped."""
+        for slide in self.store.list_pending_slides():
+            path = Path(slide.path)
+            try:
+                same = file_sha256(path) == slide.sha256
+            except FileNotFoundError:
+                self._reject_pending(slide.id, path, "the file was removed before it was scored")
+                continue
+            except OSError:
+                same = True  # unreadable for now: ingest will retry it
+            if not same:
+                self._reject_pending(slide.id, path, "the file was replaced before it was scored; "
+                                                     "its new content is taken as a new slide")
+            self._tracker.offer(path, Path(slide.source_folder))
+
+    def _reject_pending(self, slide_id: int, path: Path, reason: str) -> None:
+        slide = self.store.mark_rejected(slide_id, reason)
+        self._notify(self._on_rejected, SlideRejected(path, slide.id, reason))
+
+    def _process(self, batch: Sequence[tuple[Path, Path, FileSignature]]) -> None:
+        try:
+            model = self._current_model()
+            to_score: dict[str, Arrival] = {}
+            repeats: list[Arrival] = []
+            for path, inbox, signature in batch:
+                if self._stop_requested.is_set():
+                    return  # files not taken yet are found again by the next start's rescan
+                arrival = self._receive(path, inbox, signature, model)
+                if arrival is None:
+                    continue
+                if arrival.step is not Step.SCORE:
+                    self._settle(arrival)
+                elif arrival.slide.sha256 in to_score:  # the same content twice in a batch is scored once
+                    repeats.append(arrival)
+                else:
+                    to_score[arrival.slide.sha256] = arrival
+            self._score(list(to_score.values()), model)
+            for arrival in repeats:  # now linked to the copy just scored (or scored alone if that failed)
+                again = self._ingestor.resume(arrival, model.version.id, known=arrival.outcome is Outcome.RESCORED)
+                if again.step is Step.SCORE:
+                    self._score([again], model)
+                else:
+                    self._settle(again)
+        except StoreError as error:
+            self._report_error(f"database problem, retrying in {STORE_RETRY_SECONDS:g} s: {error}")
+            self._stop_requested.wait(STORE_RETRY_SECONDS)
+            for path, inbox, _ in batch:
+                self._tracker.offer(path, inbox)  # results committed already are recognised and skipped
+
+    def _receive(self, path: Path, inbox: Path, signature: FileSignature, model: _LoadedModel) -> Arrival | None:
+        """Ingest one file; a failure that is not the file's or the database's fault is reported,
+        and the file left alone until it changes, instead of stopping the service."""
+        try:
+            return self._ingestor.receive(path, inbox, model.version.id)
+        except StoreError:
+            raise
+        except Exception as error:
+            log.exception("ingest of %s failed", path)
+            self._report_error(f"{path}: could not be taken ({error!r}); it is tried again when it changes")
+            self._tracker.settle(path, signature)
+            return None
+
+    def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
+        step: list[Arrival] = []
+        tiles = 0
+        for arrival in arrivals:
+            count = model.scorer.tile_count(arrival.image)
+            if step and tiles + count > MAX_TILES_PER_STEP:
+                self._score_step(step, model)
+                step, tiles = [], 0
+            if self._stop_requested.is_set():
+                return  # recorded slides stay pending and are finished on the next start
+            step.append(arrival)
+            tiles += count
+        if step:
+            self._score_step(step, model)
+
+    def _score_step(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
+        started = time.monotonic()
+        try:
+            results = model.scorer.score([arrival.image for arrival in arrivals])
+        except Exception as error:  # a model failure on one image must not take the others down
+            if len(arrivals) > 1:
+                for arrival in arrivals:
+                    self._score_step([arrival], model)
+                return
+            failed = arrivals[0]
+            if failed.outcome is Outcome.RESCORED:
+                self._report_error(f"{failed.path}: could not be re-scored ({error}); its earlier score stands")
+                self._settle(replace(failed, step=Step.FINISHED, outcome=Outcome.KNOWN, image=None))
+            else:
+                self._settle(self._ingestor.reject(failed, f"the model could not score this image ({error})"))
+            return
+        per_tile = (time.monotonic() - started) / max(1, sum(result.tiles for result in results))
+        threshold = model.bundle.threshold.value
+        for arrival, result in zip(arrivals, results):
+            heatmap = self.config.heatmap_folder / heatmap_name(arrival.score_slide_id, model.version.id)
+            write_heatmap(heatmap, arrival.image, result.heat)
+            self.store.add_score(
+                arrival.score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
+                l_l=result.l_l, threshold=threshold, flagged=result.flagged,
+                duration_seconds=per_tile * result.tiles, heatmap_path=heatmap,
+            )
+            self._finish(arrival, SlideScored(
+                arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
+                result.flagged, threshold, model.version.version, heatmap, result.tiles, per_tile * result.tiles,
+            ))
+
+    def _settle(self, arrival: Arrival) -> None:
+        """Report an arrival that needs no scoring now, and put away its file."""
+        if arrival.step is Step.GONE:
+            self._tracker.forget(arrival.path)
+            return
+        if arrival.step is Step.RETRY:
+            if arrival.rejected:
+                self._notify(self._on_rejected, SlideRejected(arrival.path, arrival.slide.id, arrival.slide.reason))
+            self._tracker.forget(arrival.path)
+            self._tracker.offer(arrival.path, arrival.inbox)
+            return
+        if arrival.rejected:
+            self._finish(arrival, SlideRejected(arrival.path, arrival.slide.id, arrival.slide.reason,
+                                                known=arrival.outcome is Outcome.KNOWN))
+            return
+        score = self.store.latest_score(arrival.slide.id)
+        if score is None:
+            self._report_error(f"{arrival.path}: slide {arrival.slide.id} is marked scored but has no score")
+            return
+        self._finish(arrival, SlideScored(
+            arrival.path, arrival.slide.id, score.slide_id, arrival.outcome, score.score, score.flagged,
+            score.threshold, score.model_version, Path(score.heatmap_path) if score.heatmap_path else None,
+        ))
+
+    def _finish(self, arrival: Arrival, event: SlideScored | SlideRejected) -> None:
+        """The result is committed: archive the file (if asked), remember it, report it."""
+        if self._archiver is not None:
+            try:
+                self._archiver.archive(arrival.slide, arrival.path, arrival.inbox,
+                                       rejected=isinstance(event, SlideRejected))
+                self._tracker.forget(arrival.path)
+            except OSError as error:
+                self._report_error(f"{arrival.path}: scored, but could not be archived ({error}); "
+                                   "the next rescan tries again")
+        else:
+            self._tracker.settle(arrival.path, arrival.signature)
+        listener = self._on_scored if isinstance(event, SlideScored) else self._on_rejected
+        self._notify(listener, event)
+
+    def _report_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self._notify(self._on_error, message)
+
+    def _notify(self, listener: Callable | None, value: object) -> None:
+        if listener is None:
+            return
+        try:
+            listener(value)
+        except Exception:  # a listener's bug must not stop the screening
+            log.exception("a screening listener failed")

@@ -1,0 +1,138 @@
+"""Files seen in a watched folder, each held back until it has stopped changing.
+
+watchdog reports a file when it is created, before it is fully written, and reports it again on
+every write; network shares may report nothing at all. So events and rescans only *offer* a path,
+and a path is taken once its size, modification time and inode have stayed the same for a quiet
+period. A path already handled is remembered with the signature it had, so repeated events and
+periodic rescans of the same unchanged file cost one `stat` and nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+
+class FileSignature(NamedTuple):
+    """What must stay the same for a file to count as completely written."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def file_signature(path: str | os.PathLike[str]) -> FileSignature | None:
+    """The file's signature, or None when it does not exist or is not a regular file.
+
+    Other errors (permission denied while a copy holds the file on Windows...) propagate.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return FileSignature(info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+@dataclass
+class _Watched:
+    inbox: Path
+    signature: FileSignature | None
+    unchanged_since: float
+
+
+class StabilityTracker:
+    """Thread-safe: watchdog threads offer paths, the service's worker takes the stable ones."""
+
+    def __init__(
+        self,
+        quiet_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_offer: Callable[[], None] | None = None,
+    ) -> None:
+        if quiet_seconds < 0:
+            raise ValueError(f"quiet_seconds must not be negative, got {quiet_seconds}")
+        self.quiet_seconds = quiet_seconds
+        self._clock = clock
+        self._on_offer = on_offer
+        self._lock = threading.Lock()
+        self._watched: dict[Path, _Watched] = {}
+        self._settled: dict[Path, FileSignature] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._watched)
+
+    def offer(self, path: str | os.PathLike[str], inbox: str | os.PathLike[str]) -> bool:
+        """Start watching `path` unless it is watched already or was handled in its current state.
+        Returns whether the path is (now) watched."""
+        path = Path(path)
+        try:
+            signature = file_signature(path)
+        except OSError:
+            signature = None
+        with self._lock:
+            if path in self._watched:
+                return True
+            if signature is not None and self._settled.get(path) == signature:
+                return False
+            self._settled.pop(path, None)
+            self._watched[path] = _Watched(Path(inbox), signature, self._clock())
+        if self._on_offer is not None:
+            self._on_offer()
+        return True
+
+    def take_stable(self, limit: int | None = None) -> list[tuple[Path, Path, FileSignature]]:
+        """Stat every watched path; return (path, inbox, signature) of those unchanged for the
+        quiet period, oldest first, and stop watching them. Vanished paths are dropped."""
+        now = self._clock()
+        with self._lock:
+            candidates = list(self._watched.items())
+        stable: list[tuple[float, Path, Path, FileSignature]] = []
+        vanished: list[Path] = []
+        for path, watched in candidates:
+            try:
+                signature = file_signature(path)
+            except OSError:  # e.g. locked by its writer: still changing
+                watched.signature, watched.unchanged_since = None, now
+                continue
+            if signature is None:
+                vanished.append(path)
+            elif signature != watched.signature:
+                watched.signature, watched.unchanged_since = signature, now
+            elif now - watched.unchanged_since >= self.quiet_seconds:
+                stable.append((watched.unchanged_since, path, watched.inbox, signature))
+        stable.sort(key=lambda item: item[0])
+        taken = stable if limit is None else stable[:limit]
+        with self._lock:
+            for path in vanished:
+                self._watched.pop(path, None)
+            for _, path, _, _ in taken:
+                self._watched.pop(path, None)
+        return [(path, inbox, signature) for _, path, inbox, signature in taken]
+
+    def settle(self, path: str | os.PathLike[str], signature: FileSignature) -> None:
+        """Remember that `path` was handled while it had `signature`."""
+        with self._lock:
+            self._settled[Path(path)] = signature
+
+    def forget(self, path: str | os.PathLike[str]) -> None:
+        """Drop everything known about `path` (it was moved away, or must be looked at afresh)."""
+        with self._lock:
+            self._settled.pop(Path(path), None)
+            self._watched.pop(Path(path), None)
+
+    def keep_settled_only(self, existing: Iterable[Path]) -> None:
+        """Forget handled paths that are no longer on disk, so memory follows the inbox."""
+        present = set(existing)
+        with self._lock:
+            for path in [path for path in self._settled if path not in present]:
+                del self._settled[path]

@@ -1,0 +1,86 @@
+"""`ganad report` through its own argparse parser."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from ganad_clinic.cli import report
+from ganad_clinic.store import open_store
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANAD_HOME", raising=False)
+    monkeypatch.delenv("GANAD_DB", raising=False)
+
+
+def ganad_report(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="ganad")
+    report.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A home whose database holds two scored slides (one flagged) from the inbox `tmp_path/in`."""
+    home = tmp_path / "home"
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({"version": "1.0.0", "ganad": {
+        "bundle_format": 1, "threshold": {"value": 0.5, "rule": "mean + 3 std of normal scores"},
+        "score": {"lambda": 0.8, "beta": 1.0, "mode": "normalised"}}}), encoding="utf-8")
+    with open_store(home=home) as store:
+        model = store.register_model_version("1.0.0", bundle, "ab" * 32, actor="tester")
+        inbox = (tmp_path / "in").absolute()
+        for name, score in (("normal.png", 0.2), ("blast.png", 0.9)):
+            slide = store.record_slide(inbox / name, name, 10, inbox).slide
+            store.add_score(slide.id, model.id, score=score, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.5,
+                            flagged=score >= 0.5, duration_seconds=0.1)
+    return home
+
+
+def test_writes_the_pdf_and_the_csv_beside_it(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reports" / "may.pdf"
+    assert ganad_report("--out", str(out), "--home", str(home), "--csv", "--lab", "Lab 3", "--operator", "Jo") == 0
+    text = "\n".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "Lab 3" in text and "Jo" in text and "mean + 3 std of normal scores" in text
+    with open(out.with_suffix(".csv"), encoding="utf-8-sig", newline="") as handle:
+        assert [row["file"] for row in csv.DictReader(handle)] == ["normal.png", "blast.png"]
+    printed = capsys.readouterr().out
+    assert f"wrote {out} (2 pages): 2 slides, 1 flagged, 0 rejected, 1 awaiting review" in printed and f"wrote {out.with_suffix('.csv')}" in printed
+
+
+def test_the_period_folder_and_flag_filters_reach_the_report(home: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.pdf"
+    assert ganad_report("--out", str(out), "--home", str(home), "--until", "2000-01-01") == 0
+    assert "0 slides" in capsys.readouterr().out and "This report is empty" in PdfReader(out).pages[0].extract_text()
+    assert ganad_report("--out", str(out), "--home", str(home), "--folder", str(tmp_path / "in"),
+                        "--flagged-only", "--since", "2000-01-01T00:00") == 0
+    assert "1 slide, 1 flagged" in capsys.readouterr().out
+
+
+def test_a_reversed_period_is_refused(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ganad_report("--out", str(tmp_path / "r.pdf"), "--home", str(home),
+                        "--since", "2024-06-01", "--until", "2024-05-31") == 2
+    assert "--since is not before --until" in capsys.readouterr().err
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_a_malformed_date_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ganad_report("--out", str(tmp_path / "r.pdf"), "--since", "31/05/2024")
+    assert exit_info.value.code == 2
+    assert "is not a date like 2024-05-31" in capsys.readouterr().err
+
+
+def test_a_bad_database_url_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ganad_report("--out", str(tmp_path / "r.pdf"), "--db", "nosuchdb://x") == 1
+    assert capsys.readouterr().err.startswith("ganad report: ")

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ganad_clinic.imaging.tiling import (
+    DEFAULT_CROP_SIZE,
+    Tile,
+    TilingRule,
+    seen_window,
+    slide_tile_index,
+    stitch_heat,
+    tile_grid,
+)
+from ganad_clinic.imaging.transforms import default_resize_size, eval_transform
+
+
+def test_crops_are_scored_whole_and_fields_are_tiled() -> None:
+    rule = TilingRule()
+    assert rule.crop_size == DEFAULT_CROP_SIZE
+    assert rule.tile_above == 386
+    assert rule.tiles(257, 257) == [Tile(0, 0, 257, 257)]
+    assert rule.tiles(300, 386) == [Tile(0, 0, 300, 386)]
+    assert rule.is_tiled(300, 387)
+    assert rule.is_tiled(972, 1296)
+    field_tiles = rule.tiles(972, 1296)
+    assert {(tile.height, tile.width) for tile in field_tiles} == {(257, 257)}
+
+
+def test_field_scale_sets_the_tile_size_but_not_what_counts_as_a_crop() -> None:
+    rule = TilingRule(field_scale=0.5)
+    assert rule.tile_size == 128
+    assert rule.stride == 64
+    assert not rule.is_tiled(257, 257)
+    assert all(tile.height == 128 and tile.width == 128 for tile in rule.tiles(972, 1296))
+
+
+@pytest.mark.parametrize("height,width,tile,stride", [
+    (972, 1296, 257, 128), (500, 300, 128, 64), (100, 1000, 257, 128), (257, 257, 257, 128), (130, 129, 64, 50),
+])
+def test_grid_covers_every_pixel_and_stays_inside(height: int, width: int, tile: int, stride: int) -> None:
+    covered = np.zeros((height, width), dtype=int)
+    tiles = tile_grid(height, width, tile, stride)
+    for t in tiles:
+        assert t.top >= 0 and t.left >= 0
+        assert t.top + t.height <= height and t.left + t.width <= width
+        assert (t.height, t.width) == (min(tile, height), min(tile, width))
+        covered[t.top:t.top + t.height, t.left:t.left + t.width] += 1
+    assert covered.min() >= 1
+    tops = sorted({t.top for t in tiles})
+    assert all(b - a <= stride for a, b in zip(tops, tops[1:]))
+
+
+def test_tile_cut_takes_rows_then_columns() -> None:
+    image = np.arange(6 * 8).reshape(6, 8)
+    assert Tile(top=1, left=2, height=3, width=4).cut(image).tolist() == image[1:4, 2:6].tolist()
+
+
+def test_seen_window_matches_the_eval_transform() -> None:
+    """A horizontal ramp through the eval transform: the values in the output columns tell which
+    input columns the model saw, so the window and the orientation (no transpose) are checked."""
+    height, width, image_size = 90, 150, 32
+    ramp = np.broadcast_to(((np.arange(width) + 0.5) / width)[None, :], (height, width))
+    image = np.stack([ramp, np.zeros_like(ramp), np.zeros_like(ramp)], axis=-1).astype(np.float32)
+    out = (np.asarray(eval_transform(image_size)(image))[0] + 1) / 2
+    start, end = seen_window(width, image_size)
+    expected = (start + (np.arange(image_size) + 0.5) * (end - start) / image_size) / width
+    observed = out.mean(axis=0)
+    assert np.abs(observed[4:-4] - expected[4:-4]).max() < 0.01
+    assert np.allclose(out.std(axis=0), 0, atol=1e-3)  # constant down each column: not transposed
+
+
+def test_seen_window_uses_the_centre_crop_of_the_resize() -> None:
+    resize = default_resize_size(64)
+    start, end = seen_window(resize, 64)
+    assert (start, end) == (resize // 2 - 32, resize // 2 + 32)
+
+
+def _transform_as_model(tiles: list[np.ndarray], image_size: int) -> list[np.ndarray]:
+    """A stand-in model whose heat map is the red channel of what the eval transform hands it."""
+    transform = eval_transform(image_size)
+    return [(np.asarray(transform(tile))[0] + 1) / 2 for tile in tiles]
+
+
+def test_stitched_heat_has_the_slide_shape_and_lights_the_anomalous_corner() -> None:
+    height, width = 600, 900
+    field = np.zeros((height, width, 3), dtype=np.float32)
+    field[40:110, 760:840, 0] = 1.0  # an "anomaly" near the top-right corner
+    rule = TilingRule(crop_size=160)
+    tiles = rule.tiles(height, width)
+    assert len(tiles) > 1
+    heats = _transform_as_model([tile.cut(field) for tile in tiles], image_size=32)
+    stitched = stitch_heat(heats, tiles, (height, width))
+
+    assert stitched.shape == (height, width)
+    row, col = np.unravel_index(np.argmax(stitched), stitched.shape)
+    assert 40 <= row < 110 and 760 <= col < 840
+    assert stitched[40:110, 760:840].mean() > 0.7
+    assert stitched[height // 2:, : width // 2].max() < 0.05  # the opposite corner stays dark
+    assert stitched[: height // 2, : width // 2].max() < 0.05
+
+
+def test_a_whole_crop_puts_its_heat_on_the_centre_the_model_saw() -> None:
+    size = 257
+    heat = np.ones((32, 32), dtype=np.float32)
+    stitched = stitch_heat([heat], [Tile(0, 0, size, size)], (size, size))
+    start, end = seen_window(size, 32)
+    inside = stitched[int(np.ceil(start)):int(end), int(np.ceil(start)):int(end)]
+    assert inside.min() == 1.0
+    assert stitched[: int(start) - 1].max() == 0.0 and stitched[:, int(end) + 1:].max() == 0.0
+
+
+def test_overlapping_tiles_keep_the_larger_heat() -> None:
+    tiles = [Tile(0, 0, 64, 64), Tile(0, 32, 64, 64)]
+    stitched = stitch_heat([np.full((16, 16), 0.2), np.full((16, 16), 0.6)], tiles, (64, 96))
+    assert stitched[32, 40] == pytest.approx(0.6)
+    assert stitched[32, 10] == pytest.approx(0.2)
+
+
+def test_stitch_refuses_mismatched_inputs() -> None:
+    with pytest.raises(ValueError):
+        stitch_heat([np.zeros((8, 8))], [], (10, 10))
+    with pytest.raises(ValueError):
+        stitch_heat([np.zeros((8, 4))], [Tile(0, 0, 10, 10)], (10, 10))
+
+
+def test_the_slide_score_is_the_maximum_tile_score() -> None:
+    assert slide_tile_index([0.1, 0.9, 0.3]) == 1
+    with pytest.raises(ValueError):
+        slide_tile_index([])

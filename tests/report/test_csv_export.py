@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ganad_clinic.report import build_report
+from ganad_clinic.report.content import gather_content
+from ganad_clinic.report.csv_export import COLUMNS
+
+from .conftest import MARKUP_NAME, MARKUP_NOTE, UNICODE_NAME, World
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        return list(reader)
+
+
+def test_csv_rows_match_the_database(world: World, tmp_path: Path) -> None:
+    summary = build_report(world.store, tmp_path / "r.pdf", csv_path=tmp_path / "r.csv")
+    assert summary.csv_path == tmp_path / "r.csv"
+    lines = read_csv(tmp_path / "r.csv")
+    rows = gather_content(world.store).rows
+    assert [int(line["slide_id"]) for line in lines] == [row.slide_id for row in rows]
+    for line, row in zip(lines, rows):
+        assert line["file"] == row.file_name
+        assert line["status"] == row.status.value
+        if row.score is None:
+            assert line["score"] == line["flagged"] == ""
+        else:
+            assert float(line["score"]) == row.score
+            assert float(line["l_d"]) == row.l_d and float(line["threshold"]) == row.threshold
+            assert line["flagged"] == str(int(row.flagged))
+        assert line["review_decision"] == ("" if row.decision is None else row.decision.value)
+        assert line["review_note"] == row.review_note
+    by_name = {line["file"]: line for line in lines}
+    assert by_name["Im004_1.tif"]["review_note"] == MARKUP_NOTE
+    assert by_name[UNICODE_NAME]["review_decision"] == "second_read"
+    assert by_name[MARKUP_NAME]["flagged"] == "0"
+    assert by_name["broken & <bad>.jpg"]["rejection_reason"] == "the file is empty (0 bytes)"
+    assert by_name["late.png"]["status"] == "pending"
+
+
+def test_flagged_only_csv_holds_the_flagged_rows(world: World, tmp_path: Path) -> None:
+    build_report(world.store, tmp_path / "r.pdf", flagged_only=True, csv_path=tmp_path / "r.csv")
+    assert sorted(line["file"] for line in read_csv(tmp_path / "r.csv")) == sorted(
+        ["Im004_1.tif", "Im005_1.tif", UNICODE_NAME, "Im007_1.tif"])

@@ -1,0 +1,113 @@
+"""Builders shared by the screening, command-line and end-to-end tests."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable
+from io import BytesIO
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
+from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.trainer import TrainConfig, train
+from ganad_clinic.screening import SlideRejected, SlideScored
+
+TINY_CROP = 48
+
+
+def train_tiny_bundle(out: Path, seed: int = 0) -> Path:
+    """A tiny model (32 px, 4 steps) trained on 48-px synthetic crops; its bundle records that
+    crop size, so images up to 72 px are scored whole and larger ones are tiled."""
+    def cells(n: int, blast: bool, start: int = 0) -> list[np.ndarray]:
+        return [generate_cell(crop_rng(seed, blast, start + i), blast, size=TINY_CROP).astype(np.float32) / 255
+                for i in range(n)]
+
+    config = TrainConfig(spec="all", image_size=32, width=0.125, latent=16, batch_size=4, steps=4,
+                         eval_every=2, seed=seed)
+    result = train(config, cells(8, False), cells(3, False, 8) + cells(3, True), [0, 0, 0, 1, 1, 1])
+    return save_bundle(out, result.model, result.score_config, result.threshold,
+                       training={"crop_size": TINY_CROP, "n_train": 8}, validation_metrics=result.validation_metrics)
+
+
+_TINY_BUNDLES: dict[int, Path] = {}
+
+
+def tiny_bundle_once(factory: pytest.TempPathFactory, seed: int = 0) -> Path:
+    """Train each tiny model once per test session, whichever test folder asks for it first."""
+    if seed not in _TINY_BUNDLES:
+        _TINY_BUNDLES[seed] = train_tiny_bundle(factory.mktemp("bundle") / f"tiny-{seed}", seed)
+    return _TINY_BUNDLES[seed]
+
+
+def noise_image(seed: int, height: int = 40, width: int = 40) -> np.ndarray:
+    """A unique little RGB image (uint8): distinct seeds give distinct files."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def write_png(path: Path, seed: int, height: int = 40, width: int = 40) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(noise_image(seed, height, width)).save(path)
+    return path
+
+
+def png_bytes(seed: int, height: int = 40, width: int = 40) -> bytes:
+    buffer = BytesIO()
+    Image.fromarray(noise_image(seed, height, width)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> None:
+    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class Collector:
+    """Collects a service's events (from its worker thread) for assertions."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.scored: list[SlideScored] = []
+        self.rejected: list[SlideRejected] = []
+        self.errors: list[str] = []
+        self.threads: set[str] = set()
+
+    def on_scored(self, event: SlideScored) -> None:
+        with self.lock:
+            self.scored.append(event)
+            self.threads.add(threading.current_thread().name)
+
+    def on_rejected(self, event: SlideRejected) -> None:
+        with self.lock:
+            self.rejected.append(event)
+
+    def on_error(self, message: str) -> None:
+        with self.lock:
+            self.errors.append(message)
+
+    def names(self) -> set[str]:
+        with self.lock:
+            return {event.path.name for event in self.scored + self.rejected}
+
+    def listeners(self) -> dict[str, Callable]:
+        return {"on_scored": self.on_scored, "on_rejected": self.on_rejected, "on_error": self.on_error}
+
+
+def bomb_png_bytes(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A small PNG whose header declares an enormous image (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from ganad_clinic.model.bundle import load_bundle, save_bundle
+from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
+from ganad_clinic.screening.archive import Archiver
+from ganad_clinic.screening.ingest import file_sha256
+from ganad_clinic.screening.registry import RegistryError, import_bundle
+from ganad_clinic.screening.slide_scoring import SlideScorer
+from ganad_clinic.screening.watcher import FolderWatcher
+from ganad_clinic.store import ModelVersion, SlideStatus, Store
+
+from tests.screening.helpers import Collector, wait_until, write_png
+
+QUIET = 0.1
+
+
+def config(inbox: Path, home: Path, **overrides) -> ServiceConfig:
+    values = dict(inboxes=(inbox,), home=home, quiet_seconds=QUIET, torch_threads=1)
+    values.update(overrides)
+    return ServiceConfig(**values)
+
+
+@contextmanager
+def running(store: Store, service_config: ServiceConfig, collector: Collector) -> Iterator[ScreeningService]:
+    service = ScreeningService(store, service_config, **collector.listeners())
+    service.start()
+    try:
+        yield service
+    finally:
+        assert service.stop(timeout=30)
+
+
+def scores_of(store: Store) -> dict[str, int]:
+    """Score rows per file name of the scored (non-duplicate) slides."""
+    counts: dict[str, int] = {}
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT slides.file_name, COUNT(scores.id) FROM slides LEFT JOIN scores ON scores.slide_id = slides.id "
+            "WHERE slides.duplicate_of_id IS NULL GROUP BY slides.id"
+        )
+        for name, count in rows:
+            counts[name] = counts.get(name, 0) + count
+    return counts
+
+
+def test_files_are_scored_once_with_heat_maps_and_events(store: Store, model: ModelVersion, inbox: Path,
+                                                          home: Path) -> None:
+    write_png(inbox / "before start.png", 1, 30, 50)
+    (inbox / "broken.png").write_bytes(b"\x89PNG broken")
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+        write_png(inbox / "after start.png", 2)
+        shutil.copy(inbox / "before start.png", inbox / "copy.png")
+        wait_until(lambda: {"after start.png", "copy.png"} <= collector.names())
+        assert service.wait_until_idle(30)
+
+    assert scores_of(store) == {"before start.png": 1, "after start.png": 1, "broken.png": 0}
+    by_name = {event.path.name: event for event in collector.scored}
+    assert by_name["before start.png"].outcome is Outcome.SCORED
+    assert by_name["copy.png"].outcome is Outcome.DUPLICATE
+    assert by_name["copy.png"].score == by_name["before start.png"].score
+    assert collector.threads == {"ganad-screening"}
+    heatmap = by_name["before start.png"].heatmap_path
+    assert heatmap.parent == home / "heatmaps"
+    assert Image.open(heatmap).size == (50, 30)
+    score = store.latest_score(by_name["before start.png"].slide_id)
+    assert Path(score.heatmap_path) == heatmap and score.model_version_id == model.id
+    (rejected,) = collector.rejected
+    assert rejected.path.name == "broken.png" and rejected.reason
+    assert (inbox / "before start.png").exists()  # no --archive: originals stay where they are
+
+
+def test_a_field_is_scored_tile_by_tile(store: Store, model: ModelVersion, inbox: Path, home: Path) -> None:
+    write_png(inbox / "field.png", 5, 100, 160)  # the tiny model's crops are 48 px: tiled above 72 px
+    write_png(inbox / "crop.png", 6, 48, 48)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+    by_name = {event.path.name: event for event in collector.scored}
+    assert by_name["crop.png"].tiles == 1
+    assert by_name["field.png"].tiles > 1
+    assert Image.open(by_name["field.png"].heatmap_path).size == (160, 100)
+
+
+def test_files_are_archived_only_after_their_result_is_committed(store: Store, model: ModelVersion, inbox: Path,
+                                                                 home: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "archive"
+    write_png(inbox / "a.png", 1)
+    (inbox / "bad.png").write_bytes(b"")
+    committed_when_archived: dict[str, bool] = {}
+    failures = {"a.png": 1}
+    real_archive = Archiver.archive
+
+    def checking_archive(self: Archiver, slide, path: Path, inbox_: Path, *, rejected: bool = False) -> Path:
+        current = store.get_slide(slide.id)
+        committed_when_archived[path.name] = current.status is not SlideStatus.PENDING
+        if failures.get(path.name):
+            failures[path.name] -= 1
+            raise OSError("simulated: the archive share is away")
+        return real_archive(self, slide, path, inbox_, rejected=rejected)
+
+    monkeypatch.setattr(Archiver, "archive", checking_archive)
+    collector = Collector()
+    with running(store, config(inbox, home, archive=archive, rescan_seconds=0.3), collector):
+        wait_until(lambda: (archive / "a.png").exists() and (archive / "rejected" / "bad.png").exists())
+
+    assert committed_when_archived == {"a.png": True, "bad.png": True}
+    assert any("could not be archived" in message for message in collector.errors)
+    assert not (inbox / "a.png").exists()
+    slides = {summary.slide.file_name: summary for summary in store.list_slides()}
+    assert Path(slides["a.png"].slide.archived_path) == archive / "a.png"
+    assert slides["a.png"].score is not None
+    assert scores_of(store)["a.png"] == 1
+
+
+def test_pending_slides_are_finished_after_a_restart(store: Store, model: ModelVersion, inbox: Path,
+                                                     home: Path) -> None:
+    kept = write_png(inbox / "kept.png", 1)
+    store.record_slide(kept, file_sha256(kept), kept.stat().st_size, inbox)
+    store.record_slide(inbox / "removed.png", "0" * 64, 10, inbox)
+    replaced = write_png(inbox / "replaced.png", 2)
+    store.record_slide(replaced, file_sha256(replaced), replaced.stat().st_size, inbox)
+    write_png(replaced, 3)  # replaced while the service was down
+
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+
+    assert store.list_pending_slides() == []
+    reasons = {event.path.name: event.reason for event in collector.rejected}
+    assert "removed before it was scored" in reasons["removed.png"]
+    assert "replaced before it was scored" in reasons["replaced.png"]
+    statuses = sorted((s.slide.file_name, s.slide.status.value, s.score is not None) for s in store.list_slides())
+    assert statuses == [("kept.png", "scored", True), ("removed.png", "rejected", False),
+                        ("replaced.png", "rejected", False), ("replaced.png", "scored", True)]
+    assert scores_of(store) == {"kept.png": 1, "removed.png": 0, "replaced.png": 1}
+
+
+def test_a_periodic_rescan_takes_files_whose_events_were_lost(store: Store, model: ModelVersion, inbox: Path,
+                                                              home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FolderWatcher, "consider", lambda self, path, inbox, is_directory: None)
+    collector = Collector()
+    with running(store, config(inbox, home, rescan_seconds=0.3), collector) as service:
+        assert service.wait_until_idle(30)
+        write_png(inbox / "unnoticed.png", 1)
+        wait_until(lambda: "unnoticed.png" in collector.names())
+    assert scores_of(store) == {"unnoticed.png": 1}
+
+
+def _other_model(store: Store, tiny_bundle: Path, home: Path, tmp_path: Path) -> ModelVersion:
+    """The tiny model with one weight nudged: another sha256, the same version string."""
+    bundle = load_bundle(tiny_bundle)
+    with torch.no_grad():
+        next(bundle.model.parameters()).add_(0.01)
+    path = save_bundle(tmp_path / "other", bundle.model, bundle.score_config, bundle.threshold,
+                       training=bundle.metadata["ganad"]["training"])
+    return import_bundle(store, path, home, actor="tester").model
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_a_new_active_model_rescores_only_when_asked(store: Store, model: ModelVersion, inbox: Path, home: Path,
+                                                     tiny_bundle: Path, tmp_path: Path, rescore: bool) -> None:
+    write_png(inbox / "a.png", 1)
+    with running(store, config(inbox, home), Collector()) as service:
+        assert service.wait_until_idle(30)
+    other = _other_model(store, tiny_bundle, home, tmp_path)
+    assert other.version.startswith("1.0.0+")
+    store.activate_model_version(other.version, actor="tester")
+
+    collector = Collector()
+    with running(store, config(inbox, home, rescore=rescore), collector) as service:
+        assert service.wait_until_idle(30)
+        write_png(inbox / "b.png", 2)
+        wait_until(lambda: "b.png" in collector.names())
+
+    by_name = {event.path.name: event for event in collector.scored}
+    assert by_name["b.png"].model_version == other.version  # the service follows the active model
+    assert by_name["a.png"].outcome is (Outcome.RESCORED if rescore else Outcome.KNOWN)
+    assert scores_of(store)["a.png"] == (2 if rescore else 1)
+    assert store.latest_score(by_name["a.png"].slide_id).model_version == (other.version if rescore else model.version)
+
+
+def test_without_an_active_model_the_service_stops_with_an_error(store: Store, inbox: Path, home: Path) -> None:
+    stopped = threading.Event()
+    errors: list[BaseException | None] = []
+
+    def on_stopped(error: BaseException | None) -> None:
+        errors.append(error)
+        stopped.set()
+
+    service = ScreeningService(store, config(inbox, home), on_stopped=on_stopped)
+    service.start()
+    assert stopped.wait(30)
+    assert isinstance(errors[0], RegistryError) and "ganad models import" in str(errors[0])
+    assert service.stop(5) and service.error is errors[0]
+
+
+def test_a_failing_listener_does_not_stop_the_service(store: Store, model: ModelVersion, inbox: Path,
+                                                      home: Path) -> None:
+    seen: list[str] = []
+
+    def broken(event) -> None:
+        seen.append(event.path.name)
+        raise RuntimeError("listener bug")
+
+    write_png(inbox / "a.png", 1)
+    service = ScreeningService(store, config(inbox, home), on_scored=broken)
+    service.start()
+    try:
+        wait_until(lambda: "a.png" in seen)
+        write_png(inbox / "b.png", 2)
+        wait_until(lambda: "b.png" in seen)
+        assert not service.stopped
+    finally:
+        assert service.stop(30)
+
+
+def test_the_archive_may_not_lie_inside_an_inbox(inbox: Path) -> None:
+    with pytest.raises(ValueError, match="outside the inbox"):
+        ServiceConfig((inbox,), archive=inbox / "done")
+
+
+def test_an_image_the_model_fails_on_is_rejected_and_the_rest_scored(store: Store, model: ModelVersion,
+                                                                      inbox: Path, home: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    real_score = SlideScorer.score
+
+    def failing_on_odd_shapes(self: SlideScorer, images):
+        if any(image.shape[:2] == (33, 33) for image in images):
+            raise RuntimeError("simulated model failure")
+        return real_score(self, images)
+
+    monkeypatch.setattr(SlideScorer, "score", failing_on_odd_shapes)
+    write_png(inbox / "odd.png", 1, 33, 33)
+    write_png(inbox / "fine.png", 2)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+        assert not service.stopped
+    assert [event.path.name for event in collector.scored] == ["fine.png"]
+    (rejected,) = collector.rejected
+    assert rejected.path.name == "odd.png" and "could not score" in rejected.reason

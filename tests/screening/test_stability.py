@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ganad_clinic.screening.stability import StabilityTracker, file_signature
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_file_is_taken_only_after_a_quiet_period(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.5, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    assert tracker.offer(path, tmp_path)
+    assert tracker.take_stable() == []
+    clock.now += 0.49
+    assert tracker.take_stable() == []
+    clock.now += 0.02
+    taken = tracker.take_stable()
+    assert [(p, inbox) for p, inbox, _ in taken] == [(path, tmp_path)]
+    assert taken[0][2] == file_signature(path)
+    assert len(tracker) == 0
+
+
+def test_growth_or_a_new_mtime_restarts_the_quiet_period(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.5, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    tracker.offer(path, tmp_path)
+    clock.now += 0.4
+    with open(path, "ab") as handle:
+        handle.write(b"more")
+    assert tracker.take_stable() == []  # size changed: quiet period starts again now
+    clock.now += 0.4
+    os.utime(path, ns=(0, file_signature(path).mtime_ns + 1_000_000))
+    assert tracker.take_stable() == []  # same size, new mtime: still being written
+    clock.now += 0.4
+    assert tracker.take_stable() == []
+    clock.now += 0.2
+    assert [p for p, _, _ in tracker.take_stable()] == [path]
+
+
+def test_vanished_files_are_dropped(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x")
+    tracker.offer(path, tmp_path)
+    path.unlink()
+    clock.now += 1
+    assert tracker.take_stable() == []
+    assert len(tracker) == 0
+
+
+def test_a_settled_file_is_ignored_until_it_changes(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x")
+    tracker.offer(path, tmp_path)
+    clock.now += 1
+    (_, _, signature), = tracker.take_stable()
+    tracker.settle(path, signature)
+    assert not tracker.offer(path, tmp_path)  # a duplicate event or a rescan: nothing to do
+    assert len(tracker) == 0
+    path.write_bytes(b"new content")
+    assert tracker.offer(path, tmp_path)
+
+
+def test_offers_are_oldest_first_and_limited(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    paths = []
+    for index in range(3):
+        path = tmp_path / f"{index}.png"
+        path.write_bytes(b"x")
+        tracker.offer(path, tmp_path)
+        paths.append(path)
+        clock.now += 0.01
+    clock.now += 1
+    assert [p for p, _, _ in tracker.take_stable(limit=2)] == paths[:2]
+    assert [p for p, _, _ in tracker.take_stable()] == paths[2:]
+
+
+def test_forgetting_files_no_longer_on_disk(tmp_path: Path) -> None:
+    tracker = StabilityTracker(0.1)
+    kept, gone = tmp_path / "kept.png", tmp_path / "gone.png"
+    for path in (kept, gone):
+        path.write_bytes(b"x")
+        tracker.settle(path, file_signature(path))
+    tracker.keep_settled_only([kept])
+    assert not tracker.offer(kept, tmp_path)
+    assert tracker.offer(gone, tmp_path)
+
+
+def test_offering_notifies(tmp_path: Path) -> None:
+    calls = []
+    tracker = StabilityTracker(0.1, on_offer=lambda: calls.append(1))
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x")
+    tracker.offer(path, tmp_path)
+    tracker.offer(path, tmp_path)
+    assert calls == [1]

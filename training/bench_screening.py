@@ -1,0 +1,124 @@
+"""Benchmark of the screening service: latency from a file's last write to its committed score,
+and the throughput of a burst, with a model of the default architecture at image size 64.
+
+    .venv/bin/python training/bench_screening.py [--files 500] [--threads 2]
+
+The files are 257x257 synthetic ALL-IDB2-like crops (PNG). Latency is measured on files written
+one at a time, `--interval` apart (the quiet period included: a file is taken only after it has
+stayed unchanged that long); throughput on a burst of `--files` files written as fast as possible.
+The model's weights do not matter for speed, so it is trained for one step only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
+from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.trainer import TrainConfig, train
+from ganad_clinic.screening import ScreeningService, ServiceConfig, SlideScored
+from ganad_clinic.screening.registry import import_bundle
+from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS
+from ganad_clinic.store import open_store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=500, help="burst size")
+    parser.add_argument("--latency-files", type=int, default=40)
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between files of the latency run")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the service")
+    parser.add_argument("--quiet", type=float, default=DEFAULT_QUIET_SECONDS)
+    parser.add_argument("--image-size", type=int, default=64)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ganad-bench-") as folder:
+        root = Path(folder)
+        print(f"drawing {args.files + args.latency_files} crops; training a {args.image_size}-px model for one step")
+        payloads = [_png(index) for index in range(args.files + args.latency_files)]
+        bundle = _bundle(root / "bundle", args.image_size)
+        home, inbox = root / "home", root / "inbox"
+        inbox.mkdir()
+        with open_store(home=home) as store:
+            import_bundle(store, bundle, home, actor="bench")
+            committed: dict[str, float] = {}
+            lock = threading.Lock()
+
+            def on_scored(event: SlideScored) -> None:
+                with lock:
+                    committed[event.path.name] = time.time()
+
+            config = ServiceConfig((inbox,), home=home, quiet_seconds=args.quiet, torch_threads=args.threads)
+            service = ScreeningService(store, config, on_scored=on_scored)
+            service.start()
+            try:
+                service.wait_until_idle(120)
+                latency_names = [f"single-{index:04d}.png" for index in range(args.latency_files)]
+                written = {}
+                for name, data in zip(latency_names, payloads[args.files:]):
+                    written[name] = _write(inbox / name, data)
+                    time.sleep(args.interval)
+                _wait_for(committed, lock, latency_names)
+                latencies = np.array([committed[name] - written[name] for name in latency_names])
+
+                burst_names = [f"burst-{index:04d}.png" for index in range(args.files)]
+                started = time.time()
+                burst_written = {name: _write(inbox / name, data) for name, data in zip(burst_names, payloads)}
+                _wait_for(committed, lock, burst_names)
+                finished = max(committed[name] for name in burst_names)
+                burst_latencies = np.array([committed[name] - burst_written[name] for name in burst_names])
+            finally:
+                service.stop()
+
+    print(f"torch threads of the service: {args.threads} (torch.get_num_threads() now {torch.get_num_threads()}); "
+          f"quiet period {args.quiet} s; model image size {args.image_size}")
+    print(f"latency, one file at a time ({args.latency_files} files): p50 {np.percentile(latencies, 50):.3f} s, "
+          f"p95 {np.percentile(latencies, 95):.3f} s, max {latencies.max():.3f} s")
+    print(f"burst of {args.files} files: {args.files / (finished - started):.1f} files/s "
+          f"({finished - started:.1f} s from the first write to the last committed score); latency in the burst "
+          f"p50 {np.percentile(burst_latencies, 50):.2f} s, p95 {np.percentile(burst_latencies, 95):.2f} s")
+
+
+def _png(index: int) -> bytes:
+    buffer = BytesIO()
+    Image.fromarray(generate_cell(crop_rng(0, index % 2 == 1, index), index % 2 == 1)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _bundle(path: Path, image_size: int) -> Path:
+    images = [generate_cell(crop_rng(1, False, index), False).astype(np.float32) / 255 for index in range(8)]
+    val = [generate_cell(crop_rng(1, blast, 100 + index), blast).astype(np.float32) / 255
+           for index in range(3) for blast in (False, True)]
+    result = train(replace(TrainConfig(image_size=image_size), steps=1, batch_size=4), images, val, [0, 1] * 3)
+    return save_bundle(path, result.model, result.score_config, result.threshold)
+
+
+def _write(path: Path, data: bytes) -> float:
+    """Write the file and return the wall-clock time of its last write."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path.stat().st_mtime
+
+
+def _wait_for(committed: dict[str, float], lock: threading.Lock, names: list[str], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            if all(name in committed for name in names):
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"not all files were scored within {timeout} s")
+
+
+if __name__ == "__main__":
+    main()
