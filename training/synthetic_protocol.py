@@ -22,7 +22,7 @@ from ganad_clinic.imaging.datasets import load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import write_dataset
 from ganad_clinic.model.scoring import combine, compute_terms, screening_metrics, roc_auc
-from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, train
+from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, recommended_config, train
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             split = paper_split(dataset, seed=seed)
-            config = TrainConfig(image_size=args.image_size, steps=args.steps, width=args.width, seed=seed)
+            config = recommended_config(args.image_size, steps=args.steps, width=args.width, seed=seed)
             if args.recipe == "paper":
                 config = paper_recipe(config)
             load = lambda samples: [read_image(s.path) for s in samples]  # noqa: E731

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ganad_clinic.report import build_report
 from ganad_clinic.screening.demo import QUICK_STEPS, run_demo
 from ganad_clinic.screening.service import default_torch_threads
+from ganad_clinic.store import open_store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="train on synthetic slides, screen a test set through a watched inbox, report",
         description="Draws a synthetic ALL-IDB-like slide set, trains a model (paper split), registers and "
                     "activates it, delivers the test slides into a watched inbox like a scanner, waits until "
-                    "all are scored, prints the results and the AUC, and writes WORKDIR/report.csv.")
+                    "all are scored, prints the results and the AUC, and exports the screening report "
+                    "WORKDIR/report.pdf (with report.csv beside it; demo-results.csv adds each slide's truth).")
     parser.add_argument("--workdir", type=Path, default=Path("demo-work"), help="default %(default)s")
     parser.add_argument("--home", type=Path, help="GANAD Clinic home folder (default WORKDIR/home)")
     parser.add_argument("--quick", action="store_true", help=f"train {QUICK_STEPS} steps only (about a minute in all)")
@@ -27,8 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        run_demo(args.workdir, home=args.home, quick=args.quick, threads=args.threads)
+        result = run_demo(args.workdir, home=args.home, quick=args.quick, threads=args.threads)
+        with open_store(home=result.home) as store:
+            report = build_report(store, args.workdir / "report.pdf", since=result.started,
+                                  lab="GANAD Clinic demo", operator=result.actor,
+                                  csv_path=args.workdir / "report.csv")
     except KeyboardInterrupt:
         print("ganad demo: cancelled", file=sys.stderr)
         return 130
+    print(f"report: {report.pdf_path} ({report.pages} pages, {report.counts.flagged} flagged) and {report.csv_path}")
     return 0

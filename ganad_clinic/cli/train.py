@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import replace
 
@@ -14,7 +13,8 @@ from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_data
 from ganad_clinic.imaging.io import ImageReadError
 from ganad_clinic.model.bundle import save_bundle
 from ganad_clinic.model.networks import SPECS
-from ganad_clinic.model.trainer import TrainConfig, TrainProgress, paper_recipe, train
+from ganad_clinic.model.trainer import TrainConfig, TrainProgress, paper_recipe, recommended_config, train
+from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY
 
 VAL_FRACTION = 0.2
 
@@ -36,8 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help=f"step budget (default {TrainConfig.steps})")
     parser.add_argument("--epochs", type=int, help="train for this many epochs instead of a step budget")
     parser.add_argument("--batch-size", type=int, help="default 16 for the ALL spec, 64 otherwise")
-    parser.add_argument("--latent", type=int, help="latent size (default 200 for ALL, 100 otherwise)")
-    parser.add_argument("--width", type=float, help="multiplies every layer width")
+    parser.add_argument("--latent", type=int, help=f"latent size (default {TrainConfig.latent} for ALL, 100 otherwise; "
+                                                   "the paper recipe uses 200 for ALL)")
+    parser.add_argument("--width", type=float, help=f"multiplies every layer width (default {TrainConfig.width} for "
+                                                    "ALL; 1.0 gives Table 5's sizes)")
     parser.add_argument("--lambda", dest="lam", type=float, default=TrainConfig.lam)
     parser.add_argument("--beta", type=float, default=TrainConfig.beta)
     parser.add_argument("--gan", choices=("rsgan", "sgan"), default=TrainConfig.gan)
@@ -49,22 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
-    spec = args.spec
-    if spec == "auto":
-        spec = "all" if args.image_size > 32 else ("mnist" if args.channels == 1 else "cifar10")
-    small = spec != "all"
-    batch_size = args.batch_size or (64 if small else 16)
-    config = TrainConfig(
-        spec=spec, image_size=args.image_size, channels=args.channels,
-        latent=args.latent or (100 if small else 200), batch_size=batch_size,
-        width=args.width or TrainConfig.width, lam=args.lam, beta=args.beta, gan=args.gan,
-        seed=args.seed, device=args.device,
-    )
+    given = {name: value for name, value in (("batch_size", args.batch_size), ("latent", args.latent),
+                                              ("width", args.width), ("steps", args.steps)) if value}
+    config = recommended_config(args.image_size, args.channels, args.spec, lam=args.lam, beta=args.beta,
+                                gan=args.gan, seed=args.seed, device=args.device, **given)
+    if args.recipe == "paper":
+        config = paper_recipe(config)
     if args.epochs:
-        config = replace(config, steps=args.epochs * max(1, math.floor(n_train / min(batch_size, n_train))))
-    elif args.steps:
-        config = replace(config, steps=args.steps)
-    return paper_recipe(config) if args.recipe == "paper" else config
+        config = replace(config, steps=args.epochs * max(1, n_train // min(config.batch_size, n_train)))
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     bar.close()
     training = {"config": config.to_dict(), "data": str(args.data), "n_train": len(train_images),
+                CROP_SIZE_KEY: max(train_images[0].shape[:2]),
                 "n_val_normal": val_labels.count(0), "n_val_anomalous": val_labels.count(1),
                 "seconds": round(result.seconds, 1), "best_step": result.best_step}
     path = save_bundle(args.out, result.model, result.score_config, result.threshold, training=training,

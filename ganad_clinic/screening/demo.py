@@ -6,7 +6,8 @@ synthetic slides, from training to a screening report.
 3. train a model (TrainConfig defaults; --quick: a small step budget), register and activate it;
 4. start the screening service on an inbox and deliver the test slides one by one as a scanner
    would: in chunks, some under a temporary name renamed when complete;
-5. wait until every slide has its result, print the table and the AUC, and write `report.csv`.
+5. wait until every slide has its result, print the table and the AUC, and write `demo-results.csv`
+   (each slide with its truth); the command then exports the PDF screening report of the run.
 
 The demo's inbox is emptied at the start; its results database (in `<workdir>/home` unless told
 otherwise) keeps every earlier run's results, and re-delivered slides are re-scored with the new
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -50,7 +52,7 @@ N_FIELDS = 2
 CHUNK_BYTES = 64 * 1024
 DELIVERY_PAUSE_S = 0.01
 SCREENING_TIMEOUT_S = 900.0
-REPORT_NAME = "report.csv"
+RESULTS_NAME = "demo-results.csv"
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,10 @@ class DemoResult:
     rows: list[DemoRow]
     auc: float
     metrics: dict[str, float | int]
-    report: Path
+    results: Path
+    home: Path
+    started: datetime  # when screening began: the report's period starts here
+    actor: str
 
 
 def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None, quick: bool = False,
@@ -108,21 +113,22 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         say(f"4/5 screening: delivering {len(deliveries)} slides into {inbox} as a scanner would")
         service_config = ServiceConfig((inbox,), home=home, rescore=True, field_scale=FIELD_SCALE,
                                        torch_threads=threads)
+        started = datetime.now(timezone.utc)
         results = _screen(store, service_config, inbox, deliveries)
 
     rows = [_row(name, label, is_field, results[name]) for _, name, label, is_field in deliveries]
     crops = [row for row in rows if not row.is_field and row.score is not None]
     metrics = screening_metrics(np.array([row.score for row in crops]), np.array([row.truth for row in crops]),
                                 crops[0].threshold)
-    report = workdir / REPORT_NAME
-    _write_report(report, rows)
+    results_csv = workdir / RESULTS_NAME
+    _write_results(results_csv, rows)
     say("5/5 results")
     _print_table(rows, say)
     say(f"test crops: AUC {metrics['auc']:.3f}; at threshold {crops[0].threshold:.4g}: sensitivity "
         f"{metrics['sensitivity']:.3f}, specificity {metrics['specificity']:.3f} "
         f"({metrics['n_normal']} normal, {metrics['n_anomalous']} blast; fields are not in the AUC)")
-    say(f"report: {report}")
-    return DemoResult(rows, float(metrics["auc"]), metrics, report)
+    say(f"results with truth: {results_csv}")
+    return DemoResult(rows, float(metrics["auc"]), metrics, results_csv, home, started, actor)
 
 
 def _train(config: TrainConfig, train_samples: tuple[Sample, ...], val_samples: tuple[Sample, ...],
@@ -202,7 +208,7 @@ def _row(name: str, truth: int, is_field: bool, event: SlideScored | SlideReject
                    str(event.heatmap_path) if event.heatmap_path else None)
 
 
-def _write_report(path: Path, rows: list[DemoRow]) -> None:
+def _write_results(path: Path, rows: list[DemoRow]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     with open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

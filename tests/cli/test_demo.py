@@ -15,7 +15,10 @@ def test_demo_quick_runs_the_whole_product(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "AUC" in out and "report:" in out
 
+    assert (workdir / "report.pdf").read_bytes().startswith(b"%PDF")
     with open(workdir / "report.csv", newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 142
+    with open(workdir / "demo-results.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 142  # the 140 test crops of the paper split and 2 fields
     assert sum(row["kind"] == "field" for row in rows) == 2

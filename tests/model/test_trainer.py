@@ -59,7 +59,7 @@ def test_normal_only_validation_uses_a_percentile(tiny_data) -> None:
 
 def test_paper_recipe_uses_raw_sums_without_ema_or_augmentation(tiny_data) -> None:
     config = paper_recipe(tiny_config(steps=2))
-    assert (config.diff_augment, config.ema_decay, config.score_mode) == (False, None, "raw")
+    assert (config.diff_augment, config.ema_decay, config.score_mode) == ((), None, "raw")
     result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"])
     assert result.score_config.mode == "raw"
 
