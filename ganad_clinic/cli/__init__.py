@@ -12,7 +12,7 @@ import sys
 
 from ganad_clinic import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "train", "evaluate", "score", "db", "watch", "models", "demo", "report")
+COMMAND_MODULES: tuple[str, ...] = ("synth", "train", "evaluate", "score", "db", "watch", "models", "demo", "report", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

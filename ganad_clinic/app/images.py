@@ -1,0 +1,32 @@
+"""numpy pictures to Qt images, and the heat map as a see-through layer."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage, QPixmap
+
+from ganad_clinic.imaging.overlay import colorize
+
+CLEAR_BELOW = 0.25
+"""Heat under this stays fully transparent (as in imaging.overlay), so the cell stays visible."""
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def to_pixmap(image: np.ndarray) -> QPixmap:
+    """An H x W x 3 (RGB) or H x W x 4 (RGBA) array, float in [0, 1] or uint8."""
+    pixels = np.ascontiguousarray(to_uint8(image))
+    height, width, channels = pixels.shape
+    image_format = QImage.Format.Format_RGBA8888 if channels == 4 else QImage.Format.Format_RGB888
+    qimage = QImage(pixels.data, width, height, channels * width, image_format)
+    return QPixmap.fromImage(qimage.copy())  # copy: the QImage must not outlive `pixels`
+
+
+def heat_layer(heat: np.ndarray) -> np.ndarray:
+    """RGBA: the threshold-anchored colours, opaque from heat 0.5 up, clear below CLEAR_BELOW."""
+    alpha = np.clip((np.asarray(heat, dtype=np.float64) - CLEAR_BELOW) / CLEAR_BELOW, 0.0, 1.0)
+    return np.dstack([colorize(heat), (alpha * 255).round().astype(np.uint8)])

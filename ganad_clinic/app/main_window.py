@@ -1,0 +1,423 @@
+"""The main window: watched folders, the review queue, the viewer and the review panel, with the
+retrain, models, report and settings windows one click away.
+
+The window is thin: it reads the store, forwards events, and hands anything slow to a worker or
+to the screening service. It refreshes the queue whenever the service reports a slide, and every
+few seconds for changes made elsewhere (another workstation on a shared database).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
+)
+
+from ganad_clinic.app.folders_panel import FoldersPanel
+from ganad_clinic.app.inspection_worker import InspectionThread
+from ganad_clinic.app.models_panel import ModelsDialog
+from ganad_clinic.app.opened_files import is_image_file, stage_for_screening
+from ganad_clinic.app.queue_panel import QueuePanel
+from ganad_clinic.app.report_dialog import ReportDialog
+from ganad_clinic.app.retrain_dialog import RetrainDialog
+from ganad_clinic.app.review_panel import ReviewPanel
+from ganad_clinic.app.screening_controller import ScreeningController, WatcherState
+from ganad_clinic.app.settings import AppSettings
+from ganad_clinic.app.settings_dialog import SettingsDialog
+from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel, is_awaiting_review, is_flagged
+from ganad_clinic.app.viewer import SlideViewer
+from ganad_clinic.model.bundle import BundleError, read_metadata
+from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+REFRESH_DELAY_MS = 150  # events in a burst become one refresh
+POLL_INTERVAL_MS = 5_000
+SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale"}
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: Store, home: Path, settings: AppSettings, *, torch_threads: int | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("GANAD Clinic")
+        self.resize(1280, 820)
+        self.store, self.home, self.settings = store, home, settings
+        self.retrain_dialog: RetrainDialog | None = None
+        self.report_dialog: ReportDialog | None = None
+        self.models_dialog: ModelsDialog | None = None
+        self._shut_down = False
+
+        self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
+        self.inspector = InspectionThread(store, settings.field_scale, self)
+        self.table_model = SlideTableModel(self)
+        self.table_model.set_threshold_offset(settings.threshold_offset)
+        self._make_actions()
+        self.folders_panel = FoldersPanel(settings.watched_folders)
+        self.queue = QueuePanel(self.table_model)
+        self.viewer = SlideViewer(settings.overlay_opacity)
+        self.viewer.set_threshold_offset(settings.threshold_offset)
+        self.review_panel = ReviewPanel([self.confirm_action, self.normal_action, self.second_read_action])
+        self.review_panel.set_reviewer(settings.reviewer)
+        self._lay_out()
+        self._make_status_bar()
+        self.setAcceptDrops(True)
+
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setSingleShot(True)
+        self.refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_INTERVAL_MS)
+        self.poll_timer.timeout.connect(self.refresh)
+
+        self.controller.slide_scored.connect(self._slide_arrived)
+        self.controller.slide_rejected.connect(self._slide_arrived)
+        self.controller.problem.connect(self._service_problem)
+        self.controller.failed.connect(self._service_failed)
+        self.controller.state_changed.connect(self._update_status)
+        self.inspector.worker.finished.connect(self.viewer.show_inspection)
+        self.inspector.worker.failed.connect(self.viewer.show_failure)
+        self.queue.current_changed.connect(self._show_slide)
+        self.folders_panel.folders_changed.connect(self._folders_changed)
+        self.folders_panel.pause_toggled.connect(self.controller.set_paused)
+        self.viewer.opacity_changed.connect(self._opacity_changed)
+
+        self.refresh()
+        self._configure_service()
+        self.poll_timer.start()
+        self.queue.table.setFocus()
+
+    # building
+
+    def _action(self, text: str, shortcut: str | QKeySequence.StandardKey | None, slot, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut is not None else tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _make_actions(self) -> None:
+        self.open_action = self._action("Open slides…", QKeySequence.StandardKey.Open, self.choose_files,
+                                        "Score image files now (they are copied to the app's inbox)")
+        self.report_action = self._action("Export report…", "Ctrl+P", self.open_report)
+        self.settings_action = self._action("Settings…", "Ctrl+,", self.open_settings)
+        self.quit_action = self._action("Quit", "Ctrl+Q", self.close)
+        self.refresh_action = self._action("Refresh", "F5", self.refresh)
+        self.confirm_action = self._action("Confirm anomaly", "A", lambda: self.review(ReviewDecision.ANOMALY_CONFIRMED))
+        self.normal_action = self._action("Normal", "N", lambda: self.review(ReviewDecision.NORMAL),
+                                          "Mark normal (overrule a flag)")
+        self.second_read_action = self._action("Second read", "S", lambda: self.review(ReviewDecision.SECOND_READ),
+                                               "Second read needed")
+        self.next_action = self._action("Next awaiting review", "J", lambda: self.go_to_awaiting(1))
+        self.previous_action = self._action("Previous awaiting review", "K", lambda: self.go_to_awaiting(-1))
+        self.models_action = self._action("Models…", "Ctrl+M", self.open_models)
+        self.retrain_action = self._action("Retrain on local normals…", "Ctrl+R", self.open_retrain)
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        for action in (self.open_action, self.report_action, self.settings_action, self.refresh_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        review_menu = menus.addMenu("&Review")
+        for action in (self.confirm_action, self.normal_action, self.second_read_action):
+            review_menu.addAction(action)
+        review_menu.addSeparator()
+        review_menu.addAction(self.next_action)
+        review_menu.addAction(self.previous_action)
+        model_menu = menus.addMenu("&Model")
+        model_menu.addAction(self.models_action)
+        model_menu.addAction(self.retrain_action)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        for action in (self.open_action, self.retrain_action, self.models_action, self.report_action,
+                       self.settings_action):
+            toolbar.addAction(action)
+
+    def _lay_out(self) -> None:
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.folders_panel)
+        left_layout.addWidget(self.queue, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.viewer, 1)
+        right_layout.addWidget(self.review_panel)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 720])
+        self.setCentralWidget(splitter)
+
+    def _make_status_bar(self) -> None:
+        self.watcher_label = QLabel()
+        self.queue_label = QLabel()
+        self.model_label = QLabel()
+        for label in (self.watcher_label, self.queue_label, self.model_label):
+            label.setContentsMargins(10, 0, 10, 0)
+            self.statusBar().addPermanentWidget(label)
+
+    # the queue
+
+    def refresh(self) -> None:
+        """Re-read the queue from the database; rows update in place, the selection stays."""
+        try:
+            summaries = self.store.list_slides()
+        except StoreError as error:
+            self.statusBar().showMessage(f"Database: {error}", 10_000)
+            return
+        self.table_model.refresh(summaries)
+        current = self.queue.current_summary()
+        if current is None:
+            self.queue.select_first()
+        elif self.viewer.summary is not None and self.viewer.summary.slide.id == current.slide.id:
+            self.viewer.show_summary(current, keep_pictures=True)
+            self.review_panel.show_summary(current)
+        self._update_status()
+
+    def _slide_arrived(self, event: object) -> None:
+        self.refresh_timer.start()
+
+    def _show_slide(self, summary: SlideSummary | None) -> None:
+        self.viewer.show_summary(summary)
+        self.review_panel.show_summary(summary)
+        if summary is None or summary.score is None or summary.slide.status is not SlideStatus.SCORED:
+            return
+        path = Path(summary.slide.archived_path or summary.slide.path)
+        self.inspector.worker.request(summary.slide.id, path, summary.score.model_version_id)
+
+    def _update_status(self) -> None:
+        summaries = self.table_model.summaries()
+        awaiting = sum(is_awaiting_review(summary) for summary in summaries)
+        flagged = sum(is_flagged(summary, self.table_model.threshold_offset) for summary in summaries)
+        self.queue_label.setText(f"{awaiting} awaiting review · {flagged} flagged · {len(summaries)} slides")
+        self.watcher_label.setText(self.controller.describe())
+        try:
+            active = self.store.active_model_version()
+        except StoreError:
+            active = None
+        self.model_label.setText(f"Model {active.version}" if active else "No active model")
+
+    # review
+
+    def review(self, decision: ReviewDecision) -> None:
+        summary = self.queue.current_summary()
+        if summary is None or summary.slide.status is not SlideStatus.SCORED:
+            self.statusBar().showMessage("Select a scored slide to review.", 5_000)
+            return
+        reviewer = self._reviewer()
+        if not reviewer:
+            return
+        following = (self.queue.awaiting_neighbour(1, exclude=summary.slide.id)
+                     or self.queue.awaiting_neighbour(-1, exclude=summary.slide.id))
+        try:
+            self.store.add_review(summary.slide.id, reviewer, decision, self.review_panel.take_note())
+        except StoreError as error:
+            QMessageBox.critical(self, "Review", f"The review was not saved: {error}")
+            return
+        self.statusBar().showMessage(f"{summary.slide.file_name}: {DECISION_TEXT[decision]} ({reviewer})", 5_000)
+        self.refresh()
+        if following is not None:
+            self.queue.select_slide(following.slide.id)
+
+    def _reviewer(self) -> str:
+        """The reviewer's name, asked once and kept in the settings."""
+        if not self.settings.reviewer:
+            name, ok = QInputDialog.getText(self, "Reviewer", "Your name, recorded with every review:")
+            if not ok or not name.strip():
+                return ""
+            self.settings.reviewer = name
+            self.review_panel.set_reviewer(self.settings.reviewer)
+        return self.settings.reviewer
+
+    def go_to_awaiting(self, step: int) -> None:
+        summary = self.queue.awaiting_neighbour(step)
+        if summary is None:
+            self.statusBar().showMessage("No more slides awaiting review in this direction.", 5_000)
+        else:
+            self.queue.select_slide(summary.slide.id)
+
+    # slides from files
+
+    def choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open slides", "",
+                                                "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+        if paths:
+            self.open_paths([Path(path) for path in paths])
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """Score files now: they are copied into the app's inbox and scored by the screening service."""
+        images = [path for path in paths if is_image_file(path)]
+        skipped = len(paths) - len(images)
+        if not images:
+            QMessageBox.information(self, "Open slides", "None of these is an image file the app can score.")
+            return
+        try:
+            stage_for_screening(images, self.controller.opened_inbox)
+        except OSError as error:
+            QMessageBox.critical(self, "Open slides", f"The files could not be copied for scoring: {error}")
+            return
+        message = f"{len(images)} file(s) queued for scoring"
+        if skipped:
+            message += f"; {skipped} skipped (not images)"
+        if self.controller.state is not WatcherState.WATCHING:
+            message += f" — {self.controller.describe().lower()}: they are scored once screening runs"
+        self.statusBar().showMessage(message, 8_000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        self.open_paths(paths)
+
+    # the screening service
+
+    def _configure_service(self) -> None:
+        self.controller.configure(self.settings.watched_folders, poll=self.settings.poll,
+                                  rescan_seconds=self.settings.rescan_seconds, field_scale=self.settings.field_scale)
+
+    def _folders_changed(self, folders: list[Path]) -> None:
+        old = [str(folder) for folder in self.settings.watched_folders]
+        self.settings.watched_folders = folders
+        self._audit_settings({"watched_folders": [old, [str(folder) for folder in folders]]})
+        self._configure_service()
+
+    def _service_problem(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+
+    def _service_failed(self, message: str) -> None:
+        self._update_status()
+        QMessageBox.warning(self, "Screening stopped", f"{message}\n\nFix the cause, then add or remove a folder or "
+                                                       "pause and resume to start screening again.")
+
+    def _model_changed(self) -> None:
+        if self.models_dialog is not None:
+            self.models_dialog.panel.refresh()
+        if self.controller.state in (WatcherState.NO_MODEL, WatcherState.FAILED):
+            self.controller.restart()
+        self._update_status()
+
+    def _opacity_changed(self, percent: int) -> None:
+        self.settings.overlay_opacity = percent
+
+    def _audit_settings(self, changes: dict) -> None:
+        try:
+            self.store.audit(self.settings.actor(), "settings.changed", changes)
+        except StoreError as error:
+            QMessageBox.warning(self, "Settings", f"The change could not be recorded in the audit trail: {error}")
+
+    # other windows
+
+    def _show(self, dialog) -> None:
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def open_retrain(self) -> RetrainDialog:
+        if self.retrain_dialog is None:
+            self.retrain_dialog = RetrainDialog(self.store, self.home, self.settings, self)
+            self.retrain_dialog.model_registered.connect(self._model_changed)
+            self.retrain_dialog.model_activated.connect(self._model_changed)
+        else:
+            self.retrain_dialog.update_summary()
+        self._show(self.retrain_dialog)
+        return self.retrain_dialog
+
+    def open_report(self) -> ReportDialog:
+        if self.report_dialog is None:
+            folders = [*self.settings.watched_folders, self.controller.opened_inbox]
+            self.report_dialog = ReportDialog(self.store, self.home, self.settings, folders, self)
+        self._show(self.report_dialog)
+        return self.report_dialog
+
+    def open_models(self) -> ModelsDialog:
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.store, self.home, self.settings, self)
+            self.models_dialog.panel.active_changed.connect(self._model_changed)
+        self.models_dialog.panel.refresh()
+        self._show(self.models_dialog)
+        return self.models_dialog
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self._active_weights(), self)
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        changes = dialog.apply()
+        if not changes:
+            return
+        self._audit_settings(changes)
+        self.table_model.set_threshold_offset(self.settings.threshold_offset)
+        self.viewer.set_threshold_offset(self.settings.threshold_offset)
+        self.review_panel.set_reviewer(self.settings.reviewer)
+        self.folders_panel.set_folders(self.settings.watched_folders)
+        self.inspector.worker.field_scale = self.settings.field_scale
+        if SERVICE_SETTINGS & changes.keys():
+            self._configure_service()
+        if "home" in changes:
+            QMessageBox.information(self, "Settings", "The new data folder is used from the next start of the app.")
+        self._update_status()
+
+    def _active_weights(self) -> tuple[float, float] | None:
+        try:
+            active = self.store.active_model_version()
+            if active is None:
+                return None
+            score = read_metadata(active.bundle_path)["ganad"]["score"]
+        except (StoreError, BundleError, KeyError):
+            return None
+        return float(score["lambda"]), float(score["beta"])
+
+    # closing
+
+    @property
+    def busy_with(self) -> list[str]:
+        """Work that closing would interrupt."""
+        work = []
+        if self.retrain_dialog is not None and self.retrain_dialog.running:
+            work.append("a retraining")
+        if self.report_dialog is not None and self.report_dialog.running:
+            work.append("a report")
+        return work
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        busy = self.busy_with
+        if busy:
+            answer = QMessageBox.question(self, "Quit GANAD Clinic",
+                                          f"{' and '.join(busy).capitalize()} is still running. Stop it and quit?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop every worker and the screening service, and wait for their threads."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.refresh_timer.stop()
+        self.poll_timer.stop()
+        for dialog in (self.retrain_dialog, self.report_dialog):
+            if dialog is not None:
+                dialog.stop_work()
+                dialog.hide()
+        if self.models_dialog is not None:
+            self.models_dialog.panel.stop_work()
+            self.models_dialog.hide()
+        self.inspector.stop()
+        if not self.controller.shutdown():
+            log.warning("the screening service did not stop in time; pending slides are finished at the next start")

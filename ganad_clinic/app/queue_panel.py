@@ -1,0 +1,101 @@
+"""The review queue: filter (awaiting review, flagged, all), search by name, the sortable table."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget,
+)
+
+from ganad_clinic.app.slide_table_model import (
+    FILE, REVIEW, SCORE, QueueFilter, SlideFilterProxy, SlideTableModel, is_awaiting_review,
+)
+from ganad_clinic.store import SlideSummary
+
+REVIEW_WIDTH = 150
+
+
+class QueuePanel(QGroupBox):
+    current_changed = Signal(object)  # SlideSummary | None
+
+    def __init__(self, model: SlideTableModel, parent: QWidget | None = None) -> None:
+        super().__init__("Slides", parent)
+        self.model = model
+        self.proxy = SlideFilterProxy(self)
+        self.proxy.setSourceModel(model)
+        self.filter = QComboBox()
+        for queue_filter in QueueFilter:
+            self.filter.addItem(queue_filter.value, queue_filter)
+        self.filter.currentIndexChanged.connect(self._filter_changed)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search by file name")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.set_search)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(SCORE, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(REVIEW, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(REVIEW, REVIEW_WIDTH)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        top = QHBoxLayout()
+        top.addWidget(self.filter)
+        top.addWidget(self.search, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+
+    def _filter_changed(self) -> None:
+        current = self.current_summary()
+        self.proxy.set_queue_filter(self.filter.currentData())
+        if current is not None:
+            self.select_slide(current.slide.id)
+
+    def set_queue_filter(self, queue_filter: QueueFilter) -> None:
+        self.filter.setCurrentIndex(self.filter.findData(queue_filter))
+
+    def _row_changed(self, current, previous) -> None:
+        self.current_changed.emit(self.current_summary())
+
+    def current_summary(self) -> SlideSummary | None:
+        index = self.table.currentIndex()
+        return self.proxy.summary_at(index.row()) if index.isValid() else None
+
+    def select_slide(self, slide_id: int) -> bool:
+        row = self.model.row_of(slide_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.table.selectionModel().setCurrentIndex(index, flags)
+        self.table.scrollTo(index)
+        return True
+
+    def select_first(self) -> None:
+        if self.proxy.rowCount() and not self.table.currentIndex().isValid():
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.table.selectionModel().setCurrentIndex(self.proxy.index(0, 0), flags)
+
+    def awaiting_neighbour(self, step: int, exclude: int | None = None) -> SlideSummary | None:
+        """The next (step 1) or previous (step -1) slide awaiting review in the table's order."""
+        current = self.table.currentIndex()
+        row = current.row() if current.isValid() else (-1 if step > 0 else self.proxy.rowCount())
+        row += step
+        while 0 <= row < self.proxy.rowCount():
+            summary = self.proxy.summary_at(row)
+            if is_awaiting_review(summary) and summary.slide.id != exclude:
+                return summary
+            row += step
+        return None

@@ -1,0 +1,271 @@
+"""Retrain on local normal samples: gather, train in a worker (progress, time left, live losses,
+Cancel), then show the candidate beside the active model; it becomes active only on request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
+    QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from ganad_clinic.app.loss_plot import LossPlot
+from ganad_clinic.app.models_panel import figure
+from ganad_clinic.app.settings import AppSettings
+from ganad_clinic.app.workers import TaskRunner
+from ganad_clinic.model.bundle import BundleError, read_metadata
+from ganad_clinic.model.trainer import TrainConfig, TrainProgress
+from ganad_clinic.screening.retrain import (
+    Candidate, RetrainError, config_for, gather_samples, retrain, split_samples,
+)
+from ganad_clinic.store import ModelVersion, Store, StoreError
+
+MAX_STEPS = 100_000
+COMPARISON_ROWS = ("Version", "Threshold", "Validation AUC", "Sensitivity", "Specificity",
+                   "Training tiles", "Validation tiles (normal / anomalous)")
+
+
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+class RetrainDialog(QDialog):
+    model_registered = Signal()
+    model_activated = Signal()
+
+    def __init__(self, store: Store, home: Path, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Retrain on local normal samples")
+        self.resize(720, 640)
+        self.store, self.home, self.settings = store, home, settings
+        self.runner: TaskRunner | None = None
+        self.candidate: Candidate | None = None
+        self.parent_model: ModelVersion | None = None
+        self.parent_metadata: dict = {}
+
+        self.data_summary = QLabel("")
+        self.data_summary.setWordWrap(True)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("optional: a folder of normal images")
+        self.folder.editingFinished.connect(self.update_summary)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, MAX_STEPS)
+        self.parameters = QLabel("")
+        self.parameters.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Training data", self.data_summary)
+        form.addRow("Extra normals", folder_row)
+        form.addRow("Training steps", self.steps)
+        form.addRow("Score weights", self.parameters)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel training")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress_label = QLabel("")
+        self.plot = LossPlot()
+        self.comparison = QTableWidget(len(COMPARISON_ROWS), 2)
+        self.comparison.setVerticalHeaderLabels(COMPARISON_ROWS)
+        self.comparison.setHorizontalHeaderLabels(("Active model", "Candidate"))
+        self.comparison.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.comparison.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.comparison.verticalHeader().setDefaultSectionSize(24)
+        self.comparison.setFixedHeight(self.comparison.horizontalHeader().sizeHint().height()
+                                       + 24 * len(COMPARISON_ROWS) + 4)
+        self.comparison.setVisible(False)
+        self.result_note = QLabel("")
+        self.result_note.setWordWrap(True)
+        self.activate_button = QPushButton("Activate candidate")
+        self.activate_button.setEnabled(False)
+        self.activate_button.clicked.connect(self.activate_candidate)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.start_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
+        end_row = QHBoxLayout()
+        end_row.addStretch(1)
+        end_row.addWidget(self.activate_button)
+        end_row.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(run_row)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.comparison)
+        layout.addWidget(self.result_note)
+        layout.addLayout(end_row)
+        self._load_parent()
+        self.update_summary()
+
+    @property
+    def running(self) -> bool:
+        return self.runner is not None and self.runner.running
+
+    def _load_parent(self) -> None:
+        """The active model is the parent: its recorded training config is the starting point."""
+        try:
+            self.parent_model = self.store.active_model_version()
+            if self.parent_model is not None:
+                self.parent_metadata = read_metadata(self.parent_model.bundle_path)
+        except (StoreError, BundleError) as error:
+            self.parent_model = None
+            self.progress_label.setText(f"Cannot read the active model: {error}")
+        if self.parent_model is None:
+            self.start_button.setEnabled(False)
+            self.progress_label.setText(self.progress_label.text() or "No model is active: import one first.")
+            self.steps.setValue(TrainConfig.steps)
+            return
+        recorded = config_for(self.parent_metadata, lam=self.settings.lam, beta=self.settings.beta)
+        self.steps.setValue(recorded.steps)
+        active = self.parent_metadata["ganad"]["score"]
+        self.parameters.setText(f"λ = {self.settings.lam:g}, β = {self.settings.beta:g} (from Settings; the active "
+                                f"model {self.parent_model.version} uses λ = {active['lambda']:g}, "
+                                f"β = {active['beta']:g})")
+
+    def _extra_folder(self) -> Path | None:
+        text = self.folder.text().strip()
+        return Path(text) if text else None
+
+    def _choose_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Folder of normal images")
+        if chosen:
+            self.folder.setText(chosen)
+            self.update_summary()
+
+    def update_summary(self) -> None:
+        try:
+            gathered = gather_samples(self.store, self._extra_folder())
+        except (RetrainError, StoreError) as error:
+            self.data_summary.setText(str(error))
+            return
+        text = (f"{gathered.reviewed_normals} slides reviewed as normal, {gathered.folder_normals} images from the "
+                f"folder; {len(gathered.anomalies)} confirmed anomalies (validation only)")
+        if gathered.missing:
+            text += f"; {gathered.missing} reviewed slides skipped (file no longer found)"
+        self.data_summary.setText(text)
+
+    def start(self) -> None:
+        if self.running or self.parent_model is None:
+            return
+        try:
+            split = split_samples(gather_samples(self.store, self._extra_folder()))
+        except (RetrainError, StoreError) as error:
+            QMessageBox.warning(self, "Retrain", str(error))
+            return
+        config = config_for(self.parent_metadata, lam=self.settings.lam, beta=self.settings.beta,
+                            steps=self.steps.value())
+        store, home, parent, actor = self.store, self.home, self.parent_model, self.settings.actor()
+
+        def work(report, cancel) -> Candidate:
+            return retrain(store, home, split, config, parent=parent, actor=actor, progress=report, cancel=cancel)
+
+        self.candidate = None
+        self.comparison.verticalHeader().setDefaultSectionSize(24)
+        self.comparison.setFixedHeight(self.comparison.horizontalHeader().sizeHint().height()
+                                       + 24 * len(COMPARISON_ROWS) + 4)
+        self.comparison.setVisible(False)
+        self.activate_button.setEnabled(False)
+        self.result_note.setText("")
+        self.plot.clear(config.steps)
+        self.progress.setRange(0, config.steps)
+        self.progress.setValue(0)
+        self.progress_label.setText(f"Preparing {len(split.train)} training and {len(split.val)} validation slides…")
+        self.runner = TaskRunner(work, self)
+        self.runner.task.progress.connect(self._on_progress)
+        self.runner.task.succeeded.connect(self._on_trained)
+        self.runner.task.failed.connect(self._on_failed)
+        self.runner.task.cancelled.connect(self._on_cancelled)
+        self.runner.task.done.connect(self._on_done)
+        self._set_running(True)
+        self.runner.start()
+
+    def cancel(self) -> None:
+        if self.running:
+            self.runner.cancel()
+            self.progress_label.setText("Cancelling…")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running and self.parent_model is not None)
+        self.cancel_button.setEnabled(running)
+        self.steps.setEnabled(not running)
+        self.folder.setEnabled(not running)
+
+    def _on_progress(self, progress: TrainProgress) -> None:
+        self.progress.setValue(progress.step)
+        self.plot.add(progress.step, progress.losses)
+        validation = "" if progress.validation is None else f" · validation {progress.validation_name} {progress.validation:.3f}"
+        self.progress_label.setText(f"Step {progress.step} / {progress.total_steps} · epoch {progress.epoch} · "
+                                    f"time left {clock(progress.seconds_left)}{validation}")
+
+    def _on_trained(self, candidate: Candidate) -> None:
+        self.candidate = candidate
+        self.progress.setValue(self.progress.maximum())
+        self.progress_label.setText(f"Candidate {candidate.model.version} registered (not active).")
+        columns = (
+            (candidate.parent.version, f"{candidate.active_threshold:.4f}", candidate.active_metrics),
+            (candidate.model.version, f"{candidate.threshold:.4f}", candidate.metrics),
+        )
+        for column, (version, threshold, metrics) in enumerate(columns):
+            cells = (version, threshold, figure(metrics.get("auc")), figure(metrics.get("sensitivity")),
+                     figure(metrics.get("specificity")), str(candidate.n_train_tiles) if column else "–",
+                     f"{candidate.n_val_normal} / {candidate.n_val_anomalous}")
+            for row, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.comparison.setItem(row, column, item)
+        self.comparison.setVisible(True)
+        note = ("Both models scored on the same validation tiles, each at its own threshold "
+                f"(candidate: {candidate.threshold_rule}).")
+        if not candidate.n_val_anomalous:
+            note += " No confirmed anomalies were available, so AUC and sensitivity cannot be measured."
+        self.result_note.setText(note)
+        self.activate_button.setEnabled(True)
+        self.model_registered.emit()
+
+    def _on_failed(self, message: str) -> None:
+        self.progress_label.setText("Training failed.")
+        QMessageBox.critical(self, "Retrain", f"Training failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self.progress_label.setText("Training cancelled; nothing was saved or registered.")
+
+    def _on_done(self) -> None:
+        self._set_running(False)
+
+    def activate_candidate(self) -> None:
+        if self.candidate is None:
+            return
+        try:
+            self.store.activate_model_version(self.candidate.model.version, actor=self.settings.actor())
+        except StoreError as error:
+            QMessageBox.warning(self, "Activate", str(error))
+            return
+        self.activate_button.setEnabled(False)
+        self.result_note.setText(f"Model {self.candidate.model.version} is now active; "
+                                 f"roll back in Models if needed.")
+        self.model_activated.emit()
+
+    def stop_work(self, timeout_ms: int = 60_000) -> bool:
+        """Cancel a running training and wait for its thread (nothing is saved)."""
+        return self.runner is None or self.runner.stop(timeout_ms)
+
+    def closeEvent(self, event) -> None:
+        if self.running:
+            answer = QMessageBox.question(self, "Retrain", "Training is running. Cancel it and close?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.stop_work()
+        super().closeEvent(event)

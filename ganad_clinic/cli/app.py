@@ -1,0 +1,24 @@
+"""`ganad app`: open the desktop app. Qt is imported only when the command runs, so every other
+command works on a machine without a display."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "app", help="open the desktop app",
+        description="Open the GANAD Clinic window: the review queue over the database, the watched folders "
+                    "(screened while the window is open), the viewer, retraining, models and reports.")
+    parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
+    parser.add_argument("--home", metavar="DIR",
+                        help="GANAD Clinic home folder (default: the app's setting, else $GANAD_HOME)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.app.main import run as run_app
+
+    return run_app(home=args.home, db_url=args.db_url, torch_threads=args.threads)

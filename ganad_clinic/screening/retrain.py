@@ -1,0 +1,252 @@
+"""Retraining on the lab's own normal samples: gather, split, train, save and register a candidate.
+
+The training images are the slides a reviewer marked normal (their latest review) plus, optionally,
+a folder of normal images. A share of those normals and every slide confirmed anomalous form the
+validation set, which picks the checkpoint and the threshold and never takes part in a gradient
+step. Slides are cut into tiles with the active model's tiling rule, so the model learns from what
+it will score. The result is registered but never activated here: a person compares the candidate
+with the active model (both scored on the same validation tiles) and decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES, read_image
+from ganad_clinic.imaging.tiling import TilingRule
+from ganad_clinic.model.bundle import Bundle, save_bundle
+from ganad_clinic.model.inference import Scorer
+from ganad_clinic.model.scoring import screening_metrics
+from ganad_clinic.model.trainer import CancelFlag, TrainConfig, TrainingCancelled, TrainProgress, train
+from ganad_clinic.screening.registry import import_bundle, load_registered
+from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY, tiling_rule_for
+from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, Store, resolve_home
+
+NORMAL = 0
+ANOMALOUS = 1
+MIN_TRAIN_NORMALS = 2
+MIN_VAL_NORMALS = 2
+DEFAULT_VAL_FRACTION = 0.2
+CANDIDATES_FOLDER = "candidates"
+FROM_REVIEW = "review"
+FROM_FOLDER = "folder"
+
+
+class RetrainError(ValueError):
+    """Retraining cannot start with what there is; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class RetrainSample:
+    path: Path
+    label: int  # NORMAL or ANOMALOUS
+    origin: str  # FROM_REVIEW or FROM_FOLDER
+
+
+@dataclass(frozen=True)
+class GatheredSamples:
+    """Everything usable for a retrain, before the split."""
+
+    normals: tuple[RetrainSample, ...]
+    anomalies: tuple[RetrainSample, ...]
+    missing: int  # reviewed slides whose file is gone (neither at its path nor archived)
+
+    @property
+    def reviewed_normals(self) -> int:
+        return sum(sample.origin == FROM_REVIEW for sample in self.normals)
+
+    @property
+    def folder_normals(self) -> int:
+        return sum(sample.origin == FROM_FOLDER for sample in self.normals)
+
+
+@dataclass(frozen=True)
+class RetrainSplit:
+    train: tuple[RetrainSample, ...]  # normal only
+    val: tuple[RetrainSample, ...]  # normal and confirmed anomalous
+
+    @property
+    def val_labels(self) -> list[int]:
+        return [sample.label for sample in self.val]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A registered, inactive model and the figures to compare it with the active one.
+
+    `metrics` and `active_metrics` come from the same validation tiles, each model at its own threshold.
+    """
+
+    model: ModelVersion
+    parent: ModelVersion
+    threshold: float
+    threshold_rule: str
+    active_threshold: float
+    metrics: dict[str, Any]
+    active_metrics: dict[str, Any]
+    n_train_tiles: int
+    n_val_normal: int
+    n_val_anomalous: int
+
+
+def gather_samples(store: Store, folder: str | os.PathLike[str] | None = None) -> GatheredSamples:
+    """Slides whose latest review says normal (and confirmed anomalies, for validation), plus the
+    images directly in `folder`; the same content reviewed under two names counts once."""
+    normals: list[RetrainSample] = []
+    anomalies: list[RetrainSample] = []
+    seen: set[str] = set()
+    missing = 0
+    for summary in store.list_slides():
+        review, slide = summary.review, summary.slide
+        if review is None or slide.status is not SlideStatus.SCORED or slide.sha256 in seen:
+            continue
+        if review.decision is ReviewDecision.SECOND_READ:
+            continue
+        path = _existing_file(slide.archived_path, slide.path)
+        if path is None:
+            missing += 1
+            continue
+        seen.add(slide.sha256)
+        label = NORMAL if review.decision is ReviewDecision.NORMAL else ANOMALOUS
+        (normals if label == NORMAL else anomalies).append(RetrainSample(path, label, FROM_REVIEW))
+    if folder is not None:
+        normals += [RetrainSample(path, NORMAL, FROM_FOLDER) for path in images_in(folder)]
+    return GatheredSamples(tuple(normals), tuple(anomalies), missing)
+
+
+def images_in(folder: str | os.PathLike[str]) -> list[Path]:
+    """Visible image files directly in `folder`, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RetrainError(f"the folder of normal images {folder} does not exist")
+    return sorted(entry for entry in folder.iterdir() if entry.is_file() and not entry.name.startswith((".", "~"))
+                  and entry.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_FRACTION,
+                  seed: int = 0) -> RetrainSplit:
+    """Hold out `val_fraction` of the normals (at least MIN_VAL_NORMALS) and every anomaly for validation."""
+    needed = MIN_TRAIN_NORMALS + MIN_VAL_NORMALS
+    if len(gathered.normals) < needed:
+        raise RetrainError(f"retraining needs at least {needed} normal samples (slides reviewed as normal or "
+                           f"images in the folder); found {len(gathered.normals)}")
+    normals = list(gathered.normals)
+    random.Random(seed).shuffle(normals)
+    n_val = min(max(MIN_VAL_NORMALS, round(len(normals) * val_fraction)), len(normals) - MIN_TRAIN_NORMALS)
+    return RetrainSplit(tuple(normals[n_val:]), tuple(normals[:n_val]) + gathered.anomalies)
+
+
+def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int | None = None) -> TrainConfig:
+    """The training config recorded in a bundle's metadata (`read_metadata`) with this lab's λ, β
+    and step budget; a bundle that recorded none gives its architecture sizes on TrainConfig's defaults."""
+    ganad = metadata.get("ganad", {})
+    recorded = (ganad.get("training") or {}).get("config")
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    if recorded:
+        values = {key: value for key, value in recorded.items() if key in known}
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+    else:
+        architecture = ganad.get("architecture", {})
+        values = {key: int(architecture[key]) for key in ("image_size", "channels", "latent") if key in architecture}
+    values.update(lam=lam, beta=beta)
+    if steps is not None:
+        values["steps"] = steps
+    return TrainConfig(**values)
+
+
+def next_version(parent: str, taken: set[str]) -> str:
+    """The parent's version with its minor number raised until free: 1.0.0 -> 1.1.0 (1.2.0 if taken)."""
+    release = parent.split("+")[0].split(".")
+    major = int(release[0]) if release[0].isdigit() else 0
+    minor = int(release[1]) if len(release) > 1 and release[1].isdigit() else 0
+    while True:
+        minor += 1
+        candidate = f"{major}.{minor}.0"
+        if candidate not in taken:
+            return candidate
+
+
+def slide_tiles(paths: Sequence[Path], rule: TilingRule) -> list[list[np.ndarray]]:
+    """Each slide cut as the screening service cuts it: crops whole, fields in tiles."""
+    cut = []
+    for path in paths:
+        image = read_image(path)
+        cut.append([tile.cut(image) for tile in rule.tiles(*image.shape[:2])])
+    return cut
+
+
+def validation_tiles(split: RetrainSplit, rule: TilingRule) -> tuple[list[np.ndarray], list[int]]:
+    """Every tile of a normal slide is normal; an anomalous slide counts only when it is one tile
+    (which tile of an anomalous field shows the anomaly is not known)."""
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    for sample, tiles in zip(split.val, slide_tiles([sample.path for sample in split.val], rule)):
+        if sample.label == ANOMALOUS and len(tiles) > 1:
+            continue
+        images += tiles
+        labels += [sample.label] * len(tiles)
+    return images, labels
+
+
+def evaluate(bundle: Bundle, images: Sequence[np.ndarray], labels: Sequence[int]) -> dict[str, Any]:
+    """Screening metrics of `bundle` at its own threshold on the given tiles."""
+    scores = np.array([result.score for result in Scorer(bundle).score_images(images)])
+    return screening_metrics(scores, np.asarray(labels), bundle.threshold.value)
+
+
+def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSplit, config: TrainConfig, *,
+            parent: ModelVersion, actor: str, progress: Callable[[TrainProgress], None] | None = None,
+            cancel: CancelFlag | None = None) -> Candidate:
+    """Train on `split`, save the bundle, register it inactive and audit the retrain.
+
+    Raises TrainingCancelled (nothing written or registered) when `cancel` is set.
+    """
+    parent_bundle = load_registered(parent)
+    rule = tiling_rule_for(parent_bundle)
+    train_images = [tile for tiles in slide_tiles([sample.path for sample in split.train], rule) for tile in tiles]
+    val_images, val_labels = validation_tiles(split, rule)
+    result = train(config, train_images, val_images, val_labels, progress=progress, cancel=cancel)
+    if cancel is not None and cancel.is_set():
+        raise TrainingCancelled("training was cancelled; no bundle was written")
+
+    reviewed = sum(sample.origin == FROM_REVIEW for sample in split.train + split.val if sample.label == NORMAL)
+    from_folder = sum(sample.origin == FROM_FOLDER for sample in split.train + split.val)
+    anomalous = val_labels.count(ANOMALOUS)
+    version = next_version(parent.version, {model.version for model in store.list_model_versions()})
+    changelog = (f"retrained locally by {actor} from {parent.version} on {reviewed} slides reviewed as normal"
+                 f"{f' and {from_folder} folder images' if from_folder else ''}")
+    training = {"config": config.to_dict(), CROP_SIZE_KEY: rule.crop_size, "data": "local retrain",
+                "n_train": len(train_images), "n_val_normal": val_labels.count(NORMAL),
+                "n_val_anomalous": anomalous, "seconds": round(result.seconds, 1), "best_step": result.best_step}
+    staging = resolve_home(home) / CANDIDATES_FOLDER / uuid.uuid4().hex
+    try:
+        save_bundle(staging, result.model, result.score_config, result.threshold, version=version, training=training,
+                    validation_metrics=result.validation_metrics, changelog=changelog,
+                    parent={"version": parent.version, "sha256": parent.sha256})
+        model = import_bundle(store, staging, home, actor=actor).model
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    store.audit(actor, "model.retrained", {"version": model.version, "parent": parent.version,
+                                           "train_tiles": len(train_images), "reviewed_normals": reviewed,
+                                           "folder_images": from_folder, "val_anomalous": anomalous})
+    return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_bundle.threshold.value,
+                     dict(result.validation_metrics), evaluate(parent_bundle, val_images, val_labels),
+                     len(train_images), val_labels.count(NORMAL), anomalous)
+
+
+def _existing_file(*paths: str | None) -> Path | None:
+    for path in paths:
+        if path and Path(path).is_file():
+            return Path(path)
+    return None

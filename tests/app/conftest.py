@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from ganad_clinic.app.main_window import MainWindow  # noqa: E402
+from ganad_clinic.app.settings import AppSettings  # noqa: E402
+from ganad_clinic.screening.registry import import_bundle  # noqa: E402
+from ganad_clinic.store import ModelVersion, Store, open_store  # noqa: E402
+from tests.app.builders import train_app_bundle  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """The machine is shared: one torch thread here, and the previous count back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANAD_HOME", raising=False)
+    monkeypatch.delenv("GANAD_DB", raising=False)
+
+
+@pytest.fixture(scope="session")
+def app_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    return train_app_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    with open_store(home=home) as opened:
+        yield opened
+
+
+@pytest.fixture
+def model(store: Store, app_bundle: Path, home: Path) -> ModelVersion:
+    return import_bundle(store, app_bundle, home, actor="tester").model
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    settings.reviewer = "Dr Test"
+    settings.rescan_seconds = 2.0
+    return settings
+
+
+@pytest.fixture
+def make_window(qtbot, store: Store, home: Path, settings: AppSettings) -> Iterator:
+    """Build the main window; it is shut down (workers and service stopped) after the test."""
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        window = MainWindow(store, home, settings, torch_threads=1)
+        qtbot.addWidget(window)
+        with qtbot.waitActive(window):  # keyboard shortcuts work in the active window only
+            window.show()
+            window.activateWindow()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()

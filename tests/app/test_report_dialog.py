@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from ganad_clinic.app.report_dialog import ReportDialog
+from tests.app.builders import add_scored_slide, write_cells
+
+
+def test_the_report_is_built_in_a_worker_and_opened(qtbot, store, model, home, settings, tmp_path: Path, monkeypatch):
+    for path, score in zip(write_cells(tmp_path / "slides", 3), (3.0, 0.5, 0.4)):
+        add_scored_slide(store, model.id, path, score)
+    opened: list[Path] = []
+    monkeypatch.setattr(ReportDialog, "open_report", staticmethod(opened.append))
+    dialog = ReportDialog(store, home, settings, [tmp_path / "slides"])
+    qtbot.addWidget(dialog)
+    out = tmp_path / "out" / "report.pdf"
+    dialog.out.setText(str(out))
+    dialog.flagged_only.setChecked(True)
+    dialog.with_csv.setChecked(True)
+
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
+
+    assert opened == [out]
+    assert out.read_bytes().startswith(b"%PDF")
+    assert dialog.summary.counts.slides == 1  # flagged only
+    assert out.with_suffix(".csv").is_file()
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled())

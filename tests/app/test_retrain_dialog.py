@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from ganad_clinic.app.retrain_dialog import RetrainDialog
+from tests.app.builders import reviewed_slides
+
+TIMEOUT_MS = 90_000
+
+
+def _dialog(qtbot, store, home, settings) -> RetrainDialog:
+    dialog = RetrainDialog(store, home, settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_on_request(qtbot, store, model, home, settings,
+                                                                             tmp_path: Path):
+    reviewed_slides(store, model.id, tmp_path / "slides", normals=6, anomalies=2)
+    dialog = _dialog(qtbot, store, home, settings)
+    assert "6 slides reviewed as normal" in dialog.data_summary.text()
+    assert dialog.steps.value() == 4  # the active model's recorded budget
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.candidate is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT_MS)
+
+    candidate = dialog.candidate
+    assert candidate.model.version == "1.1.0" and not candidate.model.active
+    assert store.active_model_version().version == model.version  # nothing changes until the user says so
+    assert dialog.comparison.isVisible()
+    assert dialog.comparison.item(0, 0).text() == model.version
+    assert dialog.comparison.item(0, 1).text() == "1.1.0"
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert len(dialog.plot.steps) == 4
+    assert candidate.n_val_anomalous == 2
+
+    with qtbot.waitSignal(dialog.model_activated):
+        qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
+    assert store.active_model_version().version == "1.1.0"
+    assert [event.actor for event in store.list_audit_events("model.activated")] == ["Dr Test"]
+
+
+def test_a_retrain_can_be_cancelled_and_leaves_nothing_behind(qtbot, store, model, home, settings, tmp_path: Path):
+    reviewed_slides(store, model.id, tmp_path / "slides", normals=4, anomalies=0)
+    dialog = _dialog(qtbot, store, home, settings)
+    dialog.steps.setValue(100_000)
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 1, timeout=TIMEOUT_MS)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT_MS)
+
+    assert dialog.candidate is None
+    assert "cancelled" in dialog.progress_label.text()
+    assert [m.version for m in store.list_model_versions()] == [model.version]
+    assert not any((home / "candidates").glob("*"))
+    assert dialog.start_button.isEnabled()
+
+
+def test_too_few_normal_samples_are_explained(qtbot, store, model, home, settings, tmp_path: Path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    reviewed_slides(store, model.id, tmp_path / "slides", normals=1, anomalies=0)
+    dialog = _dialog(qtbot, store, home, settings)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert "at least 4 normal samples" in warnings[0]
+    assert not dialog.running
