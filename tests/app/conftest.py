@@ -27,12 +27,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GANAD_HOME", raising=False)
-    monkeypatch.delenv("GANAD_DB", raising=False)
-
-
 @pytest.fixture(scope="session")
 def app_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)

@@ -14,12 +14,6 @@ from ganad_clinic.cli import report
 from ganad_clinic.store import open_store
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GANAD_HOME", raising=False)
-    monkeypatch.delenv("GANAD_DB", raising=False)
-
-
 def ganad_report(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="ganad")
     report.register(parser.add_subparsers(dest="command"))

@@ -15,12 +15,6 @@ UNICODE_NAME = "é ü ß Ω 漢 – slide.png"
 MARKUP_NOTE = 'nucleus <i>large</i> & "odd" — é ü ß Ω 漢 –'
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GANAD_HOME", raising=False)
-    monkeypatch.delenv("GANAD_DB", raising=False)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with open_store(f"sqlite:///{tmp_path / 'ganad.db'}") as opened:

@@ -18,13 +18,6 @@ PG_URL_ENV = "GANAD_TEST_PG_URL"
 PG_SKIP_REASON = f"{PG_URL_ENV} not set: PostgreSQL tests skipped"
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own GANAD_HOME / GANAD_DB must never leak into a test."""
-    monkeypatch.delenv("GANAD_HOME", raising=False)
-    monkeypatch.delenv("GANAD_DB", raising=False)
-
-
 @pytest.fixture(scope="session")
 def pg_admin_engine() -> Iterator[Engine]:
     url = os.environ.get(PG_URL_ENV)

@@ -1,3 +1,5 @@
+"""Fixtures every test folder shares."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ def _restore_torch_threads() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own GANAD_HOME or GANAD_DB must never leak into a test."""
     monkeypatch.delenv("GANAD_HOME", raising=False)
     monkeypatch.delenv("GANAD_DB", raising=False)
 
