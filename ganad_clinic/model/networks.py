@@ -220,7 +220,7 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """D(x): l spectrally normalised convs and m linears, LeakyReLU(0.2), dropout 0.2, one logit.
 
-    `features(x)` is f_D, the last hidden layer, used by the discrimination loss L_D (Eq. 4).
+    `feature_maps(x)[-1]` is f_D, the last hidden layer, used by the discrimination loss L_D (Eq. 4).
     No BatchNorm: spectral normalisation replaces it, and per-sample features must not depend on
     the batch they are scored in.
     """
@@ -237,9 +237,6 @@ class Critic(nn.Module):
             flat = spec.hidden_linear
         self.hidden = nn.Sequential(*hidden)
         self.logit = spectral_norm(nn.Linear(flat, 1))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hidden(x)
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every conv block and hidden linear layer; the last one is f_D."""

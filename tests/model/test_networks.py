@@ -17,7 +17,7 @@ def test_shapes_for_every_spec_and_size(spec_name: str, size: int, channels: int
     with torch.no_grad():
         z = model.encoder(x)
         reconstruction = model.generator(z)
-        features = model.critic.features(x)
+        features = model.critic.feature_maps(x)[-1].flatten(1)
         logits = model.critic(x)
     assert z.shape == (2, 16)
     assert reconstruction.shape == x.shape
