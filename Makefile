@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/ganad demo --workdir demo-work
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 app: $(STAMP)
 	$(BIN)/ganad app
