@@ -187,7 +187,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     use_amp = device.type == "cuda"
 
     def augment(x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, config.diff_augment, generator=augment_rng) if config.diff_augment else x
+        return diff_augment(x, config.diff_augment, generator=augment_rng)
 
     batch_size = min(config.batch_size, len(dataset))
     steps_per_epoch = max(1, len(dataset) // batch_size)
@@ -236,7 +236,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         if step % config.eval_every == 0 or step == config.steps:
             state = _scoring_state(model, ema)
             scorer.load_state_dict(state)
-            last_validation = _validation_figure(scorer, x_val.to(device), val_labels_np, config)
+            last_validation = _validation_figure(scorer, x_val, val_labels_np, config)
             record["validation"] = last_validation
             warm = step >= config.steps // 3
             if (config.select_best and warm and last_validation > best_figure) or not config.select_best:
@@ -275,9 +275,8 @@ def _val_scores(terms: dict[str, np.ndarray], labels: np.ndarray, config: TrainC
 def _validation_figure(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray, config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
     terms, _ = compute_terms(model, x_val, config.feature_layers)
-    scores, _ = _val_scores(terms, labels, config)
     if (labels == 1).any():
-        return roc_auc(scores, labels)
+        return roc_auc(_val_scores(terms, labels, config)[0], labels)
     raw = combine({name: torch.as_tensor(values) for name, values in terms.items()},
                   ScoreConfig(config.lam, config.beta, "raw", config.feature_layers)).numpy()
     return -float(raw.std() / max(abs(raw.mean()), 1e-12))
