@@ -12,9 +12,9 @@ from PIL import Image
 
 from ganad_clinic.cli.common import add_device_threads, apply_threads
 from ganad_clinic.imaging.io import ImageReadError, read_image
-from ganad_clinic.imaging.overlay import overlay
 from ganad_clinic.model.bundle import BundleError, load_bundle
 from ganad_clinic.model.inference import Scorer
+from ganad_clinic.screening.heatmaps import write_heatmap
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"ganad score: {error}", file=sys.stderr)
         return 2
     scorer = Scorer(bundle)
-    if args.heatmap_dir:
-        args.heatmap_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for name in args.files:
         try:
@@ -52,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if args.heatmap_dir:
             heatmap = args.heatmap_dir / f"{Path(name).stem}_heatmap.png"
             display = np.asarray(Image.fromarray((result.model_input * 255).round().astype(np.uint8)).resize((256, 256)))
-            Image.fromarray(overlay(display, result.heat)).save(heatmap)
+            write_heatmap(heatmap, display, result.heat)
         row = {"file": name, "score": result.score, "l_d": result.l_d, "l_r": result.l_r, "l_l": result.l_l,
                "flagged": result.flagged, "threshold": bundle.threshold.value,
                "heatmap": str(heatmap) if heatmap else None}
