@@ -1,10 +1,11 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
+# `make installer` freezes the desktop app into dist/ganad/; `make installer-check` runs it (smoke check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test app venv clean
+.PHONY: demo test app venv clean installer installer-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,22 @@ test: $(STAMP)
 
 app: $(STAMP)
 	$(BIN)/ganad app
+
+# PyInstaller goes into .venv only (the `installer` extra), never into the app's own dependencies.
+INSTALLER_STAMP := $(VENV)/.installer-tools
+$(INSTALLER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[installer]'
+	touch $(INSTALLER_STAMP)
+
+installer: $(INSTALLER_STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/pyinstaller --noconfirm --log-level WARN \
+		--distpath dist --workpath build/installer installer/ganad.spec
+	cp installer/linux/ganad-clinic.desktop installer/linux/install.sh dist/ganad/
+	cp resources/icon.png dist/ganad/ganad-clinic.png
+	@du -sh dist/ganad
+
+installer-check:
+	bash installer/smoke_check.sh dist/ganad
 
 clean:
 	rm -rf $(VENV) demo-work build dist *.egg-info
