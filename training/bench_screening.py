@@ -12,6 +12,8 @@ The model's weights do not matter for speed, so it is trained for one step only.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import tempfile
 import threading
 import time
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the service")
     parser.add_argument("--quiet", type=float, default=DEFAULT_QUIET_SECONDS)
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ganad-bench-") as folder:
@@ -87,6 +90,15 @@ def main() -> None:
     print(f"burst of {args.files} files: {args.files / (finished - started):.1f} files/s "
           f"({finished - started:.1f} s from the first write to the last committed score); latency in the burst "
           f"p50 {np.percentile(burst_latencies, 50):.2f} s, p95 {np.percentile(burst_latencies, 95):.2f} s")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process (service, store, model and the files' bytes): {peak_mib:.0f} MiB")
+    if args.json:
+        print(json.dumps({
+            "latency_p50_s": float(np.percentile(latencies, 50)), "latency_p95_s": float(np.percentile(latencies, 95)),
+            "burst_files": args.files, "burst_files_per_second": args.files / (finished - started),
+            "burst_latency_p95_s": float(np.percentile(burst_latencies, 95)), "peak_rss_mib": peak_mib,
+            "quiet_seconds": args.quiet, "threads": args.threads,
+        }))
 
 
 def _png(index: int) -> bytes:

@@ -1,7 +1,9 @@
 """The paper's ALL protocol on the synthetic cell set: train on 100 normal crops, validate on 20
-(5 normal + 15 blast), test on 140; several seeds; raw vs normalised score on the same models.
+(5 normal + 15 blast), test on 140; several seeds; raw vs normalised score on the same models;
+the classical anchors (PCA, nearest neighbour, one-class SVM, Isolation Forest) on the same split.
 
     python training/synthetic_protocol.py --seeds 0 1 2 [--steps N] [--width W] [--threads 2]
+    python training/synthetic_protocol.py --anchors-only     # the anchors alone, in seconds
 
 Prints one line per seed and the mean ± std; `--json FILE` keeps the figures.
 """
@@ -24,6 +26,8 @@ from ganad_clinic.imaging.synthetic import write_dataset
 from ganad_clinic.model.scoring import combine, compute_terms, screening_metrics, roc_auc
 from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, recommended_config, train
 
+from anchors import anchor_aucs
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,6 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--anchors-only", action="store_true", help="skip the model; the classical anchors only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -48,12 +53,17 @@ def main() -> None:
             if args.recipe == "paper":
                 config = paper_recipe(config)
             load = lambda samples: [read_image(s.path) for s in samples]  # noqa: E731
+            test_labels = np.array([s.label for s in split.test])
+            x_test = prepare_eval_batch(load(split.test), config)
+            anchor_row = anchor_aucs(prepare_eval_batch(load(split.train), config), x_test, test_labels, seed)
+            if args.anchors_only:
+                rows.append({"seed": seed, **anchor_row})
+                print(json.dumps({k: round(v, 4) for k, v in rows[-1].items()}), flush=True)
+                continue
             started = time.monotonic()
             result = train(config, load(split.train), load(split.val), [s.label for s in split.val])
             seconds = time.monotonic() - started
-            test_labels = np.array([s.label for s in split.test])
-            terms, _ = compute_terms(result.model, prepare_eval_batch(load(split.test), config),
-                                     result.score_config.feature_layers)
+            terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
             tensors = {k: torch.as_tensor(v) for k, v in terms.items()}
             scores = combine(tensors, result.score_config).numpy()
             metrics = screening_metrics(scores, test_labels, result.threshold.value)
@@ -62,14 +72,18 @@ def main() -> None:
             for name, values in terms.items():
                 metrics[f"auc_{name}_only"] = roc_auc(values, test_labels)
             metrics.update(seed=seed, seconds=seconds, best_step=result.best_step,
-                           val_auc=result.validation_metrics["auc"])
+                           val_auc=result.validation_metrics["auc"], **anchor_row)
             rows.append(metrics)
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}), flush=True)
-    aucs = np.array([row["auc"] for row in rows])
-    print(f"{args.recipe} recipe, size {args.image_size}, width {args.width}, {args.steps} steps, "
-          f"{args.threads} threads: AUC {aucs.mean():.4f} ± {aucs.std():.4f} over seeds {args.seeds}")
+    for name in ("pca", "knn", "ocsvm", "iforest"):
+        values = np.array([row[f"{name}_auc"] for row in rows])
+        print(f"{name}: AUC {values.mean():.4f} ± {values.std():.4f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if not args.anchors_only:
+        aucs = np.array([row["auc"] for row in rows])
+        print(f"{args.recipe} recipe, size {args.image_size}, width {args.width}, {args.steps} steps, "
+              f"{args.threads} threads: AUC {aucs.mean():.4f} ± {aucs.std():.4f} over seeds {args.seeds}")
 
 
 if __name__ == "__main__":

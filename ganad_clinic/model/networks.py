@@ -12,6 +12,7 @@ and centre-crops to the requested size.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -129,6 +130,53 @@ def _conv_trunk(spec_widths: tuple[int, ...], channels: int, image_size: int,
     return trunk, size
 
 
+class FeatureScales(nn.Module):
+    """Units for the encoder's feature residuals in the all-layer L_L (ones until fitted).
+
+    Each feature (channel and position) is measured in its spread over the training normals, so
+    that a quiet feature counts as much as a loud one; each layer's residual is then divided by its
+    spread over those normals, so that every layer counts alike. Buffers, so that they travel in
+    the bundle's state dict with the weights they belong to.
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]]) -> None:
+        super().__init__()
+        self.layers = len(shapes)
+        for index, shape in enumerate(shapes):
+            self.register_buffer(f"layer_{index}", torch.ones(shape))
+        self.register_buffer("layer_spread", torch.ones(len(shapes)))
+
+    def scales(self) -> list[torch.Tensor]:
+        return [getattr(self, f"layer_{index}") for index in range(self.layers)]
+
+    @torch.no_grad()
+    def fit(self, batches: Iterable[Sequence[torch.Tensor]]) -> None:
+        """Set each feature's scale to its standard deviation over the samples of all batches (each
+        batch: one N x ... map per layer), accumulated in float64 so that no batch is kept."""
+        scales = self.scales()
+        count = 0
+        total = [torch.zeros(s.shape, dtype=torch.float64) for s in scales]
+        squares = [torch.zeros(s.shape, dtype=torch.float64) for s in scales]
+        for maps in batches:
+            count += len(maps[0])
+            for index, values in enumerate(maps):
+                values = values.detach().double().cpu()
+                total[index] += values.sum(0)
+                squares[index] += values.square().sum(0)
+        if count < 2:
+            raise ValueError("fitting feature scales needs at least 2 normal images")
+        for index, scale in enumerate(scales):
+            mean = total[index] / count
+            std = ((squares[index] / count - mean.square()).clamp_min(0) * count / (count - 1)).sqrt()
+            floor = max(float(std.mean()) * 1e-2, 1e-6)  # a dead feature must not divide by ~0
+            scale.copy_(std.clamp_min(floor).to(scale.dtype))
+
+    @torch.no_grad()
+    def set_layer_spread(self, spread: Sequence[float]) -> None:
+        values = torch.as_tensor(list(spread), dtype=self.layer_spread.dtype)
+        self.layer_spread.copy_(values.clamp_min(max(float(values.mean()) * 1e-2, 1e-12)))
+
+
 class Encoder(nn.Module):
     """E(x): p convs (+ q linears) to a latent vector, layer-normalised like G's N(0, I) input."""
 
@@ -150,6 +198,10 @@ class Encoder(nn.Module):
             head += [nn.Flatten(), nn.Linear(flat, latent)]
         head.append(nn.LayerNorm(latent, elementwise_affine=False))
         self.head = nn.Sequential(*head)
+        with torch.no_grad():
+            shapes = [tuple(m.shape[1:]) for m in _block_outputs(self.trunk.eval(), torch.zeros(1, channels, image_size, image_size))]
+        self.trunk.train()
+        self.feature_scales = FeatureScales([*shapes, (latent,)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x))

@@ -6,7 +6,7 @@ A(x) = λ·L_D(x) + (1-λ)·L_R(x) + β·L_L(x), with
   L_L = Σ|E(x) - E(G(E(x)))|       (latent).
 The three sums live on very different scales (thousands of pixels against a few hundred features),
 so besides the paper's raw form we offer a normalised one: each term becomes a z-score against the
-validation-normal scores, which makes λ and β mean what they say.
+training normals' scores, which makes λ and β mean what they say.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ScoreConfig:
     beta: float = 1.0
     mode: str = "normalised"
     feature_layers: str = "last"  # "last": the paper's f_D and E(x); "all": every hidden layer
-    term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std)
+    term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std) on normals
     pixel_reference: float = 1.0  # residual that maps to heat 0.5
 
     def __post_init__(self) -> None:
@@ -69,7 +69,8 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
     feature_layers="last" is the paper: f_D is D's last hidden layer and L_L compares E's outputs.
     "all" compares every hidden layer of D (for L_D) and of E plus its output (for L_L), each layer
     as a mean so that every layer counts alike: anomalies often show in the middle layers, where the
-    last layer of a critic trained on ~100 images has learned little but "real or generated".
+    last layer of a critic trained on ~100 images has learned little but "real or generated". E's
+    residuals are in units of each channel's spread on the training normals (`fit_feature_scales`).
     """
     if feature_layers not in FEATURE_LAYERS:
         raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
@@ -84,12 +85,15 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
         terms["l_l"] = (z - z_again).abs().flatten(1).sum(1)
     else:
         terms["l_d"] = sum(_mean_abs(a, b) for a, b in critic_maps)
-        terms["l_l"] = sum(_mean_abs(a, b) for a, b in zip(maps_x + [z], maps_rec + [z_again]))
+        units = model.encoder.feature_scales
+        terms["l_l"] = sum(_mean_abs(a, b, scale) / spread for a, b, scale, spread
+                           in zip(maps_x + [z], maps_rec + [z_again], units.scales(), units.layer_spread))
     return terms, reconstruction
 
 
-def _mean_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().flatten(1).mean(1)
+def _mean_abs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    residual = (a - b).abs()
+    return (residual if scale is None else residual / scale).flatten(1).mean(1)
 
 
 def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor:
@@ -135,13 +139,30 @@ def compute_terms(model: GanAutoencoder, x: torch.Tensor, feature_layers: str = 
     return {name: np.concatenate(parts) for name, parts in terms.items()}, np.concatenate(residuals)
 
 
+@torch.inference_mode()
+def fit_feature_scales(model: GanAutoencoder, x_normal: torch.Tensor, batch: int = 64) -> None:
+    """Fit the encoder's feature units on normal images (eval mode), in place: each feature's
+    spread over the images, then the spread of each layer's residual |E_l(x) - E_l(x̂)| in those units."""
+    device = next(model.parameters()).device
+    chunks = [x_normal[start:start + batch].to(device) for start in range(0, len(x_normal), batch)]
+    units = model.encoder.feature_scales
+    units.fit([*maps, z] for z, maps in map(model.encoder.forward_with_maps, chunks))
+    per_layer = []
+    for chunk in chunks:
+        z, maps_x = model.encoder.forward_with_maps(chunk)
+        z_again, maps_rec = model.encoder.forward_with_maps(model.generator(z))
+        per_layer.append(torch.stack([_mean_abs(a, b, scale) for a, b, scale
+                                      in zip(maps_x + [z], maps_rec + [z_again], units.scales())], 1))
+    units.set_layer_spread(torch.cat(per_layer).double().std(0).tolist())
+
+
 def fit_term_stats(terms: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
-    """Mean and standard deviation of each raw term on validation-normal images."""
+    """Mean and standard deviation of each raw term on normal images."""
     stats = {}
     for name in TERMS:
         values = np.asarray(terms[name], dtype=np.float64)
         if values.size < 2:
-            raise ValueError("normalising the score terms needs at least 2 validation-normal images")
+            raise ValueError("normalising the score terms needs at least 2 normal images")
         std = float(values.std(ddof=1))
         stats[name] = (float(values.mean()), std if std > 1e-12 else max(abs(float(values.mean())), 1.0))
     return stats

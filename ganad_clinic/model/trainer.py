@@ -27,8 +27,8 @@ from ganad_clinic.model import losses
 from ganad_clinic.model.augment import diff_augment
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import (
-    TERMS, ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_pixel_reference,
-    fit_term_stats, roc_auc, screening_metrics,
+    ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_feature_scales,
+    fit_pixel_reference, fit_term_stats, roc_auc, screening_metrics,
 )
 
 RECIPES = ("default", "paper")
@@ -51,7 +51,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     gan: str = "rsgan"
     lam: float = 0.8
-    beta: float = 1.0
+    beta: float = 4.0  # the paper's 1 with its raw sums; on normalised terms L_L carries the evidence (README)
     score_mode: str = "normalised"
     feature_layers: str = "all"  # the hidden layers L_D and L_L compare (see scoring.raw_terms)
     critic_sees_reconstructions: bool = True  # G(E(x)) is a fake for D too, so f_D learns to tell it apart
@@ -97,10 +97,10 @@ def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "aut
 
 
 def paper_recipe(config: TrainConfig) -> TrainConfig:
-    """The paper's recipe exactly: Table 5's widths, latent 200 (ALL) or 100, AdamW at 1e-4 for
+    """The paper's recipe exactly: Table 5's widths, latent 200 (ALL) or 100, λ 0.8, β 1, AdamW at 1e-4 for
     both, no augmentation of the critic's input, no EMA, raw score sums of D's last hidden layer
     and E's output, D trained on G(z) only, the last weights rather than the best checkpoint."""
-    return replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100,
+    return replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100, lam=0.8, beta=1.0,
                    lr=1e-4, lr_ae=1e-4, diff_augment=(), ema_decay=None, score_mode="raw",
                    select_best=False, feature_layers="last", critic_sees_reconstructions=False)
 
@@ -157,7 +157,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         raise ValueError(f"training needs at least 2 normal images, got {len(train_images)}")
     val_labels_np = np.asarray(val_labels, dtype=np.int64)
     if (val_labels_np == 0).sum() < 2:
-        raise ValueError("validation needs at least 2 normal images (score normalisation and threshold)")
+        raise ValueError("validation needs at least 2 normal images (the heat-map reference and the threshold)")
     started = time.monotonic()
     device = resolve_device(config.device)
     set_determinism(seed=config.seed)
@@ -184,6 +184,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     transform.set_random_state(seed=config.seed)
     dataset = CacheDataset(list(train_images), transform=transform, progress=False)
     x_val = prepare_eval_batch(val_images, config)
+    x_train = prepare_eval_batch(train_images, config)  # for the feature scales of the all-layer L_L
     use_amp = device.type == "cuda"
 
     def augment(x: torch.Tensor) -> torch.Tensor:
@@ -236,7 +237,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         if step % config.eval_every == 0 or step == config.steps:
             state = _scoring_state(model, ema)
             scorer.load_state_dict(state)
-            last_validation = _validation_figure(scorer, x_val, val_labels_np, config)
+            last_validation = _validation_figure(scorer, x_train, x_val, val_labels_np, config)
             record["validation"] = last_validation
             warm = step >= config.steps // 3
             if (config.select_best and warm and last_validation > best_figure) or not config.select_best:
@@ -250,7 +251,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
 
     scorer.load_state_dict(best_state if best_state is not None else _scoring_state(model, ema))
     scorer = scorer.cpu().eval()
-    score_config, threshold, metrics = calibrate(scorer, x_val, val_labels_np, config)
+    score_config, threshold, metrics = calibrate(scorer, x_train, x_val, val_labels_np, config)
     return TrainResult(scorer, score_config, threshold, metrics, history, best_step or config.steps,
                        time.monotonic() - started)
 
@@ -265,28 +266,37 @@ def _scoring_state(model: GanAutoencoder, ema: dict[str, AveragedModel] | None) 
     return state
 
 
-def _val_scores(terms: dict[str, np.ndarray], labels: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, ScoreConfig]:
-    stats = fit_term_stats({name: values[labels == 0] for name, values in terms.items()})
-    score_config = ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, stats)
-    scores = combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
-    return scores, score_config
+def _score_config(model: GanAutoencoder, x_train: torch.Tensor, config: TrainConfig) -> ScoreConfig:
+    """The score of the model as it stands: feature scales and term statistics from the training
+    normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
+    if config.feature_layers == "all":
+        fit_feature_scales(model, x_train)
+    train_terms, _ = compute_terms(model, x_train, config.feature_layers)
+    return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, fit_term_stats(train_terms))
 
 
-def _validation_figure(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray, config: TrainConfig) -> float:
+def _scores(terms: dict[str, np.ndarray], score_config: ScoreConfig) -> np.ndarray:
+    return combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
+
+
+def _validation_figure(model: GanAutoencoder, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
+                       config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
+    score_config = _score_config(model, x_train, config)
     terms, _ = compute_terms(model, x_val, config.feature_layers)
     if (labels == 1).any():
-        return roc_auc(_val_scores(terms, labels, config)[0], labels)
-    raw = combine({name: torch.as_tensor(values) for name, values in terms.items()},
-                  ScoreConfig(config.lam, config.beta, "raw", config.feature_layers)).numpy()
+        return roc_auc(_scores(terms, score_config), labels)
+    raw = _scores(terms, replace(score_config, mode="raw"))
     return -float(raw.std() / max(abs(raw.mean()), 1e-12))
 
 
-def calibrate(model: GanAutoencoder, x_val: torch.Tensor, labels: np.ndarray,
+def calibrate(model: GanAutoencoder, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
               config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
-    """Fit term statistics, the heat-map reference and the threshold on validation data only."""
+    """Fit the feature scales and term statistics on the training normals, then the heat-map
+    reference and the threshold on validation data only."""
+    score_config = _score_config(model, x_train, config)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
-    scores, score_config = _val_scores(terms, labels, config)
+    scores = _scores(terms, score_config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
     threshold = choose_threshold(scores, labels, percentile=config.threshold_percentile)
     return score_config, threshold, screening_metrics(scores, labels, threshold.value)

@@ -23,6 +23,8 @@ def test_round_trip_scores_identically(tmp_path, tiny_result) -> None:
     from ganad_clinic.model.scoring import score_batch
     expected = score_batch(tiny_result.model, x, tiny_result.score_config)
     assert torch.allclose(loaded.score(x).score, expected.score)
+    for saved, read in zip(tiny_result.model.encoder.feature_scales.scales(), loaded.model.encoder.feature_scales.scales()):
+        assert torch.equal(saved, read)
     metadata = json.loads((path / "configs/metadata.json").read_text())
     for key in ("version", "monai_version", "pytorch_version", "numpy_version", "task", "network_data_format",
                 "changelog"):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganad_clinic.model.networks import FeatureScales
 from ganad_clinic.model.scoring import (
     ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
     screening_metrics,
@@ -9,7 +10,13 @@ from ganad_clinic.model.scoring import (
 
 
 class _ToyEncoder:
-    """E halves the image mean; its one hidden map is the image itself."""
+    """E halves the image mean; its one hidden map is the image itself. Feature scales: 2 for the
+    hidden map, 0.5 for the latent."""
+
+    feature_scales = FeatureScales([(1, 2, 2), (1,)])
+    feature_scales.layer_0.fill_(2.0)
+    feature_scales.layer_1.fill_(0.5)
+    feature_scales.set_layer_spread([1.0, 2.0])
 
     def forward_with_maps(self, x):
         return x.mean(dim=(1, 2, 3)).unsqueeze(1) * 0.5, [x]
@@ -45,9 +52,27 @@ def test_all_layer_terms_average_each_layer_by_hand() -> None:
     terms, _ = raw_terms(_Toy(), x, feature_layers="all")
     assert terms["l_r"].item() == pytest.approx(2.0)
     assert terms["l_d"].item() == pytest.approx(0.5)  # mean |x - x̂| over the one critic map
-    assert terms["l_l"].item() == pytest.approx(0.5 + 0.125)  # hidden map mean + |E(x) - E(x̂)|
+    # each feature in units of its scale, each layer divided by its spread
+    assert terms["l_l"].item() == pytest.approx(0.5 / 2 / 1.0 + 0.125 / 0.5 / 2.0)
     with pytest.raises(ValueError, match="feature layers"):
         raw_terms(_Toy(), x, feature_layers="some")
+
+
+def test_feature_scales_are_each_features_spread_with_a_floor_for_dead_features() -> None:
+    scales = FeatureScales([(1, 2), (3,)])
+    first_maps = torch.tensor([[[0.0, 1.0]]])  # N x C x W
+    second_maps = torch.tensor([[[4.0, 1.0]]])
+    latent = torch.tensor([[1.0, 0.0, 5.0], [3.0, 0.0, 5.0]])
+    scales.fit([[first_maps, latent[:1]], [second_maps, latent[1:]]])  # two batches of one image
+    assert scales.layer_0[0, 0].item() == pytest.approx(torch.tensor([0.0, 4.0]).std().item())
+    assert scales.layer_0[0, 1].item() == pytest.approx(scales.layer_0[0, 0].item() / 2 * 1e-2)  # dead: 1 % of the mean
+    assert scales.layer_1[0].item() == pytest.approx(2**0.5)  # std of 1, 3
+    floor = 2**0.5 / 3 * 1e-2
+    assert scales.layer_1[1].item() == pytest.approx(floor) and scales.layer_1[2].item() == pytest.approx(floor)
+    scales.set_layer_spread([2.0, 0.0])
+    assert scales.layer_spread.tolist() == pytest.approx([2.0, 1e-2])  # a flat layer gets 1 % of the mean
+    with pytest.raises(ValueError, match="at least 2"):
+        FeatureScales([(1,)]).fit([[torch.ones(1, 1)]])
 
 
 def test_combined_score_raw_and_normalised_by_hand() -> None:

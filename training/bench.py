@@ -1,0 +1,221 @@
+"""Performance benchmark: scoring against this machine's matrix-multiply rate, against a naive
+reference and AnoGAN's z search; watch latency, burst throughput and memory; retraining time,
+memory and quality. Prints one JSON object (and progress lines on stderr).
+
+    .venv/bin/python training/bench.py [--quick] [--threads 2] [--json FILE]
+
+Scoring is measured on the ALL architecture at 3x220x220 with latent 200 (Table 5's sizes, random
+weights: speed does not depend on them) and on the default model at 64 px. The naive reference
+runs the five forward passes of one image (E(x), G(z), E(x̂), D(x), D(x̂)) eagerly, with autograd
+on and no batching, as a first implementation would. The watch and retraining figures run in
+child processes so that their peak memory is their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganad_clinic.model.networks import SPECS, GanAutoencoder
+from ganad_clinic.model.scoring import ScoreConfig, score_batch
+from ganad_clinic.model.trainer import recommended_config
+
+HERE = Path(__file__).resolve().parent
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def best_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `repeats` runs after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def matmul_rate(size: int, repeats: int) -> float:
+    """fp32 FLOP/s of a square matrix product, the machine's practical compute ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    seconds = best_seconds(lambda: torch.mm(a, b), repeats, warmup=2)
+    return 2 * size**3 / seconds
+
+
+def scoring_flops(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> int:
+    with FlopCounterMode(display=False) as counter:
+        score_batch(model, x, config)
+    return counter.get_total_flops()
+
+
+def naive_pass(model: GanAutoencoder, x: torch.Tensor) -> None:
+    """Five separate forward passes of one image, autograd on."""
+    z = model.encoder(x)
+    reconstruction = model.generator(z)
+    model.encoder(reconstruction)
+    model.critic.feature_maps(x)
+    model.critic.feature_maps(reconstruction)
+
+
+def anogan_seconds_per_image(model: GanAutoencoder, x: torch.Tensor, steps: int) -> float:
+    """AnoGAN's test-time search (Schlegl et al.): `steps` Adam steps on z through G and D's features."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    z = torch.zeros(1, model.latent, requires_grad=True)
+    optimiser = torch.optim.Adam([z], lr=0.01)
+    target = model.critic.feature_maps(x)[-1]
+    started = time.perf_counter()
+    for _ in range(steps):
+        generated = model.generator(z)
+        residual = (x - generated).abs().sum()
+        discrimination = (model.critic.feature_maps(generated)[-1] - target).abs().sum()
+        loss = 0.9 * residual + 0.1 * discrimination
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    seconds = time.perf_counter() - started
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return seconds
+
+
+def scoring_figures(name: str, model: GanAutoencoder, repeats: int, anogan_steps: int, peak: float) -> dict:
+    model.eval()
+    config = ScoreConfig(mode="raw", feature_layers="all")
+    size = model.image_size
+    x32 = torch.rand(32, 3, size, size) * 2 - 1
+    x1 = x32[:1]
+    log(f"{name}: timing batch 32, batch 1, naive and AnoGAN ({anogan_steps} z steps)")
+    batch32 = best_seconds(lambda: score_batch(model, x32, config), repeats) / 32
+    batch1 = best_seconds(lambda: score_batch(model, x1, config), repeats * 4)
+    naive = best_seconds(lambda: naive_pass(model, x1), repeats * 4)
+    flops = scoring_flops(model, x1, config)
+    anogan = anogan_seconds_per_image(model, x1, anogan_steps) * (500 / anogan_steps)
+    return {
+        "image_size": size,
+        "latent": model.latent,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops_per_image": flops,
+        "seconds_per_image_batch1": batch1,
+        "seconds_per_image_batch32": batch32,
+        "images_per_second_batch1": 1 / batch1,
+        "images_per_second_batch32": 1 / batch32,
+        "achieved_flops_batch32": flops / batch32,
+        "fraction_of_matmul_rate": flops / batch32 / peak,
+        "naive_seconds_per_image": naive,
+        "speedup_vs_naive": naive / batch32,
+        "anogan_seconds_per_image": anogan,
+        "anogan_steps_timed": anogan_steps,
+        "speedup_vs_anogan": anogan / batch32,
+    }
+
+
+def watch_figures(files: int, threads: int) -> dict:
+    """The screening benchmark in a child process: latency, burst throughput, peak memory."""
+    log(f"watch: latency and a burst of {files} files (training/bench_screening.py)")
+    output = subprocess.run(
+        [sys.executable, str(HERE / "bench_screening.py"), "--files", str(files), "--latency-files", "20",
+         "--threads", str(threads), "--json"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def retrain_figures(steps: int, seeds: list[int], threads: int) -> dict:
+    """training/synthetic_protocol.py in a child process: time, test AUC and peak memory of
+    retraining on 100 normal crops (the three-seed figures are that script's own run)."""
+    log(f"retraining: 100 normal crops at 64 px, {steps} steps, seeds {seeds}")
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "protocol.json"
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, str(HERE / "synthetic_protocol.py"), "--steps", str(steps), "--threads", str(threads),
+             "--seeds", *map(str, seeds), "--json", str(target)],
+            stdout=subprocess.DEVNULL)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _peak_rss(process.pid))
+            time.sleep(0.5)
+        if process.returncode:
+            raise SystemExit(f"synthetic_protocol.py failed with exit status {process.returncode}")
+        rows = json.loads(target.read_text())
+    aucs = [row["auc"] for row in rows]
+    return {
+        "steps": steps,
+        "seeds": seeds,
+        "seconds_per_seed": [row["seconds"] for row in rows],
+        "auc_per_seed": aucs,
+        "auc_mean": float(np.mean(aucs)),
+        "peak_rss_mib": peak / 2**20,
+        "wall_seconds": time.monotonic() - started,
+    }
+
+
+def _peak_rss(pid: int) -> int:
+    """VmHWM (the peak resident set) of a live process, in bytes."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"VmHWM:\s+(\d+) kB", text)
+    return int(match.group(1)) * 1024 if match else 0
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, files and training steps (minutes)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for every measurement")
+    parser.add_argument("--json", type=Path, help="also write the JSON object to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    repeats = 3 if args.quick else 7
+
+    peak = matmul_rate(1024 if args.quick else 2048, repeats * 3)
+    log(f"fp32 matrix multiply: {peak / 1e9:.1f} GFLOP/s with {args.threads} threads")
+    all_220 = GanAutoencoder(SPECS["all"], 220, 3, 200)
+    default = recommended_config(64)
+    small = GanAutoencoder(default.arch, 64, 3, default.latent)
+    results: dict = {"machine": machine(), "quick": args.quick, "matmul_flops": peak}
+    results["all_220"] = scoring_figures("ALL 3x220x220, latent 200", all_220, repeats, 5 if args.quick else 25, peak)
+    results["default_64"] = scoring_figures("default model 3x64x64", small, repeats, 50 if args.quick else 500, peak)
+    results["fraction_of_matmul_rate"] = results["all_220"]["fraction_of_matmul_rate"]
+    results["speedup_vs_naive"] = results["all_220"]["speedup_vs_naive"]
+    results["watch"] = watch_figures(60 if args.quick else 500, args.threads)
+    results["retrain"] = retrain_figures(100 if args.quick else recommended_config(64).steps, [0], args.threads)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
