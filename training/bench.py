@@ -108,6 +108,10 @@ def scoring_figures(name: str, model: GanAutoencoder, repeats: int, anogan_steps
     naive = best_seconds(lambda: naive_pass(model, x1), repeats * 4)
     flops = scoring_flops(model, x1, config)
     anogan = anogan_seconds_per_image(model, x1, anogan_steps) * (500 / anogan_steps)
+    model.to(memory_format=torch.channels_last)
+    channels_last = best_seconds(lambda: score_batch(model, x32.contiguous(memory_format=torch.channels_last), config),
+                                 repeats) / 32
+    model.to(memory_format=torch.contiguous_format)
     return {
         "image_size": size,
         "latent": model.latent,
@@ -115,6 +119,7 @@ def scoring_figures(name: str, model: GanAutoencoder, repeats: int, anogan_steps
         "flops_per_image": flops,
         "seconds_per_image_batch1": batch1,
         "seconds_per_image_batch32": batch32,
+        "seconds_per_image_batch32_channels_last": channels_last,
         "images_per_second_batch1": 1 / batch1,
         "images_per_second_batch32": 1 / batch32,
         "achieved_flops_batch32": flops / batch32,

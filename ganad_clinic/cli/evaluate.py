@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     try:
-        bundle = load_bundle(args.bundle)
+        bundle = load_bundle(args.bundle, device=args.device)
         dataset = load_dataset(args.data)
         images = load_images(dataset.samples)
     except (BundleError, DatasetError, ImageReadError) as error:

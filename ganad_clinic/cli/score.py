@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     try:
-        bundle = load_bundle(args.bundle)
+        bundle = load_bundle(args.bundle, device=args.device)
     except BundleError as error:
         print(f"ganad score: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ganad_clinic.model.bundle import BundleError
+from ganad_clinic.model.device import DEVICES
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig, SlideRejected, SlideScored
 from ganad_clinic.screening.registry import RegistryError, current_actor, find_model_version, import_bundle
 from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
@@ -45,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "tiled into crop-sized tiles at this scale (default 1)")
     parser.add_argument("--threads", type=int, default=None,
                         help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where the model scores (default auto: a CUDA GPU when there is one)")
     parser.set_defaults(func=run)
 
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 tuple(args.inbox), home=args.home, recursive=args.recursive, poll=args.poll,
                 quiet_seconds=args.quiet, rescan_seconds=args.rescan, archive=args.archive, rescore=args.rescore,
                 model_version=version, field_scale=args.field_scale,
-                torch_threads=args.threads or default_torch_threads(),
+                torch_threads=args.threads or default_torch_threads(), device=args.device,
             )
         except (BundleError, RegistryError, StoreError, ValueError) as error:
             print(f"ganad watch: {error}", file=sys.stderr)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ganad_clinic import __version__
+from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.networks import ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
@@ -59,8 +60,13 @@ class Bundle:
     def channels(self) -> int:
         return self.model.channels
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def score(self, x: torch.Tensor) -> ScoreBatch:
-        return score_batch(self.model, x, self.score_config)
+        """Score a batch on the model's device; the results come back on the CPU in float32."""
+        return score_batch(self.model, x.to(self.device), self.score_config).cpu()
 
 
 def file_sha256(path: Path) -> str:
@@ -173,8 +179,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return metadata
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load and verify a bundle; any problem raises BundleError naming the bundle and the reason."""
+def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
+    """Load and verify a bundle onto `device` ("auto": a CUDA GPU when there is one); any problem
+    raises BundleError naming the bundle and the reason."""
     path = Path(path)
     metadata = read_metadata(path)
     ganad = metadata["ganad"]
@@ -201,4 +208,8 @@ def load_bundle(path: str | Path) -> Bundle:
         threshold = Threshold(float(ganad["threshold"]["value"]), str(ganad["threshold"]["rule"]))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise BundleError(f"model bundle {path}: incompatible with this version of GANAD Clinic ({error})") from None
-    return Bundle(path, model.eval(), score_config, threshold, metadata, sha256)
+    try:
+        target = resolve_device(device)
+    except ValueError as error:
+        raise BundleError(f"model bundle {path}: {error}") from None
+    return Bundle(path, model.eval().to(target), score_config, threshold, metadata, sha256)

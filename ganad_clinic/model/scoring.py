@@ -11,7 +11,7 @@ training normals' scores, which makes λ and β mean what they say.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -56,6 +56,10 @@ class ScoreBatch:
     l_l: torch.Tensor
     residual: torch.Tensor  # N x H x W, mean absolute pixel residual (smoothed)
     reconstruction: torch.Tensor  # N x C x H x W in [-1, 1]
+
+    def cpu(self) -> ScoreBatch:
+        """The same batch on the CPU in float32 (a no-op there)."""
+        return ScoreBatch(**{f.name: getattr(self, f.name).float().cpu() for f in fields(self)})
 
     def heat(self, config: ScoreConfig) -> torch.Tensor:
         """Heat in [0, 1) anchored to the bundle's reference: r / (r + reference)."""

@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ganad_clinic.imaging.transforms import eval_transform, train_transform
 from ganad_clinic.model import losses
 from ganad_clinic.model.augment import diff_augment
+from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import (
     ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_feature_scales,
@@ -91,7 +92,7 @@ def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "aut
     small = spec != "all"
     values: dict = dict(spec=spec, image_size=image_size, channels=channels, batch_size=64 if small else 16,
                         latent=100 if small else TrainConfig.latent,
-                        width=1.0 if spec == "mnist" else (0.5 if small else TrainConfig.width))
+                        width=0.5 if small else TrainConfig.width)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -133,14 +134,6 @@ class CancelFlag(Protocol):
 
 class TrainingCancelled(Exception):
     """Raised when the cancel flag is set; nothing has been written."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def prepare_eval_batch(images: Sequence[np.ndarray], config: TrainConfig) -> torch.Tensor:

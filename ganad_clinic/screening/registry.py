@@ -121,10 +121,10 @@ def find_model_version(store: Store, version: str | None) -> ModelVersion:
     raise RegistryError(f"model version {version} is not registered; see `ganad models list`")
 
 
-def load_registered(model: ModelVersion) -> Bundle:
+def load_registered(model: ModelVersion, device: str = "cpu") -> Bundle:
     """Load a registered bundle and check that it still holds the weights that were registered."""
     try:
-        bundle = load_bundle(model.bundle_path)
+        bundle = load_bundle(model.bundle_path, device)
     except BundleError as error:
         raise RegistryError(f"registered model {model.version} cannot be loaded: {error}") from None
     if bundle.sha256 != model.sha256:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ganad_clinic.model.bundle import Bundle
+from ganad_clinic.model.device import resolve_device
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
@@ -60,6 +61,7 @@ class ServiceConfig:
     field_scale: float = 1.0  # pixel scale of fields relative to the training crops (tiling)
     batch_size: int = 32  # files taken per batch
     torch_threads: int = field(default_factory=default_torch_threads)
+    device: str = "auto"  # where the model scores: a CUDA GPU when there is one
     max_pixels: int | None = None  # larger images are rejected (default: imaging.io's limit)
 
     def __post_init__(self) -> None:
@@ -75,6 +77,7 @@ class ServiceConfig:
                     raise ValueError(f"the archive folder {archive} must lie outside the inbox {inbox}")
         if self.batch_size < 1 or self.torch_threads < 1:
             raise ValueError("batch_size and torch_threads must be at least 1")
+        resolve_device(self.device)  # "cuda" without a GPU is refused before anything starts
 
     @property
     def heatmap_folder(self) -> Path:
@@ -191,7 +194,7 @@ class ScreeningService:
         """The model to score with now; reloaded when another version has been activated."""
         version = find_model_version(self.store, self.config.model_version)
         if self._model is None or self._model.version.id != version.id:
-            bundle = load_registered(version)
+            bundle = load_registered(version, self.config.device)
             scorer = SlideScorer(bundle, tiling_rule_for(bundle, self.config.field_scale))
             self._model = _LoadedModel(version, bundle, scorer)
             log.info("scoring with model %s (%s)", version.version, version.bundle_path)
