@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganad_clinic.model.networks import SPECS, GanAutoencoder
@@ -60,8 +61,16 @@ def matmul_rate(size: int, repeats: int) -> float:
 
 
 def scoring_flops(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> int:
+    """FLOPs of one scoring pass, counted on a fresh model of the same architecture whose
+    spectral-norm parametrisations are removed (the counter cannot trace them; the convolutions are
+    the same). Fresh, not a deep copy: a copy shares its parametrised classes with the original, and
+    removing the parametrisation there would strip the original's weights too."""
+    plain = GanAutoencoder(model.spec, model.image_size, model.channels, model.latent).eval()
+    for module in plain.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight")
     with FlopCounterMode(display=False) as counter:
-        score_batch(model, x, config)
+        score_batch(plain, x, config)
     return counter.get_total_flops()
 
 
