@@ -199,7 +199,8 @@ class Encoder(nn.Module):
         head.append(nn.LayerNorm(latent, elementwise_affine=False))
         self.head = nn.Sequential(*head)
         with torch.no_grad():
-            shapes = [tuple(m.shape[1:]) for m in _block_outputs(self.trunk.eval(), torch.zeros(1, channels, image_size, image_size))]
+            probe = torch.zeros(1, channels, image_size, image_size)
+            shapes = [tuple(m.shape[1:]) for m in _block_outputs(self.trunk.eval(), probe)]
         self.trunk.train()
         self.feature_scales = FeatureScales([*shapes, (latent,)])
 
