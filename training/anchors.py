@@ -12,13 +12,8 @@ import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
-from ganad_clinic.model.baselines.pixel import NearestNeighbourBaseline, PCABaseline
+from ganad_clinic.model.baselines.pixel import NearestNeighbourBaseline, PCABaseline, flatten_images
 from ganad_clinic.model.scoring import roc_auc
-
-
-def _flat(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return array.reshape(len(array), -1).astype(np.float64)
 
 
 class OneClassSVMAnchor:
@@ -28,11 +23,11 @@ class OneClassSVMAnchor:
         self.model = OneClassSVM(kernel="rbf", gamma="scale", nu=nu)
 
     def fit(self, x: torch.Tensor | np.ndarray) -> OneClassSVMAnchor:
-        self.model.fit(_flat(x))
+        self.model.fit(flatten_images(x))
         return self
 
     def score(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
-        return -self.model.decision_function(_flat(x))
+        return -self.model.decision_function(flatten_images(x))
 
 
 class IsolationForestAnchor:
@@ -42,11 +37,11 @@ class IsolationForestAnchor:
         self.model = IsolationForest(n_estimators=200, random_state=seed)
 
     def fit(self, x: torch.Tensor | np.ndarray) -> IsolationForestAnchor:
-        self.model.fit(_flat(x))
+        self.model.fit(flatten_images(x))
         return self
 
     def score(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
-        return -self.model.score_samples(_flat(x))
+        return -self.model.score_samples(flatten_images(x))
 
 
 def anchors(seed: int = 0) -> dict[str, object]:

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 
-def _flat(x: torch.Tensor | np.ndarray) -> np.ndarray:
+def flatten_images(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """N images (any shape per image) as an N x pixels float64 array, the input of every pixel baseline."""
     array = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     return array.reshape(len(array), -1).astype(np.float64)
 
@@ -22,7 +23,7 @@ class PCABaseline:
         self.explained_variance = explained_variance
 
     def fit(self, x: torch.Tensor | np.ndarray) -> PCABaseline:
-        data = _flat(x)
+        data = flatten_images(x)
         self.mean = data.mean(0)
         _, singular, vt = np.linalg.svd(data - self.mean, full_matrices=False)
         variance = singular**2 / max((singular**2).sum(), 1e-12)
@@ -31,7 +32,7 @@ class PCABaseline:
         return self
 
     def score(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
-        centred = _flat(x) - self.mean
+        centred = flatten_images(x) - self.mean
         residual = centred - centred @ self.components.T @ self.components
         return (residual**2).sum(1)
 
@@ -40,11 +41,11 @@ class NearestNeighbourBaseline:
     """Euclidean distance to the closest training image."""
 
     def fit(self, x: torch.Tensor | np.ndarray) -> NearestNeighbourBaseline:
-        self.train = _flat(x)
+        self.train = flatten_images(x)
         self.train_sq = (self.train**2).sum(1)
         return self
 
     def score(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
-        data = _flat(x)
+        data = flatten_images(x)
         squared = (data**2).sum(1)[:, None] - 2 * data @ self.train.T + self.train_sq[None, :]
         return np.sqrt(np.maximum(squared.min(1), 0.0))
