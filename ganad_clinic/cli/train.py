@@ -12,6 +12,7 @@ from ganad_clinic.cli.common import add_device_threads, apply_threads, load_imag
 from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_dataset
 from ganad_clinic.imaging.io import ImageReadError
 from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.trainer import TrainConfig, TrainProgress, paper_recipe, recommended_config, train
 from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "validation: they choose the checkpoint, the score normalisation and the threshold, "
                     "and never take part in a gradient step.")
     parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--method", choices=METHODS, default="ganad",
+                        help="ganad: the paper's model (default); anogan, efficient-gan, alad: the GAN baselines it "
+                             "is compared with, each with its reference's loss and score weights")
     parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--image-size", type=int, default=TrainConfig.image_size)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=TrainConfig.channels)
@@ -40,9 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                    "the paper recipe uses 200 for ALL)")
     parser.add_argument("--width", type=float, help=f"multiplies every layer width (default {TrainConfig.width} for "
                                                     "ALL; 1.0 gives Table 5's sizes)")
-    parser.add_argument("--lambda", dest="lam", type=float, default=TrainConfig.lam)
-    parser.add_argument("--beta", type=float, default=TrainConfig.beta)
-    parser.add_argument("--gan", choices=("rsgan", "sgan"), default=TrainConfig.gan)
+    parser.add_argument("--lambda", dest="lam", type=float,
+                        help=f"weight of the critic-feature term (default {TrainConfig.lam}; the baselines' own otherwise)")
+    parser.add_argument("--beta", type=float, help=f"weight of the latent term (default {TrainConfig.beta}; 0 for baselines)")
+    parser.add_argument("--gan", choices=("rsgan", "sgan"), help="GAN loss (default rsgan; sgan for the baselines)")
+    parser.add_argument("--search-steps", type=int,
+                        help=f"AnoGAN: z-search steps per scored batch (default {TrainConfig.search_steps}, as in Table 5)")
     parser.add_argument("--recipe", choices=("default", "paper"), default="default",
                         help="paper: the paper's recipe exactly (no augmentation, no EMA, raw score sums)")
     parser.add_argument("--seed", type=int, default=0)
@@ -52,9 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
     given = {name: value for name, value in (("batch_size", args.batch_size), ("latent", args.latent),
-                                              ("width", args.width), ("steps", args.steps)) if value}
-    config = recommended_config(args.image_size, args.channels, args.spec, lam=args.lam, beta=args.beta,
-                                gan=args.gan, seed=args.seed, device=args.device, **given)
+                                              ("width", args.width), ("steps", args.steps),
+                                              ("search_steps", args.search_steps), ("gan", args.gan)) if value}
+    given.update({name: value for name, value in (("lam", args.lam), ("beta", args.beta)) if value is not None})
+    config = recommended_config(args.image_size, args.channels, args.spec, args.method, seed=args.seed,
+                                device=args.device, **given)
     if args.recipe == "paper":
         config = paper_recipe(config)
     if args.epochs:
@@ -71,18 +80,22 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, ImageReadError) as error:
         print(f"ganad train: {error}", file=sys.stderr)
         return 2
-    config = config_from_args(args, len(train_images))
+    try:
+        config = config_from_args(args, len(train_images))
+    except ValueError as error:
+        print(f"ganad train: {error}", file=sys.stderr)
+        return 2
     val_labels = [sample.label for sample in split.val]
     print(f"training on {len(train_images)} normal images of {args.data}; validating on "
-          f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; {config.steps} steps, "
-          f"spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
+          f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; method {config.method}, "
+          f"{config.steps} steps, spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr)
 
     def report(progress: TrainProgress) -> None:
         bar.update(progress.step - bar.n)
         figure = "-" if progress.validation is None else f"{progress.validation:.3f}"
-        bar.set_postfix_str(f"epoch {progress.epoch} ae {progress.losses['ae']:.4f} "
-                            f"{progress.validation_name} {figure}")
+        losses = " ".join(f"{name} {value:.4f}" for name, value in progress.losses.items())
+        bar.set_postfix_str(f"epoch {progress.epoch} {losses} {progress.validation_name} {figure}")
 
     try:
         result = train(config, train_images, val_images, val_labels, progress=report)

@@ -26,7 +26,9 @@ import numpy as np
 import torch
 
 from ganad_clinic import __version__
+from ganad_clinic.model.baselines.common import BaselineModel
 from ganad_clinic.model.device import resolve_device
+from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
 from ganad_clinic.model.networks import ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
@@ -42,7 +44,7 @@ class BundleError(ValueError):
 @dataclass
 class Bundle:
     path: Path
-    model: GanAutoencoder
+    model: GanAutoencoder | BaselineModel
     score_config: ScoreConfig
     threshold: Threshold
     metadata: dict[str, Any]
@@ -51,6 +53,10 @@ class Bundle:
     @property
     def version(self) -> str:
         return str(self.metadata["version"])
+
+    @property
+    def method(self) -> str:
+        return method_of(self.model)
 
     @property
     def image_size(self) -> int:
@@ -77,7 +83,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(path: str | Path, model: GanAutoencoder, score_config: ScoreConfig, threshold: Threshold,
+def save_bundle(path: str | Path, model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, threshold: Threshold,
                 *, version: str = "1.0.0", training: dict[str, Any] | None = None,
                 validation_metrics: dict[str, Any] | None = None, changelog: str = "trained",
                 parent: dict[str, Any] | None = None) -> Path:
@@ -115,7 +121,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in bundle metadata")
 
 
-def _metadata(model: GanAutoencoder, score_config: ScoreConfig, threshold: Threshold, version: str,
+def _metadata(model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, threshold: Threshold, version: str,
               training: dict[str, Any], validation_metrics: dict[str, Any], changelog: str,
               parent: dict[str, Any] | None, sha256: str) -> dict[str, Any]:
     shape = [model.channels, model.image_size, model.image_size]
@@ -126,8 +132,7 @@ def _metadata(model: GanAutoencoder, score_config: ScoreConfig, threshold: Thres
         "numpy_version": np.__version__,
         "optional_packages_version": {"ganad-clinic": __version__},
         "task": "Unsupervised anomaly detection in blood-smear cell images",
-        "description": "GAN + autoencoder anomaly detector (Rafiee Sevyeri & Fevens): A(x) = "
-                       "λ·L_D + (1-λ)·L_R + β·L_L; higher is more anomalous.",
+        "description": DESCRIPTIONS[method_of(model)],
         "authors": "GANAD Clinic",
         "copyright": "Trained locally; see the training section",
         "intended_use": "A screening aid that flags slides for review by a qualified person; not a diagnosis.",
@@ -145,8 +150,9 @@ def _metadata(model: GanAutoencoder, score_config: ScoreConfig, threshold: Thres
             "bundle_format": BUNDLE_FORMAT,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model_sha256": sha256,
-            "architecture": {"spec": model.spec.to_dict(), "image_size": model.image_size,
-                             "channels": model.channels, "latent": model.latent},
+            "architecture": {"method": method_of(model), "spec": model.spec.to_dict(),
+                             "image_size": model.image_size, "channels": model.channels, "latent": model.latent,
+                             "options": model.options() if isinstance(model, BaselineModel) else {}},
             "score": {"lambda": score_config.lam, "beta": score_config.beta, "mode": score_config.mode,
                       "feature_layers": score_config.feature_layers,
                       "term_stats": {k: list(v) for k, v in score_config.term_stats.items()},
@@ -198,8 +204,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         raise BundleError(f"model bundle {path}: {WEIGHTS} is not a plain weights file ({error})") from None
     try:
         arch = ganad["architecture"]
-        model = GanAutoencoder(ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
-                               int(arch["channels"]), int(arch["latent"]))
+        model = build_model(arch.get("method", "ganad"), ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
+                            int(arch["channels"]), int(arch["latent"]), arch.get("options"))
         model.load_state_dict(state, strict=True)
         score = ganad["score"]
         score_config = ScoreConfig(float(score["lambda"]), float(score["beta"]), score["mode"],

@@ -178,15 +178,18 @@ class FeatureScales(nn.Module):
 
 
 class Encoder(nn.Module):
-    """E(x): p convs (+ q linears) to a latent vector, layer-normalised like G's N(0, I) input."""
+    """E(x): p convs (+ q linears) to a latent vector, layer-normalised like G's N(0, I) input.
 
-    def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int) -> None:
+    `spectral` puts spectral normalisation on the convs (ALAD's encoder has it; ours does not).
+    """
+
+    def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int, spectral: bool = False) -> None:
         super().__init__()
         n_trunk = spec.p if spec.q else spec.p - 1  # with q = 0 the last conv maps to the latent
         if len(spec.encoder_widths) != n_trunk:
             raise ValueError(f"spec {spec.name}: {n_trunk} encoder trunk convs but {len(spec.encoder_widths)} widths")
         widths = spec.encoder_widths
-        self.trunk, size = _conv_trunk(widths, channels, image_size, norm=True, sn=False)
+        self.trunk, size = _conv_trunk(widths, channels, image_size, norm=True, sn=spectral)
         head: list[nn.Module] = []
         if spec.q == 0:
             head += [nn.Conv2d(widths[-1], latent, size), nn.Flatten()]

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from monai.metrics import compute_roc_auc
 
+from ganad_clinic.model.baselines.common import BaselineModel
 from ganad_clinic.model.networks import GanAutoencoder
 
 TERMS = ("l_d", "l_r", "l_l")
@@ -95,6 +96,14 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
     return terms, reconstruction
 
 
+def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
+                feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The three terms of any method and its reconstruction: a baseline computes its own."""
+    if isinstance(model, BaselineModel):
+        return model.anomaly_terms(x)
+    return raw_terms(model, x, feature_layers)
+
+
 def _mean_abs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
     residual = (a - b).abs()
     return (residual if scale is None else residual / scale).flatten(1).mean(1)
@@ -118,9 +127,9 @@ def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def score_batch(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
+def score_batch(model: GanAutoencoder | BaselineModel, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
     """Score a batch (N x C x H x W in [-1, 1]) with the model in eval mode."""
-    terms, reconstruction = raw_terms(model, x, config.feature_layers)
+    terms, reconstruction = model_terms(model, x, config.feature_layers)
     return ScoreBatch(
         score=combine(terms, config), residual=residual_map(x, reconstruction),
         reconstruction=reconstruction, **terms,
@@ -128,7 +137,7 @@ def score_batch(model: GanAutoencoder, x: torch.Tensor, config: ScoreConfig) -> 
 
 
 @torch.inference_mode()
-def compute_terms(model: GanAutoencoder, x: torch.Tensor, feature_layers: str = "last",
+def compute_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor, feature_layers: str = "last",
                   batch: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw terms and residual maps of many images, scored `batch` at a time (eval mode)."""
     device = next(model.parameters()).device
@@ -136,7 +145,7 @@ def compute_terms(model: GanAutoencoder, x: torch.Tensor, feature_layers: str = 
     residuals = []
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch].to(device)
-        values, reconstruction = raw_terms(model, chunk, feature_layers)
+        values, reconstruction = model_terms(model, chunk, feature_layers)
         for name in TERMS:
             terms[name].append(values[name].float().cpu().numpy())
         residuals.append(residual_map(chunk, reconstruction).float().cpu().numpy())

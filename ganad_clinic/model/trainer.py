@@ -1,7 +1,8 @@
-"""The training loop: autoencoder, critic and generator steps per batch, validation, best checkpoint.
+"""The training loop of every method: its steps per batch, validation, best checkpoint, calibration.
 
-Per batch (section 3.2): an autoencoder step (MSE of G(E(x)), updates E and G), a critic step and a
-generator step (RSGAN by default). For ~100 images the default recipe adds DiffAugment before the
+For the paper's model, per batch (section 3.2): an autoencoder step (MSE of G(E(x)), updates E and
+G), a critic step and a generator step (RSGAN by default). The GAN baselines bring their own step
+(`BaselineModel.training_step`) and share everything else. For ~100 images the default recipe adds DiffAugment before the
 critic and scores with an exponential moving average of E and G; `recipe="paper"` turns both off
 and uses the paper's raw score sums. Training is bounded by a step budget, reports progress through
 a callback and stops cleanly when its cancel flag is set.
@@ -13,6 +14,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
@@ -25,7 +27,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ganad_clinic.imaging.transforms import eval_transform, train_transform
 from ganad_clinic.model import losses
 from ganad_clinic.model.augment import diff_augment
+from ganad_clinic.model.baselines.common import BaselineModel
 from ganad_clinic.model.device import resolve_device
+from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_options
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import (
     ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_feature_scales,
@@ -33,12 +37,25 @@ from ganad_clinic.model.scoring import (
 )
 
 RECIPES = ("default", "paper")
+STATS_IMAGES = 512  # training normals, evenly spaced, that fit the score's statistics
+# What each GAN baseline's reference does where our model differs: standard GAN loss, raw score sums
+# with the paper's Table 2 weights (λ on the feature term), no latent term, no augmentation. EMA is
+# 0.99 rather than the references' 0.999, which would still hold half the untrained weights after a
+# budget of 800 steps. AnoGAN keeps its last weights: its 500-step search makes each validation cost
+# as much as the training.
+BASELINE_DEFAULTS: dict[str, dict] = {
+    name: dict(gan="sgan", beta=0.0, score_mode="raw", feature_layers="last", diff_augment=(),
+               critic_sees_reconstructions=False, **extra)
+    for name, extra in (("anogan", dict(lam=0.8, ema_decay=None, select_best=False)),
+                        ("efficient-gan", dict(lam=0.9)), ("alad", dict(lam=1.0)))
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run; stored in the bundle's metadata."""
 
+    method: str = "ganad"  # or a GAN baseline: anogan, efficient-gan, alad
     spec: str = "all"
     image_size: int = 64
     channels: int = 3
@@ -61,11 +78,14 @@ class TrainConfig:
     select_best: bool = True  # keep the checkpoint with the best validation figure
     eval_every: int = 50
     threshold_percentile: float = 95.0
+    search_steps: int = 500  # AnoGAN's z-search steps per scored batch (Table 5)
     seed: int = 0
     device: str = "auto"
     recipe: str = "default"
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
         if self.spec not in SPECS:
             raise ValueError(f"unknown architecture spec {self.spec!r}; choose one of {sorted(SPECS)}")
         if self.gan not in losses.GAN_LOSSES:
@@ -83,16 +103,18 @@ class TrainConfig:
         return asdict(self)
 
 
-def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "auto", **overrides) -> TrainConfig:
+def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "auto", method: str = "ganad",
+                       **overrides) -> TrainConfig:
     """The defaults users get: the paper's batch sizes; widths and latent sizes that train well in
-    minutes on two CPU cores. spec "auto": mnist for 1 channel <= 32 px, cifar10 for 3 channels
-    <= 32 px, otherwise all."""
+    minutes on two CPU cores; a baseline's own loss and score weights. spec "auto": mnist for
+    1 channel <= 32 px, cifar10 for 3 channels <= 32 px, otherwise all."""
     if spec == "auto":
         spec = "all" if image_size > 32 else ("mnist" if channels == 1 else "cifar10")
     small = spec != "all"
     values: dict = dict(spec=spec, image_size=image_size, channels=channels, batch_size=64 if small else 16,
                         latent=100 if small else TrainConfig.latent,
-                        width=0.5 if small else TrainConfig.width)
+                        width=0.5 if small else TrainConfig.width, method=method)
+    values.update(BASELINE_DEFAULTS.get(method, {}))
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -101,6 +123,8 @@ def paper_recipe(config: TrainConfig) -> TrainConfig:
     """The paper's recipe exactly: Table 5's widths, latent 200 (ALL) or 100, λ 0.8, β 1, AdamW at 1e-4 for
     both, no augmentation of the critic's input, no EMA, raw score sums of D's last hidden layer
     and E's output, D trained on G(z) only, the last weights rather than the best checkpoint."""
+    if config.method != "ganad":
+        raise ValueError(f"the paper recipe is the paper's own model's; {config.method} has its reference's settings")
     return replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100, lam=0.8, beta=1.0,
                    lr=1e-4, lr_ae=1e-4, diff_augment=(), ema_decay=None, score_mode="raw",
                    select_best=False, feature_layers="last", critic_sees_reconstructions=False)
@@ -119,7 +143,7 @@ class TrainProgress:
 
 @dataclass
 class TrainResult:
-    model: GanAutoencoder  # in eval mode, on the CPU, with the weights that score
+    model: GanAutoencoder | BaselineModel  # in eval mode, on the CPU, with the weights that score
     score_config: ScoreConfig
     threshold: Threshold
     validation_metrics: dict[str, float | int]
@@ -156,32 +180,29 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     set_determinism(seed=config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
-    model = GanAutoencoder(config.arch, config.image_size, config.channels, config.latent).to(device)
+    model = build_model(config.method, config.arch, config.image_size, config.channels, config.latent,
+                        method_options(config)).to(device)
     scorer = copy.deepcopy(model).eval()
+    if isinstance(model, BaselineModel):
+        optimizers, training_step, ema_parts = model.configure_optimizers(config), model.training_step, model.ema_parts
+    else:
+        optimizers, training_step = _ganad_optimizers(model, config), partial(_ganad_step, model)
+        ema_parts = ("encoder", "generator")
     ema = None
-    if config.ema_decay is not None:
+    if config.ema_decay is not None and ema_parts:
         ema = {name: AveragedModel(getattr(model, name), multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                   use_buffers=True) for name in ("encoder", "generator")}
-
-    def adamw(params, lr: float) -> torch.optim.AdamW:
-        return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
-
-    opt_ae = adamw(list(model.encoder.parameters()) + list(model.generator.parameters()), config.lr_ae)
-    opt_g = adamw(model.generator.parameters(), config.lr)
-    opt_d = adamw(model.critic.parameters(), config.lr)
+                                   use_buffers=True) for name in ema_parts}
     augment_rng = torch.Generator().manual_seed(config.seed)
     latent_rng = torch.Generator().manual_seed(config.seed + 1)
     order_rng = torch.Generator().manual_seed(config.seed + 2)
+    inputs = StepInputs(config, lambda x: diff_augment(x, config.diff_augment, generator=augment_rng), latent_rng,
+                        use_amp=device.type == "cuda")
 
     transform = train_transform(config.image_size, config.channels)
     transform.set_random_state(seed=config.seed)
     dataset = CacheDataset(list(train_images), transform=transform, progress=False)
     x_val = prepare_eval_batch(val_images, config)
-    x_train = prepare_eval_batch(train_images, config)  # for the feature scales of the all-layer L_L
-    use_amp = device.type == "cuda"
-
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, config.diff_augment, generator=augment_rng)
+    x_train = _statistics_sample(prepare_eval_batch(train_images, config))
 
     batch_size = min(config.batch_size, len(dataset))
     steps_per_epoch = max(1, len(dataset) // batch_size)
@@ -199,48 +220,24 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         indices = order[position * batch_size:(position + 1) * batch_size].tolist()
         x = torch.stack([torch.as_tensor(dataset[i]) for i in indices]).float().to(device)
         model.train()
-        with torch.autocast(device.type, enabled=use_amp):
-            reconstruction = model.reconstruct(x)
-            ae_loss = losses.autoencoder_loss(x, reconstruction)
-        opt_ae.zero_grad(set_to_none=True)
-        ae_loss.backward()
-        opt_ae.step()
-
-        z = torch.randn(x.shape[0], config.latent, generator=latent_rng).to(device)
-        with torch.autocast(device.type, enabled=use_amp):
-            fake = model.generator(z)
-            fakes = fake.detach()
-            if config.critic_sees_reconstructions:
-                fakes = torch.cat([fakes, reconstruction.detach()])
-            real_logits = model.critic(augment(x))
-            d_loss = losses.critic_loss(real_logits.repeat(len(fakes) // len(x)), model.critic(augment(fakes)), config.gan)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        with torch.autocast(device.type, enabled=use_amp):
-            g_loss = losses.generator_loss(model.critic(augment(x)), model.critic(augment(fake)), config.gan)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        step_losses = training_step(x, optimizers, inputs)
         if ema is not None:
             for name, averaged in ema.items():
                 averaged.update_parameters(getattr(model, name))
 
-        record = {"step": step, "ae": ae_loss.item(), "d": d_loss.item(), "g": g_loss.item()}
-        if step % config.eval_every == 0 or step == config.steps:
+        record = {"step": step, **step_losses}
+        if config.select_best and (step % config.eval_every == 0 or step == config.steps):
             state = _scoring_state(model, ema)
             scorer.load_state_dict(state)
             last_validation = _validation_figure(scorer, x_train, x_val, val_labels_np, config)
             record["validation"] = last_validation
-            warm = step >= config.steps // 3
-            if (config.select_best and warm and last_validation > best_figure) or not config.select_best:
+            if step >= config.steps // 3 and last_validation > best_figure:
                 best_figure, best_state, best_step = last_validation, state, step
         history.append(record)
         if progress is not None:
             elapsed = time.monotonic() - started
-            progress(TrainProgress(step, config.steps, (step - 1) // steps_per_epoch + 1,
-                                   {k: record[k] for k in ("ae", "d", "g")}, last_validation,
-                                   validation_name, elapsed / step * (config.steps - step)))
+            progress(TrainProgress(step, config.steps, (step - 1) // steps_per_epoch + 1, step_losses,
+                                   last_validation, validation_name, elapsed / step * (config.steps - step)))
 
     scorer.load_state_dict(best_state if best_state is not None else _scoring_state(model, ema))
     scorer = scorer.cpu().eval()
@@ -249,8 +246,54 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
                        time.monotonic() - started)
 
 
-def _scoring_state(model: GanAutoencoder, ema: dict[str, AveragedModel] | None) -> dict[str, torch.Tensor]:
-    """A detached copy of the weights that score: EMA encoder and generator (if any) and the critic."""
+def _ganad_optimizers(model: GanAutoencoder, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    def adamw(params, lr: float) -> torch.optim.AdamW:
+        return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
+
+    return [adamw(list(model.encoder.parameters()) + list(model.generator.parameters()), config.lr_ae),
+            adamw(model.generator.parameters(), config.lr), adamw(model.critic.parameters(), config.lr)]
+
+
+def _ganad_step(model: GanAutoencoder, x: torch.Tensor, optimizers: list[torch.optim.Optimizer],
+                inputs: StepInputs) -> dict[str, float]:
+    """The paper's three updates: autoencoder (E, G), critic, generator."""
+    opt_ae, opt_g, opt_d = optimizers
+    config, augment, amp = inputs.config, inputs.augment, dict(device_type=x.device.type, enabled=inputs.use_amp)
+    with torch.autocast(**amp):
+        reconstruction = model.reconstruct(x)
+        ae_loss = losses.autoencoder_loss(x, reconstruction)
+    opt_ae.zero_grad(set_to_none=True)
+    ae_loss.backward()
+    opt_ae.step()
+
+    z = torch.randn(x.shape[0], config.latent, generator=inputs.latent_rng).to(x.device)
+    with torch.autocast(**amp):
+        fake = model.generator(z)
+        fakes = fake.detach()
+        if config.critic_sees_reconstructions:
+            fakes = torch.cat([fakes, reconstruction.detach()])
+        real_logits = model.critic(augment(x))
+        d_loss = losses.critic_loss(real_logits.repeat(len(fakes) // len(x)), model.critic(augment(fakes)), config.gan)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    with torch.autocast(**amp):
+        g_loss = losses.generator_loss(model.critic(augment(x)), model.critic(augment(fake)), config.gan)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return {"ae": ae_loss.item(), "d": d_loss.item(), "g": g_loss.item()}
+
+
+def _statistics_sample(x_train: torch.Tensor) -> torch.Tensor:
+    """At most STATS_IMAGES training normals, evenly spaced, for the score's statistics."""
+    if len(x_train) <= STATS_IMAGES:
+        return x_train
+    return x_train[torch.linspace(0, len(x_train) - 1, STATS_IMAGES).round().long()]
+
+
+def _scoring_state(model: GanAutoencoder | BaselineModel, ema: dict[str, AveragedModel] | None) -> dict[str, torch.Tensor]:
+    """A detached copy of the weights that score: the EMA of the averaged parts (if any), the rest as trained."""
     state = {key: value.detach().clone() for key, value in model.state_dict().items()}
     if ema is not None:
         for name, averaged in ema.items():
@@ -259,10 +302,10 @@ def _scoring_state(model: GanAutoencoder, ema: dict[str, AveragedModel] | None) 
     return state
 
 
-def _score_config(model: GanAutoencoder, x_train: torch.Tensor, config: TrainConfig) -> ScoreConfig:
+def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, config: TrainConfig) -> ScoreConfig:
     """The score of the model as it stands: feature scales and term statistics from the training
     normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
-    if config.feature_layers == "all":
+    if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
         fit_feature_scales(model, x_train)
     train_terms, _ = compute_terms(model, x_train, config.feature_layers)
     return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, fit_term_stats(train_terms))
@@ -272,7 +315,7 @@ def _scores(terms: dict[str, np.ndarray], score_config: ScoreConfig) -> np.ndarr
     return combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
 
 
-def _validation_figure(model: GanAutoencoder, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
+def _validation_figure(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
                        config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
     score_config = _score_config(model, x_train, config)
@@ -283,7 +326,7 @@ def _validation_figure(model: GanAutoencoder, x_train: torch.Tensor, x_val: torc
     return -float(raw.std() / max(abs(raw.mean()), 1e-12))
 
 
-def calibrate(model: GanAutoencoder, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
+def calibrate(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
               config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
     """Fit the feature scales and term statistics on the training normals, then the heat-map
     reference and the threshold on validation data only."""

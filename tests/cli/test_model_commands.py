@@ -77,3 +77,28 @@ def test_version_and_help(capsys) -> None:
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "usage: ganad" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["anogan", "efficient-gan", "alad"])
+def test_train_method_writes_a_baseline_bundle_that_scores(trained, tmp_path, method, capsys) -> None:
+    data, _ = trained
+    bundle = tmp_path / method
+    assert main(["train", "--data", str(data), "--out", str(bundle), "--method", method, "--search-steps", "5",
+                 *TINY]) == 0
+    metadata = json.loads((bundle / "configs/metadata.json").read_text())
+    assert metadata["ganad"]["architecture"]["method"] == method
+    assert metadata["ganad"]["training"]["config"]["gan"] == "sgan"
+    assert metadata["ganad"]["score"]["beta"] == 0.0
+    capsys.readouterr()
+    image = sorted(data.glob("*.tif"))[0]
+    assert main(["score", "--bundle", str(bundle), "--json", "--threads", "1", str(image)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["l_l"] == 0.0 and row["score"] > 0
+
+
+def test_train_refuses_the_paper_recipe_for_a_baseline(trained, tmp_path, capsys) -> None:
+    data, _ = trained
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--method", "alad",
+                 "--recipe", "paper", *TINY]) == 2
+    assert "paper's own model" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
