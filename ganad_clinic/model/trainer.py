@@ -307,6 +307,8 @@ def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, 
     normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
     if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
         fit_feature_scales(model, x_train)
+    if config.score_mode == "raw":  # no statistics needed (and AnoGAN would search for every training image)
+        return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers)
     train_terms, _ = compute_terms(model, x_train, config.feature_layers)
     return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, fit_term_stats(train_terms))
 
