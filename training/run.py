@@ -11,7 +11,8 @@ trainer on the same split, and the classical anchors (pca, knn, ocsvm, iforest) 
 eval-transformed pixels. With the recipe's `ablations`, the paper's model is also rescored with
 β = 0, the other score form (raw / normalised) and λ in {0, 0.2, 0.5, 1}, and retrained with the
 standard GAN loss ("ganad sgan"). Every finished run is appended to OUT/runs.jsonl at once, and runs
-already there are skipped, so an interrupted run resumes where it stopped; the tables (Markdown,
+already there (same protocol, class, method and seed, whatever the settings then) are skipped, so
+an interrupted run resumes where it stopped; delete the file after changing a recipe; the tables (Markdown,
 CSV, ROC plots; see tables.py) are rewritten from all kept runs at the end.
 """
 
@@ -81,10 +82,10 @@ def gan_rows(method: str, split: Split, x_test: torch.Tensor, recipe: dict, seed
     rows = [_gan_row(method, config, split, x_test)]
     if ablations and method == "ganad":
         result, terms = rows[0].pop("_result"), rows[0].pop("_terms")
-        other = "raw" if result.score_config.mode == "normalised" else "normalised"
         variants = {"ganad β=0": replace(result.score_config, beta=0.0),
-                    f"ganad {other}": replace(result.score_config, mode=other),
                     **{f"ganad λ={lam:g}": replace(result.score_config, lam=lam) for lam in LAMBDA_SWEEP}}
+        if result.score_config.mode == "normalised":  # raw runs fit no statistics to normalise with
+            variants["ganad raw"] = replace(result.score_config, mode="raw")
         for name, score_config in variants.items():
             rows.append(_scored(name, terms, score_config, None, split.test_labels, 0.0, result.best_step,
                                 rescored=True))
@@ -186,12 +187,12 @@ def run(recipe: dict, args: argparse.Namespace, runs_path: Path) -> None:
                 for method in wanted:
                     rows = (gan_rows(method, split, x_test, recipe, seed, ablations) if method in METHODS
                             else [anchor_row(method, x_train, x_test, split.test_labels, seed)])
-                    with open(runs_path, "a", encoding="utf-8") as handle:
-                        for row in rows:
-                            row = {"dataset": dataset, "protocol": protocol, "cls": cls, "seed": seed, **row}
-                            handle.write(json.dumps(row) + "\n")
-                            print(f"{split.name} seed {seed} {row['method']}: AUC {row['auc']:.4f} "
-                                  f"({row['seconds']:.0f} s)", flush=True)
+                    rows = [{"dataset": dataset, "protocol": protocol, "cls": cls, "seed": seed, **row} for row in rows]
+                    with open(runs_path, "a", encoding="utf-8") as handle:  # one write: a kill leaves whole lines
+                        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+                    for row in rows:
+                        print(f"{split.name} seed {seed} {row['method']}: AUC {row['auc']:.4f} "
+                              f"({row['seconds']:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ RUN_COLUMNS = [*RUN_KEY, "auc", "seconds"]
 SUMMARY_COLUMNS = ["dataset", "protocol", "method", "auc_mean", "auc_std", "n_seeds", "n_classes", "seconds",
                    "incomplete"]
 INCOMPLETE = "†"
-FOOTNOTE = (f"{INCOMPLETE} incomplete: not every class was run with the same seeds, or a class other methods "
-            "have is missing (seed counts per class in summary.csv).")
+FOOTNOTE = (f"{INCOMPLETE} incomplete: not every class was run with the same seeds, or a class or seed other "
+            "methods have is missing (seed counts per class in summary.csv).")
 
 
 def summarise(rows: Sequence[Row]) -> list[Row]:
@@ -56,9 +56,10 @@ def summarise(rows: Sequence[Row]) -> list[Row]:
     summary = []
     for (dataset, protocol), protocol_rows in _groups(rows, ("dataset", "protocol")).items():
         protocol_classes = {row["cls"] for row in protocol_rows}
+        protocol_seeds = {row["seed"] for row in protocol_rows}
         methods = sorted(_groups(protocol_rows, ("method",)).items(), key=lambda item: order[item[0][0]])
         for (method,), method_rows in methods:
-            summary.append(_summary_row(dataset, protocol, method, method_rows, protocol_classes))
+            summary.append(_summary_row(dataset, protocol, method, method_rows, protocol_classes, protocol_seeds))
     return summary
 
 
@@ -85,7 +86,8 @@ def markdown(rows: Sequence[Row], summary: Sequence[Row], title: str, command: s
     for protocols with classes also a table per class, and the wall time and seeds per method.
     The best value of each column is bold, a NaN is "n/a", a class a method never ran is "—"."""
     lines = [f"# {title}", "", "Regenerate with:", "", "```", command, "```", "",
-             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", ""]
+             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. AUC in %: mean ± population std "
+             "(ddof 0) over seeds.", ""]
     for (dataset, protocol), entries in _groups(summary, ("dataset", "protocol")).items():
         methods = [_escape(str(entry["method"])) for entry in entries]
         marks = [bool(entry["incomplete"]) for entry in entries]
@@ -130,7 +132,7 @@ def plot_roc(runs: Sequence[Row], path: Path, title: str) -> None:
 
 
 def _summary_row(dataset: object, protocol: object, method: object, rows: Sequence[Row],
-                 protocol_classes: set) -> Row:
+                 protocol_classes: set, protocol_seeds: set) -> Row:
     aucs = {(row["cls"], row["seed"]): float(row["auc"]) for row in rows}
     classes = sorted({cls for cls, _ in aucs}, key=lambda c: (c is None, c))
     seeds = {c: sorted(seed for cls, seed in aucs if cls == c) for c in classes}
@@ -142,7 +144,8 @@ def _summary_row(dataset: object, protocol: object, method: object, rows: Sequen
         "auc_mean": float(np.mean(class_means)), "auc_std": float(np.std(seed_means)) if seed_means else math.nan,
         "n_seeds": len({seed for _, seed in aucs}), "n_classes": 0 if classes == [None] else len(classes),
         "seconds": float(sum(float(row["seconds"]) for row in rows)),
-        "incomplete": len({tuple(s) for s in seeds.values()}) > 1 or set(classes) != protocol_classes,
+        "incomplete": (len({tuple(s) for s in seeds.values()}) > 1 or set(classes) != protocol_classes
+                       or {seed for _, seed in aucs} != protocol_seeds),
     }
     for c, mean in zip(classes, class_means):
         if c is not None:

@@ -27,7 +27,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ganad_clinic.imaging.transforms import eval_transform, train_transform
 from ganad_clinic.model import losses
 from ganad_clinic.model.augment import diff_augment
-from ganad_clinic.model.baselines.common import BaselineModel
+from ganad_clinic.model.baselines.common import BaselineModel, adamw
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_options
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
@@ -247,11 +247,9 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
 
 
 def _ganad_optimizers(model: GanAutoencoder, config: TrainConfig) -> list[torch.optim.Optimizer]:
-    def adamw(params, lr: float) -> torch.optim.AdamW:
-        return torch.optim.AdamW(params, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
-
-    return [adamw(list(model.encoder.parameters()) + list(model.generator.parameters()), config.lr_ae),
-            adamw(model.generator.parameters(), config.lr), adamw(model.critic.parameters(), config.lr)]
+    pair = list(model.encoder.parameters()) + list(model.generator.parameters())
+    return [adamw(pair, config.lr_ae, config), adamw(model.generator.parameters(), config.lr, config),
+            adamw(model.critic.parameters(), config.lr, config)]
 
 
 def _ganad_step(model: GanAutoencoder, x: torch.Tensor, optimizers: list[torch.optim.Optimizer],

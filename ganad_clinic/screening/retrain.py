@@ -148,7 +148,7 @@ def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_F
 
 def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int | None = None) -> TrainConfig:
     """The training config recorded in a bundle's metadata (`read_metadata`) with this lab's λ, β
-    and step budget; a bundle that recorded none gives its architecture sizes on TrainConfig's defaults."""
+    (the paper's model only) and step budget; a bundle that recorded none gives its architecture sizes on TrainConfig's defaults."""
     ganad = metadata.get("ganad", {})
     recorded = (ganad.get("training") or {}).get("config")
     known = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -159,7 +159,8 @@ def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int 
     else:
         architecture = ganad.get("architecture", {})
         values = {key: int(architecture[key]) for key in ("image_size", "channels", "latent") if key in architecture}
-    values.update(lam=lam, beta=beta)
+    if values.get("method", "ganad") == "ganad":  # a baseline keeps its reference's score weights
+        values.update(lam=lam, beta=beta)
     if steps is not None:
         values["steps"] = steps
     return TrainConfig(**values)

@@ -9,11 +9,10 @@ import torch
 
 from ganad_clinic.model import losses
 from ganad_clinic.model.baselines.alad import ALAD
-from ganad_clinic.model.baselines.anogan import AnoGAN
 from ganad_clinic.model.baselines.common import l1_per_sample
 from ganad_clinic.model.baselines.efficient_gan import EfficientGAN
 from ganad_clinic.model.bundle import BundleError, load_bundle, save_bundle
-from ganad_clinic.model.methods import METHODS, build_model, method_of
+from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_of
 from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.scoring import ScoreConfig, score_batch
 from ganad_clinic.model.trainer import paper_recipe, recommended_config, train
@@ -147,11 +146,47 @@ def test_bigan_critics_see_pairs() -> None:
     sn = [name for name, _ in alad.named_parameters() if "parametrizations" in name]
     assert any(n.startswith("encoder.") for n in sn) and any(n.startswith("critic_zz.") for n in sn)
     assert not any("parametrizations" in name for name, _ in efficient.named_parameters())
-    assert isinstance(AnoGAN(SPEC, 32, 3, 16), torch.nn.Module)
 
 
-def test_bigan_losses_swap_labels_for_the_encoder_and_generator() -> None:
-    real, fake = torch.tensor([2.0, 1.0]), torch.tensor([-1.0, 0.5])
-    fooled = losses.critic_loss(fake, real, "sgan")
-    expected = -(torch.log(torch.sigmoid(fake)).mean() + torch.log(1 - torch.sigmoid(real)).mean())
-    assert torch.allclose(fooled, expected)
+def _captured_step(model, monkeypatch) -> tuple[list, torch.Tensor, torch.Tensor, torch.nn.Module]:
+    """Returns the recorded (first, second) logits per loss call, x, z and the model before the step;
+    `model` itself is left after it (critics updated, then encoder and generator)."""
+    calls = []
+    real_loss = losses.critic_loss
+    monkeypatch.setattr(losses, "critic_loss", lambda a, b, kind: calls.append((a.detach(), b.detach())) or real_loss(a, b, kind))
+    model.eval()
+    before = copy.deepcopy(model)
+    x = batch(4)
+    z = torch.randn(4, 16, generator=torch.Generator().manual_seed(5))
+    config = recommended_config(32, 3, "all", model.method, width=0.125, latent=16)
+    inputs = StepInputs(config, lambda t: t, torch.Generator().manual_seed(5), use_amp=False)
+    model.training_step(x, model.configure_optimizers(config), inputs)
+    return calls, x, z, before
+
+
+def test_efficient_gan_critic_tells_pairs_apart_and_encoder_generator_fool_it(monkeypatch) -> None:
+    model = EfficientGAN(SPEC, 32, 3, 16)
+    calls, x, z, before = _captured_step(model, monkeypatch)
+    with torch.no_grad():
+        code, fake = before.encoder(x), before.generator(z)
+        real_pair, fake_pair = before.critic(x, code), before.critic(fake, z)
+        swapped = model.critic(fake, z), model.critic(x, code)  # the updated critic, the old E and G
+    assert len(calls) == 2
+    assert torch.allclose(calls[0][0], real_pair) and torch.allclose(calls[0][1], fake_pair)  # D: (x, E(x)) real
+    assert torch.allclose(calls[1][0], swapped[0], atol=1e-5) and torch.allclose(calls[1][1], swapped[1], atol=1e-5)
+
+
+def test_alad_trains_three_critics_then_swaps_their_labels(monkeypatch) -> None:
+    model = ALAD(SPEC, 32, 3, 16)
+    calls, x, z, before = _captured_step(model, monkeypatch)
+    with torch.no_grad():
+        code, fake = before.encoder(x), before.generator(z)
+        reconstruction, code_again = before.generator(code), before.encoder(fake)
+        pairs = [lambda c: (c.critic_xz(x, code), c.critic_xz(fake, z)),
+                 lambda c: (c.critic_xx(x, x), c.critic_xx(x, reconstruction)),
+                 lambda c: (c.critic_zz(z, z), c.critic_zz(z, code_again))]
+        critics_step = [pair(before) for pair in pairs]
+        fooling_step = [pair(model)[::-1] for pair in pairs]  # updated critics, old E and G, labels swapped
+    assert len(calls) == 6
+    for (first, second), (want_first, want_second) in zip(calls, critics_step + fooling_step):
+        assert torch.allclose(first, want_first, atol=1e-5) and torch.allclose(second, want_second, atol=1e-5)

@@ -99,6 +99,13 @@ def test_config_for_keeps_the_recorded_config_with_the_labs_weights(tiny_bundle:
     assert (bare.image_size, bare.latent) == (32, 16)
 
 
+def test_config_for_a_baseline_keeps_its_references_score_weights(tiny_bundle: Path):
+    metadata = read_metadata(tiny_bundle)
+    metadata["ganad"]["training"]["config"] = {**tiny_config(method="alad", lam=1.0, beta=0.0).to_dict(), "betas": [0.5, 0.9]}
+    config = config_for(metadata, lam=0.5, beta=2.0, steps=7)
+    assert (config.method, config.lam, config.beta, config.steps) == ("alad", 1.0, 0.0, 7)
+
+
 def test_retrain_registers_an_inactive_candidate_and_audits_it(store, model, home: Path, tmp_path: Path):
     for index in range(5):
         reviewed(store, model, cell_file(tmp_path / "slides", index), ReviewDecision.NORMAL)

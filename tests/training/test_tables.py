@@ -57,6 +57,8 @@ def test_protocol_without_classes_is_plain_seed_mean_and_population_std() -> Non
     assert ganad["auc_std"] == pytest.approx(math.sqrt(2 * 0.05 ** 2 / 3))  # ddof=0
     assert (ganad["n_seeds"], ganad["n_classes"], ganad["incomplete"]) == (3, 0, False)
     assert not any(key.startswith("auc_mean_") for key in ganad)
+    alad = tables.summarise([*rows, _run("alad", None, 0, 0.99, dataset="synthetic", protocol="paper")])[1]
+    assert alad["incomplete"]  # one seed where the others have three
 
 
 def test_methods_keep_first_seen_order_and_duplicates_are_refused() -> None:
@@ -105,11 +107,11 @@ def test_write_tables_writes_csvs_markdown_and_readable_roc_plots(tmp_path: Path
     assert f"```\n{command}\n```" in text and "# GAN methods vs anchors" in text and " UTC" in text
     synthetic = [s for s in tables.summarise(rows) if s["dataset"] == "synthetic"][0]
     best = f"{100 * synthetic['auc_mean']:.1f} ± {100 * synthetic['auc_std']:.1f}"
-    assert best == "97.7 ± 1.2" and f"| ganad | **{best}** |" in text and "| pca | 70.0 ± 0.0 |" in text
+    assert best == "97.7 ± 1.2" and f"| ganad | **{best}** |" in text and "| pca | 70.0 ± 0.0 † |" in text  # one seed beside two
     assert "| Method | 0 | 1 | mean |" in text
     assert "Wall time: ganad 4.0 min, 2 seeds; pca 4.0 min, 2 seeds." in text
     assert "ganad 4.5 min, 3 seeds; pca 1.0 min, 1 seed." in text
-    assert tables.INCOMPLETE not in text
+    assert text.count(tables.INCOMPLETE) == 2  # the synthetic pca cell and the footnote
 
     for name in ("roc_mnist_9v1_0", "roc_mnist_9v1_1"):
         assert paths[name] == out / f"{name}.png"
