@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def test_config_for_keeps_the_recorded_config_with_the_labs_weights(tiny_bundle:
 
 def test_config_for_a_baseline_keeps_its_references_score_weights(tiny_bundle: Path):
     metadata = read_metadata(tiny_bundle)
-    metadata["ganad"]["training"]["config"] = {**tiny_config(method="alad", lam=1.0, beta=0.0).to_dict(), "betas": [0.5, 0.9]}
+    alad = dataclasses.replace(tiny_config(), method="alad", lam=1.0, beta=0.0)
+    metadata["ganad"]["training"]["config"] = {**alad.to_dict(), "betas": [0.5, 0.9]}
     config = config_for(metadata, lam=0.5, beta=2.0, steps=7)
     assert (config.method, config.lam, config.beta, config.steps) == ("alad", 1.0, 0.0, 7)
 
