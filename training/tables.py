@@ -164,10 +164,11 @@ def _groups(rows: Iterable[Row], keys: Sequence[str]) -> dict[tuple, list[Row]]:
 
 
 def _column(means: Sequence[float | None], marks: Sequence[bool], stds: Sequence[float] | None = None) -> list[str]:
-    """Table cells in percent, one decimal (with ± std when given); the best as shown bold, ties all bold;
-    NaN "n/a", None (never run) "—"."""
+    """Table cells in percent, one decimal (with ± std when given); the best as shown bold (among the
+    complete entries when there are any), ties all bold; NaN "n/a", None (never run) "—"."""
     shown = [None if m is None or math.isnan(m) else round(100 * m, 1) for m in means]
-    best = max((value for value in shown if value is not None), default=None)
+    complete = [value for value, mark in zip(shown, marks) if value is not None and not mark]
+    best = max(complete or [value for value in shown if value is not None], default=None)
     cells = []
     for i, (mean, value) in enumerate(zip(means, shown)):
         text = "—" if mean is None else _percent(mean)

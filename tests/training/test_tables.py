@@ -134,3 +134,10 @@ def test_nan_auc_reads_n_a_and_incomplete_is_footnoted(tmp_path: Path) -> None:
     assert tables.FOOTNOTE in text
     assert "roc_all-idb2_paper" in paths and "roc_mnist_9v1_0" not in paths  # pca's one-class run has no curve
     assert paths["roc_all-idb2_paper"].read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_an_incomplete_entry_is_never_the_bold_best(tmp_path: Path) -> None:
+    rows = [_run("pca", None, seed, 0.8, dataset="synthetic", protocol="paper") for seed in (0, 1, 2)]
+    rows.append(_run("ganad", None, 0, 0.99, dataset="synthetic", protocol="paper"))
+    text = tables.write_tables(rows, tmp_path, "t", "cmd")["markdown"].read_text(encoding="utf-8")
+    assert "| pca | **80.0 ± 0.0** |" in text and f"| ganad | 99.0 ± 0.0 {tables.INCOMPLETE} |" in text
