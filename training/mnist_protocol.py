@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import torch
 
-from ganad_clinic.model.scoring import combine, compute_terms, roc_auc
+from ganad_clinic.model.scoring import combine_arrays, compute_terms, roc_auc
 from ganad_clinic.model.trainer import paper_recipe, prepare_eval_batch, recommended_config, train
 
 from anchors import anchor_aucs
@@ -46,7 +46,7 @@ def main() -> None:
         seconds = time.monotonic() - started
         x_train, x_test = prepare_eval_batch(split.train, config), prepare_eval_batch(split.test, config)
         terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
-        scores = combine({k: torch.as_tensor(v) for k, v in terms.items()}, result.score_config).numpy()
+        scores = combine_arrays(terms, result.score_config)
         row = {
             "digit": digit, "auc": roc_auc(scores, split.test_labels),
             **{f"auc_{k}_only": roc_auc(v, split.test_labels) for k, v in terms.items()},

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ganad_clinic.model.methods import METHODS
-from ganad_clinic.model.scoring import ScoreConfig, combine, compute_terms, roc_auc, screening_metrics
+from ganad_clinic.model.scoring import ScoreConfig, combine_arrays, compute_terms, roc_auc, screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, TrainResult, prepare_eval_batch, recommended_config, train
 
 from anchors import anchors
@@ -108,7 +108,7 @@ def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor)
 
 def _scored(name: str, terms: dict[str, np.ndarray], score_config: ScoreConfig, threshold: float | None,
             labels: np.ndarray, seconds: float, best_step: int, rescored: bool = False) -> dict:
-    scores = combine({k: torch.as_tensor(v) for k, v in terms.items()}, score_config).numpy()
+    scores = combine_arrays(terms, score_config)
     metrics = screening_metrics(scores, labels, threshold) if threshold is not None else {"auc": roc_auc(scores, labels)}
     row = {"method": name, **{k: metrics[k] for k in ("auc", "sensitivity", "specificity", "f1", "accuracy")
                               if k in metrics},
@@ -182,8 +182,8 @@ def run(recipe: dict, args: argparse.Namespace, runs_path: Path) -> None:
                     continue
                 split = cap_test(load_split(dataset, None if protocol == "paper" else protocol, cls, seed,
                                             args.data_dir), recipe.get("max_test"), seed)
-                x_test = prepare_eval_batch(split.test, recommended_config(split.image_size, split.channels))
-                x_train = prepare_eval_batch(split.train, recommended_config(split.image_size, split.channels))
+                sizes = recommended_config(split.image_size, split.channels)  # the eval transform's size and channels
+                x_test, x_train = prepare_eval_batch(split.test, sizes), prepare_eval_batch(split.train, sizes)
                 for method in wanted:
                     rows = (gan_rows(method, split, x_test, recipe, seed, ablations) if method in METHODS
                             else [anchor_row(method, x_train, x_test, split.test_labels, seed)])

@@ -23,7 +23,7 @@ import torch
 from ganad_clinic.imaging.datasets import load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import write_dataset
-from ganad_clinic.model.scoring import combine, compute_terms, screening_metrics, roc_auc
+from ganad_clinic.model.scoring import combine_arrays, compute_terms, screening_metrics, roc_auc
 from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, recommended_config, train
 
 from anchors import anchor_aucs
@@ -64,11 +64,10 @@ def main() -> None:
             result = train(config, load(split.train), load(split.val), [s.label for s in split.val])
             seconds = time.monotonic() - started
             terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
-            tensors = {k: torch.as_tensor(v) for k, v in terms.items()}
-            scores = combine(tensors, result.score_config).numpy()
+            scores = combine_arrays(terms, result.score_config)
             metrics = screening_metrics(scores, test_labels, result.threshold.value)
             other = "raw" if result.score_config.mode == "normalised" else "normalised"
-            metrics[f"auc_{other}"] = roc_auc(combine(tensors, replace(result.score_config, mode=other)).numpy(), test_labels)
+            metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)), test_labels)
             for name, values in terms.items():
                 metrics[f"auc_{name}_only"] = roc_auc(values, test_labels)
             metrics.update(seed=seed, seconds=seconds, best_step=result.best_step,

@@ -120,6 +120,11 @@ def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor
     return config.lam * values["l_d"] + (1 - config.lam) * values["l_r"] + config.beta * values["l_l"]
 
 
+def combine_arrays(terms: dict[str, np.ndarray], config: ScoreConfig) -> np.ndarray:
+    """`combine` on the arrays `compute_terms` returns."""
+    return combine({name: torch.as_tensor(values) for name, values in terms.items()}, config).numpy()
+
+
 def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     """|x - G(E(x))| averaged over channels and smoothed over 3x3 pixels, N x H x W."""
     residual = (x - reconstruction).abs().mean(1, keepdim=True)

@@ -32,7 +32,7 @@ from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_options
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import (
-    ScoreConfig, Threshold, choose_threshold, combine, compute_terms, fit_feature_scales,
+    ScoreConfig, Threshold, choose_threshold, combine_arrays, compute_terms, fit_feature_scales,
     fit_pixel_reference, fit_term_stats, roc_auc, screening_metrics,
 )
 
@@ -311,18 +311,14 @@ def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, 
     return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, fit_term_stats(train_terms))
 
 
-def _scores(terms: dict[str, np.ndarray], score_config: ScoreConfig) -> np.ndarray:
-    return combine({name: torch.as_tensor(values) for name, values in terms.items()}, score_config).numpy()
-
-
 def _validation_figure(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
                        config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
     score_config = _score_config(model, x_train, config)
     terms, _ = compute_terms(model, x_val, config.feature_layers)
     if (labels == 1).any():
-        return roc_auc(_scores(terms, score_config), labels)
-    raw = _scores(terms, replace(score_config, mode="raw"))
+        return roc_auc(combine_arrays(terms, score_config), labels)
+    raw = combine_arrays(terms, replace(score_config, mode="raw"))
     return -float(raw.std() / max(abs(raw.mean()), 1e-12))
 
 
@@ -332,7 +328,7 @@ def calibrate(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_va
     reference and the threshold on validation data only."""
     score_config = _score_config(model, x_train, config)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
-    scores = _scores(terms, score_config)
+    scores = combine_arrays(terms, score_config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
     threshold = choose_threshold(scores, labels, percentile=config.threshold_percentile)
     return score_config, threshold, screening_metrics(scores, labels, threshold.value)
