@@ -32,7 +32,10 @@ from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
 from ganad_clinic.model.networks import ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+# Format 2 measures the paper model's all-layer score terms in fitted residual units (`residual_units`);
+# a format-1 bundle of that model lacks them and must be retrained. Baseline bundles are unchanged.
+FIRST_FORMAT_OF = {"ganad": 2}
 METADATA = Path("configs/metadata.json")
 WEIGHTS = Path("models/model.pt")
 
@@ -202,9 +205,14 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
         raise BundleError(f"model bundle {path}: {WEIGHTS} is not a plain weights file ({error})") from None
+    architecture = ganad.get("architecture")
+    method = architecture.get("method", "ganad") if isinstance(architecture, dict) else "ganad"
+    if ganad["bundle_format"] < FIRST_FORMAT_OF.get(method, 1):
+        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format {ganad['bundle_format']}), "
+                          "whose score this version computes differently; retrain the model (ganad train, or Retrain in the app)")
     try:
         arch = ganad["architecture"]
-        model = build_model(arch.get("method", "ganad"), ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
+        model = build_model(method, ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
                             int(arch["channels"]), int(arch["latent"]), arch.get("options"))
         model.load_state_dict(state, strict=True)
         score = ganad["score"]

@@ -131,12 +131,12 @@ def _conv_trunk(spec_widths: tuple[int, ...], channels: int, image_size: int,
 
 
 class FeatureScales(nn.Module):
-    """Units for the encoder's feature residuals in the all-layer L_L (ones until fitted).
+    """Units for the residuals of the all-layer score terms (ones until fitted).
 
-    Each feature (channel and position) is measured in its spread over the training normals, so
-    that a quiet feature counts as much as a loud one; each layer's residual is then divided by its
-    spread over those normals, so that every layer counts alike. Buffers, so that they travel in
-    the bundle's state dict with the weights they belong to.
+    Each feature (pixel, or channel and position of a hidden map) has its residual measured in its
+    spread over the training normals, so that a quiet feature counts as much as a loud one; each
+    layer's evidence is then divided by its spread over those normals, so that every layer counts
+    alike. Buffers, so that they travel in the bundle's state dict with the weights they belong to.
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]]) -> None:
@@ -205,7 +205,7 @@ class Encoder(nn.Module):
             probe = torch.zeros(1, channels, image_size, image_size)
             shapes = [tuple(m.shape[1:]) for m in _block_outputs(self.trunk.eval(), probe)]
         self.trunk.train()
-        self.feature_scales = FeatureScales([*shapes, (latent,)])
+        self.feature_shapes = [*shapes, (latent,)]  # the hidden maps of forward_with_maps, then E(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x))
@@ -293,6 +293,10 @@ class Critic(nn.Module):
             flat = spec.hidden_linear
         self.hidden = nn.Sequential(*hidden)
         self.logit = spectral_norm(nn.Linear(flat, 1))
+        with torch.no_grad():
+            probe = torch.zeros(1, channels, image_size, image_size)
+            self.feature_shapes = [tuple(m.shape[1:]) for m in self.eval().feature_maps(probe)]
+        self.train()
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every conv block and hidden linear layer; the last one is f_D."""
@@ -315,7 +319,12 @@ def _block_outputs(sequence: nn.Sequential, x: torch.Tensor) -> list[torch.Tenso
 
 
 class GanAutoencoder(nn.Module):
-    """The three networks of the paper; `decoder` is `generator` (one module, shared weights)."""
+    """The three networks of the paper; `decoder` is `generator` (one module, shared weights).
+
+    `residual_units` holds the units of the all-layer score terms, one layer list for all three:
+    the pixels (L_R), D's hidden layers (L_D), then E's hidden layers and E(x) (L_L);
+    `term_layers` says which of those layers belong to which term.
+    """
 
     def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int) -> None:
         super().__init__()
@@ -325,6 +334,14 @@ class GanAutoencoder(nn.Module):
         self.encoder = Encoder(spec, image_size, channels, latent)
         self.generator = Generator(spec, image_size, channels, latent)
         self.critic = Critic(spec, image_size, channels)
+        groups = {"l_r": [(channels, image_size, image_size)], "l_d": self.critic.feature_shapes,
+                  "l_l": self.encoder.feature_shapes}
+        self.term_layers: dict[str, slice] = {}
+        start = 0
+        for name, shapes in groups.items():
+            self.term_layers[name] = slice(start, start + len(shapes))
+            start += len(shapes)
+        self.residual_units = FeatureScales([shape for shapes in groups.values() for shape in shapes])
 
     @property
     def decoder(self) -> Generator:

@@ -6,7 +6,9 @@ A(x) = λ·L_D(x) + (1-λ)·L_R(x) + β·L_L(x), with
   L_L = Σ|E(x) - E(G(E(x)))|       (latent).
 The three sums live on very different scales (thousands of pixels against a few hundred features),
 so besides the paper's raw form we offer a normalised one: each term becomes a z-score against the
-training normals' scores, which makes λ and β mean what they say.
+training normals' scores, which makes λ and β mean what they say. The default ("all" layers) also
+measures every residual in units of its spread on the training normals and summarises each layer
+by a soft maximum rather than a sum (`raw_terms`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ganad_clinic.model.networks import GanAutoencoder
 TERMS = ("l_d", "l_r", "l_l")
 SCORE_MODES = ("normalised", "raw")
 FEATURE_LAYERS = ("all", "last")
+EVIDENCE_POWER = 8  # the generalised mean that summarises a layer's residuals in the all-layer terms
 HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
 
 
@@ -71,29 +74,45 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
               feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The three raw terms per sample and G(E(x)); D runs on x and x̂ as one batch.
 
-    feature_layers="last" is the paper: f_D is D's last hidden layer and L_L compares E's outputs.
-    "all" compares every hidden layer of D (for L_D) and of E plus its output (for L_L), each layer
-    as a mean so that every layer counts alike: anomalies often show in the middle layers, where the
-    last layer of a critic trained on ~100 images has learned little but "real or generated". E's
-    residuals are in units of each channel's spread on the training normals (`fit_feature_scales`).
+    feature_layers="last" is the paper: Σ|·| of the pixels, of f_D (D's last hidden layer) and of
+    E's output. "all" compares the pixels, every hidden layer of D and every hidden layer of E plus
+    its output, each feature's residual in units of its spread on the training normals
+    (`fit_residual_units`), each layer summarised by a generalised mean of power EVIDENCE_POWER (a
+    soft maximum: an abnormal cell occupies a small part of the image, and a plain mean dilutes it
+    in the background's noise) and divided by that summary's spread on the normals.
     """
     if feature_layers not in FEATURE_LAYERS:
         raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
+    pairs, reconstruction = _residual_pairs(model, x)
+    if feature_layers == "last":
+        return {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}, reconstruction
+    units = model.residual_units
+    evidence = [_evidence(a - b, scale) / spread for (a, b), scale, spread
+                in zip(_all_layers(pairs), units.scales(), units.layer_spread)]
+    return {name: sum(evidence[layers]) for name, layers in model.term_layers.items()}, reconstruction
+
+
+def _residual_pairs(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
+    """Per term, the (x-side, x̂-side) pairs of its layers, in the order of `model.term_layers`."""
     z, maps_x = model.encoder.forward_with_maps(x)
     reconstruction = model.generator(z)
     z_again, maps_rec = model.encoder.forward_with_maps(reconstruction)
-    critic_maps = [m.chunk(2) for m in model.critic.feature_maps(torch.cat([x, reconstruction]))]
-    terms = {"l_r": (x - reconstruction).abs().flatten(1).sum(1)}
-    if feature_layers == "last":
-        f_x, f_rec = critic_maps[-1]
-        terms["l_d"] = (f_x - f_rec).abs().flatten(1).sum(1)
-        terms["l_l"] = (z - z_again).abs().flatten(1).sum(1)
-    else:
-        terms["l_d"] = sum(_mean_abs(a, b) for a, b in critic_maps)
-        units = model.encoder.feature_scales
-        terms["l_l"] = sum(_mean_abs(a, b, scale) / spread for a, b, scale, spread
-                           in zip(maps_x + [z], maps_rec + [z_again], units.scales(), units.layer_spread))
-    return terms, reconstruction
+    critic_pairs = [tuple(m.chunk(2)) for m in model.critic.feature_maps(torch.cat([x, reconstruction]))]
+    pairs = {"l_r": [(x, reconstruction)], "l_d": critic_pairs, "l_l": list(zip(maps_x + [z], maps_rec + [z_again]))}
+    return pairs, reconstruction
+
+
+def _all_layers(pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [pair for layers in pairs.values() for pair in layers]
+
+
+def _evidence(residual: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Generalised mean (power EVIDENCE_POWER) of |residual| / scale over each sample's features,
+    computed in float32 relative to its peak so that the power cannot overflow."""
+    power = EVIDENCE_POWER
+    units = (residual.abs() / scale).flatten(1).float()
+    peak = units.amax(1, keepdim=True).clamp_min(1e-12)
+    return peak.squeeze(1) * (units / peak).pow(power).mean(1).pow(1 / power)
 
 
 def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
@@ -102,11 +121,6 @@ def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
     if isinstance(model, BaselineModel):
         return model.anomaly_terms(x)
     return raw_terms(model, x, feature_layers)
-
-
-def _mean_abs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    residual = (a - b).abs()
-    return (residual if scale is None else residual / scale).flatten(1).mean(1)
 
 
 def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor:
@@ -158,19 +172,16 @@ def compute_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor, featur
 
 
 @torch.inference_mode()
-def fit_feature_scales(model: GanAutoencoder, x_normal: torch.Tensor, batch: int = 64) -> None:
-    """Fit the encoder's feature units on normal images (eval mode), in place: each feature's
-    spread over the images, then the spread of each layer's residual |E_l(x) - E_l(x̂)| in those units."""
+def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, batch: int = 64) -> None:
+    """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
+    spread over the images, then the spread of each layer's evidence in those units."""
     device = next(model.parameters()).device
     chunks = [x_normal[start:start + batch].to(device) for start in range(0, len(x_normal), batch)]
-    units = model.encoder.feature_scales
-    units.fit([*maps, z] for z, maps in map(model.encoder.forward_with_maps, chunks))
-    per_layer = []
-    for chunk in chunks:
-        z, maps_x = model.encoder.forward_with_maps(chunk)
-        z_again, maps_rec = model.encoder.forward_with_maps(model.generator(z))
-        per_layer.append(torch.stack([_mean_abs(a, b, scale) for a, b, scale
-                                      in zip(maps_x + [z], maps_rec + [z_again], units.scales())], 1))
+    units = model.residual_units
+    units.fit([a - b for a, b in _all_layers(_residual_pairs(model, chunk)[0])] for chunk in chunks)
+    per_layer = [torch.stack([_evidence(a - b, scale) for (a, b), scale
+                              in zip(_all_layers(_residual_pairs(model, chunk)[0]), units.scales())], 1)
+                 for chunk in chunks]
     units.set_layer_spread(torch.cat(per_layer).double().std(0).tolist())
 
 

@@ -32,7 +32,7 @@ from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_options
 from ganad_clinic.model.networks import SPECS, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import (
-    ScoreConfig, Threshold, choose_threshold, combine_arrays, compute_terms, fit_feature_scales,
+    ScoreConfig, Threshold, choose_threshold, combine_arrays, compute_terms, fit_residual_units,
     fit_pixel_reference, fit_term_stats, roc_auc, screening_metrics,
 )
 
@@ -69,7 +69,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     gan: str = "rsgan"
     lam: float = 0.8
-    beta: float = 4.0  # the paper's 1 with its raw sums; on normalised terms L_L carries the evidence (README)
+    beta: float = 1.0
     score_mode: str = "normalised"
     feature_layers: str = "all"  # the hidden layers L_D and L_L compare (see scoring.raw_terms)
     critic_sees_reconstructions: bool = True  # G(E(x)) is a fake for D too, so f_D learns to tell it apart
@@ -304,7 +304,7 @@ def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, 
     """The score of the model as it stands: feature scales and term statistics from the training
     normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
     if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
-        fit_feature_scales(model, x_train)
+        fit_residual_units(model, x_train)
     if config.score_mode == "raw":  # no statistics needed (and AnoGAN would search for every training image)
         return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers)
     train_terms, _ = compute_terms(model, x_train, config.feature_layers)

@@ -113,6 +113,9 @@ def test_bundles_round_trip_every_method(tmp_path, trained, method) -> None:
     assert torch.allclose(bundle.score(x).score, score_batch(result.model, x, result.score_config).score, rtol=1e-5)
     if method == "anogan":
         assert bundle.model.search_steps == 15
+    metadata["ganad"]["bundle_format"] = 1  # a baseline's weights and score did not change in format 2
+    (path / "configs/metadata.json").write_text(json.dumps(metadata))
+    assert load_bundle(path).method == method
 
 
 def test_a_bundle_whose_weights_belong_to_another_method_is_refused(tmp_path, trained) -> None:

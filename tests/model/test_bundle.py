@@ -23,7 +23,7 @@ def test_round_trip_scores_identically(tmp_path, tiny_result) -> None:
     from ganad_clinic.model.scoring import score_batch
     expected = score_batch(tiny_result.model, x, tiny_result.score_config)
     assert torch.allclose(loaded.score(x).score, expected.score)
-    for saved, read in zip(tiny_result.model.encoder.feature_scales.scales(), loaded.model.encoder.feature_scales.scales()):
+    for saved, read in zip(tiny_result.model.residual_units.scales(), loaded.model.residual_units.scales()):
         assert torch.equal(saved, read)
     metadata = json.loads((path / "configs/metadata.json").read_text())
     for key in ("version", "monai_version", "pytorch_version", "numpy_version", "task", "network_data_format",
@@ -114,4 +114,15 @@ def test_newer_format_missing_and_malformed_bundles_are_refused(tmp_path, tiny_r
         load_bundle(path)
     metadata_path.unlink()
     with pytest.raises(BundleError, match="missing"):
+        load_bundle(path)
+
+
+def test_a_format_1_bundle_of_the_paper_model_is_refused_with_a_retrain_hint(tmp_path, tiny_result) -> None:
+    path = _save(tiny_result, tmp_path / "bundle")
+    metadata_path = path / "configs/metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    assert metadata["ganad"]["bundle_format"] == 2
+    metadata["ganad"]["bundle_format"] = 1  # its score terms had no residual units
+    metadata_path.write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match=r"older GANAD Clinic \(bundle format 1\).*retrain"):
         load_bundle(path)

@@ -4,19 +4,13 @@ import torch
 
 from ganad_clinic.model.networks import FeatureScales
 from ganad_clinic.model.scoring import (
-    ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
+    EVIDENCE_POWER, ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
     screening_metrics,
 )
 
 
 class _ToyEncoder:
-    """E halves the image mean; its one hidden map is the image itself. Feature scales: 2 for the
-    hidden map, 0.5 for the latent."""
-
-    feature_scales = FeatureScales([(1, 2, 2), (1,)])
-    feature_scales.layer_0.fill_(2.0)
-    feature_scales.layer_1.fill_(0.5)
-    feature_scales.set_layer_spread([1.0, 2.0])
+    """E halves the image mean; its one hidden map is the image itself."""
 
     def forward_with_maps(self, x):
         return x.mean(dim=(1, 2, 3)).unsqueeze(1) * 0.5, [x]
@@ -30,8 +24,16 @@ class _ToyCritic:
 
 
 class _Toy:
+    """Residual units: 1 for the pixels, 2 for D's map and E's hidden map, 0.5 for E(x); every
+    layer's spread 1 except E(x)'s, 2."""
+
     encoder = _ToyEncoder()
     critic = _ToyCritic()
+    term_layers = {"l_r": slice(0, 1), "l_d": slice(1, 2), "l_l": slice(2, 4)}
+    residual_units = FeatureScales([(1, 2, 2), (4,), (1, 2, 2), (1,)])
+    for layer, unit in zip(residual_units.scales(), (1.0, 2.0, 2.0, 0.5)):
+        layer.fill_(unit)
+    residual_units.set_layer_spread([1.0, 1.0, 1.0, 2.0])
 
     @staticmethod
     def generator(z):
@@ -47,13 +49,19 @@ def test_raw_terms_match_equations_4_to_6_by_hand() -> None:
     assert terms["l_l"].item() == pytest.approx(abs(0.25 - 0.125))  # |E(x) - E(G(E(x)))|
 
 
-def test_all_layer_terms_average_each_layer_by_hand() -> None:
-    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+def test_all_layer_terms_are_soft_maxima_of_unit_residuals_by_hand() -> None:
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])  # x̂ = 0.25 everywhere: residuals 0.75, 0.25, 0.25, 0.75
+
+    def soft_max(values: list[float]) -> float:
+        return float(np.mean(np.power(values, EVIDENCE_POWER)) ** (1 / EVIDENCE_POWER))
+
     terms, _ = raw_terms(_Toy(), x, feature_layers="all")
-    assert terms["l_r"].item() == pytest.approx(2.0)
-    assert terms["l_d"].item() == pytest.approx(0.5)  # mean |x - x̂| over the one critic map
-    # each feature in units of its scale, each layer divided by its spread
-    assert terms["l_l"].item() == pytest.approx(0.5 / 2 / 1.0 + 0.125 / 0.5 / 2.0)
+    pixels = [0.75, 0.25, 0.25, 0.75]
+    assert terms["l_r"].item() == pytest.approx(soft_max(pixels))
+    assert np.mean(pixels) < terms["l_r"].item() < max(pixels)  # between the paper's mean and the peak
+    assert terms["l_d"].item() == pytest.approx(soft_max([v / 2 for v in pixels]))
+    # E's hidden map (the image) in units of 2, spread 1; E(x) 0.25 against 0.125 in units of 0.5, spread 2
+    assert terms["l_l"].item() == pytest.approx(soft_max([v / 2 for v in pixels]) + 0.125 / 0.5 / 2.0)
     with pytest.raises(ValueError, match="feature layers"):
         raw_terms(_Toy(), x, feature_layers="some")
 

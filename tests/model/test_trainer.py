@@ -20,14 +20,14 @@ def test_training_returns_a_calibrated_model(tiny_result) -> None:
     assert all(np.isfinite(row["ae"]) and np.isfinite(row["d"]) for row in tiny_result.history)
 
 
-def test_feature_scales_are_fitted_on_the_training_normals(tiny_data, tiny_result) -> None:
-    from ganad_clinic.model.scoring import fit_feature_scales
+def test_residual_units_are_fitted_on_the_training_normals(tiny_data, tiny_result) -> None:
+    from ganad_clinic.model.scoring import fit_residual_units
     from ganad_clinic.model.trainer import prepare_eval_batch
 
-    fitted = [scale.clone() for scale in tiny_result.model.encoder.feature_scales.scales()]
+    fitted = [scale.clone() for scale in tiny_result.model.residual_units.scales()]
     assert all((scale > 0).all() and not torch.allclose(scale, torch.ones_like(scale)) for scale in fitted)
-    fit_feature_scales(tiny_result.model, prepare_eval_batch(tiny_data["train"], tiny_config()))
-    assert all(torch.allclose(a, b) for a, b in zip(fitted, tiny_result.model.encoder.feature_scales.scales()))
+    fit_residual_units(tiny_result.model, prepare_eval_batch(tiny_data["train"], tiny_config()))
+    assert all(torch.allclose(a, b) for a, b in zip(fitted, tiny_result.model.residual_units.scales()))
 
 
 def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
