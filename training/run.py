@@ -125,6 +125,12 @@ def anchor_row(name: str, x_train: torch.Tensor, x_test: torch.Tensor, labels: n
             "scores": np.asarray(scores).tolist(), "labels": labels.tolist()}
 
 
+def _method_rank(name: str) -> int:
+    """GAN methods then anchors in their registry order; an ablation variant right after its method."""
+    base = name.split(" ")[0]
+    return (*METHODS, *ANCHORS).index(base) if base in (*METHODS, *ANCHORS) else len(METHODS) + len(ANCHORS)
+
+
 def read_runs(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -159,6 +165,7 @@ def main() -> None:
     rows = read_runs(runs_path)
     if not rows:
         raise SystemExit(f"run.py: no runs in {runs_path}")
+    rows.sort(key=lambda row: _method_rank(row["method"]))  # tables list methods in this order, not the runs'
     title = f"{dataset}: GAN methods and classical anchors" + (" (quick)" if args.quick else "")
     curves = (*METHODS, *ANCHORS)  # the ablation variants are in the tables, not in the ROC plots
     paths = write_tables([row if row["method"] in curves else {k: v for k, v in row.items() if k not in ("scores", "labels")}

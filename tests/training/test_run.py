@@ -78,3 +78,8 @@ def test_a_missing_dataset_folder_is_named(tmp_path) -> None:
     done = _run("cifar10", "--quick", "--methods", "pca", "--data-dir", str(tmp_path / "nowhere"), "--out",
                 str(tmp_path / "out"))
     assert done.returncode != 0 and "nowhere" in done.stderr
+
+
+def test_tables_list_our_model_and_its_variants_then_the_baselines_then_the_anchors() -> None:
+    runs = ["pca", "anogan", "ganad", "iforest", "ganad λ=0", "alad", "ganad sgan"]
+    assert sorted(runs, key=run._method_rank) == ["ganad", "ganad λ=0", "ganad sgan", "anogan", "alad", "pca", "iforest"]
