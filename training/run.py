@@ -39,6 +39,7 @@ from tables import write_tables
 
 HERE = Path(__file__).resolve().parent
 ANCHORS = ("pca", "knn", "ocsvm", "iforest")
+ALL_METHODS = (*METHODS, *ANCHORS)  # the order of the tables
 RUN_SETTINGS = ("seeds", "classes", "max_test")  # recipe keys that shape the run, not a TrainConfig
 LAMBDA_SWEEP = (0.0, 0.2, 0.5, 1.0)
 
@@ -128,7 +129,7 @@ def anchor_row(name: str, x_train: torch.Tensor, x_test: torch.Tensor, labels: n
 def _method_rank(name: str) -> int:
     """GAN methods then anchors in their registry order; an ablation variant right after its method."""
     base = name.split(" ")[0]
-    return (*METHODS, *ANCHORS).index(base) if base in (*METHODS, *ANCHORS) else len(METHODS) + len(ANCHORS)
+    return ALL_METHODS.index(base) if base in ALL_METHODS else len(ALL_METHODS)
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("recipe", help="recipe name in training/recipes/ (synthetic, all-idb2, mnist, cifar10, "
                                        "svhn) or a .toml path")
     parser.add_argument("--quick", action="store_true", help="the recipe's [quick] settings: minutes, for CI")
-    parser.add_argument("--methods", nargs="+", choices=(*METHODS, *ANCHORS))
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS)
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--protocols", nargs="+")
     parser.add_argument("--classes", type=int, nargs="+")
@@ -167,8 +168,8 @@ def main() -> None:
         raise SystemExit(f"run.py: no runs in {runs_path}")
     rows.sort(key=lambda row: _method_rank(row["method"]))  # tables list methods in this order, not the runs'
     title = f"{dataset}: GAN methods and classical anchors" + (" (quick)" if args.quick else "")
-    curves = (*METHODS, *ANCHORS)  # the ablation variants are in the tables, not in the ROC plots
-    paths = write_tables([row if row["method"] in curves else {k: v for k, v in row.items() if k not in ("scores", "labels")}
+    # the ablation variants are in the tables, not in the ROC plots
+    paths = write_tables([row if row["method"] in ALL_METHODS else {k: v for k, v in row.items() if k not in ("scores", "labels")}
                           for row in rows], out, title, command)
     print(f"wrote {paths['markdown']} ({len(rows)} runs)")
 

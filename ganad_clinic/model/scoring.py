@@ -88,12 +88,12 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
         return {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}, reconstruction
     units = model.residual_units
     evidence = [_evidence(a - b, scale) / spread for (a, b), scale, spread
-                in zip(_all_layers(pairs), units.scales(), units.layer_spread)]
+                in zip(_all_layers(model, pairs), units.scales(), units.layer_spread)]
     return {name: sum(evidence[layers]) for name, layers in model.term_layers.items()}, reconstruction
 
 
 def _residual_pairs(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
-    """Per term, the (x-side, x̂-side) pairs of its layers, in the order of `model.term_layers`."""
+    """Per term, the (x-side, x̂-side) pairs of its layers."""
     z, maps_x = model.encoder.forward_with_maps(x)
     reconstruction = model.generator(z)
     z_again, maps_rec = model.encoder.forward_with_maps(reconstruction)
@@ -102,8 +102,10 @@ def _residual_pairs(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, l
     return pairs, reconstruction
 
 
-def _all_layers(pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [pair for layers in pairs.values() for pair in layers]
+def _all_layers(model: GanAutoencoder,
+                pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every term's pairs in one list, in the layer order of `model.residual_units` (`term_layers`)."""
+    return [pair for name in model.term_layers for pair in pairs[name]]
 
 
 def _evidence(residual: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -178,9 +180,9 @@ def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, batch: int
     device = next(model.parameters()).device
     chunks = [x_normal[start:start + batch].to(device) for start in range(0, len(x_normal), batch)]
     units = model.residual_units
-    units.fit([a - b for a, b in _all_layers(_residual_pairs(model, chunk)[0])] for chunk in chunks)
+    units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])] for chunk in chunks)
     per_layer = [torch.stack([_evidence(a - b, scale) for (a, b), scale
-                              in zip(_all_layers(_residual_pairs(model, chunk)[0]), units.scales())], 1)
+                              in zip(_all_layers(model, _residual_pairs(model, chunk)[0]), units.scales())], 1)
                  for chunk in chunks]
     units.set_layer_spread(torch.cat(per_layer).double().std(0).tolist())
 

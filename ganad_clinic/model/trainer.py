@@ -301,7 +301,7 @@ def _scoring_state(model: GanAutoencoder | BaselineModel, ema: dict[str, Average
 
 
 def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, config: TrainConfig) -> ScoreConfig:
-    """The score of the model as it stands: feature scales and term statistics from the training
+    """The score of the model as it stands: residual units and term statistics from the training
     normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
     if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
         fit_residual_units(model, x_train)
@@ -324,7 +324,7 @@ def _validation_figure(model: GanAutoencoder | BaselineModel, x_train: torch.Ten
 
 def calibrate(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
               config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
-    """Fit the feature scales and term statistics on the training normals, then the heat-map
+    """Fit the residual units and term statistics on the training normals, then the heat-map
     reference and the threshold on validation data only."""
     score_config = _score_config(model, x_train, config)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
