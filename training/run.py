@@ -104,6 +104,8 @@ def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor)
     row = _scored(name, terms, result.score_config, result.threshold.value, split.test_labels,
                   time.monotonic() - started, result.best_step)
     row.update(val_auc=result.validation_metrics["auc"], _result=result, _terms=terms)
+    if config.method == "ganad" and config.feature_layers == "all":
+        row["evidence_power"] = float(result.model.residual_units.evidence_power)
     return row
 
 

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ganad_clinic.cli.common import add_device_threads, apply_threads, load_images
 from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_dataset
 from ganad_clinic.imaging.io import ImageReadError
+from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
 from ganad_clinic.model.bundle import save_bundle
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import SPECS
@@ -48,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"weight of the critic-feature term (default {TrainConfig.lam}; the baselines' own otherwise)")
     parser.add_argument("--beta", type=float, help=f"weight of the latent term (default {TrainConfig.beta}; 0 for baselines)")
     parser.add_argument("--gan", choices=("rsgan", "sgan"), help="GAN loss (default rsgan; sgan for the baselines)")
+    parser.add_argument("--geometry", choices=TRAIN_GEOMETRIES,
+                        help="training augmentation of geometry: cells (flips, right-angle turns and random crops; "
+                             "default for the ALL spec), shift (random crops only), none (default for small, upright "
+                             "images such as digits)")
     parser.add_argument("--search-steps", type=int,
                         help=f"AnoGAN: z-search steps per scored batch (default {TrainConfig.search_steps}, as in Table 5)")
     parser.add_argument("--recipe", choices=("default", "paper"), default="default",
@@ -60,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
     given = {name: value for name, value in (("batch_size", args.batch_size), ("latent", args.latent),
                                               ("width", args.width), ("steps", args.steps),
-                                              ("search_steps", args.search_steps), ("gan", args.gan)) if value}
+                                              ("search_steps", args.search_steps), ("gan", args.gan),
+                                              ("geometry", args.geometry)) if value}
     given.update({name: value for name, value in (("lam", args.lam), ("beta", args.beta)) if value is not None})
     config = recommended_config(args.image_size, args.channels, args.spec, args.method, seed=args.seed,
                                 device=args.device, **given)

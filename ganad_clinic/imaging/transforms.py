@@ -48,21 +48,36 @@ def eval_transform(image_size: int, channels: int = 3, resize_size: int | None =
     )
 
 
-def train_transform(image_size: int, channels: int = 3, resize_size: int | None = None) -> Compose:
+TRAIN_GEOMETRIES = ("cells", "shift", "none")
+"""What the training pipeline may do to an image's geometry: "cells" flips, turns by right angles and
+crops at random; "shift" only crops at random (a small translation); "none" crops at the centre."""
+
+
+def train_transform(image_size: int, channels: int = 3, resize_size: int | None = None,
+                    geometry: str = "cells") -> Compose:
     """The paper's augmentation (resize, horizontal and vertical flips, random crop) plus 90° turns.
 
     Cells have no preferred orientation, so right-angle rotations add variety without inventing
-    unrealistic images. Call `set_random_state(seed)` on the result for reproducible draws.
+    unrealistic images. Digits and other upright images do have one (a flipped 7, a turned 6 is
+    another class), so they take `geometry="shift"` or `"none"`. Call `set_random_state(seed)` on the
+    result for reproducible draws.
     """
     resize_size = _checked_sizes(image_size, channels, resize_size)
+    if geometry not in TRAIN_GEOMETRIES:
+        raise ValueError(f"unknown training geometry {geometry!r}; choose one of {TRAIN_GEOMETRIES}")
+    orientation = [
+        RandFlip(prob=0.5, spatial_axis=1),
+        RandFlip(prob=0.5, spatial_axis=0),
+        RandRotate90(prob=_ROTATION_PROBABILITY, max_k=3, spatial_axes=(0, 1)),
+    ] if geometry == "cells" else []
+    crop = (CenterSpatialCrop((image_size, image_size)) if geometry == "none"
+            else RandSpatialCrop((image_size, image_size), random_size=False))
     return Compose(
         [
             *_prepare(channels),
             Resize((resize_size, resize_size), mode="bilinear", anti_aliasing=True),
-            RandFlip(prob=0.5, spatial_axis=1),
-            RandFlip(prob=0.5, spatial_axis=0),
-            RandRotate90(prob=_ROTATION_PROBABILITY, max_k=3, spatial_axes=(0, 1)),
-            RandSpatialCrop((image_size, image_size), random_size=False),
+            *orientation,
+            crop,
             *_finish(),
         ]
     )

@@ -29,13 +29,15 @@ from ganad_clinic import __version__
 from ganad_clinic.model.baselines.common import BaselineModel
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
-from ganad_clinic.model.networks import ArchSpec, GanAutoencoder
+from ganad_clinic.model.networks import DEFAULT_EVIDENCE_POWER, ArchSpec, GanAutoencoder
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 # Format 2 measures the paper model's all-layer score terms in fitted residual units (`residual_units`);
-# a format-1 bundle of that model lacks them and must be retrained. Baseline bundles are unchanged.
+# a format-1 bundle of that model lacks them and must be retrained. Format 3 stores the units' evidence
+# power, which format 2 fixed at the default. Baseline bundles are unchanged.
 FIRST_FORMAT_OF = {"ganad": 2}
+POWER_KEY = "residual_units.evidence_power"
 METADATA = Path("configs/metadata.json")
 WEIGHTS = Path("models/model.pt")
 
@@ -214,6 +216,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         arch = ganad["architecture"]
         model = build_model(method, ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
                             int(arch["channels"]), int(arch["latent"]), arch.get("options"))
+        if ganad["bundle_format"] == 2 and method == "ganad":
+            state.setdefault(POWER_KEY, torch.tensor(float(DEFAULT_EVIDENCE_POWER)))
         model.load_state_dict(state, strict=True)
         score = ganad["score"]
         score_config = ScoreConfig(float(score["lambda"]), float(score["beta"]), score["mode"],

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 BASE_MAX = 7  # the smallest feature map is at most this wide
+DEFAULT_EVIDENCE_POWER = 8  # the all-layer score's soft maximum until fitting chooses another
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ class FeatureScales(nn.Module):
     Each feature (pixel, or channel and position of a hidden map) has its residual measured in its
     spread over the training normals, so that a quiet feature counts as much as a loud one; each
     layer's evidence is then divided by its spread over those normals, so that every layer counts
-    alike. Buffers, so that they travel in the bundle's state dict with the weights they belong to.
+    alike. `evidence_power` is the generalised mean that summarises a layer (the spreads belong to
+    it). Buffers, so that they travel in the bundle's state dict with the weights they belong to.
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]]) -> None:
@@ -145,6 +147,7 @@ class FeatureScales(nn.Module):
         for index, shape in enumerate(shapes):
             self.register_buffer(f"layer_{index}", torch.ones(shape))
         self.register_buffer("layer_spread", torch.ones(len(shapes)))
+        self.register_buffer("evidence_power", torch.tensor(float(DEFAULT_EVIDENCE_POWER)))
 
     def scales(self) -> list[torch.Tensor]:
         return [getattr(self, f"layer_{index}") for index in range(self.layers)]
@@ -172,9 +175,10 @@ class FeatureScales(nn.Module):
             scale.copy_(std.clamp_min(floor).to(scale.dtype))
 
     @torch.no_grad()
-    def set_layer_spread(self, spread: Sequence[float]) -> None:
-        values = torch.as_tensor(list(spread), dtype=self.layer_spread.dtype)
-        self.layer_spread.copy_(values.clamp_min(max(float(values.mean()) * 1e-2, 1e-12)))
+    def set_layer_spread(self, spread: Sequence[float], power: float) -> None:
+        """Each layer's evidence spread on the normals, for the power its evidence is summarised with."""
+        self.layer_spread.copy_(torch.as_tensor(list(spread), dtype=self.layer_spread.dtype))
+        self.evidence_power.fill_(power)
 
 
 class Encoder(nn.Module):

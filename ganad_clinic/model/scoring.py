@@ -13,7 +13,8 @@ by a soft maximum rather than a sum (`raw_terms`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -21,12 +22,12 @@ import torch.nn.functional as F
 from monai.metrics import compute_roc_auc
 
 from ganad_clinic.model.baselines.common import BaselineModel
-from ganad_clinic.model.networks import GanAutoencoder
+from ganad_clinic.model.networks import DEFAULT_EVIDENCE_POWER, GanAutoencoder
 
 TERMS = ("l_d", "l_r", "l_l")
 SCORE_MODES = ("normalised", "raw")
 FEATURE_LAYERS = ("all", "last")
-EVIDENCE_POWER = 8  # the generalised mean that summarises a layer's residuals in the all-layer terms
+EVIDENCE_POWERS = (DEFAULT_EVIDENCE_POWER, 4, 2, 1)  # the generalised means fitting chooses from, default first
 HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
 
 
@@ -77,9 +78,10 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
     feature_layers="last" is the paper: Σ|·| of the pixels, of f_D (D's last hidden layer) and of
     E's output. "all" compares the pixels, every hidden layer of D and every hidden layer of E plus
     its output, each feature's residual in units of its spread on the training normals
-    (`fit_residual_units`), each layer summarised by a generalised mean of power EVIDENCE_POWER (a
-    soft maximum: an abnormal cell occupies a small part of the image, and a plain mean dilutes it
-    in the background's noise) and divided by that summary's spread on the normals.
+    (`fit_residual_units`), each layer summarised by a generalised mean of the units' fitted power
+    (8 by default, a soft maximum: an abnormal cell occupies a small part of the image, and a plain
+    mean dilutes it in the background's noise; a whole different digit favours a plain mean) and
+    divided by that summary's spread on the normals.
     """
     if feature_layers not in FEATURE_LAYERS:
         raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
@@ -87,9 +89,8 @@ def raw_terms(model: GanAutoencoder, x: torch.Tensor,
     if feature_layers == "last":
         return {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}, reconstruction
     units = model.residual_units
-    evidence = [_evidence(a - b, scale) / spread for (a, b), scale, spread
-                in zip(_all_layers(model, pairs), units.scales(), units.layer_spread)]
-    return {name: sum(evidence[layers]) for name, layers in model.term_layers.items()}, reconstruction
+    evidence = _layer_evidence(model, pairs, (float(units.evidence_power),))[..., 0]
+    return _terms_of_evidence(model, evidence / units.layer_spread.to(evidence)), reconstruction
 
 
 def _residual_pairs(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
@@ -108,13 +109,25 @@ def _all_layers(model: GanAutoencoder,
     return [pair for name in model.term_layers for pair in pairs[name]]
 
 
-def _evidence(residual: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Generalised mean (power EVIDENCE_POWER) of |residual| / scale over each sample's features,
-    computed in float32 relative to its peak so that the power cannot overflow."""
-    power = EVIDENCE_POWER
+def _layer_evidence(model: GanAutoencoder, pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+                    powers: tuple[float, ...]) -> torch.Tensor:
+    """N x layers x powers: each layer's unit residuals summarised by each generalised mean."""
+    return torch.stack([_evidence(a - b, scale, powers) for (a, b), scale
+                        in zip(_all_layers(model, pairs), model.residual_units.scales())], 1)
+
+
+def _terms_of_evidence(model: GanAutoencoder, evidence: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each term: the sum of its layers' evidence (N x layers, already divided by the spreads)."""
+    return {name: evidence[:, layers].sum(1) for name, layers in model.term_layers.items()}
+
+
+def _evidence(residual: torch.Tensor, scale: torch.Tensor, powers: tuple[float, ...]) -> torch.Tensor:
+    """N x powers: generalised means of |residual| / scale over each sample's features, computed in
+    float32 relative to the peak so that a power cannot overflow."""
     units = (residual.abs() / scale).flatten(1).float()
     peak = units.amax(1, keepdim=True).clamp_min(1e-12)
-    return peak.squeeze(1) * (units / peak).pow(power).mean(1).pow(1 / power)
+    relative = units / peak
+    return torch.stack([peak.squeeze(1) * relative.pow(power).mean(1).pow(1 / power) for power in powers], 1)
 
 
 def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
@@ -174,17 +187,49 @@ def compute_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor, featur
 
 
 @torch.inference_mode()
-def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, batch: int = 64) -> None:
+def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, x_val: torch.Tensor | None = None,
+                       val_labels: np.ndarray | None = None, config: ScoreConfig = ScoreConfig(),
+                       batch: int = 64) -> float | None:
     """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
-    spread over the images, then the spread of each layer's evidence in those units."""
-    device = next(model.parameters()).device
-    chunks = [x_normal[start:start + batch].to(device) for start in range(0, len(x_normal), batch)]
+    spread over the images, then the spread of each layer's evidence in those units.
+
+    The evidence power is the default (8) unless validation images with anomalies are given: then
+    it is the one of EVIDENCE_POWERS whose score (`config`'s λ, β and mode) has the best validation
+    AUC, ties going to the earlier. Local anomalies (one abnormal cell in a crop) want a soft
+    maximum, diffuse ones (another digit) a plain mean. Returns that AUC (None without anomalies).
+    """
     units = model.residual_units
-    units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])] for chunk in chunks)
-    per_layer = [torch.stack([_evidence(a - b, scale) for (a, b), scale
-                              in zip(_all_layers(model, _residual_pairs(model, chunk)[0]), units.scales())], 1)
-                 for chunk in chunks]
-    units.set_layer_spread(torch.cat(per_layer).double().std(0).tolist())
+    units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])]
+              for chunk in _chunks(model, x_normal, batch))
+    train_evidence = _evidence_of(model, x_normal, batch)
+    spreads = train_evidence.std(0)
+    spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)  # a dead layer must not divide by ~0
+    choice, best_auc = 0, None
+    if x_val is not None and val_labels is not None and len(np.unique(val_labels)) == 2:
+        val_evidence = _evidence_of(model, x_val, batch)
+        aucs = []
+        for index in range(len(EVIDENCE_POWERS)):
+            spread = spreads[:, index]
+            train_terms = _terms_of_evidence(model, train_evidence[..., index] / spread)
+            val_terms = _terms_of_evidence(model, val_evidence[..., index] / spread)
+            stats = fit_term_stats({k: v.numpy() for k, v in train_terms.items()})
+            scores = combine(val_terms, replace(config, term_stats=stats)).numpy()
+            aucs.append(roc_auc(scores, val_labels))
+        choice = int(np.argmax(aucs))
+        best_auc = aucs[choice]
+    units.set_layer_spread(spreads[:, choice].tolist(), EVIDENCE_POWERS[choice])
+    return best_auc
+
+
+def _chunks(model: GanAutoencoder, x: torch.Tensor, batch: int) -> Iterator[torch.Tensor]:
+    device = next(model.parameters()).device
+    return (x[start:start + batch].to(device) for start in range(0, len(x), batch))
+
+
+def _evidence_of(model: GanAutoencoder, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """N x layers x EVIDENCE_POWERS of images, in the units fitted so far, on the CPU in float64."""
+    return torch.cat([_layer_evidence(model, _residual_pairs(model, chunk)[0], EVIDENCE_POWERS).double().cpu()
+                      for chunk in _chunks(model, x, batch)])
 
 
 def fit_term_stats(terms: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:

@@ -24,7 +24,7 @@ from monai.data import CacheDataset
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ganad_clinic.imaging.transforms import eval_transform, train_transform
+from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES, eval_transform, train_transform
 from ganad_clinic.model import losses
 from ganad_clinic.model.augment import diff_augment
 from ganad_clinic.model.baselines.common import BaselineModel, adamw
@@ -74,6 +74,7 @@ class TrainConfig:
     feature_layers: str = "all"  # the hidden layers L_D and L_L compare (see scoring.raw_terms)
     critic_sees_reconstructions: bool = True  # G(E(x)) is a fake for D too, so f_D learns to tell it apart
     diff_augment: tuple[str, ...] = ("color", "translation", "cutout")  # DiffAugment policies; () = off
+    geometry: str = "cells"  # what the training pipeline does to geometry (transforms.TRAIN_GEOMETRIES)
     ema_decay: float | None = 0.99  # None: score with the last weights
     select_best: bool = True  # keep the checkpoint with the best validation figure
     eval_every: int = 50
@@ -90,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"unknown architecture spec {self.spec!r}; choose one of {sorted(SPECS)}")
         if self.gan not in losses.GAN_LOSSES:
             raise ValueError(f"unknown GAN loss {self.gan!r}; choose one of {losses.GAN_LOSSES}")
+        if self.geometry not in TRAIN_GEOMETRIES:
+            raise ValueError(f"unknown training geometry {self.geometry!r}; choose one of {TRAIN_GEOMETRIES}")
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {RECIPES}")
         if self.steps < 1 or self.batch_size < 1:
@@ -106,14 +109,16 @@ class TrainConfig:
 def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "auto", method: str = "ganad",
                        **overrides) -> TrainConfig:
     """The defaults users get: the paper's batch sizes; widths and latent sizes that train well in
-    minutes on two CPU cores; a baseline's own loss and score weights. spec "auto": mnist for
+    minutes on two CPU cores; flips and turns for cell crops only (small images are taken to be
+    upright, like digits); a baseline's own loss and score weights. spec "auto": mnist for
     1 channel <= 32 px, cifar10 for 3 channels <= 32 px, otherwise all."""
     if spec == "auto":
         spec = "all" if image_size > 32 else ("mnist" if channels == 1 else "cifar10")
     small = spec != "all"
     values: dict = dict(spec=spec, image_size=image_size, channels=channels, batch_size=64 if small else 16,
                         latent=100 if small else TrainConfig.latent,
-                        width=0.5 if small else TrainConfig.width, method=method)
+                        width=0.5 if small else TrainConfig.width, geometry="none" if small else "cells",
+                        method=method)
     values.update(BASELINE_DEFAULTS.get(method, {}))
     values.update(overrides)
     return TrainConfig(**values)
@@ -198,7 +203,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     inputs = StepInputs(config, lambda x: diff_augment(x, config.diff_augment, generator=augment_rng), latent_rng,
                         use_amp=device.type == "cuda")
 
-    transform = train_transform(config.image_size, config.channels)
+    transform = train_transform(config.image_size, config.channels, geometry=config.geometry)
     transform.set_random_state(seed=config.seed)
     dataset = CacheDataset(list(train_images), transform=transform, progress=False)
     x_val = prepare_eval_batch(val_images, config)
@@ -300,21 +305,24 @@ def _scoring_state(model: GanAutoencoder | BaselineModel, ema: dict[str, Average
     return state
 
 
-def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, config: TrainConfig) -> ScoreConfig:
+def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
+                  config: TrainConfig) -> ScoreConfig:
     """The score of the model as it stands: residual units and term statistics from the training
-    normals (100 images give steadier spreads than the 5 normals of the paper's validation split)."""
+    normals (100 images give steadier spreads than the 5 normals of the paper's validation split),
+    the units' evidence power chosen on validation when it holds anomalies."""
+    score_config = ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers)
     if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
-        fit_residual_units(model, x_train)
+        fit_residual_units(model, x_train, x_val, labels, score_config)
     if config.score_mode == "raw":  # no statistics needed (and AnoGAN would search for every training image)
-        return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers)
+        return score_config
     train_terms, _ = compute_terms(model, x_train, config.feature_layers)
-    return ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers, fit_term_stats(train_terms))
+    return replace(score_config, term_stats=fit_term_stats(train_terms))
 
 
 def _validation_figure(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
                        config: TrainConfig) -> float:
     """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
-    score_config = _score_config(model, x_train, config)
+    score_config = _score_config(model, x_train, x_val, labels, config)
     terms, _ = compute_terms(model, x_val, config.feature_layers)
     if (labels == 1).any():
         return roc_auc(combine_arrays(terms, score_config), labels)
@@ -326,7 +334,7 @@ def calibrate(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, x_va
               config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
     """Fit the residual units and term statistics on the training normals, then the heat-map
     reference and the threshold on validation data only."""
-    score_config = _score_config(model, x_train, config)
+    score_config = _score_config(model, x_train, x_val, labels, config)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
     scores = combine_arrays(terms, score_config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))

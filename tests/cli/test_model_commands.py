@@ -31,6 +31,18 @@ def test_train_writes_a_bundle_that_validated_on_held_out_images(trained, capsys
     assert "Youden" in metadata["ganad"]["threshold"]["rule"]
 
 
+def test_train_geometry_option_reaches_the_config() -> None:
+    from ganad_clinic.cli.train import config_from_args
+    from ganad_clinic.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--image-size", "28", "--channels", "1"])
+    assert config_from_args(args, 100).geometry == "none"  # small gray images are taken to be upright
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    assert config_from_args(args, 100).geometry == "cells"  # 64 px cell crops: flips and turns
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--geometry", "shift"])
+    assert config_from_args(args, 100).geometry == "shift"
+
+
 def test_evaluate_json_is_exactly_one_object(trained, capsys) -> None:
     data, bundle = trained
     capsys.readouterr()

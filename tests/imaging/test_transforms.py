@@ -156,6 +156,23 @@ def test_train_crop_position_varies() -> None:
     assert len(crops) > 1
 
 
+def test_upright_geometries_never_flip_or_turn() -> None:
+    # a horizontal bar in the upper left, clear of the edges: "shift" moves it a little, "none" not at all
+    image = np.zeros((32, 32, 3), dtype=np.float32)
+    image[8:12, 6:22] = 1.0
+    fixed = train_transform(28, geometry="none").set_random_state(0)
+    assert all(torch.equal(fixed(image), eval_transform(28)(image)) for _ in range(5))
+    shifted = train_transform(28, geometry="shift").set_random_state(0)
+    draws = [shifted(image)[0] > 0 for _ in range(20)]
+    for bright in draws:
+        rows, columns = torch.nonzero(bright, as_tuple=True)
+        assert rows.max() - rows.min() < columns.max() - columns.min()  # still horizontal
+        assert rows.min() <= 10 and columns.min() <= 8  # still in the upper left (a flip or turn moves it away)
+    assert len({tuple(torch.nonzero(b)[0].tolist()) for b in draws}) > 1
+    with pytest.raises(ValueError, match="geometry"):
+        train_transform(28, geometry="mirror")
+
+
 def test_pipelines_can_be_sent_to_data_loader_workers() -> None:
     restored = pickle.loads(pickle.dumps(train_transform(16, channels=1)))
     assert restored(np.ones((20, 20, 3), dtype=np.float32)).shape == (1, 16, 16)

@@ -1,3 +1,4 @@
+import copy
 import json
 import pickle
 
@@ -121,8 +122,40 @@ def test_a_format_1_bundle_of_the_paper_model_is_refused_with_a_retrain_hint(tmp
     path = _save(tiny_result, tmp_path / "bundle")
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    assert metadata["ganad"]["bundle_format"] == 2
+    assert metadata["ganad"]["bundle_format"] == 3
     metadata["ganad"]["bundle_format"] = 1  # its score terms had no residual units
     metadata_path.write_text(json.dumps(metadata))
     with pytest.raises(BundleError, match=r"older GANAD Clinic \(bundle format 1\).*retrain"):
         load_bundle(path)
+
+
+def test_the_chosen_evidence_power_travels_in_the_bundle(tmp_path, tiny_result) -> None:
+    model = copy.deepcopy(tiny_result.model)
+    model.residual_units.evidence_power.fill_(2.0)
+    path = save_bundle(tmp_path / "bundle", model, tiny_result.score_config, tiny_result.threshold)
+    loaded = load_bundle(path)
+    assert float(loaded.model.residual_units.evidence_power) == 2.0
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    from ganad_clinic.model.scoring import score_batch
+    assert torch.allclose(loaded.score(x).score, score_batch(model, x, tiny_result.score_config).score)
+    assert not torch.allclose(loaded.score(x).score, score_batch(tiny_result.model, x, tiny_result.score_config).score)
+
+
+def test_a_format_2_bundle_loads_with_the_power_format_2_always_used(tmp_path, tiny_result) -> None:
+    model = copy.deepcopy(tiny_result.model)
+    model.residual_units.evidence_power.fill_(8.0)
+    path = save_bundle(tmp_path / "bundle", model, tiny_result.score_config, tiny_result.threshold)
+    weights = path / "models/model.pt"
+    state = torch.load(weights, weights_only=True)
+    del state["residual_units.evidence_power"]  # format 2 had no such key: its power was always 8
+    torch.save(state, weights)
+    metadata_path = path / "configs/metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["ganad"]["bundle_format"] = 2
+    metadata["ganad"]["model_sha256"] = bundle_module.file_sha256(weights)
+    metadata_path.write_text(json.dumps(metadata))
+    loaded = load_bundle(path)
+    assert float(loaded.model.residual_units.evidence_power) == 8.0
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    from ganad_clinic.model.scoring import score_batch
+    assert torch.allclose(loaded.score(x).score, score_batch(model, x, tiny_result.score_config).score)

@@ -1,10 +1,13 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from ganad_clinic.model.networks import FeatureScales
 from ganad_clinic.model.scoring import (
-    EVIDENCE_POWER, ScoreConfig, choose_threshold, combine, fit_term_stats, raw_terms, residual_map, roc_auc,
+    EVIDENCE_POWERS, ScoreConfig, choose_threshold, combine, fit_residual_units, fit_term_stats, raw_terms,
+    residual_map, roc_auc,
     screening_metrics,
 )
 
@@ -33,7 +36,7 @@ class _Toy:
     residual_units = FeatureScales([(1, 2, 2), (4,), (1, 2, 2), (1,)])
     for layer, unit in zip(residual_units.scales(), (1.0, 2.0, 2.0, 0.5)):
         layer.fill_(unit)
-    residual_units.set_layer_spread([1.0, 1.0, 1.0, 2.0])
+    residual_units.set_layer_spread([1.0, 1.0, 1.0, 2.0], 8)
 
     @staticmethod
     def generator(z):
@@ -53,7 +56,7 @@ def test_all_layer_terms_are_soft_maxima_of_unit_residuals_by_hand() -> None:
     x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])  # x̂ = 0.25 everywhere: residuals 0.75, 0.25, 0.25, 0.75
 
     def soft_max(values: list[float]) -> float:
-        return float(np.mean(np.power(values, EVIDENCE_POWER)) ** (1 / EVIDENCE_POWER))
+        return float(np.mean(np.power(values, 8)) ** (1 / 8))
 
     terms, _ = raw_terms(_Toy(), x, feature_layers="all")
     pixels = [0.75, 0.25, 0.25, 0.75]
@@ -64,6 +67,68 @@ def test_all_layer_terms_are_soft_maxima_of_unit_residuals_by_hand() -> None:
     assert terms["l_l"].item() == pytest.approx(soft_max([v / 2 for v in pixels]) + 0.125 / 0.5 / 2.0)
     with pytest.raises(ValueError, match="feature layers"):
         raw_terms(_Toy(), x, feature_layers="some")
+
+
+def test_power_one_makes_the_all_layer_terms_plain_means_of_unit_residuals() -> None:
+    toy = _Toy()
+    toy.residual_units = copy.deepcopy(_Toy.residual_units)
+    toy.residual_units.evidence_power.fill_(1.0)
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    terms, _ = raw_terms(toy, x, feature_layers="all")
+    assert terms["l_r"].item() == pytest.approx(np.mean([0.75, 0.25, 0.25, 0.75]))
+    assert terms["l_d"].item() == pytest.approx(np.mean([0.75, 0.25, 0.25, 0.75]) / 2)
+
+
+class _ZeroToy:
+    """x̂ = 0 and E(x) = 0, so every residual of every term is the image itself (E's hidden map is x)."""
+
+    term_layers = {"l_r": slice(0, 1), "l_d": slice(1, 2), "l_l": slice(2, 4)}
+
+    def __init__(self) -> None:
+        self.residual_units = FeatureScales([(1, 4, 4), (16,), (1, 4, 4), (1,)])
+        self.encoder = self
+        self.critic = self
+
+    def parameters(self):
+        return iter([torch.zeros(1)])
+
+    def forward_with_maps(self, x):
+        return torch.zeros(len(x), 1), [x]
+
+    def generator(self, z):
+        return torch.zeros(len(z), 1, 4, 4)
+
+    def feature_maps(self, x):
+        return [x.flatten(1)]
+
+
+def _fields(levels: np.ndarray, spike: float, rng: np.random.Generator) -> torch.Tensor:
+    """4x4 images at a flat level each, plus one pixel raised by `spike` at a random place."""
+    images = np.repeat(levels[:, None], 16, axis=1) + rng.normal(0, 0.01, (len(levels), 16))
+    images[np.arange(len(levels)), rng.integers(0, 16, len(levels))] += spike
+    return torch.tensor(images, dtype=torch.float32).view(-1, 1, 4, 4)
+
+
+def test_the_evidence_power_is_chosen_on_validation_anomalies() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 20 + [1] * 20)
+    # normals: a flat level that varies from image to image, plus a spike
+    normals = _fields(rng.uniform(0.0, 0.2, 60), 0.3, rng)
+    # local anomalies (one strong spike on a normal level): the soft maximum sees them, a mean does not
+    local = torch.cat([_fields(rng.uniform(0.0, 0.2, 20), 0.3, rng), _fields(rng.uniform(0.0, 0.2, 20), 1.5, rng)])
+    toy = _ZeroToy()
+    auc = fit_residual_units(toy, normals[:40], local, labels)
+    assert float(toy.residual_units.evidence_power) == EVIDENCE_POWERS[0] == 8 and auc > 0.9
+    # diffuse anomalies (everything raised a little, no spike): a plain mean sees them, a soft maximum
+    # mistakes the normals' spikes for evidence
+    diffuse = torch.cat([_fields(rng.uniform(0.0, 0.2, 20), 0.3, rng), _fields(np.full(20, 0.25), 0.0, rng)])
+    toy = _ZeroToy()
+    auc = fit_residual_units(toy, normals[:40], diffuse, labels)
+    assert float(toy.residual_units.evidence_power) <= 2 and auc > 0.9
+    # without validation anomalies: the default, and no AUC
+    toy = _ZeroToy()
+    assert fit_residual_units(toy, normals[:40], normals[40:], np.zeros(20, dtype=int)) is None
+    assert float(toy.residual_units.evidence_power) == 8
 
 
 def test_feature_scales_are_each_features_spread_with_a_floor_for_dead_features() -> None:
@@ -77,8 +142,8 @@ def test_feature_scales_are_each_features_spread_with_a_floor_for_dead_features(
     assert scales.layer_1[0].item() == pytest.approx(2**0.5)  # std of 1, 3
     floor = 2**0.5 / 3 * 1e-2
     assert scales.layer_1[1].item() == pytest.approx(floor) and scales.layer_1[2].item() == pytest.approx(floor)
-    scales.set_layer_spread([2.0, 0.0])
-    assert scales.layer_spread.tolist() == pytest.approx([2.0, 1e-2])  # a flat layer gets 1 % of the mean
+    scales.set_layer_spread([2.0, 0.5], 2)
+    assert scales.layer_spread.tolist() == [2.0, 0.5] and float(scales.evidence_power) == 2.0
     with pytest.raises(ValueError, match="at least 2"):
         FeatureScales([(1,)]).fit([[torch.ones(1, 1)]])
 

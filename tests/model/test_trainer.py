@@ -1,10 +1,11 @@
+import copy
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-from ganad_clinic.model.trainer import TrainingCancelled, TrainProgress, paper_recipe, train
+from ganad_clinic.model.trainer import TrainingCancelled, TrainProgress, paper_recipe, recommended_config, train
 
 from .conftest import tiny_config
 
@@ -24,10 +25,21 @@ def test_residual_units_are_fitted_on_the_training_normals(tiny_data, tiny_resul
     from ganad_clinic.model.scoring import fit_residual_units
     from ganad_clinic.model.trainer import prepare_eval_batch
 
-    fitted = [scale.clone() for scale in tiny_result.model.residual_units.scales()]
+    model = copy.deepcopy(tiny_result.model)
+    fitted = [scale.clone() for scale in model.residual_units.scales()]
     assert all((scale > 0).all() and not torch.allclose(scale, torch.ones_like(scale)) for scale in fitted)
-    fit_residual_units(tiny_result.model, prepare_eval_batch(tiny_data["train"], tiny_config()))
-    assert all(torch.allclose(a, b) for a, b in zip(fitted, tiny_result.model.residual_units.scales()))
+    fit_residual_units(model, prepare_eval_batch(tiny_data["train"], tiny_config()))
+    assert all(torch.allclose(a, b) for a, b in zip(fitted, model.residual_units.scales()))
+    assert float(model.residual_units.evidence_power) == 8.0  # no validation anomalies: the default
+
+
+def test_small_images_train_upright_and_cell_crops_with_flips_and_turns() -> None:
+    assert recommended_config(28, 1).geometry == "none"
+    assert recommended_config(32, 3).geometry == "none"
+    assert recommended_config(64, 3).geometry == "cells"
+    assert recommended_config(28, 1, geometry="shift").geometry == "shift"
+    with pytest.raises(ValueError, match="geometry"):
+        tiny_config(geometry="mirror")
 
 
 def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
