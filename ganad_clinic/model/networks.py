@@ -175,6 +175,16 @@ class FeatureScales(nn.Module):
             scale.copy_(std.clamp_min(floor).to(scale.dtype))
 
     @torch.no_grad()
+    def clear(self) -> None:
+        """Every feature in its own scale: all units 1."""
+        for scale in self.scales():
+            scale.fill_(1.0)
+
+    def per_feature(self) -> bool:
+        """Whether the features have fitted units (rather than all 1)."""
+        return any(not bool((scale == 1).all()) for scale in self.scales())
+
+    @torch.no_grad()
     def set_layer_spread(self, spread: Sequence[float], power: float) -> None:
         """Each layer's evidence spread on the normals, for the power its evidence is summarised with."""
         self.layer_spread.copy_(torch.as_tensor(list(spread), dtype=self.layer_spread.dtype))

@@ -193,32 +193,42 @@ def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, x_val: tor
     """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
     spread over the images, then the spread of each layer's evidence in those units.
 
-    The evidence power is the default (8) unless validation images with anomalies are given: then
-    it is the one of EVIDENCE_POWERS whose score (`config`'s λ, β and mode) has the best validation
-    AUC, ties going to the earlier. Local anomalies (one abnormal cell in a crop) want a soft
-    maximum, diffuse ones (another digit) a plain mean. Returns that AUC (None without anomalies).
+    That is the default form (per-feature units, power 8). Given validation images with anomalies,
+    the form is chosen on them instead: per-feature units or none (every feature in its own scale,
+    the units left at 1), and a power of EVIDENCE_POWERS, whichever score (`config`'s λ, β and mode)
+    has the best validation AUC, ties going to the earlier (the default first). Local anomalies (one
+    abnormal cell in a crop) want a soft maximum, diffuse ones (another digit) a plainer mean; units
+    make a quiet feature count as much as a loud one, which helps where quiet features carry the
+    evidence and hurts where a rarely used one (a digit's blank margin) is noise. Returns the chosen
+    form's validation AUC (None without anomalies).
     """
     units = model.residual_units
     units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])]
               for chunk in _chunks(model, x_normal, batch))
-    train_evidence = _evidence_of(model, x_normal, batch)
-    spreads = train_evidence.std(0)
-    spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)  # a dead layer must not divide by ~0
-    choice, best_auc = 0, None
-    if x_val is not None and val_labels is not None and len(np.unique(val_labels)) == 2:
-        val_evidence = _evidence_of(model, x_val, batch)
-        aucs = []
+    fitted = [scale.clone() for scale in units.scales()]
+    choosing = x_val is not None and val_labels is not None and len(np.unique(val_labels)) == 2
+    forms = []  # (per-feature units, power index, layer spreads, validation AUC)
+    for per_feature in (True, False) if choosing else (True,):
+        if not per_feature:
+            units.clear()
+        train_evidence = _evidence_of(model, x_normal, batch)
+        spreads = train_evidence.std(0)
+        spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)  # a dead layer must not divide by ~0
+        val_evidence = _evidence_of(model, x_val, batch) if choosing else None
         for index in range(len(EVIDENCE_POWERS)):
-            spread = spreads[:, index]
-            train_terms = _terms_of_evidence(model, train_evidence[..., index] / spread)
-            val_terms = _terms_of_evidence(model, val_evidence[..., index] / spread)
-            stats = fit_term_stats({k: v.numpy() for k, v in train_terms.items()})
-            scores = combine(val_terms, replace(config, term_stats=stats)).numpy()
-            aucs.append(roc_auc(scores, val_labels))
-        choice = int(np.argmax(aucs))
-        best_auc = aucs[choice]
-    units.set_layer_spread(spreads[:, choice].tolist(), EVIDENCE_POWERS[choice])
-    return best_auc
+            auc = None
+            if choosing:
+                train_terms = _terms_of_evidence(model, train_evidence[..., index] / spreads[:, index])
+                val_terms = _terms_of_evidence(model, val_evidence[..., index] / spreads[:, index])
+                stats = fit_term_stats({k: v.numpy() for k, v in train_terms.items()})
+                auc = roc_auc(combine(val_terms, replace(config, term_stats=stats)).numpy(), val_labels)
+            forms.append((per_feature, index, spreads[:, index], auc))
+    per_feature, index, spread, auc = forms[int(np.argmax([form[3] for form in forms]))] if choosing else forms[0]
+    if per_feature:
+        for scale, values in zip(units.scales(), fitted):
+            scale.copy_(values)
+    units.set_layer_spread(spread.tolist(), EVIDENCE_POWERS[index])
+    return auc
 
 
 def _chunks(model: GanAutoencoder, x: torch.Tensor, batch: int) -> Iterator[torch.Tensor]:

@@ -109,7 +109,7 @@ def _fields(levels: np.ndarray, spike: float, rng: np.random.Generator) -> torch
     return torch.tensor(images, dtype=torch.float32).view(-1, 1, 4, 4)
 
 
-def test_the_evidence_power_is_chosen_on_validation_anomalies() -> None:
+def test_the_evidence_form_is_chosen_on_validation_anomalies() -> None:
     rng = np.random.default_rng(0)
     labels = np.array([0] * 20 + [1] * 20)
     # normals: a flat level that varies from image to image, plus a spike
@@ -125,10 +125,23 @@ def test_the_evidence_power_is_chosen_on_validation_anomalies() -> None:
     toy = _ZeroToy()
     auc = fit_residual_units(toy, normals[:40], diffuse, labels)
     assert float(toy.residual_units.evidence_power) <= 2 and auc > 0.9
+    assert toy.residual_units.per_feature()
+    # a margin pixel (the last) that the training normals never use: per-feature units blow up the
+    # harmless blips some validation normals have there, so the features' own scale is chosen
+    quiet = normals.clone()
+    quiet.view(-1, 16)[:, 15] = 0.0
+    val = torch.cat([_fields(rng.uniform(0.0, 0.2, 20), 0.3, rng), _fields(rng.uniform(0.4, 0.6, 20), 0.3, rng)])
+    val.view(-1, 16)[:20, 15] = 0.0
+    val.view(-1, 16)[:20:2, 15] = 0.1
+    val.view(-1, 16)[20:, 15] = 0.0
+    toy = _ZeroToy()
+    auc = fit_residual_units(toy, quiet[:40], val, labels)
+    assert not toy.residual_units.per_feature() and auc > 0.9
+    assert all(bool((scale == 1).all()) for scale in toy.residual_units.scales())
     # without validation anomalies: the default, and no AUC
     toy = _ZeroToy()
     assert fit_residual_units(toy, normals[:40], normals[40:], np.zeros(20, dtype=int)) is None
-    assert float(toy.residual_units.evidence_power) == 8
+    assert float(toy.residual_units.evidence_power) == 8 and toy.residual_units.per_feature()
 
 
 def test_feature_scales_are_each_features_spread_with_a_floor_for_dead_features() -> None:
