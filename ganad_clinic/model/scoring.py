@@ -28,6 +28,7 @@ TERMS = ("l_d", "l_r", "l_l")
 SCORE_MODES = ("normalised", "raw")
 FEATURE_LAYERS = ("all", "last")
 EVIDENCE_POWERS = (DEFAULT_EVIDENCE_POWER, 4, 2, 1)  # the generalised means fitting chooses from, default first
+FORM_CHOICE_MIN = 20  # validation images of each class needed to choose the score's form on them
 HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
 
 
@@ -193,20 +194,23 @@ def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, x_val: tor
     """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
     spread over the images, then the spread of each layer's evidence in those units.
 
-    That is the default form (per-feature units, power 8). Given validation images with anomalies,
-    the form is chosen on them instead: per-feature units or none (every feature in its own scale,
+    That is the default form (per-feature units, power 8). Given validation images with at least
+    FORM_CHOICE_MIN normal and as many anomalous ones, the form is chosen on them instead (on fewer,
+    such as the paper's 5 + 15, most forms tie or differ by a pair or two, and the choice would
+    follow noise): per-feature units or none (every feature in its own scale,
     the units left at 1), and a power of EVIDENCE_POWERS, whichever score (`config`'s λ, β and mode)
     has the best validation AUC, ties going to the earlier (the default first). Local anomalies (one
     abnormal cell in a crop) want a soft maximum, diffuse ones (another digit) a plainer mean; units
     make a quiet feature count as much as a loud one, which helps where quiet features carry the
     evidence and hurts where a rarely used one (a digit's blank margin) is noise. Returns the chosen
-    form's validation AUC (None without anomalies).
+    form's validation AUC (None when the default is kept).
     """
     units = model.residual_units
     units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])]
               for chunk in _chunks(model, x_normal, batch))
     fitted = [scale.clone() for scale in units.scales()]
-    choosing = x_val is not None and val_labels is not None and len(np.unique(val_labels)) == 2
+    choosing = (x_val is not None and val_labels is not None
+                and min((np.asarray(val_labels) == label).sum() for label in (0, 1)) >= FORM_CHOICE_MIN)
     forms = []  # (per-feature units, power index, layer spreads, validation AUC)
     for per_feature in (True, False) if choosing else (True,):
         if not per_feature:

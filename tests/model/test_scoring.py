@@ -6,7 +6,7 @@ import torch
 
 from ganad_clinic.model.networks import FeatureScales
 from ganad_clinic.model.scoring import (
-    EVIDENCE_POWERS, ScoreConfig, choose_threshold, combine, fit_residual_units, fit_term_stats, raw_terms,
+    EVIDENCE_POWERS, FORM_CHOICE_MIN, ScoreConfig, choose_threshold, combine, fit_residual_units, fit_term_stats, raw_terms,
     residual_map, roc_auc,
     screening_metrics,
 )
@@ -138,6 +138,11 @@ def test_the_evidence_form_is_chosen_on_validation_anomalies() -> None:
     auc = fit_residual_units(toy, quiet[:40], val, labels)
     assert not toy.residual_units.per_feature() and auc > 0.9
     assert all(bool((scale == 1).all()) for scale in toy.residual_units.scales())
+    # fewer than FORM_CHOICE_MIN of a class (the paper's 5 + 15): the default, and no AUC
+    toy = _ZeroToy()
+    few = np.array([0] * (FORM_CHOICE_MIN - 1) + [1] * 20)
+    assert fit_residual_units(toy, quiet[:40], val[1:], few) is None
+    assert float(toy.residual_units.evidence_power) == 8 and toy.residual_units.per_feature()
     # without validation anomalies: the default, and no AUC
     toy = _ZeroToy()
     assert fit_residual_units(toy, normals[:40], normals[40:], np.zeros(20, dtype=int)) is None
