@@ -54,6 +54,9 @@ def main() -> None:
             "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test), "steps": config.steps,
             "seconds": round(seconds, 1),
         }
+        if config.feature_layers == "all":
+            units = result.model.residual_units
+            row.update(evidence_power=float(units.evidence_power), per_feature_units=units.per_feature())
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 
