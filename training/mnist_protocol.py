@@ -55,8 +55,7 @@ def main() -> None:
             "seconds": round(seconds, 1),
         }
         if config.feature_layers == "all":
-            units = result.model.residual_units
-            row.update(evidence_power=float(units.evidence_power), per_feature_units=units.per_feature())
+            row.update(result.model.residual_units.form())
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 

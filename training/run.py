@@ -105,8 +105,7 @@ def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor)
                   time.monotonic() - started, result.best_step)
     row.update(val_auc=result.validation_metrics["auc"], _result=result, _terms=terms)
     if config.method == "ganad" and config.feature_layers == "all":
-        units = result.model.residual_units
-        row.update(evidence_power=float(units.evidence_power), per_feature_units=units.per_feature())
+        row.update(result.model.residual_units.form())
     return row
 
 

@@ -70,10 +70,8 @@ def main() -> None:
             metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)), test_labels)
             for name, values in terms.items():
                 metrics[f"auc_{name}_only"] = roc_auc(values, test_labels)
-            units = result.model.residual_units
             metrics.update(seed=seed, seconds=seconds, best_step=result.best_step,
-                           val_auc=result.validation_metrics["auc"], evidence_power=float(units.evidence_power),
-                           per_feature_units=units.per_feature(), **anchor_row)
+                           val_auc=result.validation_metrics["auc"], **result.model.residual_units.form(), **anchor_row)
             rows.append(metrics)
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}), flush=True)
     for name in ("pca", "knn", "ocsvm", "iforest"):

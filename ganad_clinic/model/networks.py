@@ -184,6 +184,10 @@ class FeatureScales(nn.Module):
         """Whether the features have fitted units (rather than all 1)."""
         return any(not bool((scale == 1).all()) for scale in self.scales())
 
+    def form(self) -> dict[str, float | bool]:
+        """The score's form these units give, for results files: power and per-feature units."""
+        return {"evidence_power": float(self.evidence_power), "per_feature_units": self.per_feature()}
+
     @torch.no_grad()
     def set_layer_spread(self, spread: Sequence[float], power: float) -> None:
         """Each layer's evidence spread on the normals, for the power its evidence is summarised with."""

@@ -309,7 +309,7 @@ def _score_config(model: GanAutoencoder | BaselineModel, x_train: torch.Tensor, 
                   config: TrainConfig) -> ScoreConfig:
     """The score of the model as it stands: residual units and term statistics from the training
     normals (100 images give steadier spreads than the 5 normals of the paper's validation split),
-    the units' evidence power chosen on validation when it holds anomalies."""
+    the units' form chosen on validation when it is large enough (`fit_residual_units`)."""
     score_config = ScoreConfig(config.lam, config.beta, config.score_mode, config.feature_layers)
     if isinstance(model, GanAutoencoder) and config.feature_layers == "all":
         fit_residual_units(model, x_train, x_val, labels, score_config)
