@@ -16,6 +16,16 @@ from ganad_clinic.imaging.transforms import eval_transform, to_display
 from ganad_clinic.model.bundle import Bundle
 
 
+PIXELS_PER_BATCH = 32 * 64 * 64
+
+
+def batch_size_for(image_size: int) -> int:
+    """Images per scoring batch: 32 at 64 px, fewer as images grow, so that a batch's activations
+    stay near the caches. At 3x220x220 a batch of 32 scored slower per image than a batch of 1
+    (training/bench.py); a batch of 2 is the fastest there."""
+    return max(1, PIXELS_PER_BATCH // (image_size * image_size))
+
+
 @dataclass
 class ImageScore:
     score: float
@@ -29,11 +39,12 @@ class ImageScore:
 
 
 class Scorer:
-    """Applies a bundle's eval transform and scores images in batches."""
+    """Applies a bundle's eval transform and scores images in batches (by default of
+    `batch_size_for` the bundle's image size)."""
 
-    def __init__(self, bundle: Bundle, batch_size: int = 32) -> None:
+    def __init__(self, bundle: Bundle, batch_size: int | None = None) -> None:
         self.bundle = bundle
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batch_size_for(bundle.image_size)
         self.transform = eval_transform(bundle.image_size, bundle.channels)
 
     def prepare(self, image: np.ndarray) -> torch.Tensor:

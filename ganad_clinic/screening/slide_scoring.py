@@ -42,7 +42,7 @@ def tiling_rule_for(bundle: Bundle, field_scale: float = 1.0) -> TilingRule:
 
 
 class SlideScorer:
-    def __init__(self, bundle: Bundle, rule: TilingRule, batch_size: int = 32) -> None:
+    def __init__(self, bundle: Bundle, rule: TilingRule, batch_size: int | None = None) -> None:
         self.bundle = bundle
         self.rule = rule
         self.scorer = Scorer(bundle, batch_size)
