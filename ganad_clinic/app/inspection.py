@@ -38,7 +38,7 @@ class Inspection:
 
 def inspect_slide(slide_id: int, path: Path, bundle: Bundle, rule: TilingRule, model_version: str) -> Inspection:
     image = read_image(path)
-    tiles = rule.tiles(*image.shape[:2])
+    tiles = rule.tiles(image)
     results = Scorer(bundle).score_images([tile.cut(image) for tile in tiles])
     top = slide_tile_index([result.score for result in results])
     best = results[top]

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ganad_clinic.imaging.cells import chromatin_mask
+
 CROP_SIZE = 257
 FIELD_WIDTH = 1296
 FIELD_HEIGHT = 972
@@ -293,6 +295,16 @@ def generate_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) 
     return _render(maps, stains, rng, scale)
 
 
+@dataclass(frozen=True)
+class FieldCell:
+    """A white cell drawn in a field: its centre (row, column), radius in pixels and class."""
+
+    row: float
+    col: float
+    radius: float
+    blast: bool
+
+
 def generate_field(
     rng: np.random.Generator,
     width: int = FIELD_WIDTH,
@@ -301,7 +313,20 @@ def generate_field(
     blast_fraction: float = 0.5,
 ) -> tuple[np.ndarray, bool]:
     """One ALL-IDB1-style field (height x width x 3, uint8, at half ALL-IDB1 resolution) and
-    whether it holds any blast.
+    whether it holds any blast; see `draw_field`."""
+    image, cells = draw_field(rng, width, height, n_cells, blast_fraction)
+    return image, any(cell.blast for cell in cells)
+
+
+def draw_field(
+    rng: np.random.Generator,
+    width: int = FIELD_WIDTH,
+    height: int = FIELD_HEIGHT,
+    n_cells: int | None = None,
+    blast_fraction: float = 0.5,
+) -> tuple[np.ndarray, list[FieldCell]]:
+    """One ALL-IDB1-style field (height x width x 3, uint8, at half ALL-IDB1 resolution) and the
+    white cells drawn in it.
 
     `n_cells` white cells (2-6 at random when None; fewer if they do not fit apart), each a blast
     with probability `blast_fraction`.
@@ -329,18 +354,13 @@ def generate_field(
     _place_rbcs(maps, rng, rng.uniform(0.3, 0.55), rbc_radius, keep_out)
     for x, y, radius, blast in white_cells:
         _add_white_cell(maps, rng, x, y, radius, blast, FIELD_SCALE)
-    return _render(maps, stains, rng, FIELD_SCALE), any(blast for _, _, _, blast in white_cells)
+    image = _render(maps, stains, rng, FIELD_SCALE)
+    return image, [FieldCell(y, x, radius, blast) for x, y, radius, blast in white_cells]
 
 
 def nucleus_fraction(image: np.ndarray) -> float:
-    """Fraction of pixels coloured like stained chromatin: bluer than red, green far below background.
-
-    Red cells are redder than blue and the pale cytoplasm keeps its green, so neither counts.
-    """
-    rgb = image.astype(np.float32)
-    background_green = np.percentile(rgb[..., 1], 99)
-    chromatin = (rgb[..., 2] > rgb[..., 0]) & (rgb[..., 1] < 0.6 * background_green)
-    return float(chromatin.mean())
+    """Fraction of pixels coloured like stained chromatin (imaging.cells.chromatin_mask)."""
+    return float(chromatin_mask(image).mean())
 
 
 def crop_rng(seed: int, blast: bool, index: int) -> np.random.Generator:

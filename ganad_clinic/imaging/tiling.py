@@ -1,21 +1,26 @@
-"""Large field images -> overlapping tiles -> one slide score and one stitched heat map.
+"""Large field images -> tiles, one per white cell -> one slide score and one stitched heat map.
 
-The model learns from ALL-IDB2-style crops: one white cell in a square of about 257 px. A crop is
-scored whole, resized by the eval transform exactly as in training. A field (ALL-IDB1: 2592x1944
-with several cells) resized whole would shrink every cell to a few pixels, so it is cut into
-overlapping tiles with the crops' field of view and each tile is scored like a crop.
+The model learns from ALL-IDB2-style crops: one white cell centred in a square of about 257 px. A
+crop is scored whole, resized by the eval transform exactly as in training. A field (ALL-IDB1:
+2592x1944 with several cells) resized whole would shrink every cell to a few pixels, so it is cut
+into tiles with the crops' field of view, each framing one white cell as a crop does, and each tile
+is scored like a crop. A tile that frames red cells only, or half a white cell at its edge, is
+unlike anything the model learnt from: on synthetic fields an overlapping grid of tiles scored every
+normal field above the threshold (training/field_screening.py).
 
 The rule (`TilingRule`):
 - an image is tiled when its longer side exceeds `tile_above` = 1.5 x the crop size (386 px for
   257-px crops): crops, even slightly larger ones, stay whole; fields are tiled;
 - a tile's side is the crop size times `field_scale`, the pixel scale of fields relative to the
   crops (1 for ALL-IDB1 fields at full resolution, 0.5 for our synthetic fields, drawn at half);
-- tiles overlap by half a tile, and the last tile of a row or column lies flush with the edge;
+- a field gets one tile centred on each nucleus that imaging.cells finds (moved inside the field
+  where the cell lies near its edge); a field where none is found is covered by the overlapping
+  grid instead (tiles overlap by half a tile, the last of a row or column flush with the edge), so
+  that a field is never passed unseen;
 - the slide's score is the MAXIMUM tile score (one anomalous cell makes an anomalous slide), and its
   terms are those of that tile;
 - each tile's heat map is put back on the part of the tile the model saw (the eval transform's
-  centre crop, about 86 % of each side) and overlaps keep the maximum. A strip of about 7 % of a
-  tile along the slide's outer edge is seen by no tile, as in training, and has heat 0.
+  centre crop, about 86 % of each side) and overlaps keep the maximum; pixels no tile saw have heat 0.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ganad_clinic.imaging.cells import white_cell_centres
 from ganad_clinic.imaging.transforms import default_resize_size
 
 DEFAULT_CROP_SIZE = 257
@@ -80,11 +86,30 @@ class TilingRule:
     def is_tiled(self, height: int, width: int) -> bool:
         return max(height, width) > self.tile_above
 
-    def tiles(self, height: int, width: int) -> list[Tile]:
-        """The whole image as one tile, or the overlapping grid when the image is tiled."""
+    def tiles(self, image: np.ndarray) -> list[Tile]:
+        """The whole image as one tile (a crop); for a field, a tile centred on each white cell,
+        or the grid when no white cell is found."""
+        height, width = image.shape[:2]
+        if not self.is_tiled(height, width):
+            return [Tile(0, 0, height, width)]
+        centres = white_cell_centres(image, self.tile_size)
+        if not centres:
+            return self.grid(height, width)
+        return [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
+
+    def grid(self, height: int, width: int) -> list[Tile]:
+        """The whole image as one tile (a crop), or the overlapping grid of a field."""
         if not self.is_tiled(height, width):
             return [Tile(0, 0, height, width)]
         return tile_grid(height, width, self.tile_size, self.stride)
+
+
+def centred_tile(row: float, col: float, size: int, height: int, width: int) -> Tile:
+    """A `size` tile centred on (row, col), moved inside the image (and cut to a shorter side)."""
+    tile_height, tile_width = min(size, height), min(size, width)
+    top = min(max(round(row - tile_height / 2), 0), height - tile_height)
+    left = min(max(round(col - tile_width / 2), 0), width - tile_width)
+    return Tile(top, left, tile_height, tile_width)
 
 
 def tile_grid(height: int, width: int, tile_size: int, stride: int) -> list[Tile]:

@@ -179,11 +179,11 @@ def next_version(parent: str, taken: set[str]) -> str:
 
 
 def slide_tiles(paths: Sequence[Path], rule: TilingRule) -> list[list[np.ndarray]]:
-    """Each slide cut as the screening service cuts it: crops whole, fields in tiles."""
+    """Each slide cut as the screening service cuts it: crops whole, fields in tiles (one per white cell)."""
     cut = []
     for path in paths:
         image = read_image(path)
-        cut.append([tile.cut(image) for tile in rule.tiles(*image.shape[:2])])
+        cut.append([tile.cut(image) for tile in rule.tiles(image)])
     return cut
 
 

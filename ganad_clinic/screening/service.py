@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ganad_clinic.imaging.tiling import Tile
 from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.screening.archive import Archiver
@@ -272,27 +273,27 @@ class ScreeningService:
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
         step: list[Arrival] = []
-        tiles = 0
+        plans: list[list[Tile]] = []
         for arrival in arrivals:
-            count = model.scorer.tile_count(arrival.image)
-            if step and tiles + count > MAX_TILES_PER_STEP:
-                self._score_step(step, model)
-                step, tiles = [], 0
+            plan = model.scorer.plan(arrival.image)
+            if step and sum(map(len, plans)) + len(plan) > MAX_TILES_PER_STEP:
+                self._score_step(step, plans, model)
+                step, plans = [], []
             if self._stop_requested.is_set():
                 return  # recorded slides stay pending and are finished on the next start
             step.append(arrival)
-            tiles += count
+            plans.append(plan)
         if step:
-            self._score_step(step, model)
+            self._score_step(step, plans, model)
 
-    def _score_step(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
+    def _score_step(self, arrivals: list[Arrival], plans: list[list[Tile]], model: _LoadedModel) -> None:
         started = time.monotonic()
         try:
-            results = model.scorer.score([arrival.image for arrival in arrivals])
+            results = model.scorer.score([arrival.image for arrival in arrivals], plans)
         except Exception as error:  # a model failure on one image must not take the others down
             if len(arrivals) > 1:
-                for arrival in arrivals:
-                    self._score_step([arrival], model)
+                for arrival, plan in zip(arrivals, plans):
+                    self._score_step([arrival], [plan], model)
                 return
             failed = arrivals[0]
             if failed.outcome is Outcome.RESCORED:

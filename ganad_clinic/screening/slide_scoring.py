@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganad_clinic.imaging.tiling import DEFAULT_CROP_SIZE, TilingRule, slide_tile_index, stitch_heat
+from ganad_clinic.imaging.tiling import DEFAULT_CROP_SIZE, Tile, TilingRule, slide_tile_index, stitch_heat
 from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.inference import Scorer
 
@@ -47,12 +47,13 @@ class SlideScorer:
         self.rule = rule
         self.scorer = Scorer(bundle, batch_size)
 
-    def tile_count(self, image: np.ndarray) -> int:
-        return len(self.rule.tiles(*image.shape[:2]))
+    def plan(self, image: np.ndarray) -> list[Tile]:
+        """The tiles an image is scored by (finding a field's white cells takes a moment: plan once)."""
+        return self.rule.tiles(image)
 
-    def score(self, images: Sequence[np.ndarray]) -> list[SlideResult]:
-        """Score HxWx3 float images in [0, 1] (as `read_image` returns them)."""
-        plans = [self.rule.tiles(*image.shape[:2]) for image in images]
+    def score(self, images: Sequence[np.ndarray], plans: Sequence[list[Tile]] | None = None) -> list[SlideResult]:
+        """Score HxWx3 float images in [0, 1] (as `read_image` returns them), by their `plan`s."""
+        plans = [self.plan(image) for image in images] if plans is None else plans
         pieces = [tile.cut(image) for image, tiles in zip(images, plans) for tile in tiles]
         tile_scores = self.scorer.score_images(pieces)
         results: list[SlideResult] = []

@@ -7,11 +7,13 @@ from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
     Tile,
     TilingRule,
+    centred_tile,
     seen_window,
     slide_tile_index,
     stitch_heat,
     tile_grid,
 )
+from ganad_clinic.imaging.synthetic import FIELD_SCALE, draw_field, field_rng, generate_cell
 from ganad_clinic.imaging.transforms import default_resize_size, eval_transform
 
 
@@ -19,11 +21,11 @@ def test_crops_are_scored_whole_and_fields_are_tiled() -> None:
     rule = TilingRule()
     assert rule.crop_size == DEFAULT_CROP_SIZE
     assert rule.tile_above == 386
-    assert rule.tiles(257, 257) == [Tile(0, 0, 257, 257)]
-    assert rule.tiles(300, 386) == [Tile(0, 0, 300, 386)]
+    assert rule.grid(257, 257) == [Tile(0, 0, 257, 257)]
+    assert rule.grid(300, 386) == [Tile(0, 0, 300, 386)]
     assert rule.is_tiled(300, 387)
     assert rule.is_tiled(972, 1296)
-    field_tiles = rule.tiles(972, 1296)
+    field_tiles = rule.grid(972, 1296)
     assert {(tile.height, tile.width) for tile in field_tiles} == {(257, 257)}
 
 
@@ -32,7 +34,47 @@ def test_field_scale_sets_the_tile_size_but_not_what_counts_as_a_crop() -> None:
     assert rule.tile_size == 128
     assert rule.stride == 64
     assert not rule.is_tiled(257, 257)
-    assert all(tile.height == 128 and tile.width == 128 for tile in rule.tiles(972, 1296))
+    assert all(tile.height == 128 and tile.width == 128 for tile in rule.grid(972, 1296))
+
+
+def test_a_field_gets_one_tile_centred_on_each_white_cell() -> None:
+    image, cells = draw_field(field_rng(4, 0), n_cells=4)
+    rule = TilingRule(field_scale=FIELD_SCALE)
+    tiles = rule.tiles(image)
+    assert len(tiles) >= len(cells) == 4
+    height, width = image.shape[:2]
+    for tile in tiles:
+        assert (tile.height, tile.width) == (128, 128)
+        assert 0 <= tile.top <= height - 128 and 0 <= tile.left <= width - 128
+    for cell in cells:  # the tile's centre is the cell's, moved inside the field near an edge
+        row, col = np.clip(cell.row, 64, height - 64), np.clip(cell.col, 64, width - 64)
+        offsets = [np.hypot(tile.top + 64 - row, tile.left + 64 - col) for tile in tiles]
+        assert min(offsets) < 0.4 * cell.radius
+
+
+def test_a_field_without_white_cells_is_covered_by_the_grid() -> None:
+    image, _ = draw_field(field_rng(4, 1), n_cells=0)
+    rule = TilingRule(field_scale=FIELD_SCALE)
+    assert rule.tiles(image) == rule.grid(*image.shape[:2])
+    assert len(rule.tiles(image)) > 100
+
+
+def test_a_crop_is_one_tile_whatever_it_shows() -> None:
+    crop = generate_cell(np.random.default_rng(0), blast=True)
+    assert TilingRule().tiles(crop) == [Tile(0, 0, 257, 257)]
+
+
+@pytest.mark.parametrize("row,col,expected", [
+    (100.0, 150.0, Tile(36, 86, 128, 128)),  # inside: centred
+    (10.0, 990.0, Tile(0, 872, 128, 128)),  # near the top-right corner: moved inside
+    (299.0, 0.0, Tile(172, 0, 128, 128)),
+])
+def test_centred_tiles_stay_inside_the_image(row: float, col: float, expected: Tile) -> None:
+    assert centred_tile(row, col, 128, 300, 1000) == expected
+
+
+def test_a_centred_tile_takes_a_side_shorter_than_the_tile_whole() -> None:
+    assert centred_tile(40.0, 500.0, 128, 90, 1000) == Tile(0, 436, 90, 128)
 
 
 @pytest.mark.parametrize("height,width,tile,stride", [
@@ -87,7 +129,7 @@ def test_stitched_heat_has_the_slide_shape_and_lights_the_anomalous_corner() -> 
     field = np.zeros((height, width, 3), dtype=np.float32)
     field[40:110, 760:840, 0] = 1.0  # an "anomaly" near the top-right corner
     rule = TilingRule(crop_size=160)
-    tiles = rule.tiles(height, width)
+    tiles = rule.grid(height, width)
     assert len(tiles) > 1
     heats = _transform_as_model([tile.cut(field) for tile in tiles], image_size=32)
     stitched = stitch_heat(heats, tiles, (height, width))

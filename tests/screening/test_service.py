@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganad_clinic.imaging.synthetic import draw_field, field_rng
 from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
 from ganad_clinic.screening.archive import Archiver
@@ -91,6 +92,17 @@ def test_a_field_is_scored_tile_by_tile(store: Store, model: ModelVersion, inbox
     assert by_name["crop.png"].tiles == 1
     assert by_name["field.png"].tiles > 1
     assert Image.open(by_name["field.png"].heatmap_path).size == (160, 100)
+
+
+def test_a_stained_field_is_scored_by_one_tile_per_white_cell(store: Store, model: ModelVersion, inbox: Path,
+                                                               home: Path) -> None:
+    image, cells = draw_field(field_rng(0, 2), width=400, height=300, n_cells=2, blast_fraction=0.0)
+    Image.fromarray(image).save(inbox / "field.png")
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+    (event,) = collector.scored
+    assert event.tiles == len(cells) == 2
 
 
 def test_files_are_archived_only_after_their_result_is_committed(store: Store, model: ModelVersion, inbox: Path,
@@ -237,10 +249,10 @@ def test_an_image_the_model_fails_on_is_rejected_and_the_rest_scored(store: Stor
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     real_score = SlideScorer.score
 
-    def failing_on_odd_shapes(self: SlideScorer, images):
+    def failing_on_odd_shapes(self: SlideScorer, images, plans=None):
         if any(image.shape[:2] == (33, 33) for image in images):
             raise RuntimeError("simulated model failure")
-        return real_score(self, images)
+        return real_score(self, images, plans)
 
     monkeypatch.setattr(SlideScorer, "score", failing_on_odd_shapes)
     write_png(inbox / "odd.png", 1, 33, 33)

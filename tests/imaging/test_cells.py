@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from ganad_clinic.imaging.cells import chromatin_mask, white_cell_centres
+from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, draw_field, field_rng
+
+CELL_SCALE = CROP_SIZE * FIELD_SCALE  # a crop's side in a synthetic field's pixels
+
+
+def _pink_background(height: int = 200, width: int = 300) -> np.ndarray:
+    image = np.empty((height, width, 3), dtype=np.float32)
+    image[...] = (0.92, 0.85, 0.86)
+    return image
+
+
+def _violet_disc(image: np.ndarray, row: int, col: int, radius: float) -> None:
+    rows, cols = np.ogrid[:image.shape[0], :image.shape[1]]
+    image[np.hypot(rows - row, cols - col) <= radius] = (0.45, 0.25, 0.6)
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_every_drawn_white_cell_is_found_and_nothing_else(index: int) -> None:
+    image, cells = draw_field(field_rng(3, index), n_cells=index % 5 + 1)
+    centres = white_cell_centres(image, CELL_SCALE)
+    assert cells
+    for cell in cells:
+        distances = [np.hypot(row - cell.row, col - cell.col) for row, col in centres]
+        assert min(distances) < 0.4 * cell.radius, f"{cell} not found among {centres}"
+    for row, col in centres:
+        assert min(np.hypot(row - cell.row, col - cell.col) / cell.radius for cell in cells) < 1.0
+
+
+def test_a_field_of_red_cells_only_has_no_white_cell() -> None:
+    image, cells = draw_field(field_rng(3, 9), n_cells=0)
+    assert cells == []
+    assert white_cell_centres(image, CELL_SCALE) == []
+
+
+def test_specks_are_not_nuclei_and_larger_nuclei_come_first() -> None:
+    image = _pink_background()
+    _violet_disc(image, 50, 60, radius=3)  # a platelet-sized speck
+    _violet_disc(image, 120, 100, radius=12)
+    _violet_disc(image, 100, 230, radius=18)
+    centres = white_cell_centres(image, CELL_SCALE)
+    assert len(centres) == 2
+    assert np.allclose(centres[0], (100, 230), atol=0.5)
+    assert np.allclose(centres[1], (120, 100), atol=0.5)
+
+
+def test_chromatin_does_not_depend_on_the_value_range() -> None:
+    image, _ = draw_field(field_rng(3, 1), width=300, height=200, n_cells=2)
+    assert chromatin_mask(image).any()
+    assert np.array_equal(chromatin_mask(image), chromatin_mask(image.astype(np.float32) / 255))
+
+
+def test_cell_scale_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="cell_scale"):
+        white_cell_centres(_pink_background(), 0)
