@@ -7,7 +7,7 @@ Half the fields hold normal white cells only, the other half at least one blast 
 with probability 0.5, redrawn until one is). Both tilings score a field as its highest tile and
 flag it at the bundle's threshold, as the screening service does. Also reported: how many of the
 drawn white cells got a tile centred on them (within 0.4 of the cell's radius, after the tile is
-moved inside the field).
+moved inside the field), and how many tiles of the normal fields pass the threshold on their own.
 """
 
 from __future__ import annotations
@@ -57,10 +57,12 @@ def found(cell: FieldCell, tiles: list[Tile], shape: tuple[int, int]) -> bool:
 def screen(scorer: Scorer, images: list[np.ndarray], plans: list[list[Tile]], threshold: float,
            labels: list[int]) -> dict:
     started = time.perf_counter()
-    scores = np.array([max(result.score for result in scorer.score_images([tile.cut(image) for tile in tiles]))
-                       for image, tiles in zip(images, plans)])
+    tile_scores = [np.array([result.score for result in scorer.score_images([tile.cut(image) for tile in tiles])])
+                   for image, tiles in zip(images, plans)]
     seconds = time.perf_counter() - started
+    scores = np.array([own.max() for own in tile_scores])
     truth = np.array(labels)
+    normal_tiles = np.concatenate([own for own, label in zip(tile_scores, labels) if label == 0])
     return {
         "auc": float(roc_auc_score(truth, scores)),
         "normal_fields_flagged": int((scores[truth == 0] >= threshold).sum()),
@@ -68,6 +70,8 @@ def screen(scorer: Scorer, images: list[np.ndarray], plans: list[list[Tile]], th
         "median_score_normal": float(np.median(scores[truth == 0])),
         "median_score_blast": float(np.median(scores[truth == 1])),
         "tiles_per_field": float(np.mean([len(tiles) for tiles in plans])),
+        "normal_field_tiles": len(normal_tiles),
+        "normal_field_tiles_flagged": int((normal_tiles >= threshold).sum()),
         "seconds_per_field": seconds / len(images),
     }
 
