@@ -27,8 +27,9 @@ EXCLUDES = (
     # tests and development tools
     "tests", "pytest", "_pytest", "pytestqt", "hypothesis", "mlxtend", "pypdf", "pip", "setuptools",
     "_distutils_hack", "IPython", "jupyter", "notebook", "pygments", "tkinter", "_tkinter",
-    # scientific stack MONAI imports when present but GANAD Clinic does not use
-    "matplotlib", "mpl_toolkits", "pandas", "scipy", "sklearn", "joblib", "threadpoolctl", "narwhals",
+    # scientific stack MONAI imports when present but GANAD Clinic does not use (scipy it does:
+    # imaging.cells finds white cells with scipy.ndimage)
+    "matplotlib", "mpl_toolkits", "pandas", "sklearn", "joblib", "threadpoolctl", "narwhals",
     "contourpy", "kiwisolver", "fontTools", "cycler", "dateutil",
     # torch's vision, audio and board stacks and its GPU compiler; torch._dynamo and sympy stay: the
     # optimizers import them on their first step

@@ -20,19 +20,27 @@ MIN_NUCLEUS_RADIUS = 0.05
 """The smallest nucleus counted, as a radius in crop sides: 13 px in a 257-px crop, well below a
 lymphocyte's nucleus and well above a platelet or a stain speck."""
 
+SAME_CELL = 0.2
+"""Pieces of chromatin closer than this many crop sides are one cell's (the lobes of a
+neutrophil's nucleus, a nucleus cut by a cleft or a pale band): about a cell's diameter in a crop."""
+
 
 def chromatin_mask(image: np.ndarray) -> np.ndarray:
-    """Pixels coloured like stained chromatin in an H x W x 3 image (any value range)."""
+    """Pixels coloured like stained chromatin in an H x W x 3 (or more channels) colour image of
+    any non-negative value scale."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        raise ValueError(f"expected an H x W x 3 colour image, got shape {image.shape}")
     rgb = np.asarray(image, dtype=np.float32)
     background_green = np.percentile(rgb[..., 1], 99)
     return (rgb[..., 2] > rgb[..., 0]) & (rgb[..., 1] < CHROMATIN_GREEN * background_green)
 
 
 def white_cell_centres(image: np.ndarray, cell_scale: float) -> list[tuple[float, float]]:
-    """(row, column) centres of the nuclei in an H x W x 3 image, largest first.
+    """(row, column) centres of the white cells' nuclei in an H x W x 3 image, largest first.
 
     `cell_scale` is the side in this image's pixels of a crop framing one cell (257 for ALL-IDB1 at
-    full resolution). Specks are opened away first; a nucleus must cover at least a disc of
+    full resolution). Specks are opened away first; pieces closer than SAME_CELL crop sides are
+    joined (at their area-weighted centre), and a nucleus must then cover at least a disc of
     MIN_NUCLEUS_RADIUS crop sides.
     """
     if cell_scale <= 0:
@@ -47,6 +55,25 @@ def white_cell_centres(image: np.ndarray, cell_scale: float) -> list[tuple[float
     areas = ndimage.sum_labels(mask, labels, index)
     centres = ndimage.center_of_mass(mask, labels, index)
     smallest = math.pi * (MIN_NUCLEUS_RADIUS * cell_scale) ** 2
-    kept = sorted(((area, centre) for area, centre in zip(areas, centres) if area >= smallest),
-                  key=lambda pair: -pair[0])
-    return [(float(row), float(col)) for _, (row, col) in kept]
+    pieces = [(float(area), np.asarray(centre)) for area, centre in zip(areas, centres) if area >= smallest / 4]
+    cells = _join_pieces(pieces, SAME_CELL * cell_scale)
+    kept = sorted(((area, centre) for area, centre in cells if area >= smallest), key=lambda pair: -pair[0])
+    return [(float(centre[0]), float(centre[1])) for _, centre in kept]
+
+
+def _join_pieces(pieces: list[tuple[float, np.ndarray]], reach: float) -> list[tuple[float, np.ndarray]]:
+    """Pieces (area, centre), largest first, each joined to the first cell whose centre lies
+    within `reach`; a cell's centre is its pieces' area-weighted mean."""
+    areas: list[float] = []
+    centres: list[np.ndarray] = []
+    for area, centre in sorted(pieces, key=lambda piece: -piece[0]):
+        near = np.flatnonzero(np.hypot(*(np.array(centres) - centre).T) <= reach) if centres else []
+        if len(near):
+            index = near[0]
+            total = areas[index] + area
+            centres[index] = (centres[index] * areas[index] + centre * area) / total
+            areas[index] = total
+        else:
+            areas.append(area)
+            centres.append(centre)
+    return list(zip(areas, centres))

@@ -14,9 +14,10 @@ The rule (`TilingRule`):
 - a tile's side is the crop size times `field_scale`, the pixel scale of fields relative to the
   crops (1 for ALL-IDB1 fields at full resolution, 0.5 for our synthetic fields, drawn at half);
 - a field gets one tile centred on each nucleus that imaging.cells finds (moved inside the field
-  where the cell lies near its edge); a field where none is found is covered by the overlapping
-  grid instead (tiles overlap by half a tile, the last of a row or column flush with the edge), so
-  that a field is never passed unseen;
+  where the cell lies near its edge); a field where none is found, or more than the grid would
+  have tiles (too dense a smear to frame cells one by one), is covered by the overlapping grid
+  instead (tiles overlap by half a tile, the last of a row or column flush with the edge), so that a
+  field is never passed unseen and never costs more than its grid;
 - the slide's score is the MAXIMUM tile score (one anomalous cell makes an anomalous slide), and its
   terms are those of that tile;
 - each tile's heat map is put back on the part of the tile the model saw (the eval transform's
@@ -88,13 +89,14 @@ class TilingRule:
 
     def tiles(self, image: np.ndarray) -> list[Tile]:
         """The whole image as one tile (a crop); for a field, a tile centred on each white cell,
-        or the grid when no white cell is found."""
+        or the grid when no white cell is found or more than the grid has tiles."""
         height, width = image.shape[:2]
         if not self.is_tiled(height, width):
             return [Tile(0, 0, height, width)]
         centres = white_cell_centres(image, self.tile_size)
-        if not centres:
-            return self.grid(height, width)
+        grid = self.grid(height, width)
+        if not centres or len(centres) > len(grid):
+            return grid
         return [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
 
     def grid(self, height: int, width: int) -> list[Tile]:

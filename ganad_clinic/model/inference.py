@@ -21,8 +21,8 @@ PIXELS_PER_BATCH = 32 * 64 * 64
 
 def batch_size_for(image_size: int) -> int:
     """Images per scoring batch: 32 at 64 px, fewer as images grow, so that a batch's activations
-    stay near the caches. At 3x220x220 a batch of 32 scored slower per image than a batch of 1
-    (training/bench.py); a batch of 2 is the fastest there."""
+    stay near the caches. At 3x220x220 a batch of 32 scored a third slower per image than batches
+    of 1 or 2, which are as fast as each other (training/bench.py)."""
     return max(1, PIXELS_PER_BATCH // (image_size * image_size))
 
 
@@ -43,8 +43,10 @@ class Scorer:
     `batch_size_for` the bundle's image size)."""
 
     def __init__(self, bundle: Bundle, batch_size: int | None = None) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.bundle = bundle
-        self.batch_size = batch_size or batch_size_for(bundle.image_size)
+        self.batch_size = batch_size_for(bundle.image_size) if batch_size is None else batch_size
         self.transform = eval_transform(bundle.image_size, bundle.channels)
 
     def prepare(self, image: np.ndarray) -> torch.Tensor:

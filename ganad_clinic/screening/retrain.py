@@ -188,13 +188,15 @@ def slide_tiles(paths: Sequence[Path], rule: TilingRule) -> list[list[np.ndarray
 
 
 def validation_tiles(split: RetrainSplit, rule: TilingRule) -> tuple[list[np.ndarray], list[int]]:
-    """Every tile of a normal slide is normal; an anomalous slide counts only when it is one tile
+    """Every tile of a normal slide is normal; an anomalous slide counts only when it is a crop
     (which tile of an anomalous field shows the anomaly is not known)."""
     images: list[np.ndarray] = []
     labels: list[int] = []
-    for sample, tiles in zip(split.val, slide_tiles([sample.path for sample in split.val], rule)):
-        if sample.label == ANOMALOUS and len(tiles) > 1:
+    for sample in split.val:
+        image = read_image(sample.path)
+        if sample.label == ANOMALOUS and rule.is_tiled(*image.shape[:2]):
             continue
+        tiles = [tile.cut(image) for tile in rule.tiles(image)]
         images += tiles
         labels += [sample.label] * len(tiles)
     return images, labels

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 DEFAULT_QUIET_SECONDS = 0.4
 DEFAULT_RESCAN_SECONDS = 30.0
 MAX_TILES_PER_STEP = 64
-"""Tiles scored between two looks at the stop flag: stopping never waits for a long batch."""
+"""Tiles scored between two looks at the stop flag, so that stopping waits for a batch of slides
+no longer than one slide: a field's tiles (one per white cell, at most its grid) are one step."""
 STORE_RETRY_SECONDS = 2.0
 HEATMAPS_FOLDER = "heatmaps"
 
@@ -275,7 +276,11 @@ class ScreeningService:
         step: list[Arrival] = []
         plans: list[list[Tile]] = []
         for arrival in arrivals:
-            plan = model.scorer.plan(arrival.image)
+            try:
+                plan = model.scorer.plan(arrival.image)
+            except Exception as error:  # finding a field's cells must not take the service down
+                self._failed(arrival, f"its white cells could not be found ({error})")
+                continue
             if step and sum(map(len, plans)) + len(plan) > MAX_TILES_PER_STEP:
                 self._score_step(step, plans, model)
                 step, plans = [], []
@@ -295,12 +300,7 @@ class ScreeningService:
                 for arrival, plan in zip(arrivals, plans):
                     self._score_step([arrival], [plan], model)
                 return
-            failed = arrivals[0]
-            if failed.outcome is Outcome.RESCORED:
-                self._report_error(f"{failed.path}: could not be re-scored ({error}); its earlier score stands")
-                self._settle(replace(failed, step=Step.FINISHED, outcome=Outcome.KNOWN, image=None))
-            else:
-                self._settle(self._ingestor.reject(failed, f"the model could not score this image ({error})"))
+            self._failed(arrivals[0], f"the model could not score this image ({error})")
             return
         per_tile = (time.monotonic() - started) / max(1, sum(result.tiles for result in results))
         threshold = model.bundle.threshold.value
@@ -316,6 +316,15 @@ class ScreeningService:
                 arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
                 result.flagged, threshold, model.version.version, heatmap, result.tiles, per_tile * result.tiles,
             ))
+
+    def _failed(self, arrival: Arrival, reason: str) -> None:
+        """A slide that could not be scored: rejected with the reason, or, when it was being
+        re-scored by a new model, left with its earlier score."""
+        if arrival.outcome is Outcome.RESCORED:
+            self._report_error(f"{arrival.path}: could not be re-scored: {reason}; its earlier score stands")
+            self._settle(replace(arrival, step=Step.FINISHED, outcome=Outcome.KNOWN, image=None))
+        else:
+            self._settle(self._ingestor.reject(arrival, reason))
 
     def _settle(self, arrival: Arrival) -> None:
         """Report an arrival that needs no scoring now, and put away its file."""

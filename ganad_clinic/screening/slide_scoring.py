@@ -54,6 +54,8 @@ class SlideScorer:
     def score(self, images: Sequence[np.ndarray], plans: Sequence[list[Tile]] | None = None) -> list[SlideResult]:
         """Score HxWx3 float images in [0, 1] (as `read_image` returns them), by their `plan`s."""
         plans = [self.plan(image) for image in images] if plans is None else plans
+        if len(plans) != len(images):
+            raise ValueError(f"{len(plans)} tile plans for {len(images)} images")
         pieces = [tile.cut(image) for image, tiles in zip(images, plans) for tile in tiles]
         tile_scores = self.scorer.score_images(pieces)
         results: list[SlideResult] = []

@@ -56,3 +56,20 @@ def test_chromatin_does_not_depend_on_the_value_range() -> None:
 def test_cell_scale_must_be_positive() -> None:
     with pytest.raises(ValueError, match="cell_scale"):
         white_cell_centres(_pink_background(), 0)
+
+
+def test_the_lobes_of_one_nucleus_make_one_cell_at_their_middle() -> None:
+    image = _pink_background()
+    for row, col in ((90, 140), (90, 158), (106, 149)):  # three lobes, a neutrophil's
+        _violet_disc(image, row, col, radius=7)
+    _violet_disc(image, 100, 40, radius=12)  # another cell, further than SAME_CELL away
+    centres = white_cell_centres(image, CELL_SCALE)
+    assert len(centres) == 2
+    assert np.allclose(centres[0], (95.3, 149.0), atol=0.6)
+    assert np.allclose(centres[1], (100, 40), atol=0.5)
+
+
+@pytest.mark.parametrize("shape", [(50, 60), (50, 60, 1)])
+def test_only_colour_images_are_searched(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="colour image"):
+        chromatin_mask(np.ones(shape, dtype=np.float32))

@@ -59,6 +59,17 @@ def test_a_field_without_white_cells_is_covered_by_the_grid() -> None:
     assert len(rule.tiles(image)) > 100
 
 
+def test_a_smear_with_more_cells_than_grid_tiles_is_covered_by_the_grid() -> None:
+    field = np.empty((600, 800, 3), dtype=np.float32)
+    field[...] = (0.92, 0.85, 0.86)
+    rows, cols = np.mgrid[:600, :800]
+    for row in range(20, 600, 40):
+        for col in range(20, 800, 40):
+            field[np.hypot(rows - row, cols - col) <= 12] = (0.45, 0.25, 0.6)
+    rule = TilingRule(field_scale=FIELD_SCALE)
+    assert rule.tiles(field) == rule.grid(600, 800)
+
+
 def test_a_crop_is_one_tile_whatever_it_shows() -> None:
     crop = generate_cell(np.random.default_rng(0), blast=True)
     assert TilingRule().tiles(crop) == [Tile(0, 0, 257, 257)]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
 from ganad_clinic.model.bundle import load_bundle
@@ -16,6 +17,9 @@ def test_default_batch_follows_the_bundles_image_size(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     assert Scorer(bundle).batch_size == batch_size_for(bundle.image_size)
     assert Scorer(bundle, batch_size=3).batch_size == 3
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="batch_size"):
+            Scorer(bundle, batch_size=bad)
 
 
 def test_scores_do_not_depend_on_the_batching(tiny_bundle):

@@ -8,13 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
+from ganad_clinic.imaging.synthetic import FIELD_SCALE, crop_rng, draw_field, field_rng, generate_cell
+from ganad_clinic.imaging.tiling import TilingRule
 from ganad_clinic.model.bundle import read_metadata
 from ganad_clinic.model.trainer import TrainConfig, TrainingCancelled
 from ganad_clinic.screening.ingest import file_sha256
 from ganad_clinic.screening.retrain import (
-    FROM_FOLDER, GatheredSamples, RetrainError, RetrainSample, config_for, gather_samples, next_version, retrain,
-    split_samples,
+    FROM_FOLDER, GatheredSamples, RetrainError, RetrainSample, RetrainSplit, config_for, gather_samples, next_version,
+    retrain, split_samples, validation_tiles,
 )
 from ganad_clinic.store import ModelVersion, ReviewDecision, Store
 
@@ -81,6 +82,21 @@ def test_split_holds_out_normals_and_every_anomaly(tmp_path: Path):
     assert not set(split.train) & set(split.val)
     with pytest.raises(RetrainError, match="at least 4 normal samples"):
         split_samples(GatheredSamples(normals[:3], anomalies, 0))
+
+
+def test_validation_keeps_a_normal_fields_cells_and_an_anomalous_crop_but_no_anomalous_field(tmp_path: Path):
+    def field(name: str, n_cells: int, blast_fraction: float) -> Path:
+        image, _ = draw_field(field_rng(2, n_cells), width=600, height=400, n_cells=n_cells,
+                              blast_fraction=blast_fraction)
+        Image.fromarray(image).save(tmp_path / name)
+        return tmp_path / name
+
+    val = (RetrainSample(field("normal.png", 3, 0.0), 0, FROM_FOLDER),
+           RetrainSample(field("one blast.png", 1, 1.0), 1, FROM_FOLDER),
+           RetrainSample(cell_file(tmp_path, 7, blast=True), 1, FROM_FOLDER))
+    images, labels = validation_tiles(RetrainSplit(train=(), val=val), TilingRule(field_scale=FIELD_SCALE))
+    assert labels == [0, 0, 0, 1]  # one tile per white cell of the normal field, then the crop whole
+    assert [image.shape[:2] for image in images] == [(128, 128)] * 3 + [(CROP, CROP)]
 
 
 def test_next_version_raises_the_minor_number():

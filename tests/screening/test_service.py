@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -82,15 +83,17 @@ def test_files_are_scored_once_with_heat_maps_and_events(store: Store, model: Mo
     assert (inbox / "before start.png").exists()  # no --archive: originals stay where they are
 
 
-def test_a_field_is_scored_tile_by_tile(store: Store, model: ModelVersion, inbox: Path, home: Path) -> None:
-    write_png(inbox / "field.png", 5, 100, 160)  # the tiny model's crops are 48 px: tiled above 72 px
+def test_a_field_without_white_cells_is_scored_by_the_grid(store: Store, model: ModelVersion, inbox: Path,
+                                                           home: Path) -> None:
+    pink = np.random.default_rng(5).normal((235, 215, 218), 4, (100, 160, 3)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(pink).save(inbox / "field.png")  # the tiny model's crops are 48 px: tiled above 72 px
     write_png(inbox / "crop.png", 6, 48, 48)
     collector = Collector()
     with running(store, config(inbox, home), collector) as service:
         assert service.wait_until_idle(30)
     by_name = {event.path.name: event for event in collector.scored}
     assert by_name["crop.png"].tiles == 1
-    assert by_name["field.png"].tiles > 1
+    assert by_name["field.png"].tiles == 24  # 4 rows x 6 columns of 48-px tiles, 24 px apart
     assert Image.open(by_name["field.png"].heatmap_path).size == (160, 100)
 
 
@@ -103,6 +106,27 @@ def test_a_stained_field_is_scored_by_one_tile_per_white_cell(store: Store, mode
         assert service.wait_until_idle(30)
     (event,) = collector.scored
     assert event.tiles == len(cells) == 2
+
+
+def test_a_field_whose_cells_cannot_be_found_is_rejected_and_the_rest_scored(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_plan = SlideScorer.plan
+
+    def failing_on_fields(self: SlideScorer, image):
+        if image.shape[:2] == (100, 160):
+            raise MemoryError("simulated")
+        return real_plan(self, image)
+
+    monkeypatch.setattr(SlideScorer, "plan", failing_on_fields)
+    write_png(inbox / "field.png", 5, 100, 160)
+    write_png(inbox / "crop.png", 6)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+        assert not service.stopped
+    assert [event.path.name for event in collector.scored] == ["crop.png"]
+    (rejected,) = collector.rejected
+    assert rejected.path.name == "field.png" and "white cells could not be found" in rejected.reason
 
 
 def test_files_are_archived_only_after_their_result_is_committed(store: Store, model: ModelVersion, inbox: Path,
