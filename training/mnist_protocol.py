@@ -48,7 +48,7 @@ def main() -> None:
         terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
         scores = combine_arrays(terms, result.score_config)
         row = {
-            "digit": digit, "auc": roc_auc(scores, split.test_labels),
+            "digit": digit, "seed": args.seed, "auc": roc_auc(scores, split.test_labels),
             **{f"auc_{k}_only": roc_auc(v, split.test_labels) for k, v in terms.items()},
             **anchor_aucs(x_train, x_test, split.test_labels, args.seed),
             "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test), "steps": config.steps,
