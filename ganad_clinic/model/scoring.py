@@ -128,7 +128,17 @@ def _evidence(residual: torch.Tensor, scale: torch.Tensor, powers: tuple[float, 
     units = (residual.abs() / scale).flatten(1).float()
     peak = units.amax(1, keepdim=True).clamp_min(1e-12)
     relative = units / peak
-    return torch.stack([peak.squeeze(1) * relative.pow(power).mean(1).pow(1 / power) for power in powers], 1)
+    return torch.stack([peak.squeeze(1) * _power(relative, power).mean(1).pow(1 / power) for power in powers], 1)
+
+
+def _power(x: torch.Tensor, power: float) -> torch.Tensor:
+    """x ** power, by repeated squaring for the powers of two that EVIDENCE_POWERS holds: a general
+    pow over every feature residual was a seventh of the scoring time at 64 px."""
+    if power == 1:
+        return x
+    if power in (2, 4, 8):
+        return _power(x * x, power / 2)
+    return x.pow(power)
 
 
 def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
