@@ -2,7 +2,7 @@
 
 The database keeps each slide's score, its three terms and a blended heat-map picture, but not the
 raw heat or G(E(x)). Both are recomputed here with the model that produced the slide's score, as
-the screening service computes them: crops whole, fields tile by tile, the heat stitched back to
+the screening service computes them: crops whole, fields by one tile per white cell, the heat stitched back to
 the slide's pixels. The reconstruction shown is that of the tile that gives the slide its score.
 """
 

@@ -1,4 +1,4 @@
-"""Whole slides through the model: crops scored whole, fields tile by tile (see imaging.tiling).
+"""Whole slides through the model: crops scored whole, fields by one tile per white cell (see imaging.tiling).
 
 All tiles of all slides in a batch go through the model together, so a burst of small files and a
 large field both fill the model's batches.
