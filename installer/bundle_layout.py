@@ -28,13 +28,13 @@ EXCLUDES = (
     "tests", "pytest", "_pytest", "pytestqt", "hypothesis", "mlxtend", "pypdf", "pip", "setuptools",
     "_distutils_hack", "IPython", "jupyter", "notebook", "pygments", "tkinter", "_tkinter",
     # scientific stack MONAI imports when present but GANAD Clinic does not use (scipy it does:
-    # imaging.cells finds white cells with scipy.ndimage)
+    # imaging.cells finds white cells with scipy.ndimage, which imports numpy.f2py)
     "matplotlib", "mpl_toolkits", "pandas", "sklearn", "joblib", "threadpoolctl", "narwhals",
     "contourpy", "kiwisolver", "fontTools", "cycler", "dateutil",
     # torch's vision, audio and board stacks and its GPU compiler; torch._dynamo and sympy stay: the
     # optimizers import them on their first step
     "torchvision", "torchaudio", "torchtext", "tensorboard", "torch.utils.tensorboard", "triton",
-    "onnx", "onnxruntime", "onnxscript", "cloudpickle", "numpy.f2py",
+    "onnx", "onnxruntime", "onnxscript", "cloudpickle",
     # MONAI's optional readers and integrations
     "ignite", "nibabel", "itk", "cupy", "cucim", "skimage", "cv2", "tifffile", "imagecodecs", "lmdb",
     "mlflow", "wandb", "clearml", "nvidia", "h5py", "zarr", "pydicom", "openslide", "einops", "transformers",
