@@ -116,15 +116,16 @@ def scoring_figures(name: str, model: GanAutoencoder, repeats: int, anogan_steps
     x32 = torch.rand(32, 3, size, size) * 2 - 1
     x1, xb = x32[:1], x32[:batch]
     log(f"{name}: timing batch 32, batch {batch} (the app's), batch 1, naive and AnoGAN ({anogan_steps} z steps)")
+    batched_repeats = repeats * max(1, 32 // batch // 2)
     batch32 = best_seconds(lambda: score_batch(model, x32, config), repeats) / 32
-    batched = best_seconds(lambda: score_batch(model, xb, config), repeats * max(1, 32 // batch // 2)) / batch
+    batched = best_seconds(lambda: score_batch(model, xb, config), batched_repeats) / batch
     batch1 = best_seconds(lambda: score_batch(model, x1, config), repeats * 4)
     naive = best_seconds(lambda: naive_pass(model, x1), repeats * 4)
     flops = scoring_flops(model, x1, config)
     anogan = anogan_seconds_per_image(model, x1, anogan_steps) * (500 / anogan_steps)
     model.to(memory_format=torch.channels_last)
     channels_last = best_seconds(lambda: score_batch(model, xb.contiguous(memory_format=torch.channels_last), config),
-                                 repeats * max(1, 32 // batch // 2)) / batch
+                                 batched_repeats) / batch
     model.to(memory_format=torch.contiguous_format)
     return {
         "image_size": size,

@@ -21,7 +21,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ganad_clinic.imaging.synthetic import FIELD_SCALE, FieldCell, draw_field, field_rng
-from ganad_clinic.imaging.tiling import Tile, TilingRule
+from ganad_clinic.imaging.tiling import Tile, TilingRule, centred_tile
 from ganad_clinic.model.bundle import load_bundle
 from ganad_clinic.model.inference import Scorer
 from ganad_clinic.screening.slide_scoring import tiling_rule_for
@@ -45,11 +45,10 @@ def synthetic_fields(count: int, seed: int) -> tuple[list[np.ndarray], list[list
 
 
 def found(cell: FieldCell, tiles: list[Tile], shape: tuple[int, int]) -> bool:
-    rows, cols = shape
+    """Whether a tile lies where `centred_tile` would put one for the cell, within 0.4 radius."""
     for tile in tiles:
-        row = np.clip(cell.row, tile.height / 2, rows - tile.height / 2)
-        col = np.clip(cell.col, tile.width / 2, cols - tile.width / 2)
-        if np.hypot(tile.top + tile.height / 2 - row, tile.left + tile.width / 2 - col) < 0.4 * cell.radius:
+        expected = centred_tile(cell.row, cell.col, tile.height, *shape)
+        if np.hypot(tile.top - expected.top, tile.left - expected.left) < 0.4 * cell.radius:
             return True
     return False
 

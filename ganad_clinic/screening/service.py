@@ -275,19 +275,21 @@ class ScreeningService:
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
         step: list[Arrival] = []
         plans: list[list[Tile]] = []
+        tiles = 0
         for arrival in arrivals:
             try:
                 plan = model.scorer.plan(arrival.image)
             except Exception as error:  # finding a field's cells must not take the service down
                 self._failed(arrival, f"its white cells could not be found ({error})")
                 continue
-            if step and sum(map(len, plans)) + len(plan) > MAX_TILES_PER_STEP:
+            if step and tiles + len(plan) > MAX_TILES_PER_STEP:
                 self._score_step(step, plans, model)
-                step, plans = [], []
+                step, plans, tiles = [], [], 0
             if self._stop_requested.is_set():
                 return  # recorded slides stay pending and are finished on the next start
             step.append(arrival)
             plans.append(plan)
+            tiles += len(plan)
         if step:
             self._score_step(step, plans, model)
 
