@@ -28,6 +28,7 @@ class Inspection:
     reconstruction: np.ndarray  # G(E(x)) of that tile
     top_tile: Tile
     tiles: int
+    tiling: str  # how the tiles were chosen (TilePlan.how)
     score: float
     l_d: float
     l_r: float
@@ -38,10 +39,11 @@ class Inspection:
 
 def inspect_slide(slide_id: int, path: Path, bundle: Bundle, rule: TilingRule, model_version: str) -> Inspection:
     image = read_image(path)
-    tiles = rule.tiles(image)
-    results = Scorer(bundle).score_images([tile.cut(image) for tile in tiles])
+    plan = rule.plan(image)
+    results = Scorer(bundle).score_images([tile.cut(image) for tile in plan.tiles])
     top = slide_tile_index([result.score for result in results])
     best = results[top]
-    heat = stitch_heat([result.heat for result in results], tiles, image.shape[:2])
-    return Inspection(slide_id, image, heat, best.model_input, best.reconstruction, tiles[top], len(tiles),
-                      best.score, best.l_d, best.l_r, best.l_l, bundle.threshold.value, model_version)
+    heat = stitch_heat([result.heat for result in results], plan.tiles, image.shape[:2])
+    return Inspection(slide_id, image, heat, best.model_input, best.reconstruction, plan.tiles[top],
+                      len(plan.tiles), plan.how, best.score, best.l_d, best.l_r, best.l_l, bundle.threshold.value,
+                      model_version)

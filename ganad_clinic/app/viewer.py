@@ -168,7 +168,7 @@ class SlideViewer(QWidget):
             self.status.setText(self._inspection_note(self.inspection))
 
     def _inspection_note(self, inspection: Inspection) -> str:
-        tiles = f"{inspection.tiles} tiles; the side panels show the top-scoring tile" if inspection.tiles > 1 else "1 tile"
+        tiles = inspection.tiling + ("; the side panels show the top-scoring tile" if inspection.tiles > 1 else "")
         note = f"Heat map and reconstruction recomputed with model {inspection.model_version} ({tiles})."
         score = self.summary.score if self.summary else None
         if score is not None and abs(score.score - inspection.score) > 1e-3 * max(1.0, abs(score.score)):

@@ -56,6 +56,15 @@ class Tile:
 
 
 @dataclass(frozen=True)
+class TilePlan:
+    """The tiles a slide is scored by, and how they were chosen in words a technician can check
+    (a field scored by the grid because no white cell was found is likely unstained or out of focus)."""
+
+    tiles: list[Tile]
+    how: str
+
+
+@dataclass(frozen=True)
 class TilingRule:
     """When and how an image is cut into tiles; see the module docstring."""
 
@@ -87,17 +96,24 @@ class TilingRule:
     def is_tiled(self, height: int, width: int) -> bool:
         return max(height, width) > self.tile_above
 
-    def tiles(self, image: np.ndarray) -> list[Tile]:
+    def plan(self, image: np.ndarray) -> TilePlan:
         """The whole image as one tile (a crop); for a field, a tile centred on each white cell,
         or the grid when no white cell is found or more than the grid has tiles."""
         height, width = image.shape[:2]
         if not self.is_tiled(height, width):
-            return [Tile(0, 0, height, width)]
+            return TilePlan([Tile(0, 0, height, width)], "whole image")
         centres = white_cell_centres(image, self.tile_size)
         grid = self.grid(height, width)
-        if not centres or len(centres) > len(grid):
-            return grid
-        return [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
+        if not centres:
+            return TilePlan(grid, f"grid of {len(grid)} tiles: no white cell found")
+        if len(centres) > len(grid):
+            return TilePlan(grid, f"grid of {len(grid)} tiles: more white cells ({len(centres)}) than grid tiles")
+        tiles = [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
+        return TilePlan(tiles, f"{len(tiles)} tile{'s' if len(tiles) > 1 else ''}, one per white cell")
+
+    def tiles(self, image: np.ndarray) -> list[Tile]:
+        """The tiles of `plan`, without saying how they were chosen."""
+        return self.plan(image).tiles
 
     def grid(self, height: int, width: int) -> list[Tile]:
         """The whole image as one tile (a crop), or the overlapping grid of a field."""

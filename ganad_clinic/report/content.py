@@ -50,6 +50,7 @@ class SlideRow:
     model_version: str | None
     model_sha256: str | None
     heatmap_path: str | None
+    tiling: str | None  # how the slide was tiled; None for scores stored before that was recorded
     decision: ReviewDecision | None
     reviewer: str | None
     review_note: str
@@ -214,6 +215,7 @@ def _row(summary: SlideSummary) -> SlideRow:
         model_version=None if score is None else score.model_version,
         model_sha256=None if score is None else score.model_sha256,
         heatmap_path=None if score is None else score.heatmap_path,
+        tiling=None if score is None else score.tiling,
         decision=None if review is None else review.decision,
         reviewer=None if review is None else review.reviewer,
         review_note="" if review is None else review.note,

@@ -12,7 +12,7 @@ from ganad_clinic.report.content import ReportContent, SlideRow
 COLUMNS = (
     "slide_id", "file", "path", "received", "status", "score", "threshold", "flagged", "l_d", "l_r", "l_l",
     "model_version", "model_sha256", "review_decision", "reviewer", "reviewed_at", "review_note",
-    "rejection_reason", "duplicate_of",
+    "rejection_reason", "duplicate_of", "tiling",
 )
 
 
@@ -49,6 +49,7 @@ def csv_row(row: SlideRow) -> list[str]:
         row.review_note,
         row.reason or "",
         "" if row.duplicate_of_id is None else str(row.duplicate_of_id),
+        row.tiling or "",
     ]
 
 

@@ -363,6 +363,7 @@ def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
         f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
         f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
+        *([f"Scored by {fonts.markup(row.tiling)}"] if row.tiling else []),
         f"Model {fonts.markup(row.model_version or '?')}",
         f"Review: <b>{review}</b>",
     ]

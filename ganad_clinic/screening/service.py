@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ganad_clinic.imaging.tiling import Tile
+from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.screening.archive import Archiver
@@ -274,49 +274,54 @@ class ScreeningService:
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
         step: list[Arrival] = []
-        plans: list[list[Tile]] = []
+        plans: list[TilePlan] = []
+        planning: list[float] = []  # seconds spent finding each slide's tiles
         tiles = 0
         for arrival in arrivals:
+            started = time.monotonic()
             try:
                 plan = model.scorer.plan(arrival.image)
             except Exception as error:  # finding a field's cells must not take the service down
                 self._failed(arrival, f"its white cells could not be found ({error})")
                 continue
-            if step and tiles + len(plan) > MAX_TILES_PER_STEP:
-                self._score_step(step, plans, model)
-                step, plans, tiles = [], [], 0
+            if step and tiles + len(plan.tiles) > MAX_TILES_PER_STEP:
+                self._score_step(step, plans, planning, model)
+                step, plans, planning, tiles = [], [], [], 0
             if self._stop_requested.is_set():
                 return  # recorded slides stay pending and are finished on the next start
             step.append(arrival)
             plans.append(plan)
-            tiles += len(plan)
+            planning.append(time.monotonic() - started)
+            tiles += len(plan.tiles)
         if step:
-            self._score_step(step, plans, model)
+            self._score_step(step, plans, planning, model)
 
-    def _score_step(self, arrivals: list[Arrival], plans: list[list[Tile]], model: _LoadedModel) -> None:
+    def _score_step(self, arrivals: list[Arrival], plans: list[TilePlan], planning: list[float],
+                    model: _LoadedModel) -> None:
         started = time.monotonic()
         try:
             results = model.scorer.score([arrival.image for arrival in arrivals], plans)
         except Exception as error:  # a model failure on one image must not take the others down
             if len(arrivals) > 1:
-                for arrival, plan in zip(arrivals, plans):
-                    self._score_step([arrival], [plan], model)
+                for arrival, plan, seconds in zip(arrivals, plans, planning):
+                    self._score_step([arrival], [plan], [seconds], model)
                 return
             self._failed(arrivals[0], f"the model could not score this image ({error})")
             return
         per_tile = (time.monotonic() - started) / max(1, sum(result.tiles for result in results))
         threshold = model.bundle.threshold.value
-        for arrival, result in zip(arrivals, results):
+        for arrival, result, seconds in zip(arrivals, results, planning):
             heatmap = self.config.heatmap_folder / heatmap_name(arrival.score_slide_id, model.version.id)
             write_heatmap(heatmap, arrival.image, result.heat)
+            duration = seconds + per_tile * result.tiles
             self.store.add_score(
                 arrival.score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
                 l_l=result.l_l, threshold=threshold, flagged=result.flagged,
-                duration_seconds=per_tile * result.tiles, heatmap_path=heatmap,
+                duration_seconds=duration, heatmap_path=heatmap, tiling=result.tiling,
             )
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
-                result.flagged, threshold, model.version.version, heatmap, result.tiles, per_tile * result.tiles,
+                result.flagged, threshold, model.version.version, heatmap, result.tiles, duration,
             ))
 
     def _failed(self, arrival: Arrival, reason: str) -> None:

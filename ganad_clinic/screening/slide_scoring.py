@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganad_clinic.imaging.tiling import DEFAULT_CROP_SIZE, Tile, TilingRule, slide_tile_index, stitch_heat
+from ganad_clinic.imaging.tiling import DEFAULT_CROP_SIZE, TilePlan, TilingRule, slide_tile_index, stitch_heat
 from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.inference import Scorer
 
@@ -21,8 +21,8 @@ CROP_SIZE_KEY = "crop_size"
 
 @dataclass(frozen=True)
 class SlideResult:
-    """One slide's score (that of its highest-scoring tile, with that tile's terms) and its heat
-    map at the slide's own resolution."""
+    """One slide's score (that of its highest-scoring tile, with that tile's terms), its heat
+    map at the slide's own resolution, and how its tiles were chosen (`TilePlan.how`)."""
 
     score: float
     l_d: float
@@ -31,6 +31,7 @@ class SlideResult:
     flagged: bool
     heat: np.ndarray
     tiles: int
+    tiling: str
 
 
 def tiling_rule_for(bundle: Bundle, field_scale: float = 1.0) -> TilingRule:
@@ -47,23 +48,24 @@ class SlideScorer:
         self.rule = rule
         self.scorer = Scorer(bundle, batch_size)
 
-    def plan(self, image: np.ndarray) -> list[Tile]:
+    def plan(self, image: np.ndarray) -> TilePlan:
         """The tiles an image is scored by (finding a field's white cells takes a moment: plan once)."""
-        return self.rule.tiles(image)
+        return self.rule.plan(image)
 
-    def score(self, images: Sequence[np.ndarray], plans: Sequence[list[Tile]] | None = None) -> list[SlideResult]:
+    def score(self, images: Sequence[np.ndarray], plans: Sequence[TilePlan] | None = None) -> list[SlideResult]:
         """Score HxWx3 float images in [0, 1] (as `read_image` returns them), by their `plan`s."""
         plans = [self.plan(image) for image in images] if plans is None else plans
         if len(plans) != len(images):
             raise ValueError(f"{len(plans)} tile plans for {len(images)} images")
-        pieces = [tile.cut(image) for image, tiles in zip(images, plans) for tile in tiles]
+        pieces = [tile.cut(image) for image, plan in zip(images, plans) for tile in plan.tiles]
         tile_scores = self.scorer.score_images(pieces)
         results: list[SlideResult] = []
         start = 0
-        for image, tiles in zip(images, plans):
-            own = tile_scores[start:start + len(tiles)]
-            start += len(tiles)
+        for image, plan in zip(images, plans):
+            own = tile_scores[start:start + len(plan.tiles)]
+            start += len(plan.tiles)
             best = own[slide_tile_index([result.score for result in own])]
-            heat = stitch_heat([result.heat for result in own], tiles, image.shape[:2])
-            results.append(SlideResult(best.score, best.l_d, best.l_r, best.l_l, best.flagged, heat, len(tiles)))
+            heat = stitch_heat([result.heat for result in own], plan.tiles, image.shape[:2])
+            results.append(SlideResult(best.score, best.l_d, best.l_r, best.l_l, best.flagged, heat,
+                                       len(plan.tiles), plan.how))
         return results

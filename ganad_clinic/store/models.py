@@ -167,6 +167,7 @@ class Score(Base):
     threshold: Mapped[float] = mapped_column(Float)
     flagged: Mapped[bool] = mapped_column(Boolean)
     heatmap_path: Mapped[str | None] = mapped_column(Text)
+    tiling: Mapped[str | None] = mapped_column(Text)  # how the slide was tiled; None before revision 0002
     duration_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

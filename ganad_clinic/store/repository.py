@@ -266,6 +266,7 @@ class Store:
         flagged: bool,
         duration_seconds: float,
         heatmap_path: str | os.PathLike[str] | None = None,
+        tiling: str | None = None,
     ) -> Score:
         """Append a score and mark the slide scored, in one transaction. The model's version and
         sha256 are copied from the registry so the row says exactly which bundle produced it."""
@@ -289,6 +290,7 @@ class Store:
                 threshold=threshold,
                 flagged=flagged,
                 heatmap_path=None if heatmap_path is None else str(heatmap_path),
+                tiling=tiling,
                 duration_seconds=duration_seconds,
             )
             session.add(row)

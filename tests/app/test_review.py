@@ -81,6 +81,7 @@ def test_the_viewer_shows_the_heat_map_and_reconstruction(make_window, store, mo
     inspection = window.viewer.inspection
     assert inspection.heat.shape == inspection.image.shape[:2]
     assert inspection.reconstruction.shape == inspection.model_input.shape
+    assert f"recomputed with model {inspection.model_version} (whole image)." in window.viewer.status.text()
     assert not window.viewer.slide_view.layer.pixmap().isNull()
     window.viewer.opacity.setValue(80)
     assert window.viewer.slide_view.layer.opacity() == 0.8

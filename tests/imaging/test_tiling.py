@@ -6,6 +6,7 @@ import pytest
 from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
     Tile,
+    TilePlan,
     TilingRule,
     centred_tile,
     seen_window,
@@ -40,8 +41,10 @@ def test_field_scale_sets_the_tile_size_but_not_what_counts_as_a_crop() -> None:
 def test_a_field_gets_one_tile_centred_on_each_white_cell() -> None:
     image, cells = draw_field(field_rng(4, 0), n_cells=4)
     rule = TilingRule(field_scale=FIELD_SCALE)
-    tiles = rule.tiles(image)
+    plan = rule.plan(image)
+    tiles = plan.tiles
     assert len(tiles) >= len(cells) == 4
+    assert plan.how == f"{len(tiles)} tiles, one per white cell"
     height, width = image.shape[:2]
     for tile in tiles:
         assert (tile.height, tile.width) == (128, 128)
@@ -55,8 +58,10 @@ def test_a_field_gets_one_tile_centred_on_each_white_cell() -> None:
 def test_a_field_without_white_cells_is_covered_by_the_grid() -> None:
     image, _ = draw_field(field_rng(4, 1), n_cells=0)
     rule = TilingRule(field_scale=FIELD_SCALE)
-    assert rule.tiles(image) == rule.grid(*image.shape[:2])
-    assert len(rule.tiles(image)) > 100
+    plan = rule.plan(image)
+    assert plan.tiles == rule.grid(*image.shape[:2])
+    assert len(plan.tiles) > 100
+    assert plan.how == f"grid of {len(plan.tiles)} tiles: no white cell found"
 
 
 def test_a_smear_with_more_cells_than_grid_tiles_is_covered_by_the_grid() -> None:
@@ -67,12 +72,14 @@ def test_a_smear_with_more_cells_than_grid_tiles_is_covered_by_the_grid() -> Non
         for col in range(20, 800, 40):
             field[np.hypot(rows - row, cols - col) <= 12] = (0.45, 0.25, 0.6)
     rule = TilingRule(field_scale=FIELD_SCALE)
-    assert rule.tiles(field) == rule.grid(600, 800)
+    plan = rule.plan(field)
+    assert plan.tiles == rule.grid(600, 800)
+    assert plan.how == f"grid of {len(plan.tiles)} tiles: more white cells (300) than grid tiles"
 
 
 def test_a_crop_is_one_tile_whatever_it_shows() -> None:
     crop = generate_cell(np.random.default_rng(0), blast=True)
-    assert TilingRule().tiles(crop) == [Tile(0, 0, 257, 257)]
+    assert TilingRule().plan(crop) == TilePlan([Tile(0, 0, 257, 257)], "whole image")
 
 
 @pytest.mark.parametrize("row,col,expected", [

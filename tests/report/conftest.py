@@ -37,6 +37,9 @@ class World:
     ids: dict[str, int]
 
 
+GRID_TILING = "grid of 300 tiles: no white cell found"
+
+
 @pytest.fixture
 def world(store: Store, model: ModelVersion, tmp_path: Path) -> World:
     files = SlideFiles(tmp_path / "data")
@@ -55,7 +58,8 @@ def world(store: Store, model: ModelVersion, tmp_path: Path) -> World:
         path, heatmap = files.slide(name, blast)
         if not keep_heatmap:
             heatmap.unlink()
-        ids[name] = record_scored(store, model, path, heatmap, score)
+        ids[name] = record_scored(store, model, path, heatmap, score,
+                                  tiling=GRID_TILING if name == "Im005_1.tif" else None)
     store.add_review(ids["Im004_1.tif"], "Dr. Ünal", "anomaly_confirmed", MARKUP_NOTE)
     store.add_review(ids["Im005_1.tif"], "tech <a>", "normal", "staining artefact")
     store.add_review(ids[UNICODE_NAME], "tech <a>", "second_read", "")

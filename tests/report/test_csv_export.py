@@ -7,7 +7,7 @@ from ganad_clinic.report import build_report
 from ganad_clinic.report.content import gather_content
 from ganad_clinic.report.csv_export import COLUMNS
 
-from .conftest import MARKUP_NAME, MARKUP_NOTE, UNICODE_NAME, World
+from .conftest import GRID_TILING, MARKUP_NAME, MARKUP_NOTE, UNICODE_NAME, World
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -38,6 +38,7 @@ def test_csv_rows_match_the_database(world: World, tmp_path: Path) -> None:
     assert by_name["Im004_1.tif"]["review_note"] == MARKUP_NOTE
     assert by_name[UNICODE_NAME]["review_decision"] == "second_read"
     assert by_name[MARKUP_NAME]["flagged"] == "0"
+    assert {name: line["tiling"] for name, line in by_name.items() if line["tiling"]} == {"Im005_1.tif": GRID_TILING}
     assert by_name["broken & <bad>.jpg"]["rejection_reason"] == "the file is empty (0 bytes)"
     assert by_name["late.png"]["status"] == "pending"
 

@@ -15,7 +15,7 @@ from ganad_clinic.report.content import gather_content
 from ganad_clinic.store import Store
 
 from .builders import SlideFiles, record_scored
-from .conftest import MARKUP_NAME, MARKUP_NOTE, UNICODE_NAME, World
+from .conftest import GRID_TILING, MARKUP_NAME, MARKUP_NOTE, UNICODE_NAME, World
 
 
 def pdf_text(path: Path) -> list[str]:
@@ -54,6 +54,7 @@ def test_every_slide_is_listed_with_its_score_and_review(world: World, tmp_path:
         if row.score is not None:
             assert f"{row.score:.4g}" in text
     assert text.count("anomaly confirmed") >= 2 and "second read" in text
+    assert text.count("Scored by") == 1 and f"Scored by {GRID_TILING}" in " ".join(text.split())
 
 
 def test_markup_and_unicode_print_as_they_are(world: World, tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ def test_a_field_without_white_cells_is_scored_by_the_grid(store: Store, model: 
     assert by_name["crop.png"].tiles == 1
     assert by_name["field.png"].tiles == 24  # 4 rows x 6 columns of 48-px tiles, 24 px apart
     assert Image.open(by_name["field.png"].heatmap_path).size == (160, 100)
+    stored = {name: store.latest_score(event.score_slide_id) for name, event in by_name.items()}
+    assert stored["crop.png"].tiling == "whole image"
+    assert stored["field.png"].tiling == "grid of 24 tiles: no white cell found"
 
 
 def test_a_stained_field_is_scored_by_one_tile_per_white_cell(store: Store, model: ModelVersion, inbox: Path,
@@ -106,6 +109,7 @@ def test_a_stained_field_is_scored_by_one_tile_per_white_cell(store: Store, mode
         assert service.wait_until_idle(30)
     (event,) = collector.scored
     assert event.tiles == len(cells) == 2
+    assert store.latest_score(event.score_slide_id).tiling == "2 tiles, one per white cell"
 
 
 def test_files_are_archived_only_after_their_result_is_committed(store: Store, model: ModelVersion, inbox: Path,

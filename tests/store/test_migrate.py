@@ -4,13 +4,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from ganad_clinic.store import StoreError, open_store
-from ganad_clinic.store.migrate import database_revisions, head_revision
+from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 from ganad_clinic.store.models import Base
 
 from .helpers import add_score, record, register_model
@@ -93,4 +94,30 @@ def test_triggers_refuse_raw_sql_changes_to_append_only_tables(db_url: str) -> N
         assert connection.execute(text("SELECT score FROM scores")).scalars().all() == [0.5]
         assert connection.execute(text("SELECT decision FROM reviews")).scalars().all() == ["second_read"]
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar() == 2
+    engine.dispose()
+
+
+def test_upgrade_from_the_first_schema_keeps_every_score_and_the_triggers(db_url: str) -> None:
+    with open_store(db_url) as store:
+        model = register_model(store)
+        slide = record(store, "/incoming/a.png", "aaa").slide
+        add_score(store, slide.id, model.id, score=0.5)
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:  # back to revision 0001, as an older GANAD Clinic left it
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert database_revisions(db_url) == ("0001",)
+
+    with open_store(db_url) as store:
+        assert (store.latest_score(slide.id).score, store.latest_score(slide.id).tiling) == (0.5, None)
+        store.add_score(slide.id, model.id, score=0.9, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
+                        duration_seconds=1, tiling="4 tiles, one per white cell")
+    assert database_revisions(db_url) == (head_revision(),)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT score, tiling FROM scores ORDER BY id")).all()
+    assert [tuple(row) for row in rows] == [(0.5, None), (0.9, "4 tiles, one per white cell")]
+    with pytest.raises(DBAPIError, match="append-only"):
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE scores SET tiling = 'grid'"))
     engine.dispose()
