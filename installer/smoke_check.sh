@@ -67,6 +67,7 @@ need_file() { [ -s "$1" ] || fail "$2: no $1" "${3:-}"; }
 echo "smoke check of $dist ($(du -sh "$dist" | cut -f1)) in $work"
 # read through their __file__ by the package and reportlab: must be there as files
 for file in ganad_clinic/store/migrations/env.py ganad_clinic/store/migrations/versions/0001_initial.py \
+            ganad_clinic/store/migrations/versions/0002_score_tiling.py \
             resources/icon.png reportlab/fonts/Vera.ttf reportlab/fonts/VeraBd.ttf; do
     [ -f "$dist/_internal/$file" ] || fail "not bundled: _internal/$file"
 done

@@ -76,17 +76,18 @@ def test_data_files_hold_every_migration_and_the_icon_only() -> None:
 
 def test_frozen_migrations_are_found_and_upgrade_a_database(bundle: Path, tmp_path: Path) -> None:
     from ganad_clinic.store.engine import create_store_engine, resolve_url
+    from ganad_clinic.store.migrate import head_revision
 
     migrate = frozen_module("ganad_clinic/store/migrate.py", bundle)
     assert migrate.MIGRATIONS_DIR == bundle / "ganad_clinic" / "store" / "migrations"
-    assert migrate.head_revision() == "0001"
+    assert migrate.head_revision() == head_revision() == "0002"
 
     url = resolve_url(home=tmp_path / "home")
     (tmp_path / "home").mkdir()
     engine = create_store_engine(url)
     try:
         migrate.upgrade_to_head(engine, url)
-        assert migrate.database_revisions(url) == ("0001",)
+        assert migrate.database_revisions(url) == ("0002",)
     finally:
         engine.dispose()
 
