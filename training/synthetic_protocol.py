@@ -1,6 +1,6 @@
 """The paper's ALL protocol on the synthetic cell set: train on 100 normal crops, validate on 20
-(5 normal + 15 blast), test on 140; several seeds; raw vs normalised score on the same models;
-the classical anchors (PCA, nearest neighbour, one-class SVM, Isolation Forest) on the same split.
+(5 normal + 15 blast), test on 140; several seeds; raw vs normalised score and the λ sweep on the
+same models; the classical anchors (PCA, nearest neighbour, one-class SVM, Isolation Forest) on the same split.
 
     python training/synthetic_protocol.py --seeds 0 1 2 [--steps N] [--width W] [--threads 2]
     python training/synthetic_protocol.py --anchors-only     # the anchors alone, in seconds
@@ -27,6 +27,7 @@ from ganad_clinic.model.scoring import combine_arrays, compute_terms, screening_
 from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, recommended_config, train
 
 from anchors import anchor_aucs
+from run import LAMBDA_SWEEP
 
 
 def main() -> None:
@@ -70,6 +71,9 @@ def main() -> None:
             metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)), test_labels)
             for name, values in terms.items():
                 metrics[f"auc_{name}_only"] = roc_auc(values, test_labels)
+            for lam in LAMBDA_SWEEP:
+                metrics[f"auc_lam_{lam:g}"] = roc_auc(combine_arrays(terms, replace(result.score_config, lam=lam)),
+                                                      test_labels)
             metrics.update(seed=seed, seconds=seconds, best_step=result.best_step,
                            val_auc=result.validation_metrics["auc"], **result.model.residual_units.form(), **anchor_row)
             rows.append(metrics)

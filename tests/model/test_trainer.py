@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganad_clinic.model.trainer import TrainingCancelled, TrainProgress, paper_recipe, recommended_config, train
+from ganad_clinic.model.trainer import (
+    CELL_LAMBDA, TrainConfig, TrainingCancelled, TrainProgress, paper_recipe, recommended_config, train,
+)
 
 from .conftest import tiny_config
 
@@ -40,6 +42,13 @@ def test_small_images_train_upright_and_cell_crops_with_flips_and_turns() -> Non
     assert recommended_config(28, 1, geometry="shift").geometry == "shift"
     with pytest.raises(ValueError, match="geometry"):
         tiny_config(geometry="mirror")
+
+
+def test_cell_crops_weigh_the_pixel_residual_more_than_small_images_do() -> None:
+    assert recommended_config(64, 3).lam == CELL_LAMBDA < recommended_config(28, 1).lam == TrainConfig.lam == 0.8
+    assert recommended_config(64, 3, lam=0.5).lam == 0.5
+    assert recommended_config(64, 3, method="alad").lam == 1.0  # a baseline keeps its reference's weights
+    assert paper_recipe(recommended_config(64, 3)).lam == 0.8
 
 
 def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
