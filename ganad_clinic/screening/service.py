@@ -284,6 +284,7 @@ class ScreeningService:
             except Exception as error:  # finding a field's cells must not take the service down
                 self._failed(arrival, f"its white cells could not be found ({error})")
                 continue
+            seconds = time.monotonic() - started
             if step and tiles + len(plan.tiles) > MAX_TILES_PER_STEP:
                 self._score_step(step, plans, planning, model)
                 step, plans, planning, tiles = [], [], [], 0
@@ -291,7 +292,7 @@ class ScreeningService:
                 return  # recorded slides stay pending and are finished on the next start
             step.append(arrival)
             plans.append(plan)
-            planning.append(time.monotonic() - started)
+            planning.append(seconds)
             tiles += len(plan.tiles)
         if step:
             self._score_step(step, plans, planning, model)

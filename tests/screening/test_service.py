@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -249,6 +250,23 @@ def test_a_failing_listener_does_not_stop_the_service(store: Store, model: Model
 def test_the_archive_may_not_lie_inside_an_inbox(inbox: Path) -> None:
     with pytest.raises(ValueError, match="outside the inbox"):
         ServiceConfig((inbox,), archive=inbox / "done")
+
+
+def test_a_slides_stored_duration_includes_finding_its_tiles(store: Store, model: ModelVersion, inbox: Path,
+                                                             home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = SlideScorer.plan
+
+    def slow_plan(self: SlideScorer, image):
+        time.sleep(0.3)  # as a search for cells on a large field might take
+        return real(self, image)
+
+    monkeypatch.setattr(SlideScorer, "plan", slow_plan)
+    write_png(inbox / "crop.png", 1)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+    (event,) = collector.scored
+    assert store.latest_score(event.score_slide_id).duration_seconds >= 0.3
 
 
 @pytest.mark.parametrize("step,reason", [("plan", "its white cells could not be found"),
