@@ -6,11 +6,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from ganad_clinic.model.trainer import CELL_LAMBDA, TrainConfig
+from ganad_clinic.model.trainer import TrainConfig
 from ganad_clinic.screening.registry import current_actor
 from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS
 
-DEFAULT_LAMBDA = CELL_LAMBDA  # the app retrains cell models
+DEFAULT_LAMBDA = TrainConfig.lam
 DEFAULT_BETA = TrainConfig.beta
 ORGANIZATION = "GANAD Clinic"
 APPLICATION = "ganad-clinic"

@@ -16,7 +16,7 @@ from ganad_clinic.model.bundle import save_bundle
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.trainer import (
-    CELL_LAMBDA, TrainConfig, TrainProgress, paper_recipe, recommended_config, train,
+    CELL_LAMBDA, PAPER_LAMBDA, TrainConfig, TrainProgress, paper_recipe, recommended_config, train,
 )
 from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                     "ALL; 1.0 gives Table 5's sizes)")
     parser.add_argument("--lambda", dest="lam", type=float,
                         help=f"weight of the critic-feature term (default {CELL_LAMBDA} for the ALL spec, "
-                             f"{TrainConfig.lam} otherwise; the baselines' own)")
+                             f"{PAPER_LAMBDA} otherwise; the baselines' own)")
     parser.add_argument("--beta", type=float, help=f"weight of the latent term (default {TrainConfig.beta}; 0 for baselines)")
     parser.add_argument("--gan", choices=("rsgan", "sgan"), help="GAN loss (default rsgan; sgan for the baselines)")
     parser.add_argument("--geometry", choices=TRAIN_GEOMETRIES,

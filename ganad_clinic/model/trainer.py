@@ -44,6 +44,7 @@ RECIPES = ("default", "paper")
 # 0.2 against 0.928 at 0.8 on the same checkpoints (training/results/synthetic_heldout.json).
 # 0.2 keeps the critic's features in the score. Small images (digits) keep the paper's 0.8.
 CELL_LAMBDA = 0.2
+PAPER_LAMBDA = 0.8
 STATS_IMAGES = 512  # training normals, evenly spaced, that fit the score's statistics
 # What each GAN baseline's reference does where our model differs: standard GAN loss, raw score sums
 # with the paper's Table 2 weights (λ on the feature term), no latent term, no augmentation. EMA is
@@ -75,7 +76,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.01
     gan: str = "rsgan"
-    lam: float = 0.8  # the paper's; recommended_config gives cell crops CELL_LAMBDA
+    lam: float = CELL_LAMBDA  # recommended_config gives small images the paper's PAPER_LAMBDA
     beta: float = 1.0
     score_mode: str = "normalised"
     feature_layers: str = "all"  # the hidden layers L_D and L_L compare (see scoring.raw_terms)
@@ -117,16 +118,16 @@ def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "aut
                        **overrides) -> TrainConfig:
     """The defaults users get: the paper's batch sizes; widths and latent sizes that train well in
     minutes on two CPU cores; flips and turns for cell crops only (small images are taken to be
-    upright, like digits); λ CELL_LAMBDA for cell crops, the paper's 0.8 otherwise; a baseline's own
-    loss and score weights. spec "auto": mnist for
-    1 channel <= 32 px, cifar10 for 3 channels <= 32 px, otherwise all."""
+    upright, like digits); λ CELL_LAMBDA for cell crops, the paper's PAPER_LAMBDA otherwise; a
+    baseline's own loss and score weights. spec "auto": mnist for 1 channel <= 32 px, cifar10 for
+    3 channels <= 32 px, otherwise all."""
     if spec == "auto":
         spec = "all" if image_size > 32 else ("mnist" if channels == 1 else "cifar10")
     small = spec != "all"
     values: dict = dict(spec=spec, image_size=image_size, channels=channels, batch_size=64 if small else 16,
                         latent=100 if small else TrainConfig.latent,
                         width=0.5 if small else TrainConfig.width, geometry="none" if small else "cells",
-                        lam=TrainConfig.lam if small else CELL_LAMBDA, method=method)
+                        lam=PAPER_LAMBDA if small else CELL_LAMBDA, method=method)
     values.update(BASELINE_DEFAULTS.get(method, {}))
     values.update(overrides)
     return TrainConfig(**values)
@@ -138,8 +139,8 @@ def paper_recipe(config: TrainConfig) -> TrainConfig:
     and E's output, D trained on G(z) only, the last weights rather than the best checkpoint."""
     if config.method != "ganad":
         raise ValueError(f"the paper recipe is the paper's own model's; {config.method} has its reference's settings")
-    return replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100, lam=0.8, beta=1.0,
-                   lr=1e-4, lr_ae=1e-4, diff_augment=(), ema_decay=None, score_mode="raw",
+    return replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100,
+                   lam=PAPER_LAMBDA, beta=1.0, lr=1e-4, lr_ae=1e-4, diff_augment=(), ema_decay=None, score_mode="raw",
                    select_best=False, feature_layers="last", critic_sees_reconstructions=False)
 
 

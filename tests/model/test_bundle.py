@@ -7,6 +7,7 @@ import torch
 
 from ganad_clinic.model import bundle as bundle_module
 from ganad_clinic.model.bundle import BundleError, load_bundle, save_bundle
+from ganad_clinic.model.trainer import CELL_LAMBDA
 
 
 def _save(tiny_result, path, **kwargs):
@@ -31,7 +32,7 @@ def test_round_trip_scores_identically(tmp_path, tiny_result) -> None:
                 "changelog"):
         assert key in metadata
     assert metadata["ganad"]["threshold"]["rule"] == tiny_result.threshold.rule
-    assert metadata["ganad"]["score"]["lambda"] == 0.8
+    assert metadata["ganad"]["score"]["lambda"] == tiny_result.score_config.lam == CELL_LAMBDA
 
 
 def test_overwrite_replaces_atomically_and_leaves_no_temporaries(tmp_path, tiny_result) -> None:

@@ -45,7 +45,7 @@ def test_small_images_train_upright_and_cell_crops_with_flips_and_turns() -> Non
 
 
 def test_cell_crops_weigh_the_pixel_residual_more_than_small_images_do() -> None:
-    assert recommended_config(64, 3).lam == CELL_LAMBDA < recommended_config(28, 1).lam == TrainConfig.lam == 0.8
+    assert recommended_config(64, 3).lam == TrainConfig().lam == CELL_LAMBDA < recommended_config(28, 1).lam == 0.8
     assert recommended_config(64, 3, lam=0.5).lam == 0.5
     assert recommended_config(64, 3, method="alad").lam == 1.0  # a baseline keeps its reference's weights
     assert paper_recipe(recommended_config(64, 3)).lam == 0.8
