@@ -13,7 +13,7 @@ from PIL import Image
 from ganad_clinic.cli.common import add_device_threads, apply_threads
 from ganad_clinic.imaging.io import ImageReadError, read_image
 from ganad_clinic.model.bundle import BundleError, load_bundle
-from ganad_clinic.model.inference import Scorer
+from ganad_clinic.model.inference import NonFiniteScoreError, Scorer
 from ganad_clinic.screening.heatmaps import write_heatmap
 
 
@@ -40,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.files:
         try:
-            image = read_image(name)
-        except ImageReadError as error:
+            result = scorer.score_images([read_image(name)])[0]
+        except (ImageReadError, NonFiniteScoreError) as error:
             failed += 1
-            print(json.dumps({"file": name, "error": error.reason}) if args.json else f"{name}\tERROR\t{error.reason}")
+            reason = error.reason if isinstance(error, ImageReadError) else str(error)
+            print(json.dumps({"file": name, "error": reason}) if args.json else f"{name}\tERROR\t{reason}")
             continue
-        result = scorer.score_images([image])[0]
         heatmap = None
         if args.heatmap_dir:
             heatmap = args.heatmap_dir / f"{Path(name).stem}_heatmap.png"

@@ -5,7 +5,13 @@
     BUNDLE/models/model.pt         a state dict only, loaded with weights_only=True
 
 A bundle is written into a temporary sibling folder and renamed into place, so an interrupted save
-never leaves a half-written bundle. Loading checks the sha256 before unpickling anything.
+never leaves a half-written bundle. The metadata is sealed: `ganad.seal_sha256` is the sha256 of
+the rest of the metadata, which holds the weights' sha256, so the seal covers everything that
+decides a score or a flag (threshold, λ, β, score form and statistics, architecture, method, crop
+size) and the bundle's identity is that one digest. Loading checks the seal and the weights before
+unpickling anything, then checks every deciding value (`bundle_checks`) before using it. The seal
+is tamper evidence against an edited or damaged file, not a signature: whoever can rewrite the
+file and knows the recipe can reseal it.
 """
 
 from __future__ import annotations
@@ -27,17 +33,18 @@ import torch
 
 from ganad_clinic import __version__
 from ganad_clinic.model.baselines.common import BaselineModel
+from ganad_clinic.model.bundle_checks import MetadataError, check_format, check_version, checked_settings
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
-from ganad_clinic.model.networks import DEFAULT_EVIDENCE_POWER, ArchSpec, GanAutoencoder
+from ganad_clinic.model.networks import GanAutoencoder
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
-BUNDLE_FORMAT = 3
-# Format 2 measures the paper model's all-layer score terms in fitted residual units (`residual_units`);
-# a format-1 bundle of that model lacks them and must be retrained. Format 3 stores the units' evidence
-# power, which format 2 fixed at the default. Baseline bundles are unchanged.
-FIRST_FORMAT_OF = {"ganad": 2}
-POWER_KEY = "residual_units.evidence_power"
+BUNDLE_FORMAT = 4
+# Format 2 measured the paper model's all-layer terms in fitted residual units, format 3 stored their
+# evidence power, format 4 seals the metadata. Older bundles are refused: their settings could have
+# been edited without a trace.
+FIRST_SEALED_FORMAT = 4
+SEAL_KEY = "seal_sha256"
 METADATA = Path("configs/metadata.json")
 WEIGHTS = Path("models/model.pt")
 
@@ -48,6 +55,8 @@ class BundleError(ValueError):
 
 @dataclass
 class Bundle:
+    """A loaded, verified bundle; `sha256` is its seal, the identity of weights and settings together."""
+
     path: Path
     model: GanAutoencoder | BaselineModel
     score_config: ScoreConfig
@@ -94,6 +103,10 @@ def save_bundle(path: str | Path, model: GanAutoencoder | BaselineModel, score_c
                 parent: dict[str, Any] | None = None) -> Path:
     """Write a bundle atomically to `path` (replacing an existing one) and return its path."""
     path = Path(path)
+    try:
+        check_version(version)
+    except MetadataError as error:
+        raise BundleError(f"model bundle {path}: {error}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
@@ -103,7 +116,9 @@ def save_bundle(path: str | Path, model: GanAutoencoder | BaselineModel, score_c
         torch.save(state, staging / WEIGHTS)
         metadata = _metadata(model, score_config, threshold, version, training or {}, validation_metrics or {},
                              changelog, parent, file_sha256(staging / WEIGHTS))
-        (staging / METADATA).write_text(json.dumps(metadata, indent=2, default=_json_default), encoding="utf-8")
+        metadata = json.loads(json.dumps(metadata, default=_json_default))  # the form a reader will digest
+        metadata["ganad"][SEAL_KEY] = metadata_digest(metadata)
+        (staging / METADATA).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
         for file in (staging / WEIGHTS, staging / METADATA):
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -170,8 +185,17 @@ def _metadata(model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, 
     }
 
 
+def metadata_digest(metadata: dict[str, Any]) -> str:
+    """sha256 of the metadata without its seal, serialised canonically (sorted keys, no spaces)."""
+    unsealed = dict(metadata)
+    unsealed["ganad"] = {key: value for key, value in metadata["ganad"].items() if key != SEAL_KEY}
+    text = json.dumps(unsealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The bundle's metadata, checked for shape but without touching the weights."""
+    """The bundle's metadata, checked for shape but neither sealed nor range-checked: for display
+    only; everything that scores goes through `load_bundle`."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"model bundle {path}: not found (expected a folder with {METADATA} and {WEIGHTS})")
@@ -184,6 +208,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     ganad = metadata.get("ganad") if isinstance(metadata, dict) else None
     if not isinstance(ganad, dict) or "bundle_format" not in ganad:
         raise BundleError(f"model bundle {path}: {METADATA} is not a GANAD Clinic bundle")
+    try:
+        check_format(ganad["bundle_format"])
+    except MetadataError as error:
+        raise BundleError(f"model bundle {path}: {error}") from None
     if ganad["bundle_format"] > BUNDLE_FORMAT:
         raise BundleError(f"model bundle {path}: made by a newer GANAD Clinic (bundle format "
                           f"{ganad['bundle_format']}, this version reads {BUNDLE_FORMAT}); upgrade the application")
@@ -196,38 +224,37 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     path = Path(path)
     metadata = read_metadata(path)
     ganad = metadata["ganad"]
+    if ganad["bundle_format"] < FIRST_SEALED_FORMAT:
+        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format {ganad['bundle_format']}), "
+                          "whose settings are not sealed against editing and whose score this version may compute "
+                          "differently; retrain the model (ganad train, or Retrain in the app)")
+    seal = ganad.get(SEAL_KEY)
+    if seal != metadata_digest(metadata):
+        raise BundleError(f"model bundle {path}: {METADATA} was changed after the bundle was made (its seal does "
+                          "not match: edited, tampered or corrupted); refusing to load it")
     weights = path / WEIGHTS
     if not weights.is_file():
         raise BundleError(f"model bundle {path}: {WEIGHTS} is missing")
-    sha256 = file_sha256(weights)
-    if sha256 != ganad.get("model_sha256"):
+    if file_sha256(weights) != ganad.get("model_sha256"):
         raise BundleError(f"model bundle {path}: {WEIGHTS} does not match the sha256 in its metadata "
                           "(tampered, truncated or corrupted); refusing to load it")
+    try:
+        check_version(metadata.get("version"))
+        settings = checked_settings(ganad)
+    except MetadataError as error:
+        raise BundleError(f"model bundle {path}: {METADATA}: {error}") from None
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
         raise BundleError(f"model bundle {path}: {WEIGHTS} is not a plain weights file ({error})") from None
-    architecture = ganad.get("architecture")
-    method = architecture.get("method", "ganad") if isinstance(architecture, dict) else "ganad"
-    if ganad["bundle_format"] < FIRST_FORMAT_OF.get(method, 1):
-        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format {ganad['bundle_format']}), "
-                          "whose score this version computes differently; retrain the model (ganad train, or Retrain in the app)")
     try:
-        arch = ganad["architecture"]
-        model = build_model(method, ArchSpec.from_dict(arch["spec"]), int(arch["image_size"]),
-                            int(arch["channels"]), int(arch["latent"]), arch.get("options"))
-        if ganad["bundle_format"] == 2 and method == "ganad":
-            state.setdefault(POWER_KEY, torch.tensor(float(DEFAULT_EVIDENCE_POWER)))
+        model = build_model(settings.method, settings.spec, settings.image_size, settings.channels,
+                            settings.latent, settings.options)
         model.load_state_dict(state, strict=True)
-        score = ganad["score"]
-        score_config = ScoreConfig(float(score["lambda"]), float(score["beta"]), score["mode"],
-                                   score["feature_layers"], {k: (float(v[0]), float(v[1])) for k, v in score["term_stats"].items()},
-                                   float(score["pixel_reference"]))
-        threshold = Threshold(float(ganad["threshold"]["value"]), str(ganad["threshold"]["rule"]))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise BundleError(f"model bundle {path}: incompatible with this version of GANAD Clinic ({error})") from None
     try:
         target = resolve_device(device)
     except ValueError as error:
         raise BundleError(f"model bundle {path}: {error}") from None
-    return Bundle(path, model.eval().to(target), score_config, threshold, metadata, sha256)
+    return Bundle(path, model.eval().to(target), settings.score_config, settings.threshold, metadata, seal)

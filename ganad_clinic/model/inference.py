@@ -19,6 +19,11 @@ from ganad_clinic.model.bundle import Bundle
 PIXELS_PER_BATCH = 32 * 64 * 64
 
 
+class NonFiniteScoreError(ValueError):
+    """The model gave an image no finite score (NaN or infinity): such an image can be judged
+    neither normal nor abnormal, so it is never reported as either."""
+
+
 def batch_size_for(image_size: int) -> int:
     """Images per scoring batch: 32 at 64 px, fewer as images grow, so that a batch's activations
     stay near the caches. At 3x220x220 a batch of 32 scored a third slower per image than batches
@@ -62,6 +67,10 @@ class Scorer:
         for start in range(0, len(x), self.batch_size):
             chunk = x[start:start + self.batch_size]
             batch = self.bundle.score(chunk)
+            bad = (~torch.isfinite(batch.score)).nonzero().flatten().tolist()
+            if bad:
+                raise NonFiniteScoreError(f"the model gave no finite score ({float(batch.score[bad[0]])}) for image "
+                                          f"{start + bad[0] + 1} of {len(x)}; it cannot be judged")
             heat = batch.heat(self.bundle.score_config).numpy()
             for i in range(len(chunk)):
                 score = float(batch.score[i])

@@ -1,10 +1,12 @@
 """The model registry's file side: importing bundles into the home folder, loading registered ones.
 
-Import verifies the bundle (`load_bundle` checks its sha256) and copies it to
-`<home>/models/<registry version>/`, so the registry never points at a folder the user may delete.
-The same weights (same sha256) are one registry entry, however often they are imported. Bundles
-made by `ganad train` all say version 1.0.0, so a version already registered with other weights is
-registered as `<version>+<first 8 hex digits of the sha256>` (PEP 440's local-version form).
+Import verifies the bundle (`load_bundle` checks its seal, weights and settings) and copies it to
+a new folder `<home>/models/<registry version>/`, so the registry never points at a folder the user
+may delete. Import never deletes or overwrites anything but its own temporary copy: the folder name
+comes from the bundle's checked version and must be a new child of `<home>/models`. The same bundle
+(same seal) is one registry entry, however often it is imported. Bundles made by `ganad train` all
+say version 1.0.0, so a version already registered with another bundle is registered as
+`<version>+<first 8 hex digits of its seal>` (PEP 440's local-version form).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import getpass
 import math
 import os
-import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from ganad_clinic.store import ModelVersion, Store, resolve_home
 
 MODELS_FOLDER = "models"
 SHA_PREFIXES = (8, 12, 16, 24, 32)
-_UNSAFE_FOLDER_CHARACTERS = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 class RegistryError(Exception):
@@ -82,23 +82,34 @@ def import_bundle(
 
 
 def _copy_into_home(bundle: Bundle, version: str, home: str | os.PathLike[str] | None, in_use: set[Path]) -> Path:
-    """Copy the bundle folder under `<home>/models/`, via a temporary name, and verify the copy."""
+    """Copy the bundle folder to a new folder under `<home>/models/`, via a temporary name, and
+    verify the copy."""
     models = resolve_home(home) / MODELS_FOLDER
     models.mkdir(parents=True, exist_ok=True)
-    destination = models / _UNSAFE_FOLDER_CHARACTERS.sub("_", version)
-    if destination in in_use:
-        destination = destination.with_name(f"{destination.name}-{bundle.sha256[:12]}")
+    destination = _new_model_folder(models, version, bundle.sha256, in_use)
     staging = models / f".{destination.name}.{uuid.uuid4().hex}.importing"
     try:
         shutil.copytree(bundle.path, staging)
         copied = load_bundle(staging)
         if copied.sha256 != bundle.sha256:
             raise BundleError(f"model bundle {bundle.path}: the copy in {models} does not match the original")
-        shutil.rmtree(destination, ignore_errors=True)  # a left-over of an interrupted import
         os.replace(staging, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def _new_model_folder(models: Path, version: str, sha256: str, in_use: set[Path]) -> Path:
+    """A folder name for `version` that is a direct child of `models` and exists nowhere yet: a
+    left-over of an interrupted import, or a folder the user made, is never replaced."""
+    for name in (version, f"{version}-{sha256[:12]}", f"{version}-{sha256[:12]}-{uuid.uuid4().hex[:8]}"):
+        candidate = models / name
+        if name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name) \
+                or candidate.resolve().parent != models.resolve():
+            raise RegistryError(f"model version {version!r} cannot name a folder under {models}")
+        if candidate not in in_use and not os.path.lexists(candidate):
+            return candidate
+    raise RegistryError(f"cannot find a free folder for model version {version} under {models}")
 
 
 def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -129,5 +140,5 @@ def load_registered(model: ModelVersion, device: str = "cpu") -> Bundle:
         raise RegistryError(f"registered model {model.version} cannot be loaded: {error}") from None
     if bundle.sha256 != model.sha256:
         raise RegistryError(f"registered model {model.version}: the bundle at {model.bundle_path} holds other "
-                            "weights than were registered; re-import the model")
+                            "weights or settings than were registered; re-import the model")
     return bundle

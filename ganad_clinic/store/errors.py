@@ -9,3 +9,8 @@ class StoreError(Exception):
 
 class AppendOnlyError(StoreError):
     """An attempt to change or delete a row of an append-only table (scores, reviews, audit)."""
+
+
+class DatabaseLostError(StoreError):
+    """The database the process opened is gone or was replaced (its file deleted or moved):
+    nothing more can be saved. Not retryable: whoever gets it stops and says so."""

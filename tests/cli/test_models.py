@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from ganad_clinic.cli import main
-from ganad_clinic.model.bundle import WEIGHTS, file_sha256
+from ganad_clinic.model.bundle import METADATA, WEIGHTS, load_bundle, metadata_digest
 from ganad_clinic.screening.registry import load_registered
 from ganad_clinic.store import open_store
+from tests.screening.helpers import write_png
 
 
 def models(home: Path, *args: str) -> int:
@@ -29,7 +30,7 @@ def test_import_copies_verifies_and_activates_the_first_model(tmp_path: Path, ti
         (model,) = store.list_model_versions()
         assert model.active and model.version == "1.0.0"
         assert Path(model.bundle_path) == home / "models" / "1.0.0"
-        assert model.sha256 == file_sha256(tiny_bundle / WEIGHTS)
+        assert model.sha256 == load_bundle(tiny_bundle).sha256  # the seal: weights and settings
         assert load_registered(model).sha256 == model.sha256
         assert [event.action for event in store.list_audit_events()] == ["model.registered", "model.imported"]
 
@@ -42,7 +43,7 @@ def test_same_version_other_weights_gets_a_sha_suffix_then_activate_and_rollback
     home = tmp_path / "home"
     assert models(home, "import", str(tiny_bundle)) == 0
     assert models(home, "import", str(other_bundle)) == 0
-    other_version = f"1.0.0+{file_sha256(other_bundle / WEIGHTS)[:8]}"
+    other_version = f"1.0.0+{load_bundle(other_bundle).sha256[:8]}"
     assert f"registered model {other_version}" in capsys.readouterr().out
 
     assert models(home, "list", "--json") == 0
@@ -82,3 +83,79 @@ def test_errors_are_reported_without_a_traceback(tmp_path: Path, capsys: pytest.
     assert "not registered" in capsys.readouterr().err
     assert models(home, "rollback") == 1
     assert "no model version is active" in capsys.readouterr().err
+
+
+def _edit_metadata(bundle: Path, section: str, key: str, value: object, *, reseal: bool = False) -> None:
+    metadata = json.loads((bundle / METADATA).read_text())
+    metadata["ganad"][section][key] = value
+    if reseal:
+        metadata["ganad"]["seal_sha256"] = metadata_digest(metadata)
+    (bundle / METADATA).write_text(json.dumps(metadata))
+
+
+def test_a_bundle_with_an_edited_threshold_is_not_registered(tmp_path: Path, tiny_bundle: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    home = tmp_path / "home"
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_bundle, edited)
+    _edit_metadata(edited, "threshold", "value", 1e9)
+    assert models(home, "import", str(edited)) == 1
+    assert "was changed after the bundle was made" in capsys.readouterr().err
+    assert models(home, "list") == 0
+    assert "no models registered" in capsys.readouterr().out
+
+
+def test_a_registered_bundle_edited_in_the_home_stops_the_watcher(tmp_path: Path, tiny_bundle: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    inbox.mkdir()
+    assert models(home, "import", str(tiny_bundle)) == 0
+    _edit_metadata(home / "models" / "1.0.0", "score", "lambda", 0.99)
+    capsys.readouterr()
+    assert main(["watch", "--inbox", str(inbox), "--home", str(home), "--once", "--threads", "1"]) == 1
+    assert "was changed after the bundle was made" in capsys.readouterr().err
+
+
+def test_score_refuses_a_resealed_bundle_with_a_nan_threshold(tmp_path: Path, tiny_bundle: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_bundle, edited)
+    _edit_metadata(edited, "threshold", "value", float("nan"), reseal=True)
+    image = tmp_path / "cell.png"
+    write_png(image, 1)
+    assert main(["score", "--bundle", str(edited), str(image), "--threads", "1"]) == 2
+    assert "threshold.value nan is not a finite number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version", ["..", "."])
+def test_a_bundle_named_to_climb_out_of_the_models_folder_deletes_nothing(
+        tmp_path: Path, tiny_bundle: Path, version: str, capsys: pytest.CaptureFixture) -> None:
+    home = tmp_path / "home"
+    assert models(home, "import", str(tiny_bundle)) == 0
+    (home / "heatmaps").mkdir()
+    (home / "heatmaps" / "slide-1-model-1.png").write_bytes(b"a heat map")
+    before = sorted(path.relative_to(home) for path in home.rglob("*"))
+    crafted = tmp_path / "crafted"
+    shutil.copytree(tiny_bundle, crafted)
+    metadata = json.loads((crafted / METADATA).read_text())
+    metadata["version"] = version
+    metadata["ganad"]["seal_sha256"] = metadata_digest(metadata)
+    (crafted / METADATA).write_text(json.dumps(metadata))
+    assert models(home, "import", str(crafted)) == 1
+    assert "is not a valid bundle version" in capsys.readouterr().err
+    assert sorted(path.relative_to(home) for path in home.rglob("*")) == before
+    with open_store(home=home) as store:
+        assert [model.version for model in store.list_model_versions()] == ["1.0.0"]
+
+
+def test_import_never_replaces_a_folder_already_in_the_models_folder(tmp_path: Path, tiny_bundle: Path) -> None:
+    home = tmp_path / "home"
+    mine = home / "models" / "1.0.0"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    assert models(home, "import", str(tiny_bundle)) == 0
+    assert (mine / "notes.txt").read_text() == "mine"
+    with open_store(home=home) as store:
+        (model,) = store.list_model_versions()
+    assert Path(model.bundle_path) == home / "models" / f"1.0.0-{model.sha256[:12]}"
+    assert load_registered(model).sha256 == model.sha256

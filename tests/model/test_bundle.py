@@ -10,6 +10,12 @@ from ganad_clinic.model.bundle import BundleError, load_bundle, save_bundle
 from ganad_clinic.model.trainer import CELL_LAMBDA
 
 
+def _reseal(metadata_path, metadata) -> None:
+    """What a forger who knows the recipe does after editing the metadata."""
+    metadata["ganad"]["seal_sha256"] = bundle_module.metadata_digest(metadata)
+    metadata_path.write_text(json.dumps(metadata))
+
+
 def _save(tiny_result, path, **kwargs):
     return save_bundle(path, tiny_result.model, tiny_result.score_config, tiny_result.threshold,
                        validation_metrics=tiny_result.validation_metrics, **kwargs)
@@ -84,8 +90,8 @@ def test_pickle_with_code_is_never_executed(tmp_path, tiny_result) -> None:
     weights.write_bytes(payload)
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    metadata["ganad"]["model_sha256"] = bundle_module.file_sha256(weights)  # a forger fixes the hash too
-    metadata_path.write_text(json.dumps(metadata))
+    metadata["ganad"]["model_sha256"] = bundle_module.file_sha256(weights)  # a forger fixes the hash
+    _reseal(metadata_path, metadata)  # and the seal too
     with pytest.raises(BundleError, match="not a plain weights file"):
         load_bundle(path)
     assert not target.exists()
@@ -96,7 +102,7 @@ def test_incompatible_architecture_is_refused(tmp_path, tiny_result) -> None:
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
     metadata["ganad"]["architecture"]["latent"] = 17
-    metadata_path.write_text(json.dumps(metadata))
+    _reseal(metadata_path, metadata)
     with pytest.raises(BundleError, match="incompatible"):
         load_bundle(path)
 
@@ -119,14 +125,16 @@ def test_newer_format_missing_and_malformed_bundles_are_refused(tmp_path, tiny_r
         load_bundle(path)
 
 
-def test_a_format_1_bundle_of_the_paper_model_is_refused_with_a_retrain_hint(tmp_path, tiny_result) -> None:
+@pytest.mark.parametrize("old_format", [1, 2, 3])
+def test_an_unsealed_older_bundle_is_refused_with_a_retrain_hint(tmp_path, tiny_result, old_format) -> None:
     path = _save(tiny_result, tmp_path / "bundle")
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    assert metadata["ganad"]["bundle_format"] == 3
-    metadata["ganad"]["bundle_format"] = 1  # its score terms had no residual units
+    assert metadata["ganad"]["bundle_format"] == bundle_module.BUNDLE_FORMAT == 4
+    metadata["ganad"]["bundle_format"] = old_format
+    del metadata["ganad"]["seal_sha256"]
     metadata_path.write_text(json.dumps(metadata))
-    with pytest.raises(BundleError, match=r"older GANAD Clinic \(bundle format 1\).*retrain"):
+    with pytest.raises(BundleError, match=rf"older GANAD Clinic \(bundle format {old_format}\).*not sealed.*retrain"):
         load_bundle(path)
 
 
@@ -142,21 +150,101 @@ def test_the_chosen_evidence_power_travels_in_the_bundle(tmp_path, tiny_result) 
     assert not torch.allclose(loaded.score(x).score, score_batch(tiny_result.model, x, tiny_result.score_config).score)
 
 
-def test_a_format_2_bundle_loads_with_the_power_format_2_always_used(tmp_path, tiny_result) -> None:
-    model = copy.deepcopy(tiny_result.model)
-    model.residual_units.evidence_power.fill_(8.0)
-    path = save_bundle(tmp_path / "bundle", model, tiny_result.score_config, tiny_result.threshold)
-    weights = path / "models/model.pt"
-    state = torch.load(weights, weights_only=True)
-    del state["residual_units.evidence_power"]  # format 2 had no such key: its power was always 8
-    torch.save(state, weights)
+def _edit(path, change) -> None:
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    metadata["ganad"]["bundle_format"] = 2
-    metadata["ganad"]["model_sha256"] = bundle_module.file_sha256(weights)
+    change(metadata)
     metadata_path.write_text(json.dumps(metadata))
-    loaded = load_bundle(path)
-    assert float(loaded.model.residual_units.evidence_power) == 8.0
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    from ganad_clinic.model.scoring import score_batch
-    assert torch.allclose(loaded.score(x).score, score_batch(model, x, tiny_result.score_config).score)
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(metadata):
+        section = metadata
+        for key in keys[:-1]:
+            section = section[key]
+        section[keys[-1]] = value
+    return change
+
+
+DECIDING_EDITS = {
+    "threshold 1e9": _set("ganad", "threshold", "value", 1e9),
+    "threshold NaN": _set("ganad", "threshold", "value", float("nan")),
+    "lambda 0.99": _set("ganad", "score", "lambda", 0.99),
+    "beta": _set("ganad", "score", "beta", 0.0),
+    "score form": _set("ganad", "score", "mode", "raw"),
+    "term statistics": _set("ganad", "score", "term_stats", "l_r", [0.0, 1e6]),
+    "heat reference": _set("ganad", "score", "pixel_reference", 1e6),
+    "method": _set("ganad", "architecture", "method", "alad"),
+    "crop size": _set("ganad", "training", "crop_size", 999),
+    "weights hash": _set("ganad", "model_sha256", "0" * 64),
+    "version": _set("version", "9.9.9"),
+    "seal removed": lambda metadata: metadata["ganad"].pop("seal_sha256"),
+}
+
+
+@pytest.mark.parametrize("edit", DECIDING_EDITS.values(), ids=DECIDING_EDITS.keys())
+def test_an_edited_setting_breaks_the_seal_and_the_bundle_is_refused(tmp_path, tiny_result, edit) -> None:
+    path = _save(tiny_result, tmp_path / "bundle", training={"crop_size": 48})
+    assert load_bundle(path).threshold == tiny_result.threshold
+    _edit(path, edit)
+    with pytest.raises(BundleError, match="was changed after the bundle was made"):
+        load_bundle(path)
+
+
+def test_the_seal_is_the_bundles_identity_and_covers_the_weights_hash(tmp_path, tiny_result) -> None:
+    first = load_bundle(_save(tiny_result, tmp_path / "a", version="1.0.0"))
+    second = load_bundle(_save(tiny_result, tmp_path / "b", version="1.0.1"))
+    metadata = first.metadata
+    assert first.sha256 == metadata["ganad"]["seal_sha256"] == bundle_module.metadata_digest(metadata)
+    assert metadata["ganad"]["model_sha256"] == bundle_module.file_sha256(tmp_path / "a/models/model.pt")
+    assert first.sha256 != second.sha256  # same weights, other metadata: another bundle
+
+
+RESEALED_BAD_VALUES = {
+    "threshold NaN": (_set("ganad", "threshold", "value", float("nan")), r"threshold.value nan is not a finite"),
+    "threshold infinite": (_set("ganad", "threshold", "value", float("inf")), "is not a finite number"),
+    "threshold a text": (_set("ganad", "threshold", "value", "3.5"), "is not a finite number"),
+    "lambda above 1": (_set("ganad", "score", "lambda", 1.5), r"score.lambda 1.5 lies outside \[0, 1\]"),
+    "beta negative": (_set("ganad", "score", "beta", -1), r"score.beta -1 lies outside"),
+    "spread zero": (_set("ganad", "score", "term_stats", "l_d", [0.0, 0.0]), r"term_stats.l_d.spread 0.0 lies outside \(0"),
+    "term missing": (lambda m: m["ganad"]["score"]["term_stats"].pop("l_l"), "needs l_d, l_r, l_l"),
+    "unknown form": (_set("ganad", "score", "mode", "bogus"), "mode 'bogus' is not one of"),
+    "unknown method": (_set("ganad", "architecture", "method", "magic"), "method 'magic' is not one of"),
+    "two channels": (_set("ganad", "architecture", "channels", 2), "channels 2 is not 1 or 3"),
+    "huge width": (_set("ganad", "architecture", "spec", "critic_widths", [8, 10**9]), "critic_widths.1 .* is not a whole"),
+    "huge image": (_set("ganad", "architecture", "image_size", 100_000), "image_size 100000 is not a whole"),
+    "crop size text": (_set("ganad", "training", "crop_size", "big"), "crop_size 'big' is not a whole"),
+    "version ..": (_set("version", ".."), r"version '\.\.' is not a valid bundle version"),
+    "version .": (_set("version", "."), r"version '\.' is not a valid bundle version"),
+    "version with a slash": (_set("version", "1/../../x"), "is not a valid bundle version"),
+    "version of 300 characters": (_set("version", "1" * 300), "is not a valid bundle version"),
+}
+
+
+@pytest.mark.parametrize("edit, message", RESEALED_BAD_VALUES.values(), ids=RESEALED_BAD_VALUES.keys())
+def test_a_resealed_bundle_with_an_unusable_value_is_refused_naming_the_key(tmp_path, tiny_result, edit,
+                                                                           message) -> None:
+    path = _save(tiny_result, tmp_path / "bundle", training={"crop_size": 48})
+    metadata_path = path / "configs/metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    edit(metadata)
+    _reseal(metadata_path, metadata)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("value", ["3", 3.0, True, None, -1])
+def test_a_bundle_format_that_is_not_a_whole_number_is_refused_plainly(tmp_path, tiny_result, value) -> None:
+    path = _save(tiny_result, tmp_path / "bundle")
+    _edit(path, _set("ganad", "bundle_format", value))
+    with pytest.raises(BundleError, match="bundle_format .* is not a format number"):
+        bundle_module.read_metadata(path)
+
+
+@pytest.mark.parametrize("version", ["..", ".", "a/b", "", "x" * 32])
+def test_training_cannot_write_a_bundle_with_an_unsafe_version(tmp_path, tiny_result, version) -> None:
+    with pytest.raises(BundleError, match="not a valid bundle version"):
+        _save(tiny_result, tmp_path / "bundle", version=version)
+    assert list(tmp_path.iterdir()) == []

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
 from ganad_clinic.model.bundle import load_bundle
-from ganad_clinic.model.inference import Scorer, batch_size_for
+from ganad_clinic.model.inference import NonFiniteScoreError, Scorer, batch_size_for
 
 
 def test_batch_size_shrinks_as_images_grow():
@@ -36,3 +37,13 @@ def test_scores_do_not_depend_on_the_batching(tiny_bundle):
         np.testing.assert_allclose(a.heat, b.heat, atol=1e-5)
         assert a.flagged == b.flagged == c.flagged
     assert len({round(result.score, 6) for result in whole}) == 5
+
+
+def test_an_image_the_model_gives_no_finite_score_is_never_called_normal(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    images = [generate_cell(crop_rng(6, False, i), False, size=48).astype(np.float32) / 255 for i in range(3)]
+    assert all(np.isfinite(result.score) for result in Scorer(bundle).score_images(images))
+    with torch.no_grad():
+        next(bundle.model.parameters()).fill_(float("nan"))  # e.g. weights gone bad, or an overflow on a GPU
+    with pytest.raises(NonFiniteScoreError, match=r"no finite score \(nan\) for image 1 of 3; it cannot be judged"):
+        Scorer(bundle).score_images(images)
