@@ -68,6 +68,7 @@ echo "smoke check of $dist ($(du -sh "$dist" | cut -f1)) in $work"
 # read through their __file__ by the package and reportlab: must be there as files
 for file in ganad_clinic/store/migrations/env.py ganad_clinic/store/migrations/versions/0001_initial.py \
             ganad_clinic/store/migrations/versions/0002_score_tiling.py \
+            ganad_clinic/store/migrations/versions/0003_tamper_evidence.py \
             resources/icon.png reportlab/fonts/Vera.ttf reportlab/fonts/VeraBd.ttf; do
     [ -f "$dist/_internal/$file" ] || fail "not bundled: _internal/$file"
 done
@@ -104,6 +105,7 @@ ok "ganad demo --quick in $((SECONDS - start)) s: $(grep "^report: " "$work/demo
 # 4. what the demo left is read back: schema, model registry, a model bundle
 run db-current 120 "$ganad" db current --home "$work/home"
 grep -q "up to date" "$work/db-current.log" || fail "db current: database not at head" "$work/db-current.log"
+run db-verify 120 "$ganad" db verify --home "$work/home"
 run models 120 "$ganad" models list --home "$work/home"
 grep -q "1.0.0" "$work/models.log" || fail "models list: model 1.0.0 not registered" "$work/models.log"
 metadata="$(find "$work/home" -path "*/configs/metadata.json" -print -quit)"
@@ -112,7 +114,7 @@ slide="$(find "$work/demo" -name "Im*_1.tif" -print -quit)"
 [ -n "$slide" ] || fail "no demo slide to score" "$work/demo.log"
 run score 300 "$ganad" score --bundle "$(dirname "$(dirname "$metadata")")" "$slide" --json --threads "$threads"
 grep -q "$(basename "$slide")" "$work/score.log" || fail "score: no result for $slide" "$work/score.log"
-ok "database at head, model 1.0.0 registered, its bundle loads and scores a slide"
+ok "database at head and verified, model 1.0.0 registered, its bundle loads and scores a slide"
 
 # 5. the desktop app, offscreen, on the demo's data folder: the window opens the database and starts
 #    the screening service, which loads the active model; then it must stay up for a while

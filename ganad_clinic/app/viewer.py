@@ -166,6 +166,8 @@ class SlideViewer(QWidget):
             self.status.setText(f"Computing the heat map and G(E(x)) with model {score.model_version}…")
         else:
             self.status.setText(self._inspection_note(self.inspection))
+        if score is not None and score.warning and slide.status is SlideStatus.SCORED:
+            self.status.setText(f"Note: {score.warning}. {self.status.text()}")
 
     def _inspection_note(self, inspection: Inspection) -> str:
         tiles = inspection.tiling + ("; the side panels show the top-scoring tile" if inspection.tiles > 1 else "")

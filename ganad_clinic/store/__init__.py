@@ -7,7 +7,7 @@ shared by several workstations. `open_store()` migrates the schema to this versi
 from __future__ import annotations
 
 from ganad_clinic.store.engine import resolve_home, resolve_url
-from ganad_clinic.store.errors import AppendOnlyError, StoreError
+from ganad_clinic.store.errors import AppendOnlyError, DatabaseLostError, StoreError
 from ganad_clinic.store.models import (
     AuditEvent,
     ModelVersion,
@@ -22,6 +22,7 @@ from ganad_clinic.store.repository import RecordedSlide, SlideSummary, Store, op
 __all__ = [
     "AppendOnlyError",
     "AuditEvent",
+    "DatabaseLostError",
     "ModelVersion",
     "RecordedSlide",
     "Review",

@@ -17,7 +17,7 @@ from typing import Any
 import platformdirs
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ganad_clinic.store.errors import StoreError
 
@@ -29,6 +29,27 @@ DEFAULT_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "ganad_write"
 _BUSY_SQLITE_MESSAGES = ("database is locked", "database is busy", "database table is locked")
 _BUSY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock
+# What a failing database said, in the user's words: SQLite message fragments, PostgreSQL SQLSTATEs.
+_SQLITE_PLAIN = (
+    ("database or disk is full", "the disk is full (or the database reached its size limit): free some space"),
+    ("readonly database", "the database file or its folder is read-only: check their permissions"),
+    ("malformed", "the database file is damaged: restore it from backup"),
+    ("file is not a database", "the file is not a GANAD Clinic database (or it is damaged): restore it from backup"),
+    ("disk i/o error", "the disk reported an input/output error: check the disk"),
+    ("unable to open database file", "the database file cannot be opened: check that its folder exists "
+                                     "and may be written"),
+)
+_PG_PLAIN = {
+    "53100": "the database server's disk is full",
+    "53200": "the database server is out of memory",
+    "25006": "the database server only allows reading (a read-only server or standby)",
+    "42501": "the database role in use may not do this (permission denied)",
+    "57P01": "the database server was shut down",
+    "08006": "the connection to the database server was lost",
+}
+# What GANAD Clinic leaves in a home that had a database: model bundles (screening.registry.MODELS_FOLDER,
+# each with the bundle's configs/metadata.json) and heat maps (screening.service.HEATMAPS_FOLDER).
+HOME_CONTENT = {"model bundles": "models/*/configs/metadata.json", "heat maps": "heatmaps/*"}
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -110,6 +131,25 @@ def busy_message(url: str) -> str:
         f"database {display_url(url)} is busy: another program is holding it. "
         "Close other programs using it and try again."
     )
+
+
+def plain_reason(error: DBAPIError) -> str:
+    """What went wrong, in plain words and without the SQL: disk full, read-only, damaged file...;
+    the driver's own message when it is none of those."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _PG_PLAIN:
+        return _PG_PLAIN[sqlstate]
+    message = str(error.orig).strip()
+    lowered = message.lower()
+    for fragment, reason in _SQLITE_PLAIN:
+        if fragment in lowered:
+            return reason
+    return message.splitlines()[0] if message else type(error.orig).__name__
+
+
+def home_with_content(folder: Path) -> list[str]:
+    """What an earlier GANAD Clinic home left in `folder` (model bundles, heat maps), if anything."""
+    return [what for what, pattern in HOME_CONTENT.items() if next(folder.glob(pattern), None) is not None]
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -11,15 +11,23 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ganad_clinic.store.engine import busy_message, display_url, is_busy_error, sqlite_file, writer
+from ganad_clinic.store.engine import busy_message, display_url, is_busy_error, plain_reason, sqlite_file, writer
 from ganad_clinic.store.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: PostgreSQL workstations starting together migrate one after the other.
 _PG_MIGRATION_LOCK_KEY = 0x6A4AD
+# What the application's everyday PostgreSQL role may do: read, add results, move slides forward and
+# switch the active model. Never change or delete a result; owning nothing, it cannot alter the
+# schema or disable a trigger.
+EVERYDAY_GRANTS = (
+    ("SELECT, INSERT", ("scores", "reviews", "audit_events")),
+    ("SELECT, INSERT, UPDATE", ("slides", "model_versions")),
+    ("SELECT", ("alembic_version",)),
+)
 
 
 def alembic_config() -> Config:
@@ -47,6 +55,8 @@ def database_revisions(url: str) -> tuple[str, ...]:
     try:
         with engine.connect() as connection:
             return tuple(MigrationContext.configure(connection).get_current_heads())
+    except DBAPIError as error:
+        raise StoreError(f"cannot read database {display_url(url)}: {plain_reason(error)}") from error
     except SQLAlchemyError as error:
         raise StoreError(f"cannot read database {display_url(url)}: {error}") from error
     finally:
@@ -75,9 +85,45 @@ def upgrade_to_head(engine: Engine, url: str) -> None:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except OperationalError as error:
-        if is_busy_error(error):
+    except DBAPIError as error:
+        if isinstance(error, OperationalError) and is_busy_error(error):
             raise StoreError(busy_message(url)) from error
-        raise StoreError(f"cannot upgrade database {display_url(url)}: {error.orig}") from error
+        owner_hint = "; run `ganad db upgrade` as the role that owns the tables" if _is_denied(error) else ""
+        raise StoreError(f"cannot upgrade database {display_url(url)}: {plain_reason(error)}{owner_hint}") from error
     except (CommandError, SQLAlchemyError) as error:
         raise StoreError(f"cannot upgrade database {display_url(url)}: {error}") from error
+
+
+def _is_denied(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "42501"
+
+
+def grant_everyday_access(engine: Engine, url: str, role: str) -> None:
+    """Give PostgreSQL role `role` what the application needs every day (EVERYDAY_GRANTS) on the
+    current schema, so the tables' owner, who runs the migrations, is used for nothing else."""
+    if engine.dialect.name != "postgresql":
+        raise StoreError(
+            f"database {display_url(url)} has no roles to grant to (--grant-to is for PostgreSQL); "
+            "protect a SQLite file with the folder's permissions"
+        )
+    try:
+        with engine.begin() as connection:
+            if connection.scalar(text("SELECT current_user")) == role:
+                raise StoreError(
+                    f"role {role} is the one running this upgrade, the tables' owner: the everyday role "
+                    "must be another one, which owns nothing"
+                )
+            quote = connection.dialect.identifier_preparer.quote
+            grantee = quote(role)
+            schema = quote(connection.scalar(text("SELECT current_schema()")))
+            connection.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {grantee}"))
+            for privileges, tables in EVERYDAY_GRANTS:
+                connection.execute(text(f"GRANT {privileges} ON {', '.join(tables)} TO {grantee}"))
+            connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {grantee}"))
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == "42704":
+            raise StoreError(
+                f"there is no role {role} in database {display_url(url)}: create it first "
+                f"(CREATE ROLE {role} LOGIN PASSWORD '...')"
+            ) from error
+        raise StoreError(f"cannot grant {role} access to database {display_url(url)}: {plain_reason(error)}") from error

@@ -2,7 +2,10 @@
 
 Scores, reviews and audit events are append-only: a re-score, a changed review or a correction
 adds a row, so no earlier result is ever lost (21 CFR 11.10(e)). The ORM listeners at the bottom
-refuse changes made through a session; the migration adds database triggers that refuse raw SQL.
+refuse changes made through a session; the migrations add database triggers that refuse raw SQL,
+and each append-only row carries a hash chained to the previous row's (store.chain), so an edit
+made behind the triggers' back is found by `ganad db verify`. Slides are never deleted, their
+status only moves forward (pending -> scored | rejected) and their links are set once (triggers).
 """
 
 from __future__ import annotations
@@ -168,8 +171,10 @@ class Score(Base):
     flagged: Mapped[bool] = mapped_column(Boolean)
     heatmap_path: Mapped[str | None] = mapped_column(Text)
     tiling: Mapped[str | None] = mapped_column(Text)  # how the slide was tiled; None before revision 0002
+    warning: Mapped[str | None] = mapped_column(Text)  # a plain-words caveat: "page 1 of 3 scored"
     duration_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    row_hash: Mapped[str | None] = mapped_column(String(64))  # see store.chain; set by the Store
 
 
 class Review(Base):
@@ -184,6 +189,7 @@ class Review(Base):
     decision: Mapped[ReviewDecision] = mapped_column(_string_enum(ReviewDecision, "review_decision"))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEvent(Base):
@@ -196,6 +202,7 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 APPEND_ONLY_MODELS: tuple[type[Base], ...] = (Score, Review, AuditEvent)

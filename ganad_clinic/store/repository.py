@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ganad_clinic.store.engine import (
@@ -21,12 +21,15 @@ from ganad_clinic.store.engine import (
     busy_message,
     create_store_engine,
     display_url,
+    home_with_content,
     is_busy_error,
+    plain_reason,
     resolve_url,
     sqlite_file,
     writer,
 )
-from ganad_clinic.store.errors import StoreError
+from ganad_clinic.store import chain
+from ganad_clinic.store.errors import DatabaseLostError, StoreError
 from ganad_clinic.store.migrate import upgrade_to_head
 from ganad_clinic.store.models import (
     AuditEvent,
@@ -75,14 +78,20 @@ def open_store(
     home: str | os.PathLike[str] | None = None,
     *,
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    create: bool = False,
 ) -> Store:
     """Open the results database (see `resolve_url`) and upgrade its schema to ours.
 
-    Raises StoreError, without touching the database, when a newer GANAD Clinic made it.
+    Raises StoreError, without touching the database, when a newer GANAD Clinic made it, and
+    when a SQLite file is missing from a folder that holds models or heat maps: that database
+    was lost, and a new empty one would hide it. `create` makes the new database anyway; a first
+    run in an empty (or new) home needs no flag.
     """
     resolved = resolve_url(url, home)
     database_file = sqlite_file(resolved)
     if database_file is not None:
+        if not create and not database_file.exists():
+            _refuse_unexpected_new_database(database_file, resolved)
         database_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_store_engine(resolved, busy_timeout_ms)
     try:
@@ -93,17 +102,45 @@ def open_store(
     return Store(engine, resolved)
 
 
+def _refuse_unexpected_new_database(database_file: Path, url: str) -> None:
+    found = home_with_content(database_file.parent)
+    if found:
+        raise StoreError(
+            f"there is no database {database_file}, but {database_file.parent} holds {' and '.join(found)} "
+            "from earlier use: the database was probably deleted or moved, and a new, empty one would hide "
+            "every earlier result. Restore it from backup (or point GANAD Clinic at it with --db or $GANAD_DB); "
+            f"to start a new, empty database there on purpose, run `ganad db upgrade --new --db {display_url(url)}`"
+        )
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file now at `path`, None when there is none."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 class Store:
     """The results database. Thread-safe; one instance per process is enough.
 
     Writes run one at a time in this process (SQLite allows one writer anyway, and queueing here
     is fairer than spinning on the file lock), and are retried with backoff when another process
     holds the lock, so "database is locked" never reaches a user.
+
+    A SQLite file deleted or replaced while open is noticed (its device and inode are checked
+    before every transaction and before every commit): SQLite itself would go on writing into
+    the deleted file, and results would be reported saved that are stored nowhere.
     """
 
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
+        self._database_file = sqlite_file(url)
+        self._file_identity = None if self._database_file is None else _file_identity(self._database_file)
+        if self._database_file is not None and self._file_identity is None:
+            raise StoreError(f"there is no database {self._database_file}: open it with open_store()")
         self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=writer(engine), expire_on_commit=False)
         self._write_lock = threading.Lock()
@@ -120,13 +157,15 @@ class Store:
     # transactions
 
     def _read(self, work: Callable[[Session], T]) -> T:
+        self._check_database_file()
         try:
             with self._read_sessions() as session:
                 return work(session)
-        except OperationalError as error:
-            if is_busy_error(error):
+        except DBAPIError as error:
+            self._check_database_file()
+            if isinstance(error, OperationalError) and is_busy_error(error):
                 raise StoreError(busy_message(self.url)) from error
-            raise StoreError(f"cannot read database {display_url(self.url)}: {error.orig}") from error
+            raise StoreError(f"cannot read database {display_url(self.url)}: {plain_reason(error)}") from error
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one write transaction, committed on return, retried with backoff while
@@ -135,16 +174,31 @@ class Store:
         for attempt in range(WRITE_ATTEMPTS):
             if attempt:
                 time.sleep(FIRST_RETRY_DELAY_S * 2 ** (attempt - 1))
+            self._check_database_file()
             try:
                 with self._write_lock, self._write_sessions.begin() as session:
-                    return work(session)
-            except OperationalError as error:
-                if not is_busy_error(error):
+                    result = work(session)
+                    session.flush()
+                    self._check_database_file()
+                    return result
+            except DBAPIError as error:
+                self._check_database_file()
+                if not (isinstance(error, OperationalError) and is_busy_error(error)):
                     raise StoreError(
-                        f"cannot write to database {display_url(self.url)}: {error.orig}"
+                        f"cannot write to database {display_url(self.url)}: {plain_reason(error)}. Nothing was saved."
                     ) from error
                 busy_error = error
         raise StoreError(f"{busy_message(self.url)} Nothing was saved.") from busy_error
+
+    def _check_database_file(self) -> None:
+        """Raise DatabaseLostError when the SQLite file opened is no longer the one at its path."""
+        if self._database_file is None or _file_identity(self._database_file) == self._file_identity:
+            return
+        raise DatabaseLostError(
+            f"the database file {self._database_file} was deleted or replaced while GANAD Clinic was using it; "
+            "nothing more can be saved (the last result was not). Restore it from backup (or put the file "
+            "back), then start GANAD Clinic again."
+        )
 
     # slides
 
@@ -181,18 +235,18 @@ class Store:
                 status=SlideStatus.PENDING if original is None else SlideStatus.SCORED,
                 duplicate_of_id=None if original is None else original.id,
             )
-            session.add(slide)
-            session.flush()
+            try:
+                with session.begin_nested():
+                    session.add(slide)
+            except IntegrityError:
+                # Another workstation recorded the same (path, content) between our check and insert.
+                existing = _find_slide(session, path_text, sha256)
+                if existing is None:
+                    raise
+                return RecordedSlide(existing, is_new=False)
             return RecordedSlide(slide, is_new=True)
 
-        try:
-            return self._write(work)
-        except IntegrityError:
-            # Another workstation recorded the same (path, content) between our check and insert.
-            existing = self.find_slide(path_text, sha256)
-            if existing is None:
-                raise
-            return RecordedSlide(existing, is_new=False)
+        return self._write(work)
 
     def find_slide(self, path: str | os.PathLike[str], sha256: str) -> Slide | None:
         return self._read(lambda session: _find_slide(session, str(path), sha256))
@@ -213,6 +267,11 @@ class Store:
 
         def work(session: Session) -> Slide:
             slide = _get(session, Slide, slide_id)
+            if slide.status is SlideStatus.SCORED:
+                raise StoreError(
+                    f"slide {slide_id} ({slide.file_name}) is already scored: its result stands and cannot "
+                    "be turned into a rejection"
+                )
             slide.status = SlideStatus.REJECTED
             slide.reason = reason
             return slide
@@ -220,10 +279,15 @@ class Store:
         return self._write(work)
 
     def mark_archived(self, slide_id: int, archived_path: str | os.PathLike[str]) -> Slide:
-        """Record where the original file was moved after its result was committed."""
+        """Record where the original file was moved after its result was committed; recorded once."""
 
         def work(session: Session) -> Slide:
             slide = _get(session, Slide, slide_id)
+            if slide.archived_path is not None and slide.archived_path != str(archived_path):
+                raise StoreError(
+                    f"slide {slide_id} was already archived to {slide.archived_path}: where a file was "
+                    "archived is recorded once"
+                )
             slide.archived_path = str(archived_path)
             return slide
 
@@ -267,9 +331,11 @@ class Store:
         duration_seconds: float,
         heatmap_path: str | os.PathLike[str] | None = None,
         tiling: str | None = None,
+        warning: str | None = None,
     ) -> Score:
         """Append a score and mark the slide scored, in one transaction. The model's version and
-        sha256 are copied from the registry so the row says exactly which bundle produced it."""
+        sha256 are copied from the registry so the row says exactly which bundle produced it;
+        `warning` is a plain-words caveat on the result ("page 1 of 3 scored")."""
 
         def work(session: Session) -> Score:
             slide = _get(session, Slide, slide_id)
@@ -277,6 +343,8 @@ class Store:
                 raise StoreError(
                     f"slide {slide_id} duplicates slide {slide.duplicate_of_id}; score that slide instead"
                 )
+            if slide.status is SlideStatus.REJECTED:
+                raise StoreError(f"slide {slide_id} was rejected ({slide.reason}): a rejected slide is not scored")
             model = _get(session, ModelVersion, model_version_id)
             row = Score(
                 slide_id=slide_id,
@@ -291,11 +359,11 @@ class Store:
                 flagged=flagged,
                 heatmap_path=None if heatmap_path is None else str(heatmap_path),
                 tiling=tiling,
+                warning=warning,
                 duration_seconds=duration_seconds,
             )
-            session.add(row)
+            chain.append(session, row)
             slide.status = SlideStatus.SCORED
-            session.flush()
             return row
 
         return self._write(work)
@@ -323,14 +391,10 @@ class Store:
         def work(session: Session) -> Review:
             _get(session, Slide, slide_id)
             review = Review(slide_id=slide_id, reviewer=reviewer, decision=decision, note=note)
-            session.add(review)
-            session.flush()
-            session.add(
-                AuditEvent(
-                    actor=reviewer,
-                    action="review.added",
-                    details={"slide_id": slide_id, "review_id": review.id, "decision": decision.value},
-                )
+            chain.append(session, review)
+            _add_audit(
+                session, reviewer, "review.added",
+                {"slide_id": slide_id, "review_id": review.id, "decision": decision.value},
             )
             return review
 
@@ -554,6 +618,5 @@ def _switch_active(session: Session, model: ModelVersion) -> None:
 
 def _add_audit(session: Session, actor: str, action: str, details: dict[str, Any]) -> AuditEvent:
     event = AuditEvent(actor=actor, action=action, details=details)
-    session.add(event)
-    session.flush()
+    chain.append(session, event)
     return event

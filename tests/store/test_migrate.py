@@ -7,12 +7,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from ganad_clinic.store import StoreError, open_store
 from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 from ganad_clinic.store.models import Base
+from ganad_clinic.store.verify import verify_database
 
 from .helpers import add_score, record, register_model
 
@@ -121,3 +122,34 @@ def test_upgrade_from_the_first_schema_keeps_every_score_and_the_triggers(db_url
         with engine.begin() as connection:
             connection.execute(text("UPDATE scores SET tiling = 'grid'"))
     engine.dispose()
+
+
+def _row_hashes(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(text(f"SELECT row_hash FROM {table} ORDER BY id")).scalars().all()
+            for table in ("scores", "reviews", "audit_events")
+        }
+
+
+def test_upgrade_from_0002_hashes_earlier_rows_exactly_as_the_store_does(db_url: str) -> None:
+    with open_store(db_url) as store:
+        model = register_model(store)
+        slide = record(store, "/incoming/a.png", "aaa").slide
+        add_score(store, slide.id, model.id, score=0.1 + 0.2)
+        store.add_review(slide.id, "Zoë", "anomaly_confirmed", "blasts \u05d0")
+        store.audit("service", "odd.details", {"float": 1e-300, "list": [1, 2.5, None], "text": "\u0645"})
+    engine = create_engine(db_url)
+    written = _row_hashes(engine)
+    config = alembic_config()
+    with engine.begin() as connection:  # back to revision 0002, as an older GANAD Clinic left it
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    assert "row_hash" not in {column["name"] for column in inspect(engine).get_columns("scores")}
+
+    open_store(db_url).close()
+
+    assert _row_hashes(engine) == written
+    assert all(len(value) == 64 for values in written.values() for value in values)
+    engine.dispose()
+    assert verify_database(db_url).problems == []

@@ -249,3 +249,35 @@ def test_a_lock_held_too_long_becomes_a_clear_store_error(tmp_path: Path, sqlite
         assert "locked" not in str(raised.value)
         store.audit("service", "after")
         assert [e.action for e in store.list_audit_events()] == ["before", "after"]
+
+
+def test_a_score_keeps_its_warning(store: Store) -> None:
+    model = register_model(store)
+    slide = record(store, "/in/a.tif", "aaa").slide
+    store.add_score(slide.id, model.id, score=0.2, l_d=0.1, l_r=0.1, l_l=0.1, threshold=0.7, flagged=False,
+                    duration_seconds=0.1, warning="page 1 of 3 scored")
+    assert store.latest_score(slide.id).warning == "page 1 of 3 scored"
+    assert store.list_slides()[0].score.warning == "page 1 of 3 scored"
+
+
+def test_a_scored_slide_is_never_rejected_and_a_rejected_one_never_scored(store: Store) -> None:
+    model = register_model(store)
+    scored = record(store, "/in/a.png", "aaa").slide
+    add_score(store, scored.id, model.id, score=0.9)
+    with pytest.raises(StoreError, match=f"slide {scored.id} \\(a.png\\) is already scored: its result stands"):
+        store.mark_rejected(scored.id, "the file was removed before it was scored")
+    rejected = record(store, "/in/b.png", "bbb").slide
+    store.mark_rejected(rejected.id, "not an image")
+    with pytest.raises(StoreError, match=f"slide {rejected.id} was rejected \\(not an image\\)"):
+        add_score(store, rejected.id, model.id)
+    assert (store.get_slide(scored.id).status, store.get_slide(rejected.id).status) == (
+        SlideStatus.SCORED, SlideStatus.REJECTED)
+
+
+def test_where_a_slide_was_archived_is_recorded_once(store: Store) -> None:
+    slide = record(store, "/in/a.png", "aaa").slide
+    store.mark_archived(slide.id, "/archive/a.png")
+    store.mark_archived(slide.id, "/archive/a.png")  # the same place again: nothing changes
+    with pytest.raises(StoreError, match="was already archived to /archive/a.png"):
+        store.mark_archived(slide.id, "/archive/a-2.png")
+    assert store.get_slide(slide.id).archived_path == "/archive/a.png"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ganad_clinic.store import Store, open_store
+from ganad_clinic.store.verify import verify_database
 
 from .helpers import add_score, record, register_model
 
@@ -83,6 +84,7 @@ def test_processes_create_and_write_concurrently(db_url: str, monkeypatch: pytes
     with open_store(db_url) as store:
         events = store.list_audit_events("test.write")
         assert store.integrity_check() == []
+    assert verify_database(db_url).problems == []  # one chain, not forked by the two writers
     assert Counter(event.actor for event in events) == {
         "process-0": WRITES_PER_WRITER,
         "process-1": WRITES_PER_WRITER,

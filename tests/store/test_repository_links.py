@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from ganad_clinic.store import SlideStatus, Store
+import pytest
+from sqlalchemy.orm import Session
+
+from ganad_clinic.store import Slide, SlideStatus, Store, repository
 
 from .helpers import add_score, record, register_model
 
@@ -35,3 +38,22 @@ def test_linking_leaves_scored_rejected_and_unique_slides_alone(store: Store) ->
     assert store.link_to_scored_original(unique.id) is None
     assert store.get_slide(unique.id).status is SlideStatus.PENDING
     assert store.get_slide(rejected.id).status is SlideStatus.REJECTED
+
+
+def test_a_slide_recorded_meanwhile_by_another_station_is_returned_not_an_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other station's insert lands between our look-up and our insert: the unique key refuses
+    ours, and the slide it recorded is returned, in the same transaction."""
+    first = record(store, "/incoming/a.png", "same").slide
+    real_find = repository._find_slide
+    calls: list[str] = []
+
+    def find_after_the_other_station(session: Session, path: str, sha256: str) -> Slide | None:
+        calls.append(path)
+        return None if len(calls) == 1 else real_find(session, path, sha256)
+
+    monkeypatch.setattr(repository, "_find_slide", find_after_the_other_station)
+    again = record(store, "/incoming/a.png", "same")
+    assert (again.slide.id, again.is_new, len(calls)) == (first.id, False, 2)
+    assert [summary.slide.id for summary in store.list_slides()] == [first.id]
