@@ -22,8 +22,7 @@ from typing import Any
 
 from ganad_clinic.model.bundle import Bundle, BundleError, load_bundle
 from ganad_clinic.store import ModelVersion, Store, resolve_home
-
-MODELS_FOLDER = "models"
+from ganad_clinic.store.engine import MODELS_FOLDER
 SHA_PREFIXES = (8, 12, 16, 24, 32)
 
 

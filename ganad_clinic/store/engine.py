@@ -47,9 +47,11 @@ _PG_PLAIN = {
     "57P01": "the database server was shut down",
     "08006": "the connection to the database server was lost",
 }
-# What GANAD Clinic leaves in a home that had a database: model bundles (screening.registry.MODELS_FOLDER,
-# each with the bundle's configs/metadata.json) and heat maps (screening.service.HEATMAPS_FOLDER).
-HOME_CONTENT = {"model bundles": "models/*/configs/metadata.json", "heat maps": "heatmaps/*"}
+MODELS_FOLDER = "models"  # <home>/models/<version>/: the registry's copies of model bundles
+HEATMAPS_FOLDER = "heatmaps"  # <home>/heatmaps/: the screening service's heat-map pictures
+# What GANAD Clinic leaves in a home that had a database: bundles (each with its configs/metadata.json)
+# and heat maps.
+HOME_CONTENT = {"model bundles": f"{MODELS_FOLDER}/*/configs/metadata.json", "heat maps": f"{HEATMAPS_FOLDER}/*"}
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
