@@ -11,6 +11,8 @@ from pathlib import Path
 from ganad_clinic.model.bundle import BundleError
 from ganad_clinic.model.device import DEVICES
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig, SlideRejected, SlideScored
+from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS
+from ganad_clinic.screening.names import path_text
 from ganad_clinic.screening.registry import RegistryError, current_actor, find_model_version, import_bundle
 from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
 from ganad_clinic.store import Store, StoreError, open_store
@@ -39,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="score again content whose current score came from another model")
     parser.add_argument("--quiet", type=float, default=DEFAULT_QUIET_SECONDS, metavar="SECONDS",
                         help="a file is complete once unchanged this long (default %(default)s)")
+    parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS, metavar="SECONDS",
+                        help="a file that looks unfinished (no end marker, not readable yet) waits until "
+                             "unchanged this long before it is judged (default %(default)s)")
     parser.add_argument("--rescan", type=float, default=DEFAULT_RESCAN_SECONDS, metavar="SECONDS",
                         help="full rescan interval, for lost events (default %(default)s)")
     parser.add_argument("--field-scale", type=float, default=1.0,
@@ -67,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             version = _model_version(store, args)
             config = ServiceConfig(
                 tuple(args.inbox), home=args.home, recursive=args.recursive, poll=args.poll,
-                quiet_seconds=args.quiet, rescan_seconds=args.rescan, archive=args.archive, rescore=args.rescore,
+                quiet_seconds=args.quiet, grace_seconds=args.grace, rescan_seconds=args.rescan,
+                archive=args.archive, rescore=args.rescore,
                 model_version=version, field_scale=args.field_scale,
                 torch_threads=args.threads or default_torch_threads(), device=args.device,
             )
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         service = ScreeningService(store, config, on_scored=_print_scored, on_rejected=_print_rejected,
                                    on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr))
-        inboxes = ", ".join(str(inbox) for inbox in config.inboxes)
+        inboxes = ", ".join(path_text(inbox) for inbox in config.inboxes)
         print(f"watching {inboxes} -> {display_url(store.url)}; model {version or 'active'}"
               f"{'; once' if args.once else '; Ctrl-C stops'}", flush=True)
         return _serve(service, args.once)
@@ -116,9 +122,10 @@ def _print_scored(event: SlideScored) -> None:
     note = {Outcome.SCORED: "", Outcome.RESCORED: f"  (re-scored with model {event.model_version})",
             Outcome.DUPLICATE: f"  (same content as slide {event.score_slide_id})",
             Outcome.KNOWN: "  (scored before)"}[event.outcome]
-    print(f"{event.outcome.value:<9} {event.path}\t{event.score:.4f}\t{flag}{note}", flush=True)
+    warning = f"  WARNING: {event.warning}" if event.warning else ""
+    print(f"{event.outcome.value:<9} {path_text(event.path)}\t{event.score:.4f}\t{flag}{note}{warning}", flush=True)
 
 
 def _print_rejected(event: SlideRejected) -> None:
     note = "  (rejected before)" if event.known else ""
-    print(f"{'rejected':<9} {event.path}\t{event.reason}{note}", flush=True)
+    print(f"{'rejected':<9} {path_text(event.path)}\t{event.reason}{note}", flush=True)

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.store import Slide, Store
 
 REJECTED_FOLDER = "rejected"
@@ -23,17 +24,18 @@ class Archiver:
         self.store = store
 
     def archive(self, slide: Slide, path: Path, inbox: Path, *, rejected: bool = False) -> Path:
-        """Move `path` (the file of `slide`, whose result is committed) into the archive."""
+        """Move `path` (the file of `slide`, whose result is committed) into the archive. Where the
+        slide was archived is recorded once: a later copy of the same file goes beside it."""
         destination = self._destination(slide, path, inbox, rejected)
-        if slide.archived_path != str(destination):
-            self.store.mark_archived(slide.id, destination)
+        if slide.archived_path is None:
+            self.store.mark_archived(slide.id, path_text(destination))
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(path, destination)
         return destination
 
     def _destination(self, slide: Slide, path: Path, inbox: Path, rejected: bool) -> Path:
-        if slide.archived_path and not Path(slide.archived_path).exists():
-            return Path(slide.archived_path)
+        if slide.archived_path and not stored_path(slide.archived_path).exists():
+            return stored_path(slide.archived_path)
         base = self.folder / REJECTED_FOLDER if rejected else self.folder
         relative = path.relative_to(inbox) if path.is_relative_to(inbox) else Path(path.name)
         candidate = base / relative

@@ -21,7 +21,8 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class SlideScored:
     """A file has a committed score: `score_slide_id` is the slide the score belongs to (the
-    original, for a duplicate); `tiles` and `seconds` describe scoring done now, else None."""
+    original, for a duplicate); `tiles` and `seconds` describe scoring done now, else None;
+    `warning` is a caveat the technician must see with the score ("page 1 of 3 scored...")."""
 
     path: Path
     slide_id: int
@@ -34,6 +35,7 @@ class SlideScored:
     heatmap_path: Path | None
     tiles: int | None = None
     seconds: float | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

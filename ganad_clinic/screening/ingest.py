@@ -6,32 +6,54 @@ content was scored under another name is linked to that result, not scored again
 service re-scores (`rescore`) content whose current score came from a model other than the active
 one; the new score is appended to the original slide. Every file that cannot be screened ends as a
 rejected slide with its reason, so nothing dropped into an inbox goes unaccounted for.
+
+A scanner may pause longer than the quiet period while writing. A file that still looks unfinished
+(its bytes begin like an image but its end is missing, or it may not be read yet) is therefore not
+recorded until it has been unchanged for a grace period: a decodable prefix is never a result, and
+an incomplete write is not rejected as truncated. A symbolic link is followed only to a file inside
+its inbox; its target could be any file on the computer (a huge one, a private one).
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import hashlib
+import math
 import os
 import struct
 import warnings
-import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning, read_image, read_image_info
+from ganad_clinic.imaging.io import ImageInfo, ImageReadError, MultiPageWarning, read_image, read_image_info
 from ganad_clinic.screening.events import Outcome
+from ganad_clinic.screening.names import path_text
 from ganad_clinic.screening.stability import FileSignature, file_signature
 from ganad_clinic.store import Slide, SlideStatus, Store
 
-_HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+DEFAULT_GRACE_SECONDS = 20.0
+"""How long a file that looks unfinished must stay unchanged before it is judged as it is: longer
+than a scanner's pause between strips or a network copy stalled by a busy share, short enough that
+a technician sees a bad file's rejection within half a minute."""
 CHANGED_WHILE_READ = "the file changed while it was being read; its new content is taken as a new slide"
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+_TIFF_STARTS = (b"II*\x00", b"MM\x00*")
+_BMP_START = b"BM"
+_IMAGE_STARTS = (_PNG_START, _JPEG_START, *_TIFF_STARTS, _BMP_START)
+_HEAD_BYTES = 16  # every complete PNG, JPEG, TIFF or BMP is longer
+_TIFF_DATA_TAGS = ((273, 279), (324, 325))  # (strip offsets, strip byte counts), the same for tiles
 
 
 class Step(enum.Enum):
     RETRY = "retry"        # changed or locked while being read: wait until it is stable again
+    INCOMPLETE = "incomplete"  # looks unfinished: look again once unchanged for the grace period
     GONE = "gone"          # vanished before it could be read: nothing to record
     SCORE = "score"        # decoded: score `image` and add the score to slide `score_slide_id`
     FINISHED = "finished"  # the file has its result: rejected or linked now, or handled before
@@ -49,6 +71,7 @@ class Arrival:
     outcome: Outcome | None = None  # for SCORE and FINISHED; None for a rejected slide
     score_slide_id: int | None = None
     image: np.ndarray | None = None
+    info: ImageInfo | None = None  # what the header says, with `image`
 
     @property
     def rejected(self) -> bool:
@@ -66,42 +89,42 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 class Ingestor:
     """Runs on the service's worker thread; every decision is committed before it returns."""
 
-    def __init__(self, store: Store, *, rescore: bool = False, max_pixels: int | None = None) -> None:
+    def __init__(self, store: Store, *, rescore: bool = False, max_pixels: int | None = None,
+                 grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
         self.store = store
         self.rescore = rescore
         self.max_pixels = max_pixels
+        self.grace_seconds = grace_seconds
 
-    def receive(self, path: Path, inbox: Path, model_id: int) -> Arrival:
-        """Take one file that has stopped changing; `model_id` is the active model version."""
+    def receive(self, path: Path, inbox: Path, model_id: int, *, unchanged_for: float = math.inf) -> Arrival:
+        """Take one file that has stopped changing; `model_id` is the active model version,
+        `unchanged_for` how long the file has been seen unchanged."""
         arrival = Arrival(path, inbox, Step.GONE)
         try:
             before = file_signature(path)
-            if before is None:
-                return arrival
-            sha256 = file_sha256(path)
-        except FileNotFoundError:
-            return arrival
         except OSError:
             return replace(arrival, step=Step.RETRY)
+        if before is None:
+            return arrival
         arrival = replace(arrival, signature=before)
-        slide = self.store.find_slide(path, sha256)
-        if slide is not None:
-            return self.resume(replace(arrival, slide=slide), model_id, known=True)
-        width = height = reason = None
+        link = link_problem(path, inbox)
+        if link is not None:
+            return self._reject_unread(arrival, link)
+        patient = unchanged_for < self.grace_seconds
         try:
-            info = read_image_info(path, self.max_pixels)
-            width, height = info.width, info.height
-        except ImageReadError as error:
-            reason = error.reason
-        except _HEADER_ERRORS:
-            pass  # read_image_info lets some damage through (e.g. a truncated PNG's EXIF); decoding names it
-        if self._changed(arrival):
-            return replace(arrival, step=Step.RETRY)
-        recorded = self.store.record_slide(path, sha256, before.size, inbox, width=width, height=height)
-        arrival = replace(arrival, slide=recorded.slide)
-        if reason is not None and recorded.slide.status is SlideStatus.PENDING:
-            return self._reject(arrival, reason)
-        return self.resume(arrival, model_id, known=not recorded.is_new)
+            sha256 = file_sha256(path)
+            slide = self.store.find_slide(path_text(path), sha256)
+            if slide is not None:
+                return self.resume(replace(arrival, slide=slide), model_id, known=True)
+            if patient and looks_unfinished(path):
+                return replace(arrival, step=Step.INCOMPLETE)
+        except FileNotFoundError:
+            return arrival
+        except OSError as error:
+            if patient:
+                return replace(arrival, step=Step.INCOMPLETE)
+            return self._reject_unread(arrival, unreadable_reason(error))
+        return self._record(arrival, sha256, model_id)
 
     def resume(self, arrival: Arrival, model_id: int, *, known: bool) -> Arrival:
         """Carry on with a recorded slide: link it, decode it for scoring, or call it finished."""
@@ -124,16 +147,44 @@ class Ingestor:
         """Record that a pending slide cannot be screened (e.g. the model failed on it)."""
         return self._reject(arrival, reason)
 
+    def _record(self, arrival: Arrival, sha256: str, model_id: int) -> Arrival:
+        """Record a new file as a pending slide, rejected at once when its header is refused."""
+        info, reason = self._inspect(arrival.path)
+        if self._changed(arrival):
+            return replace(arrival, step=Step.RETRY)
+        width, height = (info.width, info.height) if info else (None, None)
+        recorded = self.store.record_slide(path_text(arrival.path), sha256, arrival.signature.size,
+                                           path_text(arrival.inbox), width=width, height=height)
+        arrival = replace(arrival, slide=recorded.slide, info=info)
+        if reason is not None and recorded.slide.status is SlideStatus.PENDING:
+            return self._reject(arrival, reason)
+        return self.resume(arrival, model_id, known=not recorded.is_new)
+
+    def _inspect(self, path: Path) -> tuple[ImageInfo | None, str | None]:
+        """The header's description of the image, or the reason it is refused. Damage that the
+        header reader lets through (e.g. a truncated PNG's EXIF) is named when decoding."""
+        try:
+            return read_image_info(path, self.max_pixels), None
+        except ImageReadError as error:
+            return None, error.reason
+        except Exception:
+            return None, None
+
     def _decode(self, arrival: Arrival, score_slide_id: int, outcome: Outcome) -> Arrival:
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MultiPageWarning)  # the first page is screened
+                warnings.simplefilter("ignore", MultiPageWarning)  # the first page is screened, and said so
                 image = read_image(arrival.path, self.max_pixels)
+                info = arrival.info or read_image_info(arrival.path, self.max_pixels)
         except ImageReadError as error:
             return self._give_up(arrival, outcome, error.reason)
+        except Exception as error:  # a decoder's own bug on a damaged file is still a reason, not a crash
+            return self._give_up(arrival, outcome, f"the image could not be decoded; the file may be damaged "
+                                                   f"({type(error).__name__}: {error})")
         if self._changed(arrival):
             return self._give_up(arrival, outcome, CHANGED_WHILE_READ)
-        return replace(arrival, step=Step.SCORE, outcome=outcome, score_slide_id=score_slide_id, image=image)
+        return replace(arrival, step=Step.SCORE, outcome=outcome, score_slide_id=score_slide_id, image=image,
+                       info=info)
 
     def _give_up(self, arrival: Arrival, outcome: Outcome, reason: str) -> Arrival:
         """The file could not be decoded: retry it if it changed meanwhile, else reject it. Content
@@ -150,6 +201,22 @@ class Ingestor:
         slide = self.store.mark_rejected(arrival.slide.id, reason)
         return replace(arrival, slide=slide, step=Step.FINISHED, outcome=None)
 
+    def _reject_unread(self, arrival: Arrival, reason: str) -> Arrival:
+        """Record as rejected a file whose content is not read (a link not followed, a file that
+        may not be read). The link's or file's own signature stands in for the content hash, so
+        the same file is recognised again and a changed one is looked at again."""
+        try:
+            link = os.lstat(arrival.path)
+        except FileNotFoundError:
+            return replace(arrival, step=Step.GONE)
+        stand_in = f"unread file: size {link.st_size}, mtime {link.st_mtime_ns} ns, inode {link.st_ino}"
+        recorded = self.store.record_slide(path_text(arrival.path), hashlib.sha256(stand_in.encode()).hexdigest(),
+                                           link.st_size, path_text(arrival.inbox))
+        arrival = replace(arrival, slide=recorded.slide)
+        if recorded.slide.status is not SlideStatus.PENDING:
+            return replace(arrival, step=Step.FINISHED, outcome=Outcome.KNOWN)
+        return self._reject(arrival, reason)
+
     def _scored_by_other_model(self, slide_id: int, model_id: int) -> bool:
         latest = self.store.latest_score(slide_id)
         return latest is None or latest.model_version_id != model_id
@@ -160,3 +227,75 @@ class Ingestor:
             return file_signature(arrival.path) != arrival.signature
         except OSError:
             return True
+
+
+def link_problem(path: Path, inbox: Path) -> str | None:
+    """Why `path` is not followed: it is (or lies in a folder that is) a symbolic link leading
+    outside `inbox`, in a loop or to nothing. None for an ordinary file of the inbox."""
+    try:
+        target = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return "a symbolic link to a file that does not exist; not followed" if path.is_symlink() else None
+    except OSError as error:  # other errors are the reading's to report
+        is_loop = error.errno == errno.ELOOP
+        return "a symbolic link that leads back to itself (a loop); not followed" if is_loop else None
+    if not target.is_relative_to(os.path.realpath(inbox)):
+        return "a symbolic link to a file outside the inbox; not followed"
+    return None
+
+
+def unreadable_reason(error: OSError) -> str:
+    """Why a file could not be read, in words that say what to do about it."""
+    if isinstance(error, PermissionError):
+        return ("the screening service may not read this file (permission denied); "
+                "allow it to read the file, then drop it again")
+    return f"the file could not be read ({error.strerror or error})"
+
+
+def looks_unfinished(path: Path) -> bool:
+    """Whether the file could be an image still being written: its bytes begin like a PNG, JPEG,
+    TIFF or BMP file (or there are too few to tell) and its end is missing: PNG's IEND chunk,
+    JPEG's end-of-image marker, the size a BMP header states, or a TIFF page's data. Decoders
+    accept some such prefixes (a PNG without IEND, a multi-page TIFF cut after a page)."""
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - len(_PNG_END)))
+        tail = handle.read()
+    if not any(head[:len(start)] == start[:len(head)] for start in _IMAGE_STARTS):
+        return False  # no image begins like this: nothing written later can make it one
+    if len(head) < _HEAD_BYTES:
+        return True
+    if head.startswith(_PNG_START):
+        return not tail.endswith(_PNG_END)
+    if head.startswith(_JPEG_START):
+        return not tail.endswith(_JPEG_END)
+    if head.startswith(_BMP_START):
+        return size < struct.unpack("<I", head[2:6])[0]
+    return not _tiff_data_present(path, size)
+
+
+def _tiff_data_present(path: Path, size: int) -> bool:
+    """Whether every page of the TIFF file lists its pixel data and all of it lies in the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about the very damage looked for here
+            with Image.open(path) as image:
+                for page in range(getattr(image, "n_frames", 1)):
+                    image.seek(page)
+                    offsets, counts = _tiff_page_data(image.tag_v2)
+                    if not offsets or len(offsets) != len(counts):
+                        return False
+                    if any(offset + count > size for offset, count in zip(offsets, counts)):
+                        return False
+    except Exception:  # a header that cannot be followed to its end is not complete yet
+        return False
+    return True
+
+
+def _tiff_page_data(tags: Mapping[int, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A TIFF page's (offsets, byte counts) of its strips, or of its tiles."""
+    for offsets_tag, counts_tag in _TIFF_DATA_TAGS:
+        if tags.get(offsets_tag):
+            return tuple(tags[offsets_tag]), tuple(tags.get(counts_tag) or ())
+    return (), ()

@@ -5,7 +5,8 @@ keep every result. Headless; the command line runs it and the GUI will embed it.
 event per file (`SlideScored` or `SlideRejected`) on that thread. Each slide's result is committed
 in its own transaction before the file is archived or reported, and a slide recorded as pending
 when the process died is finished on the next start, so a kill at any moment loses nothing and
-scores nothing twice.
+scores nothing twice. If the database itself is lost (its file deleted or replaced), the service
+stops and says so rather than report results it cannot keep.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from pathlib import Path
 
 import torch
 
+from ganad_clinic.imaging.io import ImageInfo
 from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
-from ganad_clinic.screening.ingest import Arrival, Ingestor, Step, file_sha256
+from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
+from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.screening.registry import find_model_version, load_registered
 from ganad_clinic.screening.slide_scoring import SlideScorer, tiling_rule_for
-from ganad_clinic.screening.stability import FileSignature, StabilityTracker
+from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, Store, StoreError, resolve_home
+from ganad_clinic.store.engine import HEATMAPS_FOLDER
+from ganad_clinic.store.errors import DatabaseLostError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,6 @@ MAX_TILES_PER_STEP = 64
 """Tiles scored between two looks at the stop flag, so that stopping waits for a batch of slides
 no longer than one slide: a field's tiles (one per white cell, at most its grid) are one step."""
 STORE_RETRY_SECONDS = 2.0
-HEATMAPS_FOLDER = "heatmaps"
 
 
 def default_torch_threads() -> int:
@@ -56,6 +60,7 @@ class ServiceConfig:
     recursive: bool = False
     poll: bool = False  # polling observer, for network shares
     quiet_seconds: float = DEFAULT_QUIET_SECONDS  # size and mtime unchanged this long = complete
+    grace_seconds: float = DEFAULT_GRACE_SECONDS  # ... unless it looks unfinished: then this long
     rescan_seconds: float = DEFAULT_RESCAN_SECONDS
     archive: Path | None = None
     rescore: bool = False
@@ -77,6 +82,8 @@ class ServiceConfig:
             for inbox in inboxes:
                 if archive == inbox or archive.is_relative_to(inbox) or inbox.is_relative_to(archive):
                     raise ValueError(f"the archive folder {archive} must lie outside the inbox {inbox}")
+        if self.quiet_seconds < 0 or self.grace_seconds < 0:
+            raise ValueError("quiet_seconds and grace_seconds must not be negative")
         if self.batch_size < 1 or self.torch_threads < 1:
             raise ValueError("batch_size and torch_threads must be at least 1")
         resolve_device(self.device)  # "cuda" without a GPU is refused before anything starts
@@ -84,6 +91,17 @@ class ServiceConfig:
     @property
     def heatmap_folder(self) -> Path:
         return resolve_home(self.home) / HEATMAPS_FOLDER
+
+
+def score_warning(info: ImageInfo | None, channels: int) -> str | None:
+    """What a technician must know to trust a score: pages left unscreened, or a gray image given
+    to a model that learnt from stained (colour) cells."""
+    notes = []
+    if info is not None and info.frames > 1:
+        notes.append(f"page 1 of {info.frames} scored; the other pages were not screened")
+    if info is not None and info.grayscale and channels == 3:
+        notes.append("grayscale image: this model was trained on colour images; the score may be unreliable")
+    return "; ".join(notes) or None
 
 
 @dataclass
@@ -119,7 +137,8 @@ class ScreeningService:
         self._tracker = StabilityTracker(config.quiet_seconds, on_offer=self._idle.clear)
         self._watcher = FolderWatcher(config.inboxes, self._tracker.offer, recursive=config.recursive,
                                       poll=config.poll, exclude=[config.archive] if config.archive else [])
-        self._ingestor = Ingestor(store, rescore=config.rescore, max_pixels=config.max_pixels)
+        self._ingestor = Ingestor(store, rescore=config.rescore, max_pixels=config.max_pixels,
+                                  grace_seconds=config.grace_seconds)
         self._archiver = Archiver(config.archive, store) if config.archive else None
         self._model: _LoadedModel | None = None
         self._next_rescan = 0.0
@@ -205,6 +224,8 @@ class ScreeningService:
     def _rescan(self) -> None:
         if self._watcher.restart_if_dead():
             self._report_error("the folder observer had stopped and was restarted")
+        for message in self._watcher.check_inboxes():
+            self._report_error(message)
         found = self._watcher.scan()
         self._tracker.keep_settled_only(found)
         self._next_rescan = time.monotonic() + self.config.rescan_seconds
@@ -212,7 +233,7 @@ class ScreeningService:
     def _recover_pending(self) -> None:
         """Finish slides recorded but not scored when the service last stopped."""
         for slide in self.store.list_pending_slides():
-            path = Path(slide.path)
+            path = stored_path(slide.path)
             try:
                 same = file_sha256(path) == slide.sha256
             except FileNotFoundError:
@@ -223,21 +244,21 @@ class ScreeningService:
             if not same:
                 self._reject_pending(slide.id, path, "the file was replaced before it was scored; "
                                                      "its new content is taken as a new slide")
-            self._tracker.offer(path, Path(slide.source_folder))
+            self._tracker.offer(path, stored_path(slide.source_folder))
 
     def _reject_pending(self, slide_id: int, path: Path, reason: str) -> None:
         slide = self.store.mark_rejected(slide_id, reason)
         self._notify(self._on_rejected, SlideRejected(path, slide.id, reason))
 
-    def _process(self, batch: Sequence[tuple[Path, Path, FileSignature]]) -> None:
+    def _process(self, batch: Sequence[StableFile]) -> None:
         try:
             model = self._current_model()
             to_score: dict[str, Arrival] = {}
             repeats: list[Arrival] = []
-            for path, inbox, signature in batch:
+            for stable in batch:
                 if self._stop_requested.is_set():
                     return  # files not taken yet are found again by the next start's rescan
-                arrival = self._receive(path, inbox, signature, model)
+                arrival = self._receive(stable, model)
                 if arrival is None:
                     continue
                 if arrival.step is not Step.SCORE:
@@ -253,23 +274,27 @@ class ScreeningService:
                     self._score([again], model)
                 else:
                     self._settle(again)
+        except DatabaseLostError:
+            raise  # nothing more can be saved: the service stops and says so
         except StoreError as error:
             self._report_error(f"database problem, retrying in {STORE_RETRY_SECONDS:g} s: {error}")
             self._stop_requested.wait(STORE_RETRY_SECONDS)
-            for path, inbox, _ in batch:
-                self._tracker.offer(path, inbox)  # results committed already are recognised and skipped
+            for stable in batch:
+                self._tracker.offer(stable.path, stable.inbox)  # results committed already are recognised
 
-    def _receive(self, path: Path, inbox: Path, signature: FileSignature, model: _LoadedModel) -> Arrival | None:
+    def _receive(self, stable: StableFile, model: _LoadedModel) -> Arrival | None:
         """Ingest one file; a failure that is not the file's or the database's fault is reported,
         and the file left alone until it changes, instead of stopping the service."""
         try:
-            return self._ingestor.receive(path, inbox, model.version.id)
+            return self._ingestor.receive(stable.path, stable.inbox, model.version.id,
+                                          unchanged_for=stable.unchanged_for)
         except StoreError:
             raise
         except Exception as error:
-            log.exception("ingest of %s failed", path)
-            self._report_error(f"{path}: could not be taken ({error!r}); it is tried again when it changes")
-            self._tracker.settle(path, signature)
+            log.exception("ingest of %s failed", path_text(stable.path))
+            self._report_error(f"{path_text(stable.path)}: could not be taken ({error!r}); "
+                               "it is tried again when it changes")
+            self._tracker.settle(stable.path, stable.signature)
             return None
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
@@ -315,21 +340,23 @@ class ScreeningService:
             heatmap = self.config.heatmap_folder / heatmap_name(arrival.score_slide_id, model.version.id)
             write_heatmap(heatmap, arrival.image, result.heat)
             duration = seconds + per_tile * result.tiles
+            warning = score_warning(arrival.info, model.bundle.channels)
             self.store.add_score(
                 arrival.score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
                 l_l=result.l_l, threshold=threshold, flagged=result.flagged,
-                duration_seconds=duration, heatmap_path=heatmap, tiling=result.tiling,
+                duration_seconds=duration, heatmap_path=heatmap, tiling=result.tiling, warning=warning,
             )
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
-                result.flagged, threshold, model.version.version, heatmap, result.tiles, duration,
+                result.flagged, threshold, model.version.version, heatmap, result.tiles, duration, warning,
             ))
 
     def _failed(self, arrival: Arrival, reason: str) -> None:
         """A slide that could not be scored: rejected with the reason, or, when it was being
         re-scored by a new model, left with its earlier score."""
         if arrival.outcome is Outcome.RESCORED:
-            self._report_error(f"{arrival.path}: could not be re-scored: {reason}; its earlier score stands")
+            self._report_error(f"{path_text(arrival.path)}: could not be re-scored: {reason}; "
+                               "its earlier score stands")
             self._settle(replace(arrival, step=Step.FINISHED, outcome=Outcome.KNOWN, image=None))
         else:
             self._settle(self._ingestor.reject(arrival, reason))
@@ -338,6 +365,9 @@ class ScreeningService:
         """Report an arrival that needs no scoring now, and put away its file."""
         if arrival.step is Step.GONE:
             self._tracker.forget(arrival.path)
+            return
+        if arrival.step is Step.INCOMPLETE:  # looked at again once it has rested for the grace period
+            self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.grace_seconds)
             return
         if arrival.step is Step.RETRY:
             if arrival.rejected:
@@ -351,11 +381,13 @@ class ScreeningService:
             return
         score = self.store.latest_score(arrival.slide.id)
         if score is None:
-            self._report_error(f"{arrival.path}: slide {arrival.slide.id} is marked scored but has no score")
+            self._report_error(f"{path_text(arrival.path)}: slide {arrival.slide.id} is marked scored "
+                               "but has no score")
             return
         self._finish(arrival, SlideScored(
             arrival.path, arrival.slide.id, score.slide_id, arrival.outcome, score.score, score.flagged,
             score.threshold, score.model_version, Path(score.heatmap_path) if score.heatmap_path else None,
+            warning=score.warning,
         ))
 
     def _finish(self, arrival: Arrival, event: SlideScored | SlideRejected) -> None:
@@ -366,7 +398,7 @@ class ScreeningService:
                                        rejected=isinstance(event, SlideRejected))
                 self._tracker.forget(arrival.path)
             except OSError as error:
-                self._report_error(f"{arrival.path}: scored, but could not be archived ({error}); "
+                self._report_error(f"{path_text(arrival.path)}: scored, but could not be archived ({error}); "
                                    "the next rescan tries again")
         else:
             self._tracker.settle(arrival.path, arrival.signature)

@@ -4,7 +4,8 @@ watchdog reports a file when it is created, before it is fully written, and repo
 every write; network shares may report nothing at all. So events and rescans only *offer* a path,
 and a path is taken once its size, modification time and inode have stayed the same for a quiet
 period. A path already handled is remembered with the signature it had, so repeated events and
-periodic rescans of the same unchanged file cost one `stat` and nothing more.
+periodic rescans of the same unchanged file cost one `stat` and nothing more. A path may be offered
+with a longer quiet period of its own: ingest asks for that when a file looks unfinished.
 """
 
 from __future__ import annotations
@@ -27,17 +28,33 @@ class FileSignature(NamedTuple):
     inode: int
 
 
+class StableFile(NamedTuple):
+    """A file taken from the tracker: unchanged for `unchanged_for` seconds (at least the quiet period)."""
+
+    path: Path
+    inbox: Path
+    signature: FileSignature
+    unchanged_for: float
+
+
 def file_signature(path: str | os.PathLike[str]) -> FileSignature | None:
     """The file's signature, or None when it does not exist or is not a regular file.
 
+    A symbolic link has its target's signature, or its own when it leads nowhere (a loop, a missing
+    target), so that such a link is taken and rejected with its reason instead of waited for forever.
     Other errors (permission denied while a copy holds the file on Windows...) propagate.
     """
     try:
         info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
+    except OSError as error:
+        if not os.path.islink(path):
+            if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+                return None
+            raise
+        info = os.lstat(path)
+    else:
+        if not stat.S_ISREG(info.st_mode):
+            return None
     return FileSignature(info.st_size, info.st_mtime_ns, info.st_ino)
 
 
@@ -46,6 +63,7 @@ class _Watched:
     inbox: Path
     signature: FileSignature | None
     unchanged_since: float
+    quiet_seconds: float
 
 
 class StabilityTracker:
@@ -71,9 +89,11 @@ class StabilityTracker:
         with self._lock:
             return len(self._watched)
 
-    def offer(self, path: str | os.PathLike[str], inbox: str | os.PathLike[str]) -> bool:
-        """Start watching `path` unless it is watched already or was handled in its current state.
-        Returns whether the path is (now) watched."""
+    def offer(self, path: str | os.PathLike[str], inbox: str | os.PathLike[str], *,
+              quiet_seconds: float | None = None) -> bool:
+        """Start watching `path` unless it is watched already or was handled in its current state;
+        it is taken once unchanged for `quiet_seconds` (default: the tracker's quiet period), or
+        for the quiet period after it changes again. Returns whether the path is (now) watched."""
         path = Path(path)
         try:
             signature = file_signature(path)
@@ -85,18 +105,19 @@ class StabilityTracker:
             if signature is not None and self._settled.get(path) == signature:
                 return False
             self._settled.pop(path, None)
-            self._watched[path] = _Watched(Path(inbox), signature, self._clock())
+            quiet = self.quiet_seconds if quiet_seconds is None else quiet_seconds
+            self._watched[path] = _Watched(Path(inbox), signature, self._clock(), quiet)
         if self._on_offer is not None:
             self._on_offer()
         return True
 
-    def take_stable(self, limit: int | None = None) -> list[tuple[Path, Path, FileSignature]]:
-        """Stat every watched path; return (path, inbox, signature) of those unchanged for the
-        quiet period, oldest first, and stop watching them. Vanished paths are dropped."""
+    def take_stable(self, limit: int | None = None) -> list[StableFile]:
+        """Stat every watched path; return those unchanged for their quiet period, oldest first,
+        and stop watching them. Vanished paths are dropped."""
         now = self._clock()
         with self._lock:
             candidates = list(self._watched.items())
-        stable: list[tuple[float, Path, Path, FileSignature]] = []
+        stable: list[StableFile] = []
         vanished: list[Path] = []
         for path, watched in candidates:
             try:
@@ -108,16 +129,17 @@ class StabilityTracker:
                 vanished.append(path)
             elif signature != watched.signature:
                 watched.signature, watched.unchanged_since = signature, now
-            elif now - watched.unchanged_since >= self.quiet_seconds:
-                stable.append((watched.unchanged_since, path, watched.inbox, signature))
-        stable.sort(key=lambda item: item[0])
+                watched.quiet_seconds = self.quiet_seconds  # it moved: judge it afresh once it rests
+            elif now - watched.unchanged_since >= watched.quiet_seconds:
+                stable.append(StableFile(path, watched.inbox, signature, now - watched.unchanged_since))
+        stable.sort(key=lambda item: item.unchanged_for, reverse=True)
         taken = stable if limit is None else stable[:limit]
         with self._lock:
             for path in vanished:
                 self._watched.pop(path, None)
-            for _, path, _, _ in taken:
-                self._watched.pop(path, None)
-        return [(path, inbox, signature) for _, path, inbox, signature in taken]
+            for item in taken:
+                self._watched.pop(item.path, None)
+        return taken
 
     def settle(self, path: str | os.PathLike[str], signature: FileSignature) -> None:
         """Remember that `path` was handled while it had `signature`."""

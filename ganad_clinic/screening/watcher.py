@@ -4,12 +4,14 @@ Events are only hints (they come early, twice, or not at all on network shares):
 a path to the `StabilityTracker`, which decides when the file is complete. A full rescan on start
 and at intervals catches files that arrived while the service was down and events that were lost;
 it also restarts the observer if its thread has died (watchdog's polling thread can die silently
-after a network outage).
+after a network outage), and notices an inbox folder deleted or replaced, whose events stop without
+a word: it says so, and watches the folder again once it is back.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ganad_clinic.screening.names import is_hidden_folder, is_slide_name
+from ganad_clinic.screening.names import is_hidden_folder, is_slide_name, path_text
 
 Offer = Callable[[Path, Path], object]
 """Called with (file path, the inbox it was found in)."""
@@ -65,14 +67,21 @@ class FolderWatcher:
         self._offer = offer
         self._exclude = tuple(Path(path).absolute() for path in exclude)
         self._observer: BaseObserver | None = None
+        self._identities: dict[Path, tuple[int, int] | None] = {}
 
     def start(self) -> None:
         for inbox in self.inboxes:
             if not inbox.is_dir():
                 raise FileNotFoundError(f"inbox folder {inbox} does not exist or is not a folder")
+        self._arm()
+
+    def _arm(self) -> None:
+        """Start an observer on the inboxes there are now, remembering which folder each one is."""
+        self._identities = {inbox: _identity(inbox) for inbox in self.inboxes}
         observer = PollingObserver(timeout=POLLING_INTERVAL_S) if self.poll else Observer()
-        for inbox in self.inboxes:
-            observer.schedule(_InboxHandler(self, inbox), str(inbox), recursive=self.recursive)
+        for inbox, identity in self._identities.items():
+            if identity is not None:
+                observer.schedule(_InboxHandler(self, inbox), str(inbox), recursive=self.recursive)
         observer.daemon = True
         observer.start()
         self._observer = observer
@@ -91,8 +100,31 @@ class FolderWatcher:
         if self._observer is None or self._observer.is_alive():
             return False
         self.stop()
-        self.start()
+        self._arm()
         return True
+
+    def check_inboxes(self) -> list[str]:
+        """Notice inbox folders deleted, replaced or back since the observer was started, and
+        restart it on the folders there are now. Returns what changed, in words."""
+        if self._observer is None:
+            return []
+        messages = []
+        for inbox, known in self._identities.items():
+            now = _identity(inbox)
+            if now == known:
+                continue
+            if now is None:
+                messages.append(f"the inbox folder {path_text(inbox)} has disappeared; files dropped into it "
+                                "are taken once it is back")
+            elif known is None:
+                messages.append(f"the inbox folder {path_text(inbox)} is back; watching it again")
+            else:
+                messages.append(f"the inbox folder {path_text(inbox)} was replaced by a new folder; "
+                                "watching the new one")
+        if messages:
+            self.stop()
+            self._arm()
+        return messages
 
     def consider(self, path: str, inbox: Path, is_directory: bool) -> None:
         """Offer `path` if it is a candidate slide of `inbox`; a folder moved or created inside a
@@ -141,3 +173,12 @@ class FolderWatcher:
 
 def _text(path: str | bytes) -> str:
     return os.fsdecode(path)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder is at `folder` now (device, inode), or None when there is none."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import shutil
 import threading
-import time
 from pathlib import Path
 
 from PIL import Image
@@ -14,10 +13,10 @@ from PIL import Image
 from ganad_clinic.screening import ScreeningService, ServiceConfig
 from ganad_clinic.screening.registry import import_bundle
 from ganad_clinic.store import SlideStatus, open_store
-from tests.screening.helpers import Collector, bomb_png_bytes, noise_image, png_bytes, wait_until
+from tests.screening.helpers import Collector, bomb_png_bytes, noise_image, png_bytes, wait_until, write_slowly
 
 QUIET = 0.2
-CHUNK_PAUSE = 0.04  # well inside the quiet period
+GRACE = 1.0  # the truncated and empty files look unfinished: rejected once unchanged this long
 
 
 def _valid_files(source: Path, count: int) -> list[Path]:
@@ -48,15 +47,6 @@ def _bad_files(source: Path) -> dict[str, bytes]:
     return bad
 
 
-def _write_slowly(path: Path, data: bytes, chunks: int = 3) -> None:
-    size = max(1, len(data) // chunks)
-    with open(path, "wb") as handle:
-        for start in range(0, len(data), size):
-            handle.write(data[start:start + size])
-            handle.flush()
-            time.sleep(CHUNK_PAUSE)
-
-
 def _deliver(inbox: Path, valid: list[Path], bad: dict[str, bytes]) -> dict[str, bool]:
     """Drop everything from four writer threads; returns final name -> is a valid image."""
     jobs = []
@@ -85,9 +75,9 @@ def _deliver(inbox: Path, valid: list[Path], bad: dict[str, bytes]) -> dict[str,
     def writer(share: list) -> None:
         for kind, name, data, temporary in share:
             if kind == "slow":
-                _write_slowly(inbox / name, data)
+                write_slowly(inbox / name, data)
             elif kind == "rename":
-                _write_slowly(inbox / temporary, data, chunks=2)
+                write_slowly(inbox / temporary, data, chunks=2)
                 (inbox / temporary).rename(inbox / name)
             else:
                 (inbox / name).write_bytes(data)
@@ -109,8 +99,9 @@ def test_torture(tmp_path: Path, tiny_bundle: Path) -> None:
     collector = Collector()
     with open_store(home=home) as store:
         import_bundle(store, tiny_bundle, home, actor="tester")
-        service = ScreeningService(store, ServiceConfig((inbox,), home=home, quiet_seconds=QUIET, rescan_seconds=2,
-                                                        torch_threads=1), **collector.listeners())
+        service_config = ServiceConfig((inbox,), home=home, quiet_seconds=QUIET, grace_seconds=GRACE,
+                                       rescan_seconds=2, torch_threads=1)
+        service = ScreeningService(store, service_config, **collector.listeners())
         service.start()
         try:
             expected = _deliver(inbox, valid, bad)

@@ -63,6 +63,27 @@ def png_bytes(seed: int, height: int = 40, width: int = 40) -> bytes:
     return buffer.getvalue()
 
 
+def image_bytes(seed: int, kind: str = "PNG", height: int = 40, width: int = 40, pages: int = 1,
+                gray: bool = False) -> bytes:
+    """A unique little image file's bytes in any format Pillow writes; `pages` > 1 for a multi-page TIFF."""
+    images = [Image.fromarray(noise_image(seed + page, height, width)) for page in range(pages)]
+    if gray:
+        images = [image.convert("L") for image in images]
+    buffer = BytesIO()
+    images[0].save(buffer, format=kind, **({"save_all": True, "append_images": images[1:]} if pages > 1 else {}))
+    return buffer.getvalue()
+
+
+def write_slowly(path: Path, data: bytes, chunks: int = 3, pause: float = 0.04) -> None:
+    """Write `data` as a scanner might: in chunks, flushed, with a pause after each."""
+    size = max(1, -(-len(data) // chunks))
+    with open(path, "wb") as handle:
+        for start in range(0, len(data), size):
+            handle.write(data[start:start + size])
+            handle.flush()
+            time.sleep(pause)
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> None:
     """Poll `condition` until it is true; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -5,11 +5,14 @@ from pathlib import Path
 
 import pytest
 
+import ganad_clinic.screening.ingest as ingest
 from ganad_clinic.screening.events import Outcome
-from ganad_clinic.screening.ingest import Ingestor, Step
+from ganad_clinic.screening.ingest import Ingestor, Step, link_problem, looks_unfinished
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 
-from tests.screening.helpers import bomb_png_bytes, png_bytes, write_png
+from tests.screening.helpers import bomb_png_bytes, image_bytes, png_bytes, write_png
+
+RECENT = 0.5  # seen unchanged this long: less than the default grace period
 
 
 def test_a_new_image_is_recorded_pending_and_decoded(store: Store, model: ModelVersion, inbox: Path) -> None:
@@ -104,3 +107,85 @@ def test_rescore_only_when_asked_and_the_model_changed(store: Store, model: Mode
     rescore = Ingestor(store, rescore=True).receive(path, inbox, other.id)
     assert rescore.step is Step.SCORE and rescore.outcome is Outcome.RESCORED
     assert rescore.score_slide_id == first.slide.id
+
+
+@pytest.mark.parametrize("kind,pages", [("PNG", 1), ("JPEG", 1), ("TIFF", 1), ("TIFF", 3), ("BMP", 1)])
+def test_an_image_without_its_end_looks_unfinished(tmp_path: Path, kind: str, pages: int) -> None:
+    data = image_bytes(1, kind, pages=pages)
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    assert not looks_unfinished(path)
+    for cut in (0, 3, 20, len(data) // 3, len(data) // 2, len(data) - 40):
+        path.write_bytes(data[:cut])
+        assert looks_unfinished(path), cut
+
+
+@pytest.mark.parametrize("content", [b"hello, I am text", bytes(range(200)), b"GIF89a" + b"x" * 40])
+def test_bytes_no_image_begins_with_are_not_unfinished(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "file.png"
+    path.write_bytes(content)
+    assert not looks_unfinished(path)  # nothing written later makes an image of them: rejected at once
+
+
+def test_a_recent_file_that_looks_unfinished_is_not_recorded(store: Store, model: ModelVersion, inbox: Path) -> None:
+    data = png_bytes(1)
+    path = inbox / "scan.png"
+    ingestor = Ingestor(store)
+    for cut in (100, len(data) - 12):  # undecodable, then all but IEND (which Pillow decodes)
+        path.write_bytes(data[:cut])
+        assert ingestor.receive(path, inbox, model.id, unchanged_for=RECENT).step is Step.INCOMPLETE
+    assert store.list_slides() == []
+    assert ingestor.receive(path, inbox, model.id).step is Step.SCORE  # unchanged for the grace period: taken
+    path.write_bytes(data[:100])
+    assert "truncated" in ingestor.receive(path, inbox, model.id).slide.reason
+
+
+def test_a_complete_recent_file_is_taken_at_once(store: Store, model: ModelVersion, inbox: Path) -> None:
+    path = write_png(inbox / "a.png", 1)
+    assert Ingestor(store).receive(path, inbox, model.id, unchanged_for=RECENT).step is Step.SCORE
+
+
+def test_a_file_that_may_not_be_read_waits_then_is_rejected_once(store: Store, model: ModelVersion, inbox: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(path) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(ingest, "file_sha256", denied)
+    path = write_png(inbox / "locked.png", 1)
+    ingestor = Ingestor(store)
+    assert ingestor.receive(path, inbox, model.id, unchanged_for=RECENT).step is Step.INCOMPLETE  # a copy may hold it
+    rejected = ingestor.receive(path, inbox, model.id)
+    assert rejected.rejected and "permission denied" in rejected.slide.reason
+    again = ingestor.receive(path, inbox, model.id)
+    assert again.slide.id == rejected.slide.id and again.outcome is Outcome.KNOWN
+    assert len(store.list_slides()) == 1
+
+
+def test_an_unexpected_decoder_error_is_a_rejection(store: Store, model: ModelVersion, inbox: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(path, max_pixels=None):
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    monkeypatch.setattr(ingest, "read_image", broken)
+    monkeypatch.setattr(ingest, "read_image_info", broken)
+    arrival = Ingestor(store).receive(write_png(inbox / "a.png", 1), inbox, model.id)
+    assert arrival.rejected and "could not be decoded" in arrival.slide.reason and "TypeError" in arrival.slide.reason
+
+
+def test_links_are_followed_only_to_files_inside_the_inbox(tmp_path: Path, inbox: Path) -> None:
+    target = write_png(inbox / "sub" / "a.png", 1)
+    outside = write_png(tmp_path / "outside.png", 2)
+    links = {"inside.png": target, "outside.png": outside, "loop.png": inbox / "loop.png",
+             "missing.png": inbox / "missing target.png", "escape.png": inbox / ".." / "outside.png"}
+    for name, pointee in links.items():
+        (inbox / name).symlink_to(pointee)
+    assert link_problem(target, inbox) is None
+    assert link_problem(inbox / "inside.png", inbox) is None
+    assert "outside the inbox" in link_problem(inbox / "outside.png", inbox)
+    assert "outside the inbox" in link_problem(inbox / "escape.png", inbox)
+    assert "(a loop)" in link_problem(inbox / "loop.png", inbox)
+    assert "does not exist" in link_problem(inbox / "missing.png", inbox)
+    (inbox / "linked folder").symlink_to(tmp_path / "elsewhere")
+    write_png(tmp_path / "elsewhere" / "b.png", 3)
+    assert "outside the inbox" in link_problem(inbox / "linked folder" / "b.png", inbox)  # the folder is the link
+    assert link_problem(inbox / "gone.png", inbox) is None  # not a link: a vanished file, nothing to say

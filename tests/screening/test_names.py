@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from ganad_clinic.screening.names import is_hidden_folder, is_slide_name
+from ganad_clinic.screening.names import is_hidden_folder, is_slide_name, path_text, stored_path
 
 
 @pytest.mark.parametrize("name", ["Im001_1.tif", "slide 7.PNG", "émile – 1.jpg", "notes.txt", "scan.tiff.bak"])
@@ -26,3 +29,23 @@ def test_paths_are_judged_by_their_file_name() -> None:
 def test_hidden_folders() -> None:
     assert is_hidden_folder(".sync") and is_hidden_folder("~tmp")
     assert not is_hidden_folder("batch 2")
+
+
+@pytest.mark.parametrize("raw,text", [
+    (b"slide 1.png", "slide 1.png"),
+    ("émile – 1.png".encode(), "émile – 1.png"),
+    (b"bad\xff.png", "bad\\xff.png"),
+    (b"latin-1 caf\xe9 \xe9\xe9.png", "latin-1 caf\\xe9 \\xe9\\xe9.png"),
+])
+def test_paths_are_written_as_readable_text_and_read_back(tmp_path: Path, raw: bytes, text: str) -> None:
+    path = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), raw)))
+    assert path_text(path) == f"{tmp_path}/{text}"
+    path_text(path).encode("utf-8")  # the database and a terminal take it
+    assert stored_path(path_text(path)) == path
+
+
+def test_a_name_that_really_contains_a_backslash_escape_reads_as_itself(tmp_path: Path) -> None:
+    literal = tmp_path / "odd\\xff.png"
+    literal.write_bytes(b"x")
+    assert path_text(literal) == str(literal)
+    assert stored_path(path_text(literal)) == literal

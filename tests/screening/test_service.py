@@ -25,10 +25,11 @@ from ganad_clinic.store import ModelVersion, SlideStatus, Store
 from tests.screening.helpers import Collector, wait_until, write_png
 
 QUIET = 0.1
+GRACE = 0.5  # files that look unfinished (broken.png, an empty file) wait this long before rejection
 
 
 def config(inbox: Path, home: Path, **overrides) -> ServiceConfig:
-    values = dict(inboxes=(inbox,), home=home, quiet_seconds=QUIET, torch_threads=1)
+    values = dict(inboxes=(inbox,), home=home, quiet_seconds=QUIET, grace_seconds=GRACE, torch_threads=1)
     values.update(overrides)
     return ServiceConfig(**values)
 
@@ -292,3 +293,19 @@ def test_an_image_the_model_fails_on_is_rejected_and_the_rest_scored(store: Stor
     assert [event.path.name for event in collector.scored] == ["fine.png"]
     (rejected,) = collector.rejected
     assert rejected.path.name == "odd.png" and reason in rejected.reason
+
+
+def test_the_same_file_dropped_again_is_archived_beside_the_first(store: Store, model: ModelVersion, inbox: Path,
+                                                                 home: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    write_png(inbox / "a.png", 1)
+    collector = Collector()
+    with running(store, config(inbox, home, archive=archive), collector):
+        wait_until(lambda: (archive / "a.png").exists())
+        write_png(inbox / "a.png", 1)  # the very same file again: the same slide
+        wait_until(lambda: not (inbox / "a.png").exists())
+    (summary,) = store.list_slides()
+    assert Path(summary.slide.archived_path) == archive / "a.png"  # where it was archived is recorded once
+    assert sorted(path.name for path in archive.iterdir()) == ["a-1.png", "a.png"]
+    assert [event.outcome for event in collector.scored] == [Outcome.SCORED, Outcome.KNOWN]
+    assert not collector.errors

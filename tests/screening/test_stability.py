@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from ganad_clinic.screening.stability import StabilityTracker, file_signature
 
 
@@ -25,8 +27,9 @@ def test_a_file_is_taken_only_after_a_quiet_period(tmp_path: Path) -> None:
     assert tracker.take_stable() == []
     clock.now += 0.02
     taken = tracker.take_stable()
-    assert [(p, inbox) for p, inbox, _ in taken] == [(path, tmp_path)]
-    assert taken[0][2] == file_signature(path)
+    assert [(item.path, item.inbox) for item in taken] == [(path, tmp_path)]
+    assert taken[0].signature == file_signature(path)
+    assert taken[0].unchanged_for == pytest.approx(0.51)
     assert len(tracker) == 0
 
 
@@ -46,7 +49,7 @@ def test_growth_or_a_new_mtime_restarts_the_quiet_period(tmp_path: Path) -> None
     clock.now += 0.4
     assert tracker.take_stable() == []
     clock.now += 0.2
-    assert [p for p, _, _ in tracker.take_stable()] == [path]
+    assert [item.path for item in tracker.take_stable()] == [path]
 
 
 def test_vanished_files_are_dropped(tmp_path: Path) -> None:
@@ -68,8 +71,8 @@ def test_a_settled_file_is_ignored_until_it_changes(tmp_path: Path) -> None:
     path.write_bytes(b"x")
     tracker.offer(path, tmp_path)
     clock.now += 1
-    (_, _, signature), = tracker.take_stable()
-    tracker.settle(path, signature)
+    (taken,) = tracker.take_stable()
+    tracker.settle(path, taken.signature)
     assert not tracker.offer(path, tmp_path)  # a duplicate event or a rescan: nothing to do
     assert len(tracker) == 0
     path.write_bytes(b"new content")
@@ -87,8 +90,8 @@ def test_offers_are_oldest_first_and_limited(tmp_path: Path) -> None:
         paths.append(path)
         clock.now += 0.01
     clock.now += 1
-    assert [p for p, _, _ in tracker.take_stable(limit=2)] == paths[:2]
-    assert [p for p, _, _ in tracker.take_stable()] == paths[2:]
+    assert [item.path for item in tracker.take_stable(limit=2)] == paths[:2]
+    assert [item.path for item in tracker.take_stable()] == paths[2:]
 
 
 def test_forgetting_files_no_longer_on_disk(tmp_path: Path) -> None:
@@ -110,3 +113,41 @@ def test_offering_notifies(tmp_path: Path) -> None:
     tracker.offer(path, tmp_path)
     tracker.offer(path, tmp_path)
     assert calls == [1]
+
+
+def test_a_path_offered_with_a_longer_quiet_period_waits_for_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.5, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    tracker.offer(path, tmp_path, quiet_seconds=5)
+    clock.now += 4
+    assert tracker.take_stable() == []
+    clock.now += 1
+    (taken,) = tracker.take_stable()
+    assert taken.path == path and taken.unchanged_for == 5
+
+
+def test_a_change_ends_the_longer_quiet_period(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.5, clock=clock)
+    path = tmp_path / "a.png"
+    path.write_bytes(b"x" * 10)
+    tracker.offer(path, tmp_path, quiet_seconds=5)
+    clock.now += 1
+    path.write_bytes(b"x" * 20)  # the writer went on: judged afresh after the usual quiet period
+    assert tracker.take_stable() == []
+    clock.now += 0.5
+    assert [item.path for item in tracker.take_stable()] == [path]
+
+
+@pytest.mark.parametrize("target", ["loop.png", "missing.png"])
+def test_a_link_that_leads_nowhere_has_a_signature_of_its_own(tmp_path: Path, target: str) -> None:
+    link = tmp_path / "loop.png"
+    link.symlink_to(tmp_path / target)
+    assert file_signature(link) == (os.lstat(link).st_size, os.lstat(link).st_mtime_ns, os.lstat(link).st_ino)
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    tracker.offer(link, tmp_path)
+    clock.now += 1
+    assert [item.path for item in tracker.take_stable()] == [link]  # taken (and rejected), not waited for

@@ -101,3 +101,21 @@ def test_a_dead_observer_is_restarted(tmp_path: Path) -> None:
 def test_a_missing_inbox_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         FolderWatcher([tmp_path / "nope"], Offers()).start()
+
+
+def test_an_inbox_replaced_between_two_looks_is_watched_again(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    offers = Offers()
+    watcher = FolderWatcher([inbox], offers)
+    watcher.start()
+    try:
+        assert watcher.check_inboxes() == []
+        inbox.rename(tmp_path / "old inbox")
+        inbox.mkdir()
+        (message,) = watcher.check_inboxes()
+        assert "was replaced by a new folder" in message
+        (inbox / "a.png").write_bytes(b"x")
+        wait_until(lambda: "a.png" in offers.names())  # the observer watches the new folder
+    finally:
+        watcher.stop()
