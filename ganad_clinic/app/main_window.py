@@ -31,6 +31,7 @@ from ganad_clinic.app.settings_dialog import SettingsDialog
 from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel, is_awaiting_review, is_flagged
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.model.bundle import BundleError, read_metadata
+from ganad_clinic.screening.names import slide_file
 from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class MainWindow(QMainWindow):
         self.review_panel.show_summary(summary)
         if summary is None or summary.score is None or summary.slide.status is not SlideStatus.SCORED:
             return
-        path = Path(summary.slide.archived_path or summary.slide.path)
+        path = slide_file(summary.slide.archived_path, summary.slide.path)
         self.inspector.worker.request(summary.slide.id, path, summary.score.model_version_id)
 
     def _update_status(self) -> None:

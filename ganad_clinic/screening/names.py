@@ -57,3 +57,8 @@ def stored_path(text: str) -> Path:
         return Path(text)
     raw = _ESCAPED_BYTE.sub(lambda match: bytes([int(match[1], 16)]), text.encode("utf-8"))
     return Path(os.fsdecode(raw))
+
+
+def slide_file(archived_path: str | None, path: str) -> Path:
+    """Where a slide's file is now: its archive copy when it was moved there, else where it arrived."""
+    return stored_path(archived_path or path)

@@ -28,6 +28,7 @@ from ganad_clinic.model.bundle import Bundle, save_bundle
 from ganad_clinic.model.inference import Scorer
 from ganad_clinic.model.scoring import screening_metrics
 from ganad_clinic.model.trainer import CancelFlag, TrainConfig, TrainingCancelled, TrainProgress, train
+from ganad_clinic.screening.names import slide_file
 from ganad_clinic.screening.registry import import_bundle, load_registered
 from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY, tiling_rule_for
 from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, Store, resolve_home
@@ -112,7 +113,8 @@ def gather_samples(store: Store, folder: str | os.PathLike[str] | None = None) -
             continue
         if review.decision is ReviewDecision.SECOND_READ:
             continue
-        path = _existing_file(slide.archived_path, slide.path)
+        path = slide_file(slide.archived_path, slide.path)
+        path = path if path.is_file() else None
         if path is None:
             missing += 1
             continue
@@ -246,10 +248,3 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_bundle.threshold.value,
                      dict(result.validation_metrics), evaluate(parent_bundle, val_images, val_labels),
                      len(train_images), val_labels.count(NORMAL), anomalous)
-
-
-def _existing_file(*paths: str | None) -> Path | None:
-    for path in paths:
-        if path and Path(path).is_file():
-            return Path(path)
-    return None
