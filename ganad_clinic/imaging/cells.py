@@ -13,6 +13,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ganad_clinic.imaging.io import pixels_to_float
+
 CHROMATIN_GREEN = 0.6
 """A chromatin pixel's green is below this fraction of the background's green (its 99th percentile)."""
 
@@ -23,6 +25,16 @@ lymphocyte's nucleus and well above a platelet or a stain speck."""
 SAME_CELL = 0.2
 """Pieces of chromatin closer than this many crop sides are one cell's (the lobes of a
 neutrophil's nucleus, a nucleus cut by a cleft or a pale band): about a cell's diameter in a crop."""
+
+SEARCH_MAX_PIXELS = 8_000_000
+"""Fields of up to this many pixels are searched at full resolution (an ALL-IDB1 field has 5 Mpx);
+a larger one on a copy shrunk by the smallest whole factor that brings it under. The search
+takes about 30 bytes a pixel it looks at (a float copy, masks, labels), so a field near the
+pixel cap (1e8) would need 3 GB at full resolution and needs about 250 MB this way; a crop is
+then still 86 px or more across, a nucleus 4 px or more in radius."""
+
+_STRIP_PIXELS = 1 << 20
+"""Pixels shrunk at a time, so that no float copy of a whole large field is made."""
 
 
 def chromatin_mask(image: np.ndarray) -> np.ndarray:
@@ -45,6 +57,41 @@ def white_cell_centres(image: np.ndarray, cell_scale: float) -> list[tuple[float
     """
     if cell_scale <= 0:
         raise ValueError(f"cell_scale must be positive, got {cell_scale}")
+    if image.ndim != 3:
+        raise ValueError(f"expected an H x W x 3 colour image, got shape {image.shape}")
+    factor = search_factor(image.shape[0], image.shape[1])
+    if factor == 1:
+        return _nucleus_centres(pixels_to_float(image), cell_scale)
+    centres = _nucleus_centres(shrink(image, factor), cell_scale / factor)
+    middle = (factor - 1) / 2  # a block's centre, in the field's pixels, from its first pixel
+    return [(row * factor + middle, col * factor + middle) for row, col in centres]
+
+
+def search_factor(height: int, width: int) -> int:
+    """The whole factor a field is shrunk by before its cells are searched (1: not shrunk)."""
+    if height * width <= SEARCH_MAX_PIXELS:
+        return 1
+    return math.ceil(math.sqrt(height * width / SEARCH_MAX_PIXELS))
+
+
+def shrink(image: np.ndarray, factor: int) -> np.ndarray:
+    """Float32 means of `factor` x `factor` blocks of an H x W x C image (integer pixels as
+    `read_pixels` gives them, or floats), a strip at a time; rows and columns that fill no
+    whole block are left out. Integer and float pixels of one image give the same values."""
+    if factor < 1:
+        raise ValueError(f"factor must be at least 1, got {factor}")
+    rows, cols, channels = image.shape[0] // factor, image.shape[1] // factor, image.shape[2]
+    small = np.empty((rows, cols, channels), dtype=np.float32)
+    step = max(1, _STRIP_PIXELS // max(1, cols * factor * factor))
+    for top in range(0, rows, step):
+        bottom = min(top + step, rows)
+        block = pixels_to_float(image[top * factor:bottom * factor, :cols * factor])
+        block = block.reshape(bottom - top, factor, cols, factor, channels)
+        small[top:bottom] = block.mean(axis=(1, 3), dtype=np.float32)
+    return small
+
+
+def _nucleus_centres(image: np.ndarray, cell_scale: float) -> list[tuple[float, float]]:
     mask = chromatin_mask(image)
     speck = max(1, round(cell_scale / 64))
     mask = ndimage.binary_opening(mask, iterations=speck)

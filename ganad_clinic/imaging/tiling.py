@@ -165,36 +165,62 @@ def stitch_heat(
     tiles: Sequence[Tile],
     shape: tuple[int, int],
     resize_size: int | None = None,
+    out_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """One heat map of the slide's `shape` (rows, columns) from the model-resolution heat map of
+    """One heat map of a slide of `shape` (rows, columns) from the model-resolution heat map of
     each tile: each is sampled bilinearly back onto the part of its tile the model saw; where
-    tiles overlap the larger heat wins; pixels no tile saw stay 0."""
+    tiles overlap the larger heat wins; pixels no tile saw stay 0. The map has the slide's shape,
+    or `out_shape` (see `heat_shape`): a coarser grid over the same slide, sampled at its pixels'
+    centres, so that a large field's heat never takes 4 bytes for each of its pixels."""
     if len(heats) != len(tiles):
         raise ValueError(f"{len(heats)} heat maps for {len(tiles)} tiles")
-    stitched = np.zeros(shape, dtype=np.float32)
+    stitched = np.zeros(shape if out_shape is None else out_shape, dtype=np.float32)
     for heat, tile in zip(heats, tiles):
-        heat = np.asarray(heat, dtype=np.float32)
-        if heat.ndim != 2 or heat.shape[0] != heat.shape[1]:
-            raise ValueError(f"expected a square model-resolution heat map, got shape {heat.shape}")
-        rows, row_valid = _heat_coordinates(tile.height, heat.shape[0], resize_size)
-        cols, col_valid = _heat_coordinates(tile.width, heat.shape[1], resize_size)
-        if not row_valid.any() or not col_valid.any():
-            continue
-        values = _bilinear(heat, rows[row_valid], cols[col_valid])
-        top = tile.top + np.flatnonzero(row_valid)[0]
-        left = tile.left + np.flatnonzero(col_valid)[0]
-        region = stitched[top:top + values.shape[0], left:left + values.shape[1]]
-        np.maximum(region, values, out=region)
+        paint_heat(stitched, heat, tile, shape, resize_size)
     return stitched
 
 
-def _heat_coordinates(length: int, image_size: int, resize_size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """For each pixel of a tile side: its position in the heat map and whether the model saw it."""
+def heat_shape(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The shape of a slide's heat map with its longer side at most `max_side` (the slide's own
+    shape when it is no larger)."""
+    if max_side < 1:
+        raise ValueError(f"max_side must be positive, got {max_side}")
+    rows, cols = shape
+    scale = min(1.0, max_side / max(rows, cols))
+    return max(1, round(rows * scale)), max(1, round(cols * scale))
+
+
+def paint_heat(stitched: np.ndarray, heat: np.ndarray, tile: Tile, shape: tuple[int, int],
+               resize_size: int | None = None) -> None:
+    """Put one tile's model-resolution heat on `stitched` (a map over a slide of `shape`, at the
+    slide's resolution or coarser), keeping the larger heat where it is already lit."""
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.ndim != 2 or heat.shape[0] != heat.shape[1]:
+        raise ValueError(f"expected a square model-resolution heat map, got shape {heat.shape}")
+    top, rows = _heat_coordinates(tile.top, tile.height, stitched.shape[0] / shape[0], heat.shape[0], resize_size)
+    left, cols = _heat_coordinates(tile.left, tile.width, stitched.shape[1] / shape[1], heat.shape[1], resize_size)
+    if not len(rows) or not len(cols):
+        return
+    values = _bilinear(heat, rows, cols)
+    region = stitched[top:top + values.shape[0], left:left + values.shape[1]]
+    np.maximum(region, values, out=region)
+
+
+def _heat_coordinates(offset: int, length: int, scale: float, image_size: int,
+                      resize_size: int | None) -> tuple[int, np.ndarray]:
+    """Along one side of a tile at `offset` with `length` slide pixels, on a map with `scale` map
+    pixels per slide pixel: the first map pixel the model saw, and the positions in the heat map
+    of that pixel and the following ones it saw."""
     start, end = seen_window(length, image_size, resize_size)
-    centres = np.arange(length, dtype=np.float64) + 0.5
-    valid = (centres >= start) & (centres < end)
+    first = max(0, math.floor(offset * scale))
+    candidates = np.arange(first, math.ceil((offset + length) * scale) + 1)
+    centres = (candidates + 0.5) / scale - offset  # in the tile's pixels
+    seen = candidates[(centres >= start) & (centres < end)]
+    if not len(seen):
+        return 0, seen.astype(np.float64)
+    centres = (seen + 0.5) / scale - offset
     position = (centres - start) * image_size / (end - start) - 0.5
-    return np.clip(position, 0.0, image_size - 1), valid
+    return int(seen[0]), np.clip(position, 0.0, image_size - 1)
 
 
 def _bilinear(heat: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

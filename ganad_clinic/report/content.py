@@ -51,6 +51,7 @@ class SlideRow:
     model_sha256: str | None
     heatmap_path: str | None
     tiling: str | None  # how the slide was tiled; None for scores stored before that was recorded
+    warning: str | None  # a caveat on the score ("page 1 of 3 scored"); None when there is none
     decision: ReviewDecision | None
     reviewer: str | None
     review_note: str
@@ -216,6 +217,7 @@ def _row(summary: SlideSummary) -> SlideRow:
         model_sha256=None if score is None else score.model_sha256,
         heatmap_path=None if score is None else score.heatmap_path,
         tiling=None if score is None else score.tiling,
+        warning=None if score is None else score.warning,
         decision=None if review is None else review.decision,
         reviewer=None if review is None else review.reviewer,
         review_note="" if review is None else review.note,

@@ -13,6 +13,14 @@ wide Unicode coverage, found without relying on what a fresh machine happens to 
   one, everything else in STSong-Light). Those are not embedded: the PDF viewer supplies the
   glyphs (Acrobat does; poppler needs poppler-data), but the text layer always holds the exact
   characters, so copying and searching work. (A TrueType font's missing glyph would lose them.)
+
+reportlab draws characters left to right in the order given, so Hebrew and Arabic would print
+mirrored. Text with right-to-left characters is put in display order first (`visual`: the Unicode
+bidirectional algorithm, by python-bidi), line by line; when the width it is set in is known it
+is wrapped first, since the display order of a line depends on where the line breaks. Arabic
+letters print in their isolated forms, not joined: python-bidi reorders but does not shape, and
+reportlab shapes only with uharfbuzz, which is not a dependency. The text layer then holds the
+display order, so a copied Hebrew name reads reversed; the printed page is what counts here.
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import reportlab
+from bidi import get_display
 from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
 REGULAR = "GanadSans"
@@ -57,12 +67,50 @@ _KOREAN_RANGES = ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))
 _KOREAN_CID_FONT = "HYSMyeongJo-Medium"
 _OTHER_CID_FONT = "STSong-Light"
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+"""Hebrew, Arabic, Syriac, Thaana, N'Ko, Samaritan, Mandaic and their presentation forms."""
+_WRAP_SLACK = 0.97
+"""Lines wrapped here are kept this much narrower than their width, so Paragraph never rewraps them."""
 
 
 def printable(text: str) -> str:
     """`text` with what no PDF can hold replaced: lone surrogates (undecodable file-name bytes)
     and control characters become U+FFFD; line breaks stay."""
     return _UNPRINTABLE.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def has_right_to_left(text: str) -> bool:
+    return _RIGHT_TO_LEFT.search(text) is not None
+
+
+def visual(text: str) -> str:
+    """`text` in the order it is drawn: each line with right-to-left characters reordered by the
+    Unicode bidirectional algorithm, its base direction taken from its first strong character
+    (a Hebrew note reads right to left; a Latin file name with a Hebrew word stays left to right)."""
+    return "\n".join(get_display(line) if has_right_to_left(line) else line for line in text.split("\n"))
+
+
+def wrap_lines(text: str, font: str, size: float, width: float) -> list[str]:
+    """`text` broken into lines no wider than `width` in `font` at `size`: at spaces, and inside
+    a word only when the word alone is wider (file names often have no spaces)."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if stringWidth(candidate, font, size) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = ""
+            for character in word:
+                if line and stringWidth(line + character, font, size) > width:
+                    lines.append(line)
+                    line = ""
+                line += character
+        lines.append(line)
+    return lines
 
 
 @dataclass(frozen=True)
@@ -86,12 +134,20 @@ class ReportFonts:
         is_korean = any(first <= code <= last for first, last in _KOREAN_RANGES)
         return _registered_cid(_KOREAN_CID_FONT if is_korean else _OTHER_CID_FONT)
 
-    def markup(self, text: str) -> str:
-        """Paragraph markup that prints `text` literally: `<`, `&`, quotes and any script."""
+    def markup(self, text: str, width: float | None = None, size: float = 9.0, bold: bool = False) -> str:
+        """Paragraph markup that prints `text` literally: `<`, `&`, quotes and any script, right-to-left
+        text in display order. Give the `width` (and font `size`, `bold`) a Paragraph sets it in when
+        the text may wrap, so that text with right-to-left characters is wrapped before it is reordered."""
+        text = printable(text)
+        if has_right_to_left(text):
+            if width is not None:
+                font = self.bold if bold else self.regular
+                text = "\n".join(wrap_lines(text, font, size, width * _WRAP_SLACK))
+            text = visual(text)
         parts: list[str] = []
         run: list[str] = []
         run_font: str | None = None
-        for character in printable(text):
+        for character in text:
             font = None if character == "\n" else self.font_for(character)
             if font != run_font and run:
                 parts.append(_markup_run("".join(run), run_font))

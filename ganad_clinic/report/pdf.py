@@ -33,7 +33,7 @@ from ganad_clinic import __version__
 from ganad_clinic.report.atomic import atomic_output
 from ganad_clinic.report.charts import heat_legend, score_histogram
 from ganad_clinic.report.content import ModelInfo, ReportContent, SlideRow
-from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts
+from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts, visual
 from ganad_clinic.report.thumbnails import image_box
 from ganad_clinic.store import SlideStatus
 
@@ -55,6 +55,10 @@ NOTE_FILL = colors.HexColor("#fff4d6")
 FOOTER_SIZE = 7.5
 FOOTER_COLOUR = colors.HexColor("#555555")
 FOOTER_MAX_CHARS = 200  # far more than fits on one line; keeps fitting fast
+CELL_PADDING = 12  # reportlab's table cells: 6 points each side
+CELL_SIZE = 7.5
+DETAILS_SIZE = 8
+KEY_WIDTH = 3.2 * cm
 
 
 class _Styles:
@@ -65,7 +69,7 @@ class _Styles:
         self.subtitle = ParagraphStyle("subtitle", base, fontSize=12, leading=15, spaceAfter=8)
         self.heading = ParagraphStyle("heading", base, fontName=fonts.bold, fontSize=12, leading=15,
                                       spaceBefore=12, spaceAfter=5)
-        self.cell = ParagraphStyle("cell", base, fontSize=7.5, leading=9)
+        self.cell = ParagraphStyle("cell", base, fontSize=CELL_SIZE, leading=9)
         self.cell_bold = ParagraphStyle("cell_bold", self.cell, fontName=fonts.bold)
         self.small = ParagraphStyle("small", base, fontSize=8, leading=10)
         self.disclaimer = ParagraphStyle("disclaimer", base, fontName=fonts.bold, fontSize=9.5, leading=12.5,
@@ -76,7 +80,8 @@ class _Styles:
         self.warning = ParagraphStyle("warning", base, textColor=colors.HexColor("#8b0000"))
         self.note = ParagraphStyle("note", self.small, backColor=NOTE_FILL, borderPadding=3, leftIndent=3,
                                    rightIndent=3, spaceBefore=2)
-        self.details = ParagraphStyle("details", base, fontSize=8, leading=11.5)
+        self.details = ParagraphStyle("details", base, fontSize=DETAILS_SIZE, leading=11.5)
+        self.caution = ParagraphStyle("caution", self.details, textColor=colors.HexColor("#8b0000"))
         self.empty = ParagraphStyle("empty", base, fontSize=10.5, leading=13, spaceBefore=14, spaceAfter=4)
 
 
@@ -120,7 +125,7 @@ class _NumberedCanvas(Canvas):
 
 def _footer(content: ReportContent) -> Callable[[Canvas, SimpleDocTemplate], None]:
     fonts = report_fonts()
-    lab = printable(content.lab or "GANAD Clinic").replace("\n", " ")
+    lab = visual(printable(content.lab or "GANAD Clinic").replace("\n", " "))
     text = _fit(f"{lab} · screening report printed {content.printed_at:%Y-%m-%d %H:%M} · a screening aid, "
                 "not a diagnosis", fonts.regular, FOOTER_SIZE, FRAME_WIDTH - 3 * cm)
 
@@ -150,7 +155,8 @@ def _fit(text: str, font: str, size: float, width: float) -> str:
 def _story(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
     story: list[Flowable] = [
         Paragraph("Screening report", styles.title),
-        Paragraph(fonts.markup(content.lab or "Laboratory not named"), styles.subtitle),
+        Paragraph(fonts.markup(content.lab or "Laboratory not named", FRAME_WIDTH, styles.subtitle.fontSize),
+                  styles.subtitle),
         _key_values(_header_items(content, fonts), styles),
         Paragraph(DISCLAIMER, styles.disclaimer),
     ]
@@ -171,19 +177,20 @@ def _story(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[
 
 
 def _header_items(content: ReportContent, fonts: ReportFonts) -> list[tuple[str, str]]:
+    width = FRAME_WIDTH - KEY_WIDTH - CELL_PADDING
     items = [
         ("Period", fonts.markup(_short(content.period))),
         ("Printed", f"{content.printed_at:%Y-%m-%d %H:%M %Z}".strip()),
-        ("Operator", fonts.markup(_short(content.operator) or "not named")),
+        ("Operator", fonts.markup(_short(content.operator) or "not named", width, CELL_SIZE)),
     ]
     if content.folder:
-        items.append(("Folder", fonts.markup(_short(content.folder))))
+        items.append(("Folder", fonts.markup(_short(content.folder), width, CELL_SIZE)))
     if content.flagged_only:
         items.append(("Selection", "flagged slides only"))
     return items
 
 
-def _key_values(items: Iterable[tuple[str, str]], styles: _Styles, key_width: float = 3.2 * cm) -> Table:
+def _key_values(items: Iterable[tuple[str, str]], styles: _Styles, key_width: float = KEY_WIDTH) -> Table:
     rows = [[Paragraph(key, styles.cell_bold), Paragraph(value, styles.cell)] for key, value in items]
     table = Table(rows, colWidths=[key_width, FRAME_WIDTH - key_width], hAlign="LEFT")
     table.setStyle(TableStyle([
@@ -279,12 +286,12 @@ def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles)
     flagged_lines = []
     for index, row in enumerate(content.rows, start=1):
         rows.append([
-            Paragraph(fonts.markup(row.file_name), styles.cell),
+            Paragraph(fonts.markup(row.file_name, SLIDE_WIDTHS[0] - CELL_PADDING, CELL_SIZE), styles.cell),
             f"{row.received:%Y-%m-%d %H:%M}",
             _score_text(row),
             "FLAG" if row.flagged else "",
             row.decision_label,
-            Paragraph(fonts.markup(_short(row.reviewer or "")), styles.cell),
+            Paragraph(fonts.markup(_short(row.reviewer or ""), SLIDE_WIDTHS[5] - CELL_PADDING, CELL_SIZE), styles.cell),
         ])
         if row.flagged:
             flagged_lines.append(index)
@@ -314,14 +321,16 @@ def _rejected_section(content: ReportContent, fonts: ReportFonts, styles: _Style
     rejected = content.rejected_rows
     if not rejected:
         return []
+    widths = (5.4 * cm, 2.7 * cm, FRAME_WIDTH - 8.1 * cm)
     rows: list[list[Any]] = [[Paragraph(name, styles.cell_bold) for name in ("File", "Received", "Reason")]]
     for row in rejected:
         rows.append([
-            Paragraph(fonts.markup(row.file_name), styles.cell),
+            Paragraph(fonts.markup(row.file_name, widths[0] - CELL_PADDING, CELL_SIZE), styles.cell),
             f"{row.received:%Y-%m-%d %H:%M}",
-            Paragraph(fonts.markup(_short(row.reason or "no reason recorded")), styles.cell),
+            Paragraph(fonts.markup(_short(row.reason or "no reason recorded"), widths[2] - CELL_PADDING, CELL_SIZE),
+                      styles.cell),
         ])
-    table = LongTable(rows, colWidths=(5.4 * cm, 2.7 * cm, FRAME_WIDTH - 8.1 * cm), repeatRows=1)
+    table = LongTable(rows, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), fonts.regular, 7.5, 9),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -349,6 +358,12 @@ def _flagged_section(content: ReportContent, fonts: ReportFonts, styles: _Styles
     return flow
 
 
+DETAILS_WIDTH = FRAME_WIDTH - 2 * (IMAGE_BOX + 0.3 * cm) - CELL_PADDING
+"""The width of a flagged slide's figures, beside its two images."""
+NOTE_WIDTH = FRAME_WIDTH - 6 - 30  # the note style's indents (3 + 3), and room for its "Note:" label
+CAUTION_LABEL = 40  # room for a warning's "Caution:" label
+
+
 def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
     """The slide's images and figures, kept on one page with its note unless the note is long."""
     slide = image_box(row.path, IMAGE_BOX, "slide image\nnot found", fonts.regular)
@@ -359,7 +374,7 @@ def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
         if row.reviewed_at is not None:
             review += f", {row.reviewed_at:%Y-%m-%d %H:%M}"
     lines = [
-        f"<b>{fonts.markup(row.file_name)}</b>",
+        f"<b>{fonts.markup(row.file_name, DETAILS_WIDTH, DETAILS_SIZE, bold=True)}</b>",
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
         f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
         f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
@@ -368,6 +383,9 @@ def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
         f"Review: <b>{review}</b>",
     ]
     details = [Paragraph(line, styles.details) for line in lines]
+    if row.warning:
+        warning = fonts.markup(row.warning, DETAILS_WIDTH - CAUTION_LABEL, DETAILS_SIZE)
+        details.append(Paragraph(f"<b>Caution:</b> {warning}", styles.caution))
     table = Table([[slide, heat, details]], colWidths=(IMAGE_BOX + 0.3 * cm, IMAGE_BOX + 0.3 * cm, None),
                   hAlign="LEFT")
     table.setStyle(TableStyle([
@@ -378,7 +396,8 @@ def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
     ]))
     block: list[Flowable] = [table]
     if row.review_note.strip():
-        block.append(Paragraph(f"<b>Note:</b> {fonts.markup(row.review_note)}", styles.note))
+        block.append(Paragraph(f"<b>Note:</b> {fonts.markup(row.review_note, NOTE_WIDTH, styles.note.fontSize)}",
+                               styles.note))
     if len(row.review_note) > LONG_NOTE_CHARS:
         return [*block, Spacer(1, 6)]
     return [KeepTogether(block), Spacer(1, 6)]
@@ -392,7 +411,8 @@ def _sign_off(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> li
         status = "All flagged slides have been reviewed."
     else:
         status = f"<b>{awaiting} flagged slide{'s are' if awaiting != 1 else ' is'} still awaiting review.</b>"
-    printed_by = f"Printed by {fonts.markup(content.operator)}. " if content.operator else ""
+    operator = fonts.markup(content.operator, FRAME_WIDTH * 0.8, styles.small.fontSize)
+    printed_by = f"Printed by {operator}. " if content.operator else ""
     line = "_" * 28
     rows = [
         [Paragraph("Reviewed and released by", styles.cell_bold), Paragraph("Signature", styles.cell_bold),

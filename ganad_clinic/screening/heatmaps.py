@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ganad_clinic.imaging.overlay import overlay
+from ganad_clinic.imaging.overlay import display_pixels, overlay
 
 MAX_SIDE = 2048
 """Heat-map files are scaled down to this longer side; a screen shows no more, a disk fills less."""
@@ -20,14 +21,22 @@ def heatmap_name(slide_id: int, model_version_id: int) -> str:
 
 
 def write_heatmap(path: str | os.PathLike[str], image: np.ndarray, heat: np.ndarray) -> Path:
-    """Write the overlay of `heat` (same rows and columns as `image`) on `image` to `path`,
-    atomically, so a crash never leaves a half-written PNG under the final name."""
+    """Write the overlay of `heat` (over the same slide as `image`, at any resolution) on `image`
+    to `path`, atomically, so a crash never leaves a half-written PNG under the final name.
+
+    The image is shrunk to MAX_SIDE before anything is blended, so a large field costs no more
+    than a screenful. The temporary file's name is unique to this writer (two services sharing a
+    home may write the same slide's heat map at once): the last to finish wins, whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    picture = Image.fromarray(overlay(image, heat))
-    if max(picture.size) > MAX_SIDE:
-        picture.thumbnail((MAX_SIDE, MAX_SIDE), Image.BILINEAR)
-    partial = path.with_name(f".{path.name}.partial")
-    picture.save(partial, format="PNG")
-    os.replace(partial, path)
+    picture = Image.fromarray(overlay(display_pixels(image, MAX_SIDE), heat))
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}.partial")
+    try:
+        with open(partial, "xb") as file:
+            picture.save(file, format="PNG")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path

@@ -21,17 +21,14 @@ import errno
 import hashlib
 import math
 import os
-import struct
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from ganad_clinic.imaging.io import ImageInfo, ImageReadError, MultiPageWarning, read_image, read_image_info
+from ganad_clinic.imaging.completeness import looks_unfinished
+from ganad_clinic.imaging.io import ImageInfo, ImageReadError, MultiPageWarning, read_image_info, read_pixels
 from ganad_clinic.screening.events import Outcome
 from ganad_clinic.screening.names import path_text
 from ganad_clinic.screening.stability import FileSignature, file_signature
@@ -42,13 +39,6 @@ DEFAULT_GRACE_SECONDS = 20.0
 than a scanner's pause between strips or a network copy stalled by a busy share, short enough that
 a technician sees a bad file's rejection within half a minute."""
 CHANGED_WHILE_READ = "the file changed while it was being read; its new content is taken as a new slide"
-_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
-_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
-_TIFF_STARTS = (b"II*\x00", b"MM\x00*")
-_BMP_START = b"BM"
-_IMAGE_STARTS = (_PNG_START, _JPEG_START, *_TIFF_STARTS, _BMP_START)
-_HEAD_BYTES = 16  # every complete PNG, JPEG, TIFF or BMP is longer
-_TIFF_DATA_TAGS = ((273, 279), (324, 325))  # (strip offsets, strip byte counts), the same for tiles
 
 
 class Step(enum.Enum):
@@ -174,7 +164,7 @@ class Ingestor:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", MultiPageWarning)  # the first page is screened, and said so
-                image = read_image(arrival.path, self.max_pixels)
+                image = read_pixels(arrival.path, self.max_pixels)
                 info = arrival.info or read_image_info(arrival.path, self.max_pixels)
         except ImageReadError as error:
             return self._give_up(arrival, outcome, error.reason)
@@ -250,52 +240,3 @@ def unreadable_reason(error: OSError) -> str:
         return ("the screening service may not read this file (permission denied); "
                 "allow it to read the file, then drop it again")
     return f"the file could not be read ({error.strerror or error})"
-
-
-def looks_unfinished(path: Path) -> bool:
-    """Whether the file could be an image still being written: its bytes begin like a PNG, JPEG,
-    TIFF or BMP file (or there are too few to tell) and its end is missing: PNG's IEND chunk,
-    JPEG's end-of-image marker, the size a BMP header states, or a TIFF page's data. Decoders
-    accept some such prefixes (a PNG without IEND, a multi-page TIFF cut after a page)."""
-    with open(path, "rb") as handle:
-        head = handle.read(_HEAD_BYTES)
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - len(_PNG_END)))
-        tail = handle.read()
-    if not any(head[:len(start)] == start[:len(head)] for start in _IMAGE_STARTS):
-        return False  # no image begins like this: nothing written later can make it one
-    if len(head) < _HEAD_BYTES:
-        return True
-    if head.startswith(_PNG_START):
-        return not tail.endswith(_PNG_END)
-    if head.startswith(_JPEG_START):
-        return not tail.endswith(_JPEG_END)
-    if head.startswith(_BMP_START):
-        return size < struct.unpack("<I", head[2:6])[0]
-    return not _tiff_data_present(path, size)
-
-
-def _tiff_data_present(path: Path, size: int) -> bool:
-    """Whether every page of the TIFF file lists its pixel data and all of it lies in the file."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about the very damage looked for here
-            with Image.open(path) as image:
-                for page in range(getattr(image, "n_frames", 1)):
-                    image.seek(page)
-                    offsets, counts = _tiff_page_data(image.tag_v2)
-                    if not offsets or len(offsets) != len(counts):
-                        return False
-                    if any(offset + count > size for offset, count in zip(offsets, counts)):
-                        return False
-    except Exception:  # a header that cannot be followed to its end is not complete yet
-        return False
-    return True
-
-
-def _tiff_page_data(tags: Mapping[int, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """A TIFF page's (offsets, byte counts) of its strips, or of its tiles."""
-    for offsets_tag, counts_tag in _TIFF_DATA_TAGS:
-        if tags.get(offsets_tag):
-            return tuple(tags[offsets_tag]), tuple(tags.get(counts_tag) or ())
-    return (), ()

@@ -45,6 +45,10 @@ DEFAULT_RESCAN_SECONDS = 30.0
 MAX_TILES_PER_STEP = 64
 """Tiles scored between two looks at the stop flag, so that stopping waits for a batch of slides
 no longer than one slide: a field's tiles (one per white cell, at most its grid) are one step."""
+DECODED_PIXELS_HELD = 25_000_000
+"""Decoded pixels a batch holds before it is scored: small files are scored together, while a large
+field is scored before the next file is decoded, so the service's memory follows one image at the
+pixel cap (imaging.io.DEFAULT_MAX_PIXELS) plus at most this much, never a batch of large fields."""
 STORE_RETRY_SECONDS = 2.0
 
 
@@ -267,6 +271,10 @@ class ScreeningService:
                     repeats.append(arrival)
                 else:
                     to_score[arrival.slide.sha256] = arrival
+                    if sum(item.image.shape[0] * item.image.shape[1] for item in to_score.values()) \
+                            >= DECODED_PIXELS_HELD:
+                        self._score(list(to_score.values()), model)
+                        to_score.clear()
             self._score(list(to_score.values()), model)
             for arrival in repeats:  # now linked to the copy just scored (or scored alone if that failed)
                 again = self._ingestor.resume(arrival, model.version.id, known=arrival.outcome is Outcome.RESCORED)

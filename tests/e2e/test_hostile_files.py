@@ -59,20 +59,20 @@ def _drop_hostile_files(inbox: Path, outside: Path) -> dict[str, str | None]:
 def _faults(monkeypatch: pytest.MonkeyPatch) -> None:
     """A file the service may not read (tests run as root, who may read anything) and a decoder
     that fails with an error of its own (as Pillow's TIFF reader did with a TypeError)."""
-    real_sha256, real_read = ingest.file_sha256, ingest.read_image
+    real_sha256, real_read = ingest.file_sha256, ingest.read_pixels
 
     def sha256(path: str | os.PathLike[str]) -> str:
         if Path(path).name == "locked.png":
             raise PermissionError(13, "Permission denied", str(path))
         return real_sha256(path)
 
-    def read_image(path: Path, max_pixels: int | None = None):
+    def read_pixels(path: Path, max_pixels: int | None = None):
         if Path(path).name == "decoder bug.png":
             raise TypeError("'NoneType' object is not subscriptable")
         return real_read(path, max_pixels)
 
     monkeypatch.setattr(ingest, "file_sha256", sha256)
-    monkeypatch.setattr(ingest, "read_image", read_image)
+    monkeypatch.setattr(ingest, "read_pixels", read_pixels)
 
 
 def _screen(store: Store, inbox: Path, home: Path) -> Collector:

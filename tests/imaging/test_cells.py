@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganad_clinic.imaging.cells import chromatin_mask, white_cell_centres
+from ganad_clinic.imaging.cells import chromatin_mask, search_factor, shrink, white_cell_centres
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, draw_field, field_rng
 
 CELL_SCALE = CROP_SIZE * FIELD_SCALE  # a crop's side in a synthetic field's pixels
@@ -73,3 +73,46 @@ def test_the_lobes_of_one_nucleus_make_one_cell_at_their_middle() -> None:
 def test_only_colour_images_are_searched(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="colour image"):
         chromatin_mask(np.ones(shape, dtype=np.float32))
+
+
+# --- large fields ---------------------------------------------------------------------------------
+
+
+def test_a_field_over_the_search_limit_is_searched_shrunk_and_every_cell_is_found(monkeypatch) -> None:
+    image, cells = draw_field(field_rng(3, 2), n_cells=3)
+    tiled = np.tile(image, (2, 2, 1))
+    height, width = image.shape[:2]
+    expected = [(cell.row + i * height, cell.col + j * width, cell.radius)
+                for i in range(2) for j in range(2) for cell in cells]
+    monkeypatch.setattr("ganad_clinic.imaging.cells.SEARCH_MAX_PIXELS", tiled.shape[0] * tiled.shape[1] // 9)
+    assert search_factor(*tiled.shape[:2]) == 3
+
+    centres = white_cell_centres(tiled, CELL_SCALE)
+
+    assert len(centres) == len(expected)
+    for row, col, radius in expected:
+        assert min(np.hypot(r - row, c - col) for r, c in centres) < 0.4 * radius
+
+
+def test_integer_and_float_pixels_of_a_field_give_the_same_cells(monkeypatch) -> None:
+    image, _ = draw_field(field_rng(3, 4), n_cells=4)
+    floats = image.astype(np.float32) / 255.0
+    assert white_cell_centres(image, CELL_SCALE) == white_cell_centres(floats, CELL_SCALE)
+    monkeypatch.setattr("ganad_clinic.imaging.cells.SEARCH_MAX_PIXELS", image.shape[0] * image.shape[1] // 4)
+    assert white_cell_centres(image, CELL_SCALE) == white_cell_centres(floats, CELL_SCALE)
+
+
+def test_shrink_takes_block_means_strip_by_strip(monkeypatch) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (31, 23, 3), dtype=np.uint8)
+    monkeypatch.setattr("ganad_clinic.imaging.cells._STRIP_PIXELS", 5 * 7 * 9)  # strips of 5 block rows
+
+    small = shrink(image, 3)
+
+    expected = (image[:30, :21].astype(np.float64) / 255).reshape(10, 3, 7, 3, 3).mean(axis=(1, 3))
+    assert small.shape == (10, 7, 3) and small.dtype == np.float32
+    np.testing.assert_allclose(small, expected, atol=1e-6)
+
+
+def test_the_search_limit_leaves_native_all_idb1_fields_at_full_resolution() -> None:
+    assert search_factor(1944, 2592) == 1
+    assert search_factor(10000, 10000) == 4

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from ganad_clinic.imaging.io import (
     DEFAULT_MAX_PIXELS,
@@ -16,8 +16,10 @@ from ganad_clinic.imaging.io import (
     ImageInfo,
     ImageReadError,
     MultiPageWarning,
+    pixels_to_float,
     read_image,
     read_image_info,
+    read_pixels,
 )
 
 
@@ -235,7 +237,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert_valid_rgb(result, 64, 32)
     upright = np.rot90(stored, k=-1) / 255.0
     assert np.abs(result - upright).mean() < 0.03
-    assert read_image_info(path) == ImageInfo(width=32, height=64, frames=1, format="JPEG")
+    assert read_image_info(path) == ImageInfo(width=32, height=64, frames=1, grayscale=False, format="JPEG")
 
 
 def test_multi_page_tiff_uses_first_page_and_warns(tmp_path: Path) -> None:
@@ -248,7 +250,7 @@ def test_multi_page_tiff_uses_first_page_and_warns(tmp_path: Path) -> None:
 
     assert_valid_rgb(result, 6, 8)
     np.testing.assert_allclose(result.mean(axis=(0, 1)), (1, 0, 0), atol=1e-6)
-    assert read_image_info(path) == ImageInfo(width=8, height=6, frames=3, format="TIFF")
+    assert read_image_info(path) == ImageInfo(width=8, height=6, frames=3, grayscale=False, format="TIFF")
 
 
 def test_single_page_image_does_not_warn(tmp_path: Path) -> None:
@@ -264,7 +266,32 @@ def test_image_info_reads_the_header(tmp_path: Path) -> None:
     path = tmp_path / "cell.bmp"
     Image.fromarray(quadrant_rgb(24, 32)).save(path)
 
-    assert read_image_info(path) == ImageInfo(width=32, height=24, frames=1, format="BMP")
+    assert read_image_info(path) == ImageInfo(width=32, height=24, frames=1, grayscale=False, format="BMP")
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "I;16"])
+def test_image_info_says_a_gray_mode_is_grayscale(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "gray.png"
+    Image.new(mode, (8, 6)).save(path)
+
+    assert read_image_info(path).grayscale
+
+
+def test_image_info_says_a_palette_of_grays_is_grayscale(tmp_path: Path) -> None:
+    gray, colour = tmp_path / "gray.png", tmp_path / "colour.png"
+    Image.new("L", (8, 6), 90).convert("P").save(gray)
+    Image.fromarray(quadrant_rgb()).convert("P").save(colour)
+
+    assert read_image_info(gray).grayscale
+    assert not read_image_info(colour).grayscale
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tif", ".bmp"])
+def test_image_info_says_a_colour_image_is_not_grayscale(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"cell{suffix}"
+    Image.fromarray(quadrant_rgb()).save(path)
+
+    assert not read_image_info(path).grayscale
 
 
 def test_supported_suffixes_are_lower_case_and_dotted() -> None:
@@ -375,3 +402,154 @@ def test_pixel_cap_is_configurable(tmp_path: Path) -> None:
 def test_error_is_a_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         read_image(tmp_path / "absent.png")
+
+
+# --- damaged multi-page files and crafted headers -----------------------------------------------
+
+
+def three_page_tiff() -> bytes:
+    rng = np.random.default_rng(3)
+    pages = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(3)]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fraction", [0.35, 0.6, 0.9])
+def test_truncated_multi_page_tiff_is_an_image_read_error(tmp_path: Path, fraction: float) -> None:
+    # Cut inside page 2's header (Pillow raised TypeError "Missing dimensions"), or inside page 3's
+    # pixels (page 1 decoded and was scored as if the file were whole).
+    data = three_page_tiff()
+    path = tmp_path / "stack.tif"
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+    assert "truncated" in read_error(path).reason
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image_info(path)
+
+
+def test_whole_multi_page_tiff_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "stack.tif"
+    path.write_bytes(three_page_tiff())
+
+    with pytest.warns(MultiPageWarning):
+        assert read_image(path).shape == (64, 64, 3)
+    assert read_image_info(path).frames == 3
+
+
+def test_every_cut_of_a_multi_page_tiff_is_read_or_refused_in_words(tmp_path: Path) -> None:
+    data = three_page_tiff()
+    path = tmp_path / "cut.tif"
+    for end in range(8, len(data), 257):
+        path.write_bytes(data[:end])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for read in (read_image_info, read_image):
+                with pytest.raises(ImageReadError):
+                    read(path)
+
+
+def test_png_whose_image_data_breaks_off_into_garbage_is_an_image_read_error(tmp_path: Path) -> None:
+    # The IDAT chunk's declared length is cut short, so Pillow reads on into the compressed data as
+    # if it were the next chunk's header, and raises SyntaxError("broken PNG file").
+    buffer = io.BytesIO()
+    Image.fromarray(noise_rgb()).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    length = data.find(b"IDAT") - 4
+    data[length:length + 4] = struct.pack(">I", 100)
+    path = tmp_path / "broken.png"
+    path.write_bytes(bytes(data))
+
+    error = read_error(path)
+    assert "truncated or corrupt (SyntaxError: broken PNG file" in error.reason
+    assert read_image_info(path).width == 64  # the header alone is sound: ingest records the slide
+
+
+def test_bmp_with_a_palette_larger_than_its_bits_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(noise_rgb(40, 48)).convert("P").save(buffer, format="BMP")
+    data = bytearray(buffer.getvalue())
+    data[46:50] = struct.pack("<I", 206 * 256 + 226)  # colours used: far more than 8 bits can index
+    path = tmp_path / "palette.bmp"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ImageReadError, match="invalid palette size"):
+        read_image_info(path)
+    assert "truncated or corrupt (ValueError: invalid palette size)" in read_error(path).reason
+
+
+def test_a_memory_error_while_decoding_is_an_image_read_error(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "cell.png"
+    Image.fromarray(quadrant_rgb()).save(path)
+
+    def no_memory(self) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_memory)
+    assert "not enough memory to decode its 32x24 pixels" in read_error(path).reason
+
+
+# --- integer pixels for large fields ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16", "CMYK", "1"])
+def test_read_pixels_gives_read_images_values_as_integers(tmp_path: Path, mode: str) -> None:
+    rgb = Image.fromarray(noise_rgb(40, 50))
+    picture = {
+        "RGBA": lambda: Image.fromarray(np.dstack([noise_rgb(40, 50), noise_rgb(40, 50)[..., 0]])),
+        "I;16": lambda: Image.fromarray((noise_rgb(40, 50)[..., 0].astype(np.uint16) * 257)),
+        "CMYK": lambda: rgb.convert("CMYK"),
+    }.get(mode, lambda: rgb.convert(mode))()
+    path = tmp_path / ("cell.jpg" if mode == "CMYK" else "cell.tif")
+    picture.save(path)
+
+    pixels = read_pixels(path)
+
+    assert pixels.dtype == (np.uint16 if mode == "I;16" else np.uint8)
+    np.testing.assert_array_equal(pixels_to_float(pixels), read_image(path))
+
+
+def test_read_pixels_is_converted_strip_by_strip_exactly(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("ganad_clinic.imaging.io._STRIP_PIXELS", 7 * 50)  # strips of 7 rows, the last shorter
+    pixels = np.dstack([noise_rgb(40, 50), np.linspace(0, 255, 40 * 50).reshape(40, 50).astype(np.uint8)])
+    path = tmp_path / "alpha.png"
+    Image.fromarray(pixels).save(path)
+
+    whole = Image.alpha_composite(Image.new("RGBA", (50, 40), (255, 255, 255, 255)), Image.open(path))
+    np.testing.assert_array_equal(read_pixels(path), np.asarray(whole.convert("RGB")))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_read_pixels_turns_as_exif_transpose_does(tmp_path: Path, orientation: int) -> None:
+    stored = noise_rgb(6, 10)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.png"
+    Image.fromarray(stored).save(path, exif=exif)
+
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    pixels = read_pixels(path)
+    np.testing.assert_array_equal(pixels, expected)
+    assert pixels.flags.c_contiguous
+    info = read_image_info(path)
+    assert (info.height, info.width) == pixels.shape[:2]
+
+
+def test_image_info_does_not_decode_a_png(tmp_path: Path, monkeypatch) -> None:
+    # Pillow's PNG reader decodes the whole image to look for EXIF after the pixels: 400 MB for a
+    # 10000 x 10000 field before it is even recorded.
+    path = tmp_path / "field.png"
+    Image.fromarray(noise_rgb(30, 40)).save(path)
+
+    def decoding(self) -> None:
+        raise AssertionError("read_image_info decoded the pixels")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoding)
+    assert read_image_info(path).width == 40
+
+
+def test_pixels_to_float_passes_floats_and_refuses_other_integers() -> None:
+    floats = np.zeros((2, 2, 3), dtype=np.float32)
+    assert pixels_to_float(floats) is floats
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        pixels_to_float(np.zeros((2, 2, 3), dtype=np.int32))

@@ -11,6 +11,8 @@ from ganad_clinic.imaging.tiling import (
     centred_tile,
     seen_window,
     slide_tile_index,
+    heat_shape,
+    paint_heat,
     stitch_heat,
     tile_grid,
 )
@@ -188,3 +190,31 @@ def test_the_slide_score_is_the_maximum_tile_score() -> None:
     assert slide_tile_index([0.1, 0.9, 0.3]) == 1
     with pytest.raises(ValueError):
         slide_tile_index([])
+
+
+def test_heat_shape_keeps_the_aspect_under_the_longest_side() -> None:
+    assert heat_shape((1944, 2592), 2048) == (1536, 2048)
+    assert heat_shape((10000, 10000), 2048) == (2048, 2048)
+    assert heat_shape((600, 900), 2048) == (600, 900)
+
+
+def test_a_coarse_heat_map_samples_the_full_resolution_one_at_its_pixel_centres() -> None:
+    height, width = 600, 900
+    field = np.zeros((height, width, 3), dtype=np.float32)
+    field[40:110, 760:840, 0] = 1.0
+    rule = TilingRule(crop_size=160)
+    tiles = rule.grid(height, width)
+    heats = _transform_as_model([tile.cut(field) for tile in tiles], image_size=32)
+    full = stitch_heat(heats, tiles, (height, width))
+
+    coarse = stitch_heat(heats, tiles, (height, width), out_shape=(200, 300))  # a third on each side
+
+    assert coarse.shape == (200, 300)
+    np.testing.assert_allclose(coarse, full[1::3, 1::3], atol=1e-6)  # pixel centres 3i + 1.5 ~ full pixel 3i + 1
+
+
+def test_paint_heat_lights_one_tile_in_place() -> None:
+    stitched = np.zeros((32, 48), dtype=np.float32)
+    paint_heat(stitched, np.ones((16, 16)), Tile(0, 32, 64, 64), (64, 96))  # the right part, map at half scale
+    assert stitched[:, :17].max() == 0.0
+    assert stitched[4:28, 18:44].min() == 1.0

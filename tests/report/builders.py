@@ -68,11 +68,12 @@ class SlideFiles:
 
 
 def record_scored(store: Store, model: ModelVersion, path: Path, heatmap: Path | None, score: float,
-                  *, threshold: float = THRESHOLD, folder: Path | None = None, tiling: str | None = None) -> int:
+                  *, threshold: float = THRESHOLD, folder: Path | None = None, tiling: str | None = None,
+                  warning: str | None = None) -> int:
     """Record a slide and score it; returns the slide id."""
     slide = store.record_slide(path, hashlib.sha256(str(path).encode()).hexdigest(), 1000,
                                folder or path.parent).slide
     store.add_score(slide.id, model.id, score=score, l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2,
                     threshold=threshold, flagged=score >= threshold, duration_seconds=0.1, heatmap_path=heatmap,
-                    tiling=tiling)
+                    tiling=tiling, warning=warning)
     return slide.id

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
+from reportlab.pdfgen.textobject import PDFTextObject
 
 from ganad_clinic.report import build_report
 from ganad_clinic.report.content import gather_content
@@ -140,3 +141,52 @@ def test_extreme_text_never_breaks_the_layout(store: Store, model: object, tmp_p
     text = "".join(pdf_text(out)).replace("\n", "")
     assert summary.pages > 3
     assert "x" * 1_000 in text and "漢" * 500 in text  # the whole note, wrapped across pages
+
+
+def drawn_strings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every string reportlab puts into the PDF's text, in the order it is given: the order drawn
+    (pypdf's text extraction would reorder right-to-left text itself)."""
+    drawn: list[str] = []
+    real = PDFTextObject._formatText
+
+    def recording(self: PDFTextObject, text: str) -> str:
+        drawn.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(PDFTextObject, "_formatText", recording)
+    return drawn
+
+
+def test_hebrew_names_notes_lab_and_operator_are_drawn_right_to_left(store: Store, model: object,
+                                                                     tmp_path: Path, monkeypatch) -> None:
+    name, note, lab, operator = "דגימה.png", "גרעין גדול", "מעבדה צפון", "דנה"
+    files = SlideFiles(tmp_path / "data")
+    path, heatmap = files.slide(name, blast=True)
+    slide_id = record_scored(store, model, path, heatmap, 0.95)  # type: ignore[arg-type]
+    store.add_review(slide_id, operator, "anomaly_confirmed", note)
+    drawn = drawn_strings(monkeypatch)
+
+    build_report(store, tmp_path / "report.pdf", lab=lab, operator=operator)
+
+    text = " ".join(drawn)
+    assert "png.המיגד" in text  # the extension at the left, as a Hebrew reader sees the name
+    for words in (note, lab):
+        assert " ".join(word[::-1] for word in reversed(words.split())) in text
+    assert operator[::-1] in text
+    assert name not in text and lab not in text and operator not in text  # never drawn mirrored
+
+
+def test_a_scores_warning_is_shown_with_the_flagged_slide(store: Store, model: object, tmp_path: Path) -> None:
+    files = SlideFiles(tmp_path / "data")
+    path, heatmap = files.slide("stack.tif", blast=True)
+    record_scored(store, model, path, heatmap, 0.95,  # type: ignore[arg-type]
+                  warning="page 1 of 3 scored; the other pages were not screened")
+    path, heatmap = files.slide("plain.tif", blast=True)
+    record_scored(store, model, path, heatmap, 0.97)  # type: ignore[arg-type]
+    out = tmp_path / "report.pdf"
+
+    build_report(store, out)
+
+    text = " ".join(" ".join(pdf_text(out)).split())
+    assert text.count("Caution:") == 1
+    assert "Caution: page 1 of 3 scored; the other pages were not screened" in text

@@ -7,7 +7,8 @@ import pytest
 
 import ganad_clinic.screening.ingest as ingest
 from ganad_clinic.screening.events import Outcome
-from ganad_clinic.screening.ingest import Ingestor, Step, link_problem, looks_unfinished
+from ganad_clinic.imaging.completeness import looks_unfinished
+from ganad_clinic.screening.ingest import Ingestor, Step, link_problem
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 
 from tests.screening.helpers import bomb_png_bytes, image_bytes, png_bytes, write_png
@@ -166,7 +167,7 @@ def test_an_unexpected_decoder_error_is_a_rejection(store: Store, model: ModelVe
     def broken(path, max_pixels=None):
         raise TypeError("'NoneType' object is not subscriptable")
 
-    monkeypatch.setattr(ingest, "read_image", broken)
+    monkeypatch.setattr(ingest, "read_pixels", broken)
     monkeypatch.setattr(ingest, "read_image_info", broken)
     arrival = Ingestor(store).receive(write_png(inbox / "a.png", 1), inbox, model.id)
     assert arrival.rejected and "could not be decoded" in arrival.slide.reason and "TypeError" in arrival.slide.reason

@@ -309,3 +309,25 @@ def test_the_same_file_dropped_again_is_archived_beside_the_first(store: Store, 
     assert sorted(path.name for path in archive.iterdir()) == ["a-1.png", "a.png"]
     assert [event.outcome for event in collector.scored] == [Outcome.SCORED, Outcome.KNOWN]
     assert not collector.errors
+
+
+def test_a_batch_is_scored_before_it_holds_more_decoded_pixels_than_allowed(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganad_clinic.screening import service as service_module
+
+    held: list[int] = []
+    real_score = ScreeningService._score
+
+    def score(self, arrivals, loaded):
+        held.append(sum(arrival.image.shape[0] * arrival.image.shape[1] for arrival in arrivals))
+        return real_score(self, arrivals, loaded)
+
+    monkeypatch.setattr(service_module, "DECODED_PIXELS_HELD", 3 * 40 * 40)  # three 40x40 files
+    monkeypatch.setattr(ScreeningService, "_score", score)
+    for index in range(7):
+        write_png(inbox / f"slide {index}.png", index)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(60)
+    assert len(collector.scored) == 7 and set(scores_of(store).values()) == {1}
+    assert max(held) <= 3 * 40 * 40 and sum(held) == 7 * 40 * 40
