@@ -24,6 +24,9 @@ from ganad_clinic.app.slide_table_model import flag_text, is_flagged
 from ganad_clinic.app.zoom_view import ZoomView
 from ganad_clinic.store import SlideStatus, SlideSummary
 
+CAUTION_COLOUR = "#a64b00"
+"""A caveat on a score (pages not screened, a gray image) stands out from the grey notes."""
+
 
 def _titled(title: str, view: QWidget) -> QWidget:
     box = QWidget()
@@ -167,7 +170,8 @@ class SlideViewer(QWidget):
         else:
             self.status.setText(self._inspection_note(self.inspection))
         if score is not None and score.warning and slide.status is SlideStatus.SCORED:
-            self.status.setText(f"Note: {score.warning}. {self.status.text()}")
+            self.status.setText(f"<span style='color:{CAUTION_COLOUR}'><b>Caution:</b> {html.escape(score.warning)}."
+                                f"</span> {html.escape(self.status.text())}")
 
     def _inspection_note(self, inspection: Inspection) -> str:
         tiles = inspection.tiling + ("; the side panels show the top-scoring tile" if inspection.tiles > 1 else "")

@@ -16,4 +16,4 @@ def test_a_scores_warning_is_shown_beside_the_slide(make_window, store, model, t
     window = make_window()
     assert window.queue.current_summary().slide.id == recorded.slide.id
     qtbot.waitUntil(lambda: "page 1 of 3 scored" in window.viewer.status.text(), timeout=10_000)
-    assert window.viewer.status.text().startswith("Note: page 1 of 3 scored; the other pages were not screened.")
+    assert "<b>Caution:</b> page 1 of 3 scored; the other pages were not screened." in window.viewer.status.text()
