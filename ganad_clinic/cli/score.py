@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ganad_clinic.cli.common import add_device_threads, apply_threads
-from ganad_clinic.imaging.io import ImageReadError, read_image
+from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning, read_image, read_image_info
 from ganad_clinic.model.bundle import BundleError, load_bundle
 from ganad_clinic.model.inference import NonFiniteScoreError, Scorer
 from ganad_clinic.screening.heatmaps import write_heatmap
+from ganad_clinic.screening.service import score_warning
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.files:
         try:
-            result = scorer.score_images([read_image(name)])[0]
+            warning = score_warning(read_image_info(name), bundle.channels)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MultiPageWarning)  # said in `warning`
+                result = scorer.score_images([read_image(name)])[0]
         except (ImageReadError, NonFiniteScoreError) as error:
             failed += 1
             reason = error.reason if isinstance(error, ImageReadError) else str(error)
@@ -53,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
             write_heatmap(heatmap, display, result.heat)
         row = {"file": name, "score": result.score, "l_d": result.l_d, "l_r": result.l_r, "l_l": result.l_l,
                "flagged": result.flagged, "threshold": bundle.threshold.value,
-               "heatmap": str(heatmap) if heatmap else None}
+               "heatmap": str(heatmap) if heatmap else None, "warning": warning}
         if args.json:
             print(json.dumps(row))
         else:
             flag = "FLAGGED" if result.flagged else "normal"
-            print(f"{name}\t{result.score:.4f}\t{flag}\tL_D {result.l_d:.4g}  L_R {result.l_r:.4g}  L_L {result.l_l:.4g}")
+            caution = f"\tWARNING: {warning}" if warning else ""
+            print(f"{name}\t{result.score:.4f}\t{flag}\tL_D {result.l_d:.4g}  L_R {result.l_r:.4g}  L_L {result.l_l:.4g}"
+                  f"{caution}")
     return 1 if failed else 0

@@ -215,7 +215,10 @@ def _open_checked(path: str | Path, max_pixels: int | None) -> Image.Image:
 
 def _count_pages(image: Image.Image, path: str | Path) -> int:
     """The number of pages; a TIFF whose pages' data reaches past the end of the file is
-    refused, because its first page alone may decode from a file cut short or still being written."""
+    refused, because its first page alone may decode from a file cut short or still being written.
+    A camera JPEG (MPO) has one page: its other frames are the camera's previews, not slides."""
+    if image.format == "MPO":
+        return 1
     frames = getattr(image, "n_frames", 1)
     if image.format != "TIFF":
         return frames

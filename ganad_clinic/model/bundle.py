@@ -227,7 +227,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     if ganad["bundle_format"] < FIRST_SEALED_FORMAT:
         raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format {ganad['bundle_format']}), "
                           "whose settings are not sealed against editing and whose score this version may compute "
-                          "differently; retrain the model (ganad train, or Retrain in the app)")
+                          "differently; train a new model on your normal images (ganad train --data FOLDER --out BUNDLE, then "
+                          "ganad models import BUNDLE)")
     seal = ganad.get(SEAL_KEY)
     if seal != metadata_digest(metadata):
         raise BundleError(f"model bundle {path}: {METADATA} was changed after the bundle was made (its seal does "

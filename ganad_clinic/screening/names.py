@@ -60,5 +60,10 @@ def stored_path(text: str) -> Path:
 
 
 def slide_file(archived_path: str | None, path: str) -> Path:
-    """Where a slide's file is now: its archive copy when it was moved there, else where it arrived."""
-    return stored_path(archived_path or path)
+    """Where a slide's file is now: its archive copy when it was moved there, else where it arrived
+    (also when the archive copy is gone but the original is still there: a move that failed half-way)."""
+    if archived_path:
+        archived = stored_path(archived_path)
+        if archived.exists() or not stored_path(path).exists():
+            return archived
+    return stored_path(path)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganad_clinic.model.bundle import Bundle, BundleError, load_bundle
+from ganad_clinic.model.bundle import METADATA, WEIGHTS, Bundle, BundleError, load_bundle
 from ganad_clinic.store import ModelVersion, Store, resolve_home
 from ganad_clinic.store.engine import MODELS_FOLDER
 SHA_PREFIXES = (8, 12, 16, 24, 32)
@@ -81,14 +81,16 @@ def import_bundle(
 
 
 def _copy_into_home(bundle: Bundle, version: str, home: str | os.PathLike[str] | None, in_use: set[Path]) -> Path:
-    """Copy the bundle folder to a new folder under `<home>/models/`, via a temporary name, and
-    verify the copy."""
+    """Copy the bundle's two files (its metadata and weights, the seal's whole content) to a new
+    folder under `<home>/models/`, via a temporary name, and verify the copy."""
     models = resolve_home(home) / MODELS_FOLDER
     models.mkdir(parents=True, exist_ok=True)
     destination = _new_model_folder(models, version, bundle.sha256, in_use)
     staging = models / f".{destination.name}.{uuid.uuid4().hex}.importing"
     try:
-        shutil.copytree(bundle.path, staging)
+        for part in (METADATA, WEIGHTS):  # nothing else: a bundle folder may hold links to anything
+            (staging / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bundle.path / part, staging / part)
         copied = load_bundle(staging)
         if copied.sha256 != bundle.sha256:
             raise BundleError(f"model bundle {bundle.path}: the copy in {models} does not match the original")

@@ -159,3 +159,31 @@ def test_import_never_replaces_a_folder_already_in_the_models_folder(tmp_path: P
         (model,) = store.list_model_versions()
     assert Path(model.bundle_path) == home / "models" / f"1.0.0-{model.sha256[:12]}"
     assert load_registered(model).sha256 == model.sha256
+
+
+def test_score_says_which_results_need_a_caveat(tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture) -> None:
+    from PIL import Image
+
+    pages = [Image.open(write_png(tmp_path / f"page {index}.png", index)).convert("RGB") for index in range(3)]
+    pages[0].save(tmp_path / "three pages.tif", save_all=True, append_images=pages[1:])
+    Image.open(tmp_path / "page 0.png").convert("L").save(tmp_path / "gray.png")
+    files = [str(tmp_path / name) for name in ("three pages.tif", "gray.png", "page 1.png")]
+    assert main(["score", "--bundle", str(tiny_bundle), *files, "--json", "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    rows = {Path(row["file"]).name: row for row in map(json.loads, captured.out.splitlines())}
+    assert rows["three pages.tif"]["warning"] == "page 1 of 3 scored; the other pages were not screened"
+    assert rows["gray.png"]["warning"].startswith("grayscale image: this model was trained on colour images")
+    assert rows["page 1.png"]["warning"] is None
+    assert "MultiPageWarning" not in captured.err
+
+
+def test_import_copies_the_bundles_two_files_and_nothing_a_link_points_to(tmp_path: Path, tiny_bundle: Path) -> None:
+    home, source, private = tmp_path / "home", tmp_path / "bundle", tmp_path / "private"
+    shutil.copytree(tiny_bundle, source)
+    private.mkdir()
+    (private / "secret.txt").write_text("not for the home folder")
+    (source / "extra").symlink_to(private)
+    assert models(home, "import", str(source)) == 0
+    copied = home / "models" / "1.0.0"
+    assert sorted(str(path.relative_to(copied)) for path in copied.rglob("*") if path.is_file()) == [
+        str(METADATA), str(WEIGHTS)]

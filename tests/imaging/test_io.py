@@ -553,3 +553,16 @@ def test_pixels_to_float_passes_floats_and_refuses_other_integers() -> None:
     assert pixels_to_float(floats) is floats
     with pytest.raises(ValueError, match="uint8 or uint16"):
         pixels_to_float(np.zeros((2, 2, 3), dtype=np.int32))
+
+
+def test_a_camera_jpeg_with_preview_frames_is_one_page(tmp_path: Path) -> None:
+    path = tmp_path / "camera.jpg"
+    first = Image.fromarray(np.full((24, 32, 3), 200, dtype=np.uint8))
+    preview = Image.fromarray(np.full((12, 16, 3), 90, dtype=np.uint8))
+    first.save(path, format="MPO", save_all=True, append_images=[preview])
+    with Image.open(path) as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2
+    assert read_image_info(path).frames == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MultiPageWarning)
+        assert read_image(path).shape == (24, 32, 3)

@@ -126,7 +126,7 @@ def test_newer_format_missing_and_malformed_bundles_are_refused(tmp_path, tiny_r
 
 
 @pytest.mark.parametrize("old_format", [1, 2, 3])
-def test_an_unsealed_older_bundle_is_refused_with_a_retrain_hint(tmp_path, tiny_result, old_format) -> None:
+def test_an_unsealed_older_bundle_is_refused_with_how_to_make_a_new_one(tmp_path, tiny_result, old_format) -> None:
     path = _save(tiny_result, tmp_path / "bundle")
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
@@ -134,7 +134,7 @@ def test_an_unsealed_older_bundle_is_refused_with_a_retrain_hint(tmp_path, tiny_
     metadata["ganad"]["bundle_format"] = old_format
     del metadata["ganad"]["seal_sha256"]
     metadata_path.write_text(json.dumps(metadata))
-    with pytest.raises(BundleError, match=rf"older GANAD Clinic \(bundle format {old_format}\).*not sealed.*retrain"):
+    with pytest.raises(BundleError, match=rf"older GANAD Clinic \(bundle format {old_format}\).*not sealed.*ganad train --data FOLDER"):
         load_bundle(path)
 
 

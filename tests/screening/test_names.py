@@ -49,3 +49,16 @@ def test_a_name_that_really_contains_a_backslash_escape_reads_as_itself(tmp_path
     literal.write_bytes(b"x")
     assert path_text(literal) == str(literal)
     assert stored_path(path_text(literal)) == literal
+
+
+def test_a_slides_file_is_its_archive_copy_unless_only_the_original_is_left(tmp_path) -> None:
+    from ganad_clinic.screening.names import slide_file
+
+    original, archived = tmp_path / "inbox" / "a.png", tmp_path / "archive" / "a.png"
+    original.parent.mkdir()
+    original.write_bytes(b"x")
+    assert slide_file(None, str(original)) == original
+    assert slide_file(str(archived), str(original)) == original  # the move failed after it was recorded
+    archived.parent.mkdir()
+    original.rename(archived)
+    assert slide_file(str(archived), str(original)) == archived
