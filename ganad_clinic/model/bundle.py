@@ -33,7 +33,8 @@ import torch
 
 from ganad_clinic import __version__
 from ganad_clinic.model.baselines.common import BaselineModel
-from ganad_clinic.model.bundle_checks import MetadataError, check_format, check_version, checked_settings
+from ganad_clinic.model.bundle_checks import (CheckedSettings, MetadataError, check_format, check_version,
+                                              checked_settings)
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
 from ganad_clinic.model.networks import GanAutoencoder
@@ -249,6 +250,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
         raise BundleError(f"model bundle {path}: {WEIGHTS} is not a plain weights file ({error})") from None
     try:
+        _check_shapes(settings, state)
         model = build_model(settings.method, settings.spec, settings.image_size, settings.channels,
                             settings.latent, settings.options)
         model.load_state_dict(state, strict=True)
@@ -259,3 +261,16 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     except ValueError as error:
         raise BundleError(f"model bundle {path}: {error}") from None
     return Bundle(path, model.eval().to(target), settings.score_config, settings.threshold, metadata, seal)
+
+
+def _check_shapes(settings: CheckedSettings, state: dict[str, torch.Tensor]) -> None:
+    """Compare the networks the metadata describes with the weights before allocating them: built
+    on the meta device they cost no memory, so a description of a huge network is refused plainly
+    instead of exhausting the computer's memory."""
+    with torch.device("meta"):
+        described = build_model(settings.method, settings.spec, settings.image_size, settings.channels,
+                                settings.latent, settings.options).state_dict()
+    for key, tensor in described.items():
+        if key in state and tuple(state[key].shape) != tuple(tensor.shape):
+            raise ValueError(f"the metadata describes {key} as {tuple(tensor.shape)}, the weights hold "
+                             f"{tuple(state[key].shape)}")

@@ -248,3 +248,21 @@ def test_training_cannot_write_a_bundle_with_an_unsafe_version(tmp_path, tiny_re
     with pytest.raises(BundleError, match="not a valid bundle version"):
         _save(tiny_result, tmp_path / "bundle", version=version)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resealed_description_of_a_huge_network_is_refused_before_it_is_built(tmp_path, tiny_result,
+                                                                               monkeypatch) -> None:
+    path = _save(tiny_result, tmp_path / "bundle")
+    metadata_path = path / "configs/metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["ganad"]["architecture"]["spec"]["critic_widths"] = [4096] * len(
+        metadata["ganad"]["architecture"]["spec"]["critic_widths"])
+    metadata["ganad"]["architecture"]["image_size"] = 1024
+    _reseal(metadata_path, metadata)
+    built = []
+    real_build = bundle_module.build_model
+    monkeypatch.setattr(bundle_module, "build_model", lambda *args: built.append(
+        next(real_build(*args).parameters()).device.type) or real_build(*args))
+    with pytest.raises(BundleError, match="incompatible.*the metadata describes .* the weights hold"):
+        load_bundle(path)
+    assert built == ["meta"]  # described, never allocated
