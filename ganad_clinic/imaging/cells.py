@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from ganad_clinic.imaging.io import pixels_to_float
+from ganad_clinic.imaging.io import STRIP_PIXELS, pixels_to_float
 
 CHROMATIN_GREEN = 0.6
 """A chromatin pixel's green is below this fraction of the background's green (its 99th percentile)."""
@@ -33,8 +33,6 @@ takes about 30 bytes a pixel it looks at (a float copy, masks, labels), so a fie
 pixel cap (1e8) would need 3 GB at full resolution and needs about 250 MB this way; a crop is
 then still 86 px or more across, a nucleus 4 px or more in radius."""
 
-_STRIP_PIXELS = 1 << 20
-"""Pixels shrunk at a time, so that no float copy of a whole large field is made."""
 
 
 def chromatin_mask(image: np.ndarray) -> np.ndarray:
@@ -82,7 +80,7 @@ def shrink(image: np.ndarray, factor: int) -> np.ndarray:
         raise ValueError(f"factor must be at least 1, got {factor}")
     rows, cols, channels = image.shape[0] // factor, image.shape[1] // factor, image.shape[2]
     small = np.empty((rows, cols, channels), dtype=np.float32)
-    step = max(1, _STRIP_PIXELS // max(1, cols * factor * factor))
+    step = max(1, STRIP_PIXELS // max(1, cols * factor * factor))
     for top in range(0, rows, step):
         bottom = min(top + step, rows)
         block = pixels_to_float(image[top * factor:bottom * factor, :cols * factor])

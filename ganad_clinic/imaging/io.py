@@ -53,8 +53,9 @@ _GRAY_MODES = _SIXTEEN_BIT_GRAY_MODES | {"1", "L", "LA", "La"}
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _PLAIN_MODES = frozenset({"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
 _SUPPORTED_MODES = _SIXTEEN_BIT_GRAY_MODES | _ALPHA_MODES | _PLAIN_MODES
-_STRIP_PIXELS = 1 << 20
-"""Pixels converted at a time from Pillow's decoded page into our array."""
+STRIP_PIXELS = 1 << 20
+"""Pixels of a large image handled at a time (converted from Pillow, shrunk, made displayable), so
+that no whole-image copy in a wider type is ever made."""
 
 _DECODE_DAMAGE = (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError,
                   struct.error, zlib.error)
@@ -265,7 +266,7 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     width, height = image.size
     dtype = np.uint16 if image.mode in _SIXTEEN_BIT_GRAY_MODES else np.uint8
     pixels = np.empty((height, width, 3), dtype=dtype)
-    rows = max(1, _STRIP_PIXELS // width)
+    rows = max(1, STRIP_PIXELS // width)
     for top in range(0, height, rows):
         bottom = min(top + rows, height)
         pixels[top:bottom] = _strip_rgb(image.crop((0, top, width, bottom)))

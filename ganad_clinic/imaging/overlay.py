@@ -11,13 +11,12 @@ import math
 import numpy as np
 from PIL import Image
 
+from ganad_clinic.imaging.io import STRIP_PIXELS
+
 # Anchors of an inferno-like map: dark (no evidence) through red to pale yellow (strong evidence).
 _ANCHORS = np.array([
     [0.00, 0, 0, 4], [0.25, 87, 16, 110], [0.50, 188, 55, 84], [0.75, 249, 142, 9], [1.00, 252, 255, 164],
 ], dtype=np.float64)
-
-_STRIP_PIXELS = 1 << 20
-"""Pixels of a large image made displayable at a time."""
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:
@@ -51,7 +50,7 @@ def display_pixels(image: np.ndarray, max_side: int) -> np.ndarray:
     if max_side < 1:
         raise ValueError(f"max_side must be positive, got {max_side}")
     factor = max(1, math.floor(max(image.shape[:2]) / max_side))
-    rows = max(factor, _STRIP_PIXELS // max(1, image.shape[1]) // factor * factor)
+    rows = max(factor, STRIP_PIXELS // max(1, image.shape[1]) // factor * factor)
     strips = [_reduced_strip(image[top:top + rows], factor) for top in range(0, image.shape[0], rows)]
     picture = Image.fromarray(np.concatenate(strips, axis=0))
     picture.thumbnail((max_side, max_side), Image.BILINEAR)

@@ -104,7 +104,7 @@ def test_integer_and_float_pixels_of_a_field_give_the_same_cells(monkeypatch) ->
 
 def test_shrink_takes_block_means_strip_by_strip(monkeypatch) -> None:
     image = np.random.default_rng(0).integers(0, 256, (31, 23, 3), dtype=np.uint8)
-    monkeypatch.setattr("ganad_clinic.imaging.cells._STRIP_PIXELS", 5 * 7 * 9)  # strips of 5 block rows
+    monkeypatch.setattr("ganad_clinic.imaging.cells.STRIP_PIXELS", 5 * 7 * 9)  # strips of 5 block rows
 
     small = shrink(image, 3)
 

@@ -510,7 +510,7 @@ def test_read_pixels_gives_read_images_values_as_integers(tmp_path: Path, mode: 
 
 
 def test_read_pixels_is_converted_strip_by_strip_exactly(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("ganad_clinic.imaging.io._STRIP_PIXELS", 7 * 50)  # strips of 7 rows, the last shorter
+    monkeypatch.setattr("ganad_clinic.imaging.io.STRIP_PIXELS", 7 * 50)  # strips of 7 rows, the last shorter
     pixels = np.dstack([noise_rgb(40, 50), np.linspace(0, 255, 40 * 50).reshape(40, 50).astype(np.uint8)])
     path = tmp_path / "alpha.png"
     Image.fromarray(pixels).save(path)

@@ -19,7 +19,7 @@ def test_an_image_within_the_side_is_displayed_as_it_is() -> None:
 
 def test_a_large_image_is_shrunk_strip_by_strip_as_it_would_be_whole(monkeypatch) -> None:
     image = noise(203, 157)
-    monkeypatch.setattr("ganad_clinic.imaging.overlay._STRIP_PIXELS", 157 * 9)  # strips of a few rows
+    monkeypatch.setattr("ganad_clinic.imaging.overlay.STRIP_PIXELS", 157 * 9)  # strips of a few rows
 
     shown = display_pixels(image, 50)
 
