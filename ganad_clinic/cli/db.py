@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = resolve_url(args.db_url, args.home)
         if args.db_action == "upgrade":
-            return _upgrade(url, create=args.new, grant_to=args.grant_to)
+            return _upgrade(url, args.home, create=args.new, grant_to=args.grant_to)
         if args.db_action == "verify":
             return _verify(url)
         return _current(url)
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _upgrade(url: str, *, create: bool, grant_to: str | None) -> int:
-    with open_store(url, create=create) as store:
+def _upgrade(url: str, home: str | None, *, create: bool, grant_to: str | None) -> int:
+    with open_store(url, home, create=create) as store:
         if grant_to:
             grant_everyday_access(store.engine, url, grant_to)
             print(f"role {grant_to} may now read and add results in {display_url(url)}")

@@ -29,6 +29,7 @@ DEFAULT_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "ganad_write"
 _BUSY_SQLITE_MESSAGES = ("database is locked", "database is busy", "database table is locked")
 _BUSY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock
+DENIED_SQLSTATE = "42501"  # PostgreSQL: the role in use lacks a privilege
 # What a failing database said, in the user's words: SQLite message fragments, PostgreSQL SQLSTATEs.
 _SQLITE_PLAIN = (
     ("database or disk is full", "the disk is full (or the database reached its size limit): free some space"),
@@ -43,7 +44,7 @@ _PG_PLAIN = {
     "53100": "the database server's disk is full",
     "53200": "the database server is out of memory",
     "25006": "the database server only allows reading (a read-only server or standby)",
-    "42501": "the database role in use may not do this (permission denied)",
+    DENIED_SQLSTATE: "the database role in use may not do this (permission denied)",
     "57P01": "the database server was shut down",
     "08006": "the connection to the database server was lost",
 }

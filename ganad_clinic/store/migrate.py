@@ -14,20 +14,31 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ganad_clinic.store.engine import busy_message, display_url, is_busy_error, plain_reason, sqlite_file, writer
+from ganad_clinic.store.engine import (
+    DENIED_SQLSTATE,
+    busy_message,
+    display_url,
+    is_busy_error,
+    plain_reason,
+    sqlite_file,
+    writer,
+)
 from ganad_clinic.store.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: PostgreSQL workstations starting together migrate one after the other.
 _PG_MIGRATION_LOCK_KEY = 0x6A4AD
 # What the application's everyday PostgreSQL role may do: read, add results, move slides forward and
-# switch the active model. Never change or delete a result; owning nothing, it cannot alter the
-# schema or disable a trigger.
+# switch the active model, updating only the columns the store itself updates (what identifies a
+# slide or a model bundle is never writable). Never change or delete a result; owning nothing, it
+# cannot alter the schema or disable a trigger.
 EVERYDAY_GRANTS = (
     ("SELECT, INSERT", ("scores", "reviews", "audit_events")),
-    ("SELECT, INSERT, UPDATE", ("slides", "model_versions")),
+    ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path)", ("slides",)),
+    ("SELECT, INSERT, UPDATE (active, activated_at)", ("model_versions",)),
     ("SELECT", ("alembic_version",)),
 )
+EVERYDAY_TABLES = tuple(table for _, tables in EVERYDAY_GRANTS for table in tables)
 
 
 def alembic_config() -> Config:
@@ -95,7 +106,7 @@ def upgrade_to_head(engine: Engine, url: str) -> None:
 
 
 def _is_denied(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == "42501"
+    return getattr(error.orig, "sqlstate", None) == DENIED_SQLSTATE
 
 
 def grant_everyday_access(engine: Engine, url: str, role: str) -> None:
@@ -117,6 +128,8 @@ def grant_everyday_access(engine: Engine, url: str, role: str) -> None:
             grantee = quote(role)
             schema = quote(connection.scalar(text("SELECT current_schema()")))
             connection.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {grantee}"))
+            # Start from nothing, so an earlier, wider grant (table-wide UPDATE) does not linger.
+            connection.execute(text(f"REVOKE ALL ON {', '.join(EVERYDAY_TABLES)} FROM {grantee}"))
             for privileges, tables in EVERYDAY_GRANTS:
                 connection.execute(text(f"GRANT {privileges} ON {', '.join(tables)} TO {grantee}"))
             connection.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {grantee}"))

@@ -24,6 +24,7 @@ from ganad_clinic.store.engine import (
     home_with_content,
     is_busy_error,
     plain_reason,
+    resolve_home,
     resolve_url,
     sqlite_file,
     writer,
@@ -73,6 +74,9 @@ class SlideSummary:
     review: Review | None
 
 
+FILE_NAME_LENGTH = 255  # slides.file_name is VARCHAR(255); the full path is in slides.path (TEXT)
+
+
 def open_store(
     url: str | None = None,
     home: str | os.PathLike[str] | None = None,
@@ -83,15 +87,15 @@ def open_store(
     """Open the results database (see `resolve_url`) and upgrade its schema to ours.
 
     Raises StoreError, without touching the database, when a newer GANAD Clinic made it, and
-    when a SQLite file is missing from a folder that holds models or heat maps: that database
-    was lost, and a new empty one would hide it. `create` makes the new database anyway; a first
-    run in an empty (or new) home needs no flag.
+    when a SQLite file is missing while its folder, or the home `home` names, holds models or
+    heat maps: that database was lost, and a new empty one would hide it. `create` makes the new
+    database anyway; a first run in an empty (or new) home needs no flag.
     """
     resolved = resolve_url(url, home)
     database_file = sqlite_file(resolved)
     if database_file is not None:
         if not create and not database_file.exists():
-            _refuse_unexpected_new_database(database_file, resolved)
+            _refuse_unexpected_new_database(database_file, resolved, home)
         database_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_store_engine(resolved, busy_timeout_ms)
     try:
@@ -102,15 +106,24 @@ def open_store(
     return Store(engine, resolved)
 
 
-def _refuse_unexpected_new_database(database_file: Path, url: str) -> None:
-    found = home_with_content(database_file.parent)
-    if found:
-        raise StoreError(
-            f"there is no database {database_file}, but {database_file.parent} holds {' and '.join(found)} "
-            "from earlier use: the database was probably deleted or moved, and a new, empty one would hide "
-            "every earlier result. Restore it from backup (or point GANAD Clinic at it with --db or $GANAD_DB); "
-            f"to start a new, empty database there on purpose, run `ganad db upgrade --new --db {display_url(url)}`"
-        )
+def _refuse_unexpected_new_database(
+    database_file: Path, url: str, home: str | os.PathLike[str] | None
+) -> None:
+    """Refuse when the database's folder, or the home given (whose models and heat maps go with
+    this database even when --db puts the file elsewhere), shows that a database existed."""
+    folders = [database_file.parent]
+    if home is not None and resolve_home(home) != database_file.parent:
+        folders.append(resolve_home(home))
+    for folder in folders:
+        found = home_with_content(folder)
+        if found:
+            raise StoreError(
+                f"there is no database {database_file}, but {folder} holds {' and '.join(found)} "
+                "from earlier use: the database was probably deleted or moved, and a new, empty one would "
+                "hide every earlier result. Restore it from backup (or point GANAD Clinic at it with --db or "
+                "$GANAD_DB); to start a new, empty database there on purpose, run "
+                f"`ganad db upgrade --new --db {display_url(url)}`"
+            )
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -130,8 +143,8 @@ class Store:
     holds the lock, so "database is locked" never reaches a user.
 
     A SQLite file deleted or replaced while open is noticed (its device and inode are checked
-    before every transaction and before every commit): SQLite itself would go on writing into
-    the deleted file, and results would be reported saved that are stored nowhere.
+    before every transaction, before every commit and after it): SQLite itself would go on
+    writing into the deleted file, and results would be reported saved that are stored nowhere.
     """
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -180,7 +193,6 @@ class Store:
                     result = work(session)
                     session.flush()
                     self._check_database_file()
-                    return result
             except DBAPIError as error:
                 self._check_database_file()
                 if not (isinstance(error, OperationalError) and is_busy_error(error)):
@@ -188,6 +200,10 @@ class Store:
                         f"cannot write to database {display_url(self.url)}: {plain_reason(error)}. Nothing was saved."
                     ) from error
                 busy_error = error
+                continue
+            # The file may have gone during the commit itself: then the result is stored nowhere.
+            self._check_database_file()
+            return result
         raise StoreError(f"{busy_message(self.url)} Nothing was saved.") from busy_error
 
     def _check_database_file(self) -> None:
@@ -226,7 +242,7 @@ class Store:
             original = _scored_original(session, sha256)
             slide = Slide(
                 path=path_text,
-                file_name=Path(path_text).name,
+                file_name=Path(path_text).name[:FILE_NAME_LENGTH],
                 sha256=sha256,
                 size_bytes=size_bytes,
                 source_folder=str(source_folder),
@@ -266,7 +282,7 @@ class Store:
         """The file cannot be scored (unreadable, wrong format...); `reason` says why for the user."""
 
         def work(session: Session) -> Slide:
-            slide = _get(session, Slide, slide_id)
+            slide = _get(session, Slide, slide_id, for_update=True)
             if slide.status is SlideStatus.SCORED:
                 raise StoreError(
                     f"slide {slide_id} ({slide.file_name}) is already scored: its result stands and cannot "
@@ -282,7 +298,7 @@ class Store:
         """Record where the original file was moved after its result was committed; recorded once."""
 
         def work(session: Session) -> Slide:
-            slide = _get(session, Slide, slide_id)
+            slide = _get(session, Slide, slide_id, for_update=True)
             if slide.archived_path is not None and slide.archived_path != str(archived_path):
                 raise StoreError(
                     f"slide {slide_id} was already archived to {slide.archived_path}: where a file was "
@@ -303,7 +319,7 @@ class Store:
         """
 
         def work(session: Session) -> Slide | None:
-            slide = _get(session, Slide, slide_id)
+            slide = _get(session, Slide, slide_id, for_update=True)
             if slide.status is not SlideStatus.PENDING:
                 return None
             original = _scored_original(session, slide.sha256)
@@ -338,7 +354,8 @@ class Store:
         `warning` is a plain-words caveat on the result ("page 1 of 3 scored")."""
 
         def work(session: Session) -> Score:
-            slide = _get(session, Slide, slide_id)
+            # Locked until commit, so another station cannot link it as a duplicate meanwhile.
+            slide = _get(session, Slide, slide_id, for_update=True)
             if slide.duplicate_of_id is not None:
                 raise StoreError(
                     f"slide {slide_id} duplicates slide {slide.duplicate_of_id}; score that slide instead"
@@ -579,8 +596,11 @@ class Store:
         return self._read(work)
 
 
-def _get(session: Session, model: type[T], row_id: int) -> T:
-    row = session.get(model, row_id)
+def _get(session: Session, model: type[T], row_id: int, *, for_update: bool = False) -> T:
+    """The row, or StoreError. `for_update` locks it (PostgreSQL's SELECT ... FOR UPDATE) until the
+    transaction ends, so a check made on it still holds when the transaction writes; SQLite's
+    BEGIN IMMEDIATE already makes every write transaction exclusive."""
+    row = session.get(model, row_id, with_for_update=for_update or None)
     if row is None:
         raise StoreError(f"no {model.__tablename__} row with id {row_id}")  # type: ignore[attr-defined]
     return row

@@ -38,12 +38,14 @@ EXPECTED_TRIGGERS = {
                 "slides_identity_fixed",
             )
         },
+        "scores_slide_scoreable": "scores",
     },
     "postgresql": {
         **{f"{table}_append_only": table for table in _CHAINED},
         **{f"{table}_hash_required": table for table in _CHAINED},
         "slides_guard": "slides",
         "slides_no_truncate": "slides",
+        "scores_slide_scoreable": "scores",
     },
 }
 _PG_ENABLED = {"O", "A"}  # pg_trigger.tgenabled: fires on origin / always; "D" is disabled, "R" replica only

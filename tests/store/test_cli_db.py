@@ -133,11 +133,17 @@ def everyday_role(pg_url: str, pg_admin_engine: Engine) -> Iterator[str]:
 def test_the_everyday_role_adds_results_but_cannot_change_them_or_the_guards(
     pg_url: str, everyday_role: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert ganad_db("upgrade", "--db", pg_url) == 0
+    owner = create_engine(pg_url)
+    with owner.begin() as connection:  # an earlier, table-wide grant is taken back
+        connection.execute(text(f"GRANT UPDATE ON slides, model_versions TO {everyday_role}"))
+    owner.dispose()
     assert ganad_db("upgrade", "--db", pg_url, "--grant-to", everyday_role) == 0
     assert f"role {everyday_role} may now read and add results" in capsys.readouterr().out
     everyday_url = make_url(pg_url).set(username=everyday_role, password="everyday").render_as_string(False)
 
-    with open_store(everyday_url) as store:
+    with open_store(everyday_url) as store:  # every UPDATE the store does is allowed
+        copy = record(store, "/in/copy-of-a.png", "aaa").slide
         register_model(store, "1.0.0")
         register_model(store, "1.1.0")
         store.activate_model_version("1.1.0", actor="ana")
@@ -146,9 +152,13 @@ def test_the_everyday_role_adds_results_but_cannot_change_them_or_the_guards(
         store.add_review(slide.id, "ana", "anomaly_confirmed")
         store.mark_archived(slide.id, "/archive/a.png")
         store.mark_rejected(record(store, "/in/b.png", "bbb").slide.id, "not an image")
+        assert store.link_to_scored_original(copy.id) is not None
+        store.rollback_model_version(actor="ana")
     engine = create_engine(everyday_url)
     for statement in ("ALTER TABLE scores DISABLE TRIGGER USER", "UPDATE scores SET score = 0",
-                      "DELETE FROM audit_events", "DROP TRIGGER slides_guard ON slides", "TRUNCATE reviews"):
+                      "DELETE FROM audit_events", "DROP TRIGGER slides_guard ON slides", "TRUNCATE reviews",
+                      "UPDATE slides SET file_name = 'other.png'", "UPDATE slides SET size_bytes = 0",
+                      "UPDATE model_versions SET sha256 = 'forged'", "UPDATE model_versions SET bundle_path = '/x'"):
         with pytest.raises(DBAPIError, match="must be owner|permission denied"):
             with engine.begin() as connection:
                 connection.execute(text(statement))

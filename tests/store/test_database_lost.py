@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from ganad_clinic.store import StoreError, open_store
 from ganad_clinic.store.errors import DatabaseLostError
@@ -87,3 +88,31 @@ def test_an_empty_models_folder_is_a_first_run(tmp_path: Path) -> None:
     with open_store(home=tmp_path):
         pass
     assert (tmp_path / "ganad.db").is_file()
+
+
+def test_a_database_deleted_during_the_commit_is_not_reported_saved(tmp_path: Path) -> None:
+    """The file checked before commit can go during it: the write must still fail, not return."""
+    database = tmp_path / "ganad.db"
+    with open_store(f"sqlite:///{database}") as store:
+        event.listen(store._write_sessions, "after_commit", lambda session: _remove_database(database))
+        with pytest.raises(DatabaseLostError, match="was deleted or replaced"):
+            store.audit("service", "slide.scored")
+
+
+def test_a_home_with_model_bundles_is_not_given_an_empty_database_kept_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--db puts the file outside the home; the home's bundles still show a database existed."""
+    home = tmp_path / "home"
+    (home / "models" / "1.0.0" / "configs").mkdir(parents=True)
+    (home / "models" / "1.0.0" / "configs" / "metadata.json").write_text("{}")
+    database = tmp_path / "elsewhere" / "ganad.db"
+    url = f"sqlite:///{database}"
+    with pytest.raises(StoreError, match=f"there is no database {database}, but {home} holds model bundles"):
+        open_store(url, home)
+    assert ganad_db("upgrade", "--db", url, "--home", str(home)) == 1
+    assert f"{home} holds model bundles" in capsys.readouterr().err
+    assert not database.exists()
+    assert ganad_db("upgrade", "--new", "--db", url, "--home", str(home)) == 0
+    with open_store(url, home) as store:
+        assert store.list_slides() == []

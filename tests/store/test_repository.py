@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
+from ganad_clinic.screening.names import path_text
 from ganad_clinic.store import ReviewDecision, SlideStatus, Store, StoreError, open_store
 
 from .helpers import add_score, record, register_model
@@ -281,3 +283,14 @@ def test_where_a_slide_was_archived_is_recorded_once(store: Store) -> None:
     with pytest.raises(StoreError, match="was already archived to /archive/a.png"):
         store.mark_archived(slide.id, "/archive/a-2.png")
     assert store.get_slide(slide.id).archived_path == "/archive/a.png"
+
+
+def test_a_long_file_name_is_cut_to_its_column_and_the_path_kept_whole(store: Store) -> None:
+    """A 104-byte non-UTF-8 name written \\xNN is 404 characters, over file_name's VARCHAR(255)."""
+    raw_name = os.fsdecode(b"/in/" + b"\xe9" * 100 + b".png")
+    path = path_text(raw_name)
+    slide = record(store, path, "long").slide
+    assert slide.path == path
+    assert slide.file_name == Path(path).name[:255]
+    assert store.get_slide(slide.id).file_name == Path(path).name[:255]
+    assert record(store, path, "long").is_new is False

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from ganad_clinic.store import Slide, SlideStatus, Store, repository
+from ganad_clinic.store import Slide, SlideStatus, Store, chain, repository
+from ganad_clinic.store.verify import verify_database
 
 from .helpers import add_score, record, register_model
 
@@ -57,3 +62,54 @@ def test_a_slide_recorded_meanwhile_by_another_station_is_returned_not_an_error(
     again = record(store, "/incoming/a.png", "same")
     assert (again.slide.id, again.is_new, len(calls)) == (first.id, False, 2)
     assert [summary.slide.id for summary in store.list_slides()] == [first.id]
+
+
+def test_a_slide_being_scored_on_one_station_is_not_linked_meanwhile_on_another(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Station A holds the slide's row lock from reading it to committing its score, so station B's
+    link waits and then finds it scored: one content never ends up with two scores (issue 19)."""
+    scoring, linking = repository.open_store(pg_url), repository.open_store(pg_url)
+    model = register_model(scoring)
+    slide = record(scoring, "/in/x.png", "same").slide
+    add_score(scoring, record(scoring, "/in/y.png", "same").slide.id, model.id)  # y: the scored original
+    inside, resume = threading.Event(), threading.Event()
+    a_backend: list[int] = []
+    real_append = chain.append
+
+    def paused_append(session: Session, row: object) -> None:
+        if threading.current_thread().name == "station-A":
+            a_backend.append(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+            inside.set()
+            resume.wait(30)
+        real_append(session, row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chain, "append", paused_append)
+    linked: list[Slide | None] = []
+    station_a = threading.Thread(target=add_score, args=(scoring, slide.id, model.id), name="station-A")
+    station_b = threading.Thread(target=lambda: linked.append(linking.link_to_scored_original(slide.id)))
+    station_a.start()
+    assert inside.wait(30)
+    station_b.start()
+    observer = create_engine(pg_url)
+    try:
+        deadline = time.monotonic() + 15
+        blocked = 0
+        while not blocked and station_b.is_alive() and time.monotonic() < deadline:
+            with observer.connect() as connection:
+                blocked = connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE :a = ANY(pg_blocking_pids(pid))"),
+                    {"a": a_backend[0]},
+                ).scalar_one()
+            time.sleep(0.05)
+    finally:
+        resume.set()
+        station_a.join(30)
+        station_b.join(30)
+        observer.dispose()
+    assert blocked == 1  # B waited for A's lock instead of linking under it
+    assert linked == [None]  # and then found the slide scored
+    assert scoring.latest_score(slide.id).slide_id == slide.id
+    assert verify_database(pg_url).problems == []
+    scoring.close()
+    linking.close()

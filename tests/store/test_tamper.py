@@ -224,3 +224,14 @@ def test_concurrent_writers_on_postgresql_keep_one_chain(pg_url: str) -> None:
     verification = verify_database(pg_url)
     assert verification.problems == []
     assert verification.rows["audit_events"] == 120
+
+
+def test_a_score_for_a_duplicate_or_a_rejected_slide_is_refused(seeded: Store, raw: Engine) -> None:
+    """Even with a row hash, a duplicate (slide 2) or a rejected slide (slide 3) gets no score."""
+    forged = FORGED_SCORE.format(hash_column=", row_hash", hash_value=", row_hash", false=_false(raw))
+    for slide_id in (2, 3):
+        with pytest.raises(DBAPIError, match="a duplicate or rejected"):
+            _execute(raw, forged.replace("SELECT slide_id,", f"SELECT {slide_id},"))
+    _execute(raw, forged.replace("SELECT slide_id,", "SELECT 4,"))  # a pending slide may be scored
+    assert seeded.latest_score(2).slide_id == 1
+    assert seeded.latest_score(3) is None

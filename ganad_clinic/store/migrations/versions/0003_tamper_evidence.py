@@ -10,7 +10,8 @@ rows already there are hashed here, in id order, so an upgraded database verifie
 row without a hash is refused. Slides can no longer be deleted, their status only moves forward
 (pending -> scored | rejected), duplicate_of_id is set once and only on a pending slide,
 archived_path is set once, and what identifies the file (path, name, content hash, size, folder,
-first seen) never changes.
+first seen) never changes. A score for a duplicate or a rejected slide is refused (the duplicate's
+result is its original's).
 
 Written out in full, the hash format included (a frozen copy of store.chain's), so this revision
 stays what it was when the code changes.
@@ -76,6 +77,9 @@ SQLITE_TRIGGERS = {
     "OR NEW.sha256 IS NOT OLD.sha256 OR NEW.size_bytes IS NOT OLD.size_bytes "
     "OR NEW.first_seen IS NOT OLD.first_seen OR NEW.source_folder IS NOT OLD.source_folder "
     "BEGIN SELECT RAISE(ABORT, 'what identifies a slide never changes'); END",
+    "scores_slide_scoreable": "BEFORE INSERT ON scores WHEN EXISTS (SELECT 1 FROM slides "
+    "WHERE id = NEW.slide_id AND (duplicate_of_id IS NOT NULL OR status = 'rejected')) "
+    "BEGIN SELECT RAISE(ABORT, 'a duplicate or rejected slide is not scored'); END",
     **{
         f"{table}_hash_required": f"BEFORE INSERT ON {table} WHEN NEW.row_hash IS NULL "
         f"BEGIN SELECT RAISE(ABORT, '{table} rows are added by GANAD Clinic only: this one has no row hash'); END"
@@ -113,11 +117,23 @@ BEGIN
   END IF;
   RETURN NEW;
 END""",
+    # FOR SHARE: waits for a station changing the slide right now, then checks what it committed.
+    "ganad_guard_score": """
+DECLARE
+  target RECORD;
+BEGIN
+  SELECT status, duplicate_of_id INTO target FROM slides WHERE id = NEW.slide_id FOR SHARE;
+  IF target.duplicate_of_id IS NOT NULL OR target.status = 'rejected' THEN
+    RAISE EXCEPTION 'slide % is a duplicate or rejected: it is not scored', NEW.slide_id;
+  END IF;
+  RETURN NEW;
+END""",
 }
 
 PG_TRIGGERS = {  # name: (table, when, what)
     "slides_guard": ("slides", "BEFORE UPDATE OR DELETE", "FOR EACH ROW EXECUTE FUNCTION ganad_guard_slide()"),
     "slides_no_truncate": ("slides", "BEFORE TRUNCATE", "FOR EACH STATEMENT EXECUTE FUNCTION ganad_refuse_change()"),
+    "scores_slide_scoreable": ("scores", "BEFORE INSERT", "FOR EACH ROW EXECUTE FUNCTION ganad_guard_score()"),
     **{
         f"{table}_hash_required": (table, "BEFORE INSERT", "FOR EACH ROW EXECUTE FUNCTION ganad_require_row_hash()")
         for table in CHAINED_TABLES
