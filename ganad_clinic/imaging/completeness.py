@@ -22,6 +22,9 @@ BMP_START = b"BM"
 IMAGE_STARTS = (PNG_START, JPEG_START, *TIFF_STARTS, BMP_START)
 HEAD_BYTES = 16  # every complete PNG, JPEG, TIFF or BMP is longer
 TIFF_DATA_TAGS = ((273, 279), (324, 325))  # (strip offsets, strip byte counts), the same for tiles
+TAIL_BYTES = 64 * 1024
+"""Where a PNG's IEND or a JPEG's end-of-image marker is looked for: cameras and some writers add
+bytes after it (maker notes, padding), and a complete file must not wait for the grace period."""
 
 
 def tiff_page_end(image: Image.Image) -> int:
@@ -39,16 +42,16 @@ def looks_unfinished(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(HEAD_BYTES)
         size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - len(PNG_END)))
-        tail = handle.read()
+        handle.seek(max(0, size - TAIL_BYTES))
+        tail = handle.read(TAIL_BYTES)
     if not any(head[:len(start)] == start[:len(head)] for start in IMAGE_STARTS):
         return False  # no image begins like this: nothing written later can make it one
     if len(head) < HEAD_BYTES:
         return True
     if head.startswith(PNG_START):
-        return not tail.endswith(PNG_END)
+        return PNG_END not in tail
     if head.startswith(JPEG_START):
-        return not tail.endswith(JPEG_END)
+        return JPEG_END not in tail
     if head.startswith(BMP_START):
         return size < struct.unpack("<I", head[2:6])[0]
     return not _tiff_data_present(path, size)

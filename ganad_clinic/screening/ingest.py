@@ -195,13 +195,10 @@ class Ingestor:
         """Record as rejected a file whose content is not read (a link not followed, a file that
         may not be read). The link's or file's own signature stands in for the content hash, so
         the same file is recognised again and a changed one is looked at again."""
-        try:
-            link = os.lstat(arrival.path)
-        except FileNotFoundError:
-            return replace(arrival, step=Step.GONE)
-        stand_in = f"unread file: size {link.st_size}, mtime {link.st_mtime_ns} ns, inode {link.st_ino}"
+        size, mtime_ns, inode = arrival.signature  # REFUSED's for a file in a folder that may not be entered
+        stand_in = f"unread file: size {size}, mtime {mtime_ns} ns, inode {inode}"
         recorded = self.store.record_slide(path_text(arrival.path), hashlib.sha256(stand_in.encode()).hexdigest(),
-                                           link.st_size, path_text(arrival.inbox))
+                                           max(0, size), path_text(arrival.inbox))
         arrival = replace(arrival, slide=recorded.slide)
         if recorded.slide.status is not SlideStatus.PENDING:
             return replace(arrival, step=Step.FINISHED, outcome=Outcome.KNOWN)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.io import ImageInfo
 from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.bundle import Bundle
@@ -50,6 +51,9 @@ DECODED_PIXELS_HELD = 25_000_000
 field is scored before the next file is decoded, so the service's memory follows one image at the
 pixel cap (imaging.io.DEFAULT_MAX_PIXELS) plus at most this much, never a batch of large fields."""
 STORE_RETRY_SECONDS = 2.0
+STORE_ATTEMPTS = 3
+"""Tries of a batch the database refuses before its files are tried one at a time: a file whose
+result the database will not take (a value it refuses) must not hold up the files after it."""
 
 
 def default_torch_threads() -> int:
@@ -255,6 +259,31 @@ class ScreeningService:
         self._notify(self._on_rejected, SlideRejected(path, slide.id, reason))
 
     def _process(self, batch: Sequence[StableFile]) -> None:
+        """Handle a batch, retrying it while the database refuses it. After STORE_ATTEMPTS tries its
+        files are handled one at a time: one that still fails while others succeed is reported and
+        left until it changes; when none succeeds, the database is at fault and all are retried."""
+        remaining = list(batch)
+        for _ in range(STORE_ATTEMPTS):
+            error = self._try_batch(remaining)
+            if error is None:
+                return
+            self._report_error(f"database problem, retrying in {STORE_RETRY_SECONDS:g} s: {error}")
+            if self._stop_requested.wait(STORE_RETRY_SECONDS):
+                return  # files not finished are found again by the next start's rescan
+            remaining = [stable for stable in remaining
+                         if not self._tracker.accounted_for(stable.path, stable.signature)]
+        refused = [(stable, error) for stable in remaining if (error := self._try_batch([stable])) is not None]
+        if len(refused) == len(batch):  # nothing could be saved: the database is at fault
+            for stable, _ in refused:
+                self._tracker.offer(stable.path, stable.inbox)  # results committed already are recognised
+            return
+        for stable, error in refused:
+            self._report_error(f"{path_text(stable.path)}: its result could not be saved ({error}); "
+                               "it is tried again when it changes")
+            self._tracker.settle(stable.path, stable.signature)
+
+    def _try_batch(self, batch: Sequence[StableFile]) -> StoreError | None:
+        """Handle a batch; returns the database's error (other than a lost database), if any."""
         try:
             model = self._current_model()
             to_score: dict[str, Arrival] = {}
@@ -268,7 +297,7 @@ class ScreeningService:
                 if arrival.step is not Step.SCORE:
                     self._settle(arrival)
                 elif arrival.slide.sha256 in to_score:  # the same content twice in a batch is scored once
-                    repeats.append(arrival)
+                    repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
                 else:
                     to_score[arrival.slide.sha256] = arrival
                     if sum(item.image.shape[0] * item.image.shape[1] for item in to_score.values()) \
@@ -285,10 +314,8 @@ class ScreeningService:
         except DatabaseLostError:
             raise  # nothing more can be saved: the service stops and says so
         except StoreError as error:
-            self._report_error(f"database problem, retrying in {STORE_RETRY_SECONDS:g} s: {error}")
-            self._stop_requested.wait(STORE_RETRY_SECONDS)
-            for stable in batch:
-                self._tracker.offer(stable.path, stable.inbox)  # results committed already are recognised
+            return error
+        return None
 
     def _receive(self, stable: StableFile, model: _LoadedModel) -> Arrival | None:
         """Ingest one file; a failure that is not the file's or the database's fault is reported,
@@ -400,7 +427,7 @@ class ScreeningService:
 
     def _finish(self, arrival: Arrival, event: SlideScored | SlideRejected) -> None:
         """The result is committed: archive the file (if asked), remember it, report it."""
-        if self._archiver is not None:
+        if self._archiver is not None and not self._still_being_written(arrival, event):
             try:
                 self._archiver.archive(arrival.slide, arrival.path, arrival.inbox,
                                        rejected=isinstance(event, SlideRejected))
@@ -412,6 +439,17 @@ class ScreeningService:
             self._tracker.settle(arrival.path, arrival.signature)
         listener = self._on_scored if isinstance(event, SlideScored) else self._on_rejected
         self._notify(listener, event)
+
+    @staticmethod
+    def _still_being_written(arrival: Arrival, event: SlideScored | SlideRejected) -> bool:
+        """Whether a rejected file still looks unfinished: it stays in the inbox, so that the rest
+        of a slow write changes it and it is examined again, instead of being archived half written."""
+        if not isinstance(event, SlideRejected):
+            return False
+        try:
+            return looks_unfinished(arrival.path)
+        except OSError:
+            return False
 
     def _report_error(self, message: str) -> None:
         log.warning("%s", message)

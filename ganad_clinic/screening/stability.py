@@ -37,24 +37,37 @@ class StableFile(NamedTuple):
     unchanged_for: float
 
 
-def file_signature(path: str | os.PathLike[str]) -> FileSignature | None:
-    """The file's signature, or None when it does not exist or is not a regular file.
+REFUSED = FileSignature(-1, -1, -1)
+"""The signature of a path whose `stat` is refused (in a folder the service may not enter): it
+stays the same while refused, so such a path is taken, rejected with its reason and settled like
+any other, and looked at again once it can be seen."""
 
-    A symbolic link has its target's signature, or its own when it leads nowhere (a loop, a missing
-    target), so that such a link is taken and rejected with its reason instead of waited for forever.
-    Other errors (permission denied while a copy holds the file on Windows...) propagate.
+
+def file_signature(path: str | os.PathLike[str]) -> FileSignature | None:
+    """The file's signature, or None when it does not exist or is not a regular file (nor a link
+    to one).
+
+    A symbolic link has its own signature, not its target's: a link is settled by its own identity,
+    so one leading outside the inbox (never followed) is not offered again whenever its target
+    changes, and one leading nowhere (a loop, a missing target) is taken and rejected with its
+    reason instead of waited for forever. A link inside the inbox is looked at again when the link
+    changes; its target, in the inbox too, is screened on its own. Other errors propagate.
     """
     try:
-        info = os.stat(path)
-    except OSError as error:
-        if not os.path.islink(path):
-            if isinstance(error, (FileNotFoundError, NotADirectoryError)):
-                return None
-            raise
         info = os.lstat(path)
-    else:
-        if not stat.S_ISREG(info.st_mode):
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError:
+        return REFUSED
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.stat(path)
+        except OSError:
+            return FileSignature(info.st_size, info.st_mtime_ns, info.st_ino)
+        if not stat.S_ISREG(target.st_mode):
             return None
+    elif not stat.S_ISREG(info.st_mode):
+        return None
     return FileSignature(info.st_size, info.st_mtime_ns, info.st_ino)
 
 
@@ -145,6 +158,12 @@ class StabilityTracker:
         """Remember that `path` was handled while it had `signature`."""
         with self._lock:
             self._settled[Path(path)] = signature
+
+    def accounted_for(self, path: str | os.PathLike[str], signature: FileSignature) -> bool:
+        """Whether `path` is watched again or was handled with `signature`: a batch retried after
+        a database error skips it, so that no result is reported twice."""
+        with self._lock:
+            return Path(path) in self._watched or self._settled.get(Path(path)) == signature
 
     def forget(self, path: str | os.PathLike[str]) -> None:
         """Drop everything known about `path` (it was moved away, or must be looked at afresh)."""

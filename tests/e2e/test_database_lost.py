@@ -11,11 +11,9 @@ import threading
 from pathlib import Path
 
 from ganad_clinic.cli import main
-from ganad_clinic.screening import ScreeningService, ServiceConfig
-from ganad_clinic.screening.registry import import_bundle
-from ganad_clinic.store import open_store
+from ganad_clinic.screening import ServiceConfig
 from ganad_clinic.store.errors import DatabaseLostError
-from tests.screening.helpers import Collector, wait_until, write_png
+from tests.screening.helpers import Collector, screening, wait_until, write_png
 
 
 def _delete_database(home: Path) -> None:
@@ -29,18 +27,12 @@ def test_the_service_stops_when_its_database_is_deleted(tmp_path: Path, tiny_bun
     write_png(inbox / "before.png", 1)
     collector = Collector()
     stopped = threading.Event()
-    with open_store(home=home) as store:
-        import_bundle(store, tiny_bundle, home, actor="tester")
-        service = ScreeningService(store, ServiceConfig((inbox,), home=home, quiet_seconds=0.1, torch_threads=1),
-                                   on_stopped=lambda error: stopped.set(), **collector.listeners())
-        service.start()
-        try:
-            wait_until(lambda: "before.png" in collector.names())
-            _delete_database(home)
-            write_png(inbox / "after.png", 2)
-            assert stopped.wait(30)  # stopped by itself: not retrying forever
-        finally:
-            assert service.stop(30)
+    with screening(tiny_bundle, ServiceConfig((inbox,), home=home, quiet_seconds=0.1, torch_threads=1), collector,
+                   on_stopped=lambda error: stopped.set()) as service:
+        wait_until(lambda: "before.png" in collector.names())
+        _delete_database(home)
+        write_png(inbox / "after.png", 2)
+        assert stopped.wait(30)  # stopped by itself: not retrying forever
     assert isinstance(service.error, DatabaseLostError)
     assert [event.path.name for event in collector.scored] == ["before.png"]  # nothing reported unsaved
     assert any("screening stopped" in message and "deleted or replaced" in message for message in collector.errors)

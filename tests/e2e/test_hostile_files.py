@@ -52,7 +52,7 @@ def _drop_hostile_files(inbox: Path, outside: Path) -> dict[str, str | None]:
         "private.png": "a symbolic link to a file outside the inbox; not followed",
         "locked.png": "permission denied",
         "decoder bug.png": "the image could not be decoded; the file may be damaged",
-        "cut pages.tif": "",
+        "cut pages.tif": "the file is truncated or corrupt",
     }
 
 
@@ -75,10 +75,10 @@ def _faults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest, "read_pixels", read_pixels)
 
 
-def _screen(store: Store, inbox: Path, home: Path) -> Collector:
+def _screen(store: Store, inbox: Path, home: Path, *, recursive: bool = False) -> Collector:
     collector = Collector()
     service = ScreeningService(store, ServiceConfig((inbox,), home=home, quiet_seconds=0.1, grace_seconds=GRACE,
-                                                    torch_threads=1), **collector.listeners())
+                                                    recursive=recursive, torch_threads=1), **collector.listeners())
     service.start()
     try:
         assert service.wait_until_idle(30)  # nothing waited for forever
@@ -157,3 +157,28 @@ def test_watch_once_finishes_on_links_that_lead_nowhere_or_outside(tmp_path: Pat
     assert any(line.startswith("rejected") and "loop.png" in line and "(a loop)" in line for line in lines)
     assert any(line.startswith("rejected") and "big.png" in line and "outside the inbox" in line for line in lines)
     assert any(line.startswith("scored") and "slide \\xff.png" in line for line in lines)
+
+
+def test_a_file_in_a_folder_that_may_not_be_entered_is_rejected_and_the_service_goes_idle(
+        tmp_path: Path, tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    closed = inbox / "closed" / "scan.png"
+    closed.parent.mkdir(parents=True)
+    closed.write_bytes(image_bytes(1))
+    (inbox / "open.png").write_bytes(image_bytes(2))
+
+    def refusing(real):  # stat and open in a folder without search permission (tests run as root)
+        def call(target, *args, **kwargs):
+            if isinstance(target, (str, os.PathLike)) and Path(target) == closed:
+                raise PermissionError(13, "Permission denied", str(target))
+            return real(target, *args, **kwargs)
+        return call
+
+    for module, name in ((os, "lstat"), (os, "stat"), (ingest, "file_sha256")):
+        monkeypatch.setattr(module, name, refusing(getattr(module, name)))
+    with open_store(home=home) as store:
+        import_bundle(store, tiny_bundle, home, actor="tester")
+        collector = _screen(store, inbox, home, recursive=True)
+        assert [event.path for event in collector.rejected] == [closed]
+        assert "permission denied" in collector.rejected[0].reason
+        assert [event.path.name for event in collector.scored] == ["open.png"]

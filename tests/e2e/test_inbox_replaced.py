@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ganad_clinic.screening import ScreeningService, ServiceConfig
-from ganad_clinic.screening.registry import import_bundle
+from ganad_clinic.screening import ServiceConfig
 from ganad_clinic.screening.watcher import FolderWatcher
-from ganad_clinic.store import open_store
-from tests.screening.helpers import Collector, wait_until, write_png
+from tests.screening.helpers import Collector, screening, wait_until, write_png
 
 
 def test_a_deleted_and_recreated_inbox_is_reported_and_watched_again(tmp_path: Path, tiny_bundle: Path,
@@ -20,23 +18,17 @@ def test_a_deleted_and_recreated_inbox_is_reported_and_watched_again(tmp_path: P
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     inbox.mkdir()
     collector = Collector()
-    with open_store(home=home) as store:
-        import_bundle(store, tiny_bundle, home, actor="tester")
-        service = ScreeningService(store, ServiceConfig((inbox,), home=home, quiet_seconds=0.1, rescan_seconds=0.2,
-                                                        torch_threads=1), **collector.listeners())
-        service.start()
-        try:
-            write_png(inbox / "first.png", 1)
-            wait_until(lambda: "first.png" in collector.names())
-            shutil.rmtree(inbox)
-            wait_until(lambda: any("has disappeared" in message for message in collector.errors))
-            inbox.mkdir()
-            wait_until(lambda: any("is back; watching it again" in message for message in collector.errors))
-            monkeypatch.setattr(FolderWatcher, "scan", lambda self: [])  # from now on only events bring files
-            write_png(inbox / "second.png", 2)
-            wait_until(lambda: "second.png" in collector.names())
-            assert not service.stopped
-        finally:
-            assert service.stop(30)
+    service_config = ServiceConfig((inbox,), home=home, quiet_seconds=0.1, rescan_seconds=0.2, torch_threads=1)
+    with screening(tiny_bundle, service_config, collector) as service:
+        write_png(inbox / "first.png", 1)
+        wait_until(lambda: "first.png" in collector.names())
+        shutil.rmtree(inbox)
+        wait_until(lambda: any("has disappeared" in message for message in collector.errors))
+        inbox.mkdir()
+        wait_until(lambda: any("is back; watching it again" in message for message in collector.errors))
+        monkeypatch.setattr(FolderWatcher, "scan", lambda self: [])  # from now on only events bring files
+        write_png(inbox / "second.png", 2)
+        wait_until(lambda: "second.png" in collector.names())
+        assert not service.stopped
     assert sorted(event.path.name for event in collector.scored) == ["first.png", "second.png"]
 

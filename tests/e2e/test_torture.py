@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from ganad_clinic.screening import ScreeningService, ServiceConfig
-from ganad_clinic.screening.registry import import_bundle
-from ganad_clinic.store import SlideStatus, open_store
-from tests.screening.helpers import Collector, bomb_png_bytes, noise_image, png_bytes, wait_until, write_slowly
+from ganad_clinic.screening import ServiceConfig
+from ganad_clinic.store import SlideStatus
+from tests.screening.helpers import (
+    Collector, bomb_png_bytes, noise_image, png_bytes, screening, wait_until, write_slowly,
+)
 
 QUIET = 0.2
 GRACE = 1.0  # the truncated and empty files look unfinished: rejected once unchanged this long
@@ -97,24 +98,21 @@ def test_torture(tmp_path: Path, tiny_bundle: Path) -> None:
     valid = _valid_files(source, 170)
     bad = _bad_files(source)
     collector = Collector()
-    with open_store(home=home) as store:
-        import_bundle(store, tiny_bundle, home, actor="tester")
-        service_config = ServiceConfig((inbox,), home=home, quiet_seconds=QUIET, grace_seconds=GRACE,
-                                       rescan_seconds=2, torch_threads=1)
-        service = ScreeningService(store, service_config, **collector.listeners())
-        service.start()
-        try:
-            expected = _deliver(inbox, valid, bad)
-            assert len(expected) >= 250
-            wait_until(lambda: set(expected) <= collector.names(), timeout=150, interval=0.2)
-            assert service.wait_until_idle(30)
+    service_config = ServiceConfig((inbox,), home=home, quiet_seconds=QUIET, grace_seconds=GRACE, rescan_seconds=2,
+                                   torch_threads=1)
+    with screening(tiny_bundle, service_config, collector) as service:
+        expected = _deliver(inbox, valid, bad)
+        assert len(expected) >= 250
+        wait_until(lambda: set(expected) <= collector.names(), timeout=150, interval=0.2)
+        assert service.wait_until_idle(30)
 
-            assert not service.stopped and service.error is None  # alive, and still working:
-            shutil.copy(valid[0], inbox / "one more.png")
-            (inbox / "one more bad.png").write_bytes(b"junk")
-            wait_until(lambda: {"one more.png", "one more bad.png"} <= collector.names(), timeout=30)
-        finally:
-            assert service.stop(30)
+        assert not service.stopped and service.error is None  # alive, and still working:
+        shutil.copy(valid[0], inbox / "one more.png")
+        (inbox / "one more bad.png").write_bytes(b"junk")
+        wait_until(lambda: {"one more.png", "one more bad.png"} <= collector.names(), timeout=30)
+        assert service.stop(30)
+
+        store = service.store
 
         slides = {}
         for summary in store.list_slides():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from io import BytesIO
 import zlib
 from pathlib import Path
@@ -17,7 +18,9 @@ from PIL import Image
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
 from ganad_clinic.model.bundle import save_bundle
 from ganad_clinic.model.trainer import TrainConfig, train
-from ganad_clinic.screening import SlideRejected, SlideScored
+from ganad_clinic.screening import ScreeningService, ServiceConfig, SlideRejected, SlideScored
+from ganad_clinic.screening.registry import import_bundle
+from ganad_clinic.store import open_store
 
 TINY_CROP = 48
 
@@ -132,3 +135,18 @@ def bomb_png_bytes(width: int = 100_000, height: int = 100_000) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@contextmanager
+def screening(bundle: Path, config: ServiceConfig, collector: Collector,
+              **listeners: Callable) -> Iterator[ScreeningService]:
+    """A service screening with `config`, its store at `config.home` with `bundle` active, running
+    for the with-block; stop it inside the block to look at `service.store` once it has stopped."""
+    with open_store(home=config.home) as store:
+        import_bundle(store, bundle, config.home, actor="tester")
+        service = ScreeningService(store, config, **collector.listeners(), **listeners)
+        service.start()
+        try:
+            yield service
+        finally:
+            assert service.stop(30)

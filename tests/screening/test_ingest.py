@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import ganad_clinic.screening.ingest as ingest
 from ganad_clinic.screening.events import Outcome
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.screening.ingest import Ingestor, Step, link_problem
+from ganad_clinic.screening.stability import REFUSED
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 
 from tests.screening.helpers import bomb_png_bytes, image_bytes, png_bytes, write_png
@@ -159,6 +161,28 @@ def test_a_file_that_may_not_be_read_waits_then_is_rejected_once(store: Store, m
     assert rejected.rejected and "permission denied" in rejected.slide.reason
     again = ingestor.receive(path, inbox, model.id)
     assert again.slide.id == rejected.slide.id and again.outcome is Outcome.KNOWN
+    assert len(store.list_slides()) == 1
+
+
+def test_a_file_in_a_folder_that_may_not_be_entered_waits_then_is_rejected_once(
+        store: Store, model: ModelVersion, inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_png(inbox / "closed" / "scan.png", 1)
+
+    def refusing(real):  # what stat and open do there (tests run as root, who may enter anywhere)
+        def call(target, *args, **kwargs):
+            if isinstance(target, (str, os.PathLike)) and Path(target) == path:
+                raise PermissionError(13, "Permission denied", str(target))
+            return real(target, *args, **kwargs)
+        return call
+
+    for module, name in ((os, "lstat"), (os, "stat"), (ingest, "file_sha256")):
+        monkeypatch.setattr(module, name, refusing(getattr(module, name)))
+    ingestor = Ingestor(store)
+    assert ingestor.receive(path, inbox, model.id, unchanged_for=RECENT).step is Step.INCOMPLETE
+    rejected = ingestor.receive(path, inbox, model.id)
+    assert rejected.rejected and "permission denied" in rejected.slide.reason
+    assert rejected.signature == REFUSED  # settled with it: not offered again while refused
+    assert ingestor.receive(path, inbox, model.id).outcome is Outcome.KNOWN
     assert len(store.list_slides()) == 1
 
 

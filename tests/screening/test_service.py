@@ -22,7 +22,7 @@ from ganad_clinic.screening.slide_scoring import SlideScorer
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 
-from tests.screening.helpers import Collector, wait_until, write_png
+from tests.screening.helpers import Collector, png_bytes, wait_until, write_png
 
 QUIET = 0.1
 GRACE = 0.5  # files that look unfinished (broken.png, an empty file) wait this long before rejection
@@ -119,7 +119,7 @@ def test_files_are_archived_only_after_their_result_is_committed(store: Store, m
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     archive = tmp_path / "archive"
     write_png(inbox / "a.png", 1)
-    (inbox / "bad.png").write_bytes(b"")
+    (inbox / "bad.png").write_bytes(b"text, not an image")  # an empty one might still be written: it stays
     committed_when_archived: dict[str, bool] = {}
     failures = {"a.png": 1}
     real_archive = Archiver.archive
@@ -331,3 +331,68 @@ def test_a_batch_is_scored_before_it_holds_more_decoded_pixels_than_allowed(
         assert service.wait_until_idle(60)
     assert len(collector.scored) == 7 and set(scores_of(store).values()) == {1}
     assert max(held) <= 3 * 40 * 40 and sum(held) == 7 * 40 * 40
+    assert 3 * 40 * 40 in held  # one batch did fill up to the limit: the limit was what split it
+
+
+def test_a_rejected_file_that_still_looks_unfinished_stays_in_the_inbox(store: Store, model: ModelVersion,
+                                                                         inbox: Path, home: Path,
+                                                                         tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    data = png_bytes(1)
+    path = inbox / "slow scan.png"
+    path.write_bytes(data[:len(data) // 2])  # the scanner stalled for longer than the grace period
+    collector = Collector()
+    with running(store, config(inbox, home, archive=archive), collector):
+        wait_until(lambda: collector.rejected)
+        assert path.exists() and not (archive / "rejected" / path.name).exists()
+        path.write_bytes(data)  # the rest of the write arrives
+        wait_until(lambda: collector.scored)
+    assert (archive / path.name).exists() and not path.exists()
+
+
+def test_a_copy_kept_for_after_its_batch_holds_no_decoded_image(store: Store, model: ModelVersion, inbox: Path,
+                                                                home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganad_clinic.screening.ingest import Ingestor, Step
+
+    resumed_with_image: list[bool] = []
+    real_resume = Ingestor.resume
+
+    def resume(self, arrival, model_id, *, known):
+        if arrival.step is Step.SCORE:  # a repeat of content decoded earlier in its batch
+            resumed_with_image.append(arrival.image is not None)
+        return real_resume(self, arrival, model_id, known=known)
+
+    monkeypatch.setattr(Ingestor, "resume", resume)
+    for name in ("a.png", "b.png", "c.png"):
+        write_png(inbox / name, 1)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)
+    assert resumed_with_image == [False, False]
+    assert sorted(event.outcome.value for event in collector.scored) == sorted(
+        [Outcome.SCORED.value, Outcome.DUPLICATE.value, Outcome.DUPLICATE.value])
+
+
+def test_a_file_whose_result_the_database_refuses_does_not_hold_up_the_others(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganad_clinic.screening import service as service_module
+    from ganad_clinic.store import StoreError
+
+    monkeypatch.setattr(service_module, "STORE_RETRY_SECONDS", 0.05)
+    real_record = type(store).record_slide
+
+    def record_slide(self, path, *args, **kwargs):
+        if path.endswith("refused.png"):
+            raise StoreError("simulated: the database refuses a value of this file")
+        return real_record(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "record_slide", record_slide)
+    for index, name in enumerate(["a.png", "refused.png", "b.png", "c.png"]):
+        write_png(inbox / name, index)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(30)  # as `ganad watch --once` waits
+    assert {event.path.name for event in collector.scored} == {"a.png", "b.png", "c.png"}
+    assert any("refused.png: its result could not be saved" in message and "refuses a value" in message
+               for message in collector.errors)
+    assert set(scores_of(store)) == {"a.png", "b.png", "c.png"}

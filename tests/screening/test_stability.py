@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ganad_clinic.screening.stability import StabilityTracker, file_signature
+from ganad_clinic.screening.stability import REFUSED, StabilityTracker, file_signature
 
 
 class FakeClock:
@@ -151,3 +151,43 @@ def test_a_link_that_leads_nowhere_has_a_signature_of_its_own(tmp_path: Path, ta
     tracker.offer(link, tmp_path)
     clock.now += 1
     assert [item.path for item in tracker.take_stable()] == [link]  # taken (and rejected), not waited for
+
+
+def test_a_file_whose_stat_is_refused_is_taken_and_then_settled(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "closed" / "scan.png"  # in a folder the service may not enter
+    real_lstat = os.lstat
+
+    def lstat(target, *args, **kwargs):
+        if Path(target) == path:
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_lstat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    assert file_signature(path) == REFUSED
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    tracker.offer(path, tmp_path)
+    clock.now += 0.2
+    (taken,) = tracker.take_stable()  # handed on (ingest waits for the grace period, then rejects it)
+    assert taken.signature == REFUSED
+    tracker.settle(path, taken.signature)
+    assert not tracker.offer(path, tmp_path)  # not waited for again while it stays refused
+
+
+def test_a_link_outside_is_settled_by_its_own_identity_not_its_targets(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"x" * 10)
+    link = tmp_path / "inbox" / "link.png"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    signature = file_signature(link)
+    assert signature.inode == os.lstat(link).st_ino
+    tracker = StabilityTracker(0.1, clock=FakeClock())
+    tracker.settle(link, signature)
+    with open(outside, "ab") as handle:
+        handle.write(b"more")
+    assert not tracker.offer(link, link.parent)  # the target changed, the link did not
+    link.unlink()
+    link.symlink_to(tmp_path / "other.png")
+    assert tracker.offer(link, link.parent)  # a new link is looked at again
