@@ -288,6 +288,7 @@ class ScreeningService:
             model = self._current_model()
             to_score: dict[str, Arrival] = {}
             repeats: list[Arrival] = []
+            held = 0  # decoded pixels in `to_score`
             for stable in batch:
                 if self._stop_requested.is_set():
                     return  # files not taken yet are found again by the next start's rescan
@@ -300,10 +301,11 @@ class ScreeningService:
                     repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
                 else:
                     to_score[arrival.slide.sha256] = arrival
-                    if sum(item.image.shape[0] * item.image.shape[1] for item in to_score.values()) \
-                            >= DECODED_PIXELS_HELD:
+                    held += arrival.image.shape[0] * arrival.image.shape[1]
+                    if held >= DECODED_PIXELS_HELD:
                         self._score(list(to_score.values()), model)
                         to_score.clear()
+                        held = 0
             self._score(list(to_score.values()), model)
             for arrival in repeats:  # now linked to the copy just scored (or scored alone if that failed)
                 again = self._ingestor.resume(arrival, model.version.id, known=arrival.outcome is Outcome.RESCORED)
