@@ -1,9 +1,10 @@
 """What the viewer shows of one slide, computed on demand in a worker thread (no Qt here).
 
-The database keeps each slide's score, its three terms and a blended heat-map picture, but not the
-raw heat or G(E(x)). Both are recomputed here with the model that produced the slide's score, as
-the screening service computes them: crops whole, fields by one tile per white cell, the heat stitched back to
-the slide's pixels. The reconstruction shown is that of the tile that gives the slide its score.
+The database keeps each score with its cells (their boxes in slide pixels) and the tiling that
+decided them, but not the raw heat or G(E(x)). Both are recomputed here through the one slide-level
+scorer (model.inference.Inferencer) from exactly the stored tiles and tiling, with the model that
+made the score, so the recomputed score is the stored one; a score made before cells were kept is
+not recomputed at all (its stored heat-map picture is shown instead).
 """
 
 from __future__ import annotations
@@ -13,37 +14,44 @@ from pathlib import Path
 
 import numpy as np
 
-from ganad_clinic.imaging.io import read_image
-from ganad_clinic.imaging.tiling import Tile, TilingRule, slide_tile_index, stitch_heat
+from ganad_clinic.imaging.io import read_pixels
+from ganad_clinic.imaging.overlay import display_pixels
 from ganad_clinic.model.bundle import Bundle
-from ganad_clinic.model.inference import Scorer
+from ganad_clinic.model.inference import HEAT_MAX_SIDE, Inferencer, SlideResult
+from ganad_clinic.screening.slide_records import recorded_plan
+from ganad_clinic.store import Cell, Score
+
+KEPT_VIEWS = 64
+"""The model's input and reconstruction are kept for this many of a slide's highest-scoring cells
+(a grid of thousands of tiles would otherwise hold hundreds of megabytes)."""
+DISPLAY_MAX_SIDE = HEAT_MAX_SIDE
+"""The slide is shown with at most this many pixels a side, those of its heat map: a 10000-px field
+does not take 300 MB on screen, and the heat lies pixel for pixel on the picture."""
+SAME_SCORE = 1e-5
+"""Relative difference within which a recomputed score is the stored one."""
 
 
 @dataclass(frozen=True)
 class Inspection:
     slide_id: int
-    image: np.ndarray  # H x W x 3 float in [0, 1]
-    heat: np.ndarray  # H x W in [0, 1): the threshold-anchored heat at the slide's resolution
-    model_input: np.ndarray  # the top tile as the model saw it (model resolution)
-    reconstruction: np.ndarray  # G(E(x)) of that tile
-    top_tile: Tile
-    tiles: int
-    tiling: str  # how the tiles were chosen (TilePlan.how)
-    score: float
-    l_d: float
-    l_r: float
-    l_l: float
-    threshold: float
+    score_id: int
+    image: np.ndarray  # H x W x 3 uint8: the slide, shrunk to at most DISPLAY_MAX_SIDE a side (about the heat's shape)
+    scale: float  # image pixels per slide pixel
+    result: SlideResult  # cells (slide pixels), heat map, model views of the top KEPT_VIEWS cells
+    stored_score: float
     model_version: str
 
+    @property
+    def matches_stored(self) -> bool:
+        return abs(self.result.score - self.stored_score) <= SAME_SCORE * max(1.0, abs(self.stored_score))
 
-def inspect_slide(slide_id: int, path: Path, bundle: Bundle, rule: TilingRule, model_version: str) -> Inspection:
-    image = read_image(path)
-    plan = rule.plan(image)
-    results = Scorer(bundle).score_images([tile.cut(image) for tile in plan.tiles])
-    top = slide_tile_index([result.score for result in results])
-    best = results[top]
-    heat = stitch_heat([result.heat for result in results], plan.tiles, image.shape[:2])
-    return Inspection(slide_id, image, heat, best.model_input, best.reconstruction, plan.tiles[top],
-                      len(plan.tiles), plan.how, best.score, best.l_d, best.l_r, best.l_l, bundle.threshold.value,
-                      model_version)
+
+def inspect_slide(slide_id: int, path: Path, bundle: Bundle, score: Score, cells: list[Cell]) -> Inspection:
+    """Recompute a stored score from its own tiles and tiling (UnrecordedTilingError for a score
+    made before those were kept)."""
+    plan, rule = recorded_plan(score, cells)
+    pixels = read_pixels(path)
+    result = Inferencer(bundle, rule.field_scale).score([pixels], [plan], rule=rule, keep_views=KEPT_VIEWS)[0]
+    image = display_pixels(pixels, DISPLAY_MAX_SIDE)
+    return Inspection(slide_id, score.id, image, image.shape[1] / pixels.shape[1], result, score.score,
+                      score.model_version)

@@ -54,7 +54,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
 
         self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
-        self.inspector = InspectionThread(store, settings.field_scale, self)
+        self.inspector = InspectionThread(store, self)
         self.table_model = SlideTableModel(self)
         self.table_model.set_threshold_offset(settings.threshold_offset)
         self._make_actions()
@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
         if summary is None or summary.score is None or summary.slide.status is not SlideStatus.SCORED:
             return
         path = slide_file(summary.slide.archived_path, summary.slide.path)
-        self.inspector.worker.request(summary.slide.id, path, summary.score.model_version_id)
+        self.inspector.worker.request(summary.slide.id, path, summary.score)
 
     def _update_status(self) -> None:
         summaries = self.table_model.summaries()
@@ -365,7 +365,6 @@ class MainWindow(QMainWindow):
         self.viewer.set_threshold_offset(self.settings.threshold_offset)
         self.review_panel.set_reviewer(self.settings.reviewer)
         self.folders_panel.set_folders(self.settings.watched_folders)
-        self.inspector.worker.field_scale = self.settings.field_scale
         if SERVICE_SETTINGS & changes.keys():
             self._configure_service()
         if "home" in changes:

@@ -167,9 +167,11 @@ class RetrainDialog(QDialog):
         config = config_for(self.parent_metadata, lam=self.settings.lam, beta=self.settings.beta,
                             steps=self.steps.value())
         store, home, parent, actor = self.store, self.home, self.parent_model, self.settings.actor()
+        field_scale = self.settings.field_scale
 
         def work(report, cancel) -> Candidate:
-            return retrain(store, home, split, config, parent=parent, actor=actor, progress=report, cancel=cancel)
+            return retrain(store, home, split, config, parent=parent, actor=actor, field_scale=field_scale,
+                           progress=report, cancel=cancel)
 
         self.candidate = None
         self.comparison.verticalHeader().setDefaultSectionSize(24)
@@ -226,7 +228,7 @@ class RetrainDialog(QDialog):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.comparison.setItem(row, column, item)
         self.comparison.setVisible(True)
-        note = ("Both models scored on the same validation tiles, each at its own threshold "
+        note = ("Both models scored the same validation slides as screening scores them, each at its own threshold "
                 f"(candidate: {candidate.threshold_rule}).")
         if not candidate.n_val_anomalous:
             note += " No confirmed anomalies were available, so AUC and sensitivity cannot be measured."

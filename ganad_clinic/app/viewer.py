@@ -174,20 +174,21 @@ class SlideViewer(QWidget):
                                 f"</span> {html.escape(self.status.text())}")
 
     def _inspection_note(self, inspection: Inspection) -> str:
-        tiles = inspection.tiling + ("; the side panels show the top-scoring tile" if inspection.tiles > 1 else "")
+        result = inspection.result
+        tiles = result.tiling + ("; the side panels show the top-scoring tile" if len(result.cells) > 1 else "")
         note = f"Heat map and reconstruction recomputed with model {inspection.model_version} ({tiles})."
-        score = self.summary.score if self.summary else None
-        if score is not None and abs(score.score - inspection.score) > 1e-3 * max(1.0, abs(score.score)):
-            note += f" Recomputed score {inspection.score:.4f} differs from the stored one."
+        if not inspection.matches_stored:
+            note += f" Recomputed score {result.score:.4f} differs from the stored one."
         return note
 
     def show_inspection(self, inspection: Inspection) -> None:
         if self.summary is None or inspection.slide_id != self.summary.slide.id:
             return
         self.inspection = inspection
-        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_layer(inspection.heat)))
-        self.input_view.show_pixmaps(to_pixmap(inspection.model_input))
-        self.reconstruction_view.show_pixmaps(to_pixmap(inspection.reconstruction))
+        top = inspection.result.views[inspection.result.top.index]
+        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_layer(inspection.result.heat)))
+        self.input_view.show_pixmaps(to_pixmap(top.model_input))
+        self.reconstruction_view.show_pixmaps(to_pixmap(top.reconstruction))
         self._show_text()
 
     def show_failure(self, slide_id: int, message: str) -> None:

@@ -20,6 +20,12 @@ def add_device_threads(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch (default: the number of cores)")
 
 
+def add_field_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--field-scale", type=float, default=1.0,
+                        help="pixel scale of large field images relative to the training crops; fields are "
+                             "tiled into crop-sized tiles at this scale (default 1; 0.5 for `ganad synth` fields)")
+
+
 def apply_threads(args: argparse.Namespace) -> None:
     """Use one torch thread per core unless told otherwise (more threads than cores thrash)."""
     torch.set_num_threads(args.threads or os.cpu_count() or 1)

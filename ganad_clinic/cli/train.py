@@ -13,12 +13,12 @@ from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_data
 from ganad_clinic.imaging.io import ImageReadError
 from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
 from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.inference import CROP_SIZE_KEY
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.trainer import (
     CELL_LAMBDA, PAPER_LAMBDA, TrainConfig, TrainProgress, paper_recipe, recommended_config, train,
 )
-from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY
 
 VAL_FRACTION = 0.2
 

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ganad_clinic.cli.common import add_field_scale
 from ganad_clinic.model.bundle import BundleError
 from ganad_clinic.model.device import DEVICES
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig, SlideRejected, SlideScored
@@ -46,9 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "unchanged this long before it is judged (default %(default)s)")
     parser.add_argument("--rescan", type=float, default=DEFAULT_RESCAN_SECONDS, metavar="SECONDS",
                         help="full rescan interval, for lost events (default %(default)s)")
-    parser.add_argument("--field-scale", type=float, default=1.0,
-                        help="pixel scale of large field images relative to the training crops; fields are "
-                             "tiled into crop-sized tiles at this scale (default 1)")
+    add_field_scale(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4)")
     parser.add_argument("--device", choices=DEVICES, default="auto",

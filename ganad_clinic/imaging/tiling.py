@@ -41,6 +41,14 @@ DEFAULT_CROP_SIZE = 257
 TILE_ABOVE_FACTOR = 1.5
 """Images whose longer side exceeds this many crop sizes are tiled."""
 
+WHOLE_IMAGE = "whole image"
+WHITE_CELLS = "white cells"
+GRID = "grid"
+TILING_RULES = (WHOLE_IMAGE, WHITE_CELLS, GRID)
+"""The rules a slide's tiles are chosen by (stored with every score)."""
+FOUND_BY = {WHOLE_IMAGE: "whole image", WHITE_CELLS: "white cell", GRID: "grid"}
+"""How each tile of a plan of that rule was found (stored with every cell)."""
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -57,11 +65,24 @@ class Tile:
 
 @dataclass(frozen=True)
 class TilePlan:
-    """The tiles a slide is scored by, and how they were chosen in words a technician can check
-    (a field scored by the grid because no white cell was found is likely unstained or out of focus)."""
+    """The tiles a slide is scored by, the rule that chose them (one of TILING_RULES), and how they
+    were chosen in words a technician can check (a field scored by the grid because no white cell
+    was found is likely unstained or out of focus)."""
 
     tiles: list[Tile]
     how: str
+    rule: str
+
+    def __post_init__(self) -> None:
+        if self.rule not in TILING_RULES:
+            raise ValueError(f"unknown tiling rule {self.rule!r}; expected one of {TILING_RULES}")
+        if not self.tiles:
+            raise ValueError("a tile plan needs at least one tile")
+
+    @property
+    def found_by(self) -> str:
+        """How each of its tiles was found: "whole image", "white cell" or "grid"."""
+        return FOUND_BY[self.rule]
 
 
 @dataclass(frozen=True)
@@ -101,15 +122,15 @@ class TilingRule:
         or the grid when no white cell is found or more than the grid has tiles."""
         height, width = image.shape[:2]
         if not self.is_tiled(height, width):
-            return TilePlan([Tile(0, 0, height, width)], "whole image")
+            return TilePlan([Tile(0, 0, height, width)], "whole image", WHOLE_IMAGE)
         centres = white_cell_centres(image, self.tile_size)
         grid = self.grid(height, width)
         if not centres:
-            return TilePlan(grid, f"grid of {len(grid)} tiles: no white cell found")
+            return TilePlan(grid, f"grid of {len(grid)} tiles: no white cell found", GRID)
         if len(centres) > len(grid):
-            return TilePlan(grid, f"grid of {len(grid)} tiles: more white cells ({len(centres)}) than grid tiles")
+            return TilePlan(grid, f"grid of {len(grid)} tiles: more white cells ({len(centres)}) than grid tiles", GRID)
         tiles = [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
-        return TilePlan(tiles, f"{len(tiles)} tile{'s' if len(tiles) > 1 else ''}, one per white cell")
+        return TilePlan(tiles, f"{len(tiles)} tile{'s' if len(tiles) > 1 else ''}, one per white cell", WHITE_CELLS)
 
     def tiles(self, image: np.ndarray) -> list[Tile]:
         """The tiles of `plan`, without saying how they were chosen."""

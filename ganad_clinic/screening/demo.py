@@ -36,12 +36,12 @@ from ganad_clinic.imaging.datasets import ANOMALOUS, Sample, load_dataset, paper
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, write_dataset
 from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.inference import CROP_SIZE_KEY
 from ganad_clinic.model.scoring import screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, TrainProgress, train
 from ganad_clinic.screening.events import SlideRejected, SlideScored
 from ganad_clinic.screening.registry import current_actor, import_bundle
 from ganad_clinic.screening.service import ScreeningService, ServiceConfig, default_torch_threads
-from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY
 from ganad_clinic.store import open_store
 
 QUICK_STEPS = 10

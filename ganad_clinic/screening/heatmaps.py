@@ -10,9 +10,10 @@ import numpy as np
 from PIL import Image
 
 from ganad_clinic.imaging.overlay import display_pixels, overlay
+from ganad_clinic.model.inference import HEAT_MAX_SIDE
 
-MAX_SIDE = 2048
-"""Heat-map files are scaled down to this longer side; a screen shows no more, a disk fills less."""
+MAX_SIDE = HEAT_MAX_SIDE
+"""Heat-map files are scaled down to this longer side, that of the heat map itself."""
 
 
 def heatmap_name(slide_id: int, model_version_id: int) -> str:

@@ -5,7 +5,8 @@ a folder of normal images. A share of those normals and every slide confirmed an
 validation set, which picks the checkpoint and the threshold and never takes part in a gradient
 step. Slides are cut into tiles with the active model's tiling rule, so the model learns from what
 it will score. The result is registered but never activated here: a person compares the candidate
-with the active model (both scored on the same validation tiles) and decides.
+with the active model (both scoring the same validation slides as the screening service scores
+them, model.inference.Inferencer) and decides.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import numpy as np
 
 from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES, read_image
 from ganad_clinic.imaging.tiling import TilingRule
-from ganad_clinic.model.bundle import Bundle, save_bundle
-from ganad_clinic.model.inference import Scorer
-from ganad_clinic.model.scoring import screening_metrics
+from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.inference import CROP_SIZE_KEY, Inferencer, evaluate_slides
 from ganad_clinic.model.trainer import CancelFlag, TrainConfig, TrainingCancelled, TrainProgress, train
 from ganad_clinic.screening.names import slide_file
 from ganad_clinic.screening.registry import import_bundle, load_registered
-from ganad_clinic.screening.slide_scoring import CROP_SIZE_KEY, tiling_rule_for
 from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, Store, resolve_home
 
 NORMAL = 0
@@ -85,7 +84,8 @@ class RetrainSplit:
 class Candidate:
     """A registered, inactive model and the figures to compare it with the active one.
 
-    `metrics` and `active_metrics` come from the same validation tiles, each model at its own threshold.
+    `metrics` and `active_metrics` come from the same validation slides, scored as the screening
+    service scores them, each model at its own threshold.
     """
 
     model: ModelVersion
@@ -185,40 +185,35 @@ def slide_tiles(paths: Sequence[Path], rule: TilingRule) -> list[list[np.ndarray
     cut = []
     for path in paths:
         image = read_image(path)
-        cut.append([tile.cut(image) for tile in rule.tiles(image)])
+        cut.append([tile.cut(image) for tile in rule.plan(image).tiles])
     return cut
 
 
 def validation_tiles(split: RetrainSplit, rule: TilingRule) -> tuple[list[np.ndarray], list[int]]:
-    """Every tile of a normal slide is normal; an anomalous slide counts only when it is a crop
-    (which tile of an anomalous field shows the anomaly is not known)."""
+    """What training validates on: every tile of a normal slide is normal; an anomalous slide
+    counts only when it is a crop (which tile of an anomalous field shows the anomaly is not known)."""
     images: list[np.ndarray] = []
     labels: list[int] = []
     for sample in split.val:
         image = read_image(sample.path)
         if sample.label == ANOMALOUS and rule.is_tiled(*image.shape[:2]):
             continue
-        tiles = [tile.cut(image) for tile in rule.tiles(image)]
+        tiles = [tile.cut(image) for tile in rule.plan(image).tiles]
         images += tiles
         labels += [sample.label] * len(tiles)
     return images, labels
 
 
-def evaluate(bundle: Bundle, images: Sequence[np.ndarray], labels: Sequence[int]) -> dict[str, Any]:
-    """Screening metrics of `bundle` at its own threshold on the given tiles."""
-    scores = np.array([result.score for result in Scorer(bundle).score_images(images)])
-    return screening_metrics(scores, np.asarray(labels), bundle.threshold.value)
-
-
 def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSplit, config: TrainConfig, *,
-            parent: ModelVersion, actor: str, progress: Callable[[TrainProgress], None] | None = None,
-            cancel: CancelFlag | None = None) -> Candidate:
-    """Train on `split`, save the bundle, register it inactive and audit the retrain.
+            parent: ModelVersion, actor: str, field_scale: float = 1.0,
+            progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag | None = None) -> Candidate:
+    """Train on `split`, save the bundle, register it inactive and audit the retrain. Fields are
+    tiled at `field_scale` (the screening service's), for training and for the comparison.
 
     Raises TrainingCancelled (nothing written or registered) when `cancel` is set.
     """
-    parent_bundle = load_registered(parent)
-    rule = tiling_rule_for(parent_bundle)
+    parent_scorer = Inferencer(load_registered(parent), field_scale)
+    rule = parent_scorer.rule
     train_images = [tile for tiles in slide_tiles([sample.path for sample in split.train], rule) for tile in tiles]
     val_images, val_labels = validation_tiles(split, rule)
     result = train(config, train_images, val_images, val_labels, progress=progress, cancel=cancel)
@@ -245,6 +240,9 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     store.audit(actor, "model.retrained", {"version": model.version, "parent": parent.version,
                                            "train_tiles": len(train_images), "reviewed_normals": reviewed,
                                            "folder_images": from_folder, "val_anomalous": anomalous})
-    return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_bundle.threshold.value,
-                     dict(result.validation_metrics), evaluate(parent_bundle, val_images, val_labels),
+    val_paths, val_slide_labels = [sample.path for sample in split.val], split.val_labels
+    candidate_scorer = Inferencer(load_registered(model), field_scale)
+    return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_scorer.threshold,
+                     evaluate_slides(candidate_scorer, val_paths, val_slide_labels),
+                     evaluate_slides(parent_scorer, val_paths, val_slide_labels),
                      len(train_images), val_labels.count(NORMAL), anomalous)

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from ganad_clinic.imaging.completeness import looks_unfinished
-from ganad_clinic.imaging.io import ImageInfo
 from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.bundle import Bundle
+from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
@@ -32,7 +32,7 @@ from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
 from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
 from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.screening.registry import find_model_version, load_registered
-from ganad_clinic.screening.slide_scoring import SlideScorer, tiling_rule_for
+from ganad_clinic.screening.slide_records import cell_rows, tiling_record
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, Store, StoreError, resolve_home
@@ -101,22 +101,11 @@ class ServiceConfig:
         return resolve_home(self.home) / HEATMAPS_FOLDER
 
 
-def score_warning(info: ImageInfo | None, channels: int) -> str | None:
-    """What a technician must know to trust a score: pages left unscreened, or a gray image given
-    to a model that learnt from stained (colour) cells."""
-    notes = []
-    if info is not None and info.frames > 1:
-        notes.append(f"page 1 of {info.frames} scored; the other pages were not screened")
-    if info is not None and info.grayscale and channels == 3:
-        notes.append("grayscale image: this model was trained on colour images; the score may be unreliable")
-    return "; ".join(notes) or None
-
-
 @dataclass
 class _LoadedModel:
     version: ModelVersion
     bundle: Bundle
-    scorer: SlideScorer
+    scorer: Inferencer
 
 
 class ScreeningService:
@@ -224,7 +213,7 @@ class ScreeningService:
         version = find_model_version(self.store, self.config.model_version)
         if self._model is None or self._model.version.id != version.id:
             bundle = load_registered(version, self.config.device)
-            scorer = SlideScorer(bundle, tiling_rule_for(bundle, self.config.field_scale))
+            scorer = Inferencer(bundle, self.config.field_scale)
             self._model = _LoadedModel(version, bundle, scorer)
             log.info("scoring with model %s (%s)", version.version, version.bundle_path)
         return self._model
@@ -371,21 +360,21 @@ class ScreeningService:
                 return
             self._failed(arrivals[0], f"the model could not score this image ({error})")
             return
-        per_tile = (time.monotonic() - started) / max(1, sum(result.tiles for result in results))
-        threshold = model.bundle.threshold.value
+        per_tile = (time.monotonic() - started) / max(1, sum(len(result.cells) for result in results))
+        threshold = model.scorer.threshold
         for arrival, result, seconds in zip(arrivals, results, planning):
             heatmap = self.config.heatmap_folder / heatmap_name(arrival.score_slide_id, model.version.id)
             write_heatmap(heatmap, arrival.image, result.heat)
-            duration = seconds + per_tile * result.tiles
+            duration = seconds + per_tile * len(result.cells)
             warning = score_warning(arrival.info, model.bundle.channels)
             self.store.add_score(
                 arrival.score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
-                l_l=result.l_l, threshold=threshold, flagged=result.flagged,
-                duration_seconds=duration, heatmap_path=heatmap, tiling=result.tiling, warning=warning,
+                l_l=result.l_l, threshold=threshold, flagged=result.flagged, duration_seconds=duration,
+                heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
             )
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
-                result.flagged, threshold, model.version.version, heatmap, result.tiles, duration, warning,
+                result.flagged, threshold, model.version.version, heatmap, len(result.cells), duration, warning,
             ))
 
     def _failed(self, arrival: Arrival, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""The results database: slides, append-only scores, reviews and audit events, the model registry.
+"""The results database: slides, append-only scores and their cells, reviews and audit events, the model registry.
 
 SQLite (WAL) in the GANAD Clinic home folder by default; any SQLAlchemy URL, e.g. a PostgreSQL
 shared by several workstations. `open_store()` migrates the schema to this version's head.
@@ -10,6 +10,7 @@ from ganad_clinic.store.engine import resolve_home, resolve_url
 from ganad_clinic.store.errors import AppendOnlyError, DatabaseLostError, StoreError
 from ganad_clinic.store.models import (
     AuditEvent,
+    Cell,
     ModelVersion,
     Review,
     ReviewDecision,
@@ -17,11 +18,12 @@ from ganad_clinic.store.models import (
     Slide,
     SlideStatus,
 )
-from ganad_clinic.store.repository import RecordedSlide, SlideSummary, Store, open_store
+from ganad_clinic.store.repository import RecordedSlide, SlideSummary, Store, TilingRecord, open_store
 
 __all__ = [
     "AppendOnlyError",
     "AuditEvent",
+    "Cell",
     "DatabaseLostError",
     "ModelVersion",
     "RecordedSlide",
@@ -33,6 +35,7 @@ __all__ = [
     "SlideSummary",
     "Store",
     "StoreError",
+    "TilingRecord",
     "open_store",
     "resolve_home",
     "resolve_url",

@@ -33,7 +33,7 @@ _PG_MIGRATION_LOCK_KEY = 0x6A4AD
 # slide or a model bundle is never writable). Never change or delete a result; owning nothing, it
 # cannot alter the schema or disable a trigger.
 EVERYDAY_GRANTS = (
-    ("SELECT, INSERT", ("scores", "reviews", "audit_events")),
+    ("SELECT, INSERT", ("scores", "cells", "reviews", "audit_events")),
     ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path)", ("slides",)),
     ("SELECT, INSERT, UPDATE (active, activated_at)", ("model_versions",)),
     ("SELECT", ("alembic_version",)),

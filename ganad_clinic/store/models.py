@@ -170,11 +170,39 @@ class Score(Base):
     threshold: Mapped[float] = mapped_column(Float)
     flagged: Mapped[bool] = mapped_column(Boolean)
     heatmap_path: Mapped[str | None] = mapped_column(Text)
-    tiling: Mapped[str | None] = mapped_column(Text)  # how the slide was tiled; None before revision 0002
+    tiling: Mapped[str | None] = mapped_column(Text)  # how the slide was tiled, in words; None before 0002
+    # What decided the tiles (imaging.tiling.TilingRule), so a recompute uses exactly these; None before 0004.
+    tiling_rule: Mapped[str | None] = mapped_column(String(16))  # "whole image" | "white cells" | "grid"
+    crop_size: Mapped[int | None] = mapped_column(Integer)  # the crops' field of view, in crop pixels
+    field_scale: Mapped[float | None] = mapped_column(Float)  # field pixels per crop pixel
+    tile_overlap: Mapped[float | None] = mapped_column(Float)  # of the grid's tiles
+    cells_sha256: Mapped[str | None] = mapped_column(String(64))  # digest of its cells rows (store.chain)
     warning: Mapped[str | None] = mapped_column(Text)  # a plain-words caveat: "page 1 of 3 scored"
     duration_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     row_hash: Mapped[str | None] = mapped_column(String(64))  # see store.chain; set by the Store
+
+
+class Cell(Base):
+    """One tile of a scored slide (append-only, written with its score): a white cell, a grid
+    tile, or the whole of a crop; its box in slide pixels, its score and terms and its flag."""
+
+    __tablename__ = "cells"
+    __table_args__ = (UniqueConstraint("score_id", "cell_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    score_id: Mapped[int] = mapped_column(ForeignKey("scores.id"))
+    cell_index: Mapped[int] = mapped_column(Integer)  # its place in the slide's tile plan, from 0
+    x: Mapped[int] = mapped_column(Integer)  # left column, slide pixels
+    y: Mapped[int] = mapped_column(Integer)  # top row, slide pixels
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    found_by: Mapped[str] = mapped_column(String(16))  # "whole image" | "white cell" | "grid"
+    score: Mapped[float] = mapped_column(Float)
+    l_d: Mapped[float] = mapped_column(Float)
+    l_r: Mapped[float] = mapped_column(Float)
+    l_l: Mapped[float] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(Boolean)
 
 
 class Review(Base):
@@ -205,7 +233,7 @@ class AuditEvent(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
-APPEND_ONLY_MODELS: tuple[type[Base], ...] = (Score, Review, AuditEvent)
+APPEND_ONLY_MODELS: tuple[type[Base], ...] = (Score, Cell, Review, AuditEvent)
 
 
 def _refuse_change(mapper: Mapper[Any], connection: Any, target: Base) -> None:

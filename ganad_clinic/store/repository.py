@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from ganad_clinic.store.errors import DatabaseLostError, StoreError
 from ganad_clinic.store.migrate import upgrade_to_head
 from ganad_clinic.store.models import (
     AuditEvent,
+    Cell,
     ModelVersion,
     Review,
     ReviewDecision,
@@ -72,6 +73,19 @@ class SlideSummary:
     slide: Slide
     score: Score | None
     review: Review | None
+
+
+@dataclass(frozen=True)
+class TilingRecord:
+    """What decided a slide's tiles, stored with its score so that a recompute uses exactly
+    these (imaging.tiling.TilingRule): the rule that chose them, the same in words, the crops'
+    field of view, the field pixel scale and the grid's overlap."""
+
+    rule: str
+    how: str
+    crop_size: int
+    field_scale: float
+    overlap: float
 
 
 FILE_NAME_LENGTH = 255  # slides.file_name is VARCHAR(255); the full path is in slides.path (TEXT)
@@ -346,12 +360,17 @@ class Store:
         flagged: bool,
         duration_seconds: float,
         heatmap_path: str | os.PathLike[str] | None = None,
-        tiling: str | None = None,
+        tiling: TilingRecord | None = None,
+        cells: Sequence[Cell] = (),
         warning: str | None = None,
     ) -> Score:
-        """Append a score and mark the slide scored, in one transaction. The model's version and
-        sha256 are copied from the registry so the row says exactly which bundle produced it;
-        `warning` is a plain-words caveat on the result ("page 1 of 3 scored")."""
+        """Append a score with its cells (one per tile, `score_id` left unset) and mark the slide
+        scored, in one transaction. The model's version and sha256 are copied from the registry so
+        the row says exactly which bundle produced it; `warning` is a plain-words caveat on the
+        result ("page 1 of 3 scored")."""
+        indices = sorted(cell.cell_index for cell in cells)
+        if indices != list(range(len(cells))):
+            raise StoreError(f"a score's cells must be numbered 0 to {len(cells) - 1}, got {indices[:10]}")
 
         def work(session: Session) -> Score:
             # Locked until commit, so another station cannot link it as a duplicate meanwhile.
@@ -375,11 +394,19 @@ class Store:
                 threshold=threshold,
                 flagged=flagged,
                 heatmap_path=None if heatmap_path is None else str(heatmap_path),
-                tiling=tiling,
+                tiling=None if tiling is None else tiling.how,
+                tiling_rule=None if tiling is None else tiling.rule,
+                crop_size=None if tiling is None else tiling.crop_size,
+                field_scale=None if tiling is None else tiling.field_scale,
+                tile_overlap=None if tiling is None else tiling.overlap,
+                cells_sha256=chain.cells_digest([_cell_values(cell) for cell in cells]) if cells else None,
                 warning=warning,
                 duration_seconds=duration_seconds,
             )
             chain.append(session, row)
+            for cell in cells:
+                cell.score_id = row.id
+            session.add_all(cells)
             slide.status = SlideStatus.SCORED
             return row
 
@@ -396,6 +423,14 @@ class Store:
             ).one_or_none()
 
         return self._read(work)
+
+    def list_cells(self, score_id: int) -> list[Cell]:
+        """A score's cells in plan order (none for a score written before cells were kept)."""
+        return self._read(
+            lambda session: list(
+                session.scalars(select(Cell).where(Cell.score_id == score_id).order_by(Cell.cell_index))
+            )
+        )
 
     # reviews
 
@@ -594,6 +629,16 @@ class Store:
             return problems
 
         return self._read(work)
+
+
+def _cell_values(cell: Cell) -> dict[str, Any]:
+    """Make a cell hold what the database will give back (the digest covers that), and return it."""
+    for name in ("cell_index", "x", "y", "width", "height"):
+        setattr(cell, name, int(getattr(cell, name)))
+    for name in ("score", "l_d", "l_r", "l_l"):
+        setattr(cell, name, float(getattr(cell, name)))
+    cell.flagged = bool(cell.flagged)
+    return {name: getattr(cell, name) for name in chain.CELL_DIGEST_COLUMNS}
 
 
 def _get(session: Session, model: type[T], row_id: int, *, for_update: bool = False) -> T:

@@ -1,8 +1,8 @@
 """`ganad db verify`: is the database as GANAD Clinic wrote it?
 
 Checks that every guarding trigger exists (on PostgreSQL, that it is enabled), that the hash
-chains of scores, reviews and audit events are unbroken (store.chain), and that the slides agree
-with their scores. It only reads; a database not yet at this version's schema is refused rather
+chains of scores, reviews and audit events are unbroken (store.chain), that every score's cells
+match the digest in its (chained) row, and that the slides agree with their scores. It only reads; a database not yet at this version's schema is refused rather
 than upgraded, since upgrading would hash whatever rows it holds.
 
 What it cannot see: someone who rewrites a whole chain with this published algorithm, or removes
@@ -19,13 +19,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 from sqlalchemy.pool import NullPool
 
-from ganad_clinic.store.chain import CHAINED_MODELS, HASH_COLUMN, chained_columns, row_hash
+from ganad_clinic.store.chain import CHAINED_MODELS, HASH_COLUMN, cells_digest, chained_columns, row_hash
 from ganad_clinic.store.engine import display_url, plain_reason, sqlite_file
 from ganad_clinic.store.errors import StoreError
 from ganad_clinic.store.migrate import database_revisions, head_revision
-from ganad_clinic.store.models import Score, Slide, SlideStatus
+from ganad_clinic.store.models import Cell, Score, Slide, SlideStatus
 
-# trigger name -> table; what revisions 0001 and 0003 create.
+# trigger name -> table; what revisions 0001, 0003 and 0004 create.
 _CHAINED = ("scores", "reviews", "audit_events")
 EXPECTED_TRIGGERS = {
     "sqlite": {
@@ -39,6 +39,8 @@ EXPECTED_TRIGGERS = {
             )
         },
         "scores_slide_scoreable": "scores",
+        "cells_no_update": "cells",
+        "cells_no_delete": "cells",
     },
     "postgresql": {
         **{f"{table}_append_only": table for table in _CHAINED},
@@ -46,6 +48,7 @@ EXPECTED_TRIGGERS = {
         "slides_guard": "slides",
         "slides_no_truncate": "slides",
         "scores_slide_scoreable": "scores",
+        "cells_append_only": "cells",
     },
 }
 _PG_ENABLED = {"O", "A"}  # pg_trigger.tgenabled: fires on origin / always; "D" is disabled, "R" replica only
@@ -61,6 +64,7 @@ class Verification:
     rows: dict[str, int] = field(default_factory=dict)
     heads: dict[str, str | None] = field(default_factory=dict)
     triggers: int = 0
+    cells: int = 0
     slides: int = 0
 
     @property
@@ -73,7 +77,7 @@ class Verification:
         heads = ", ".join(f"{table} {(head or 'empty')[:16]}" for table, head in self.heads.items())
         return (
             f"database {display_url(self.url)} verified: chains intact ({chains}; heads {heads}), "
-            f"{self.triggers} triggers in place, {self.slides} slides consistent"
+            f"{self.cells} cells match their scores, {self.triggers} triggers in place, {self.slides} slides consistent"
         )
 
 
@@ -106,6 +110,9 @@ def _verify(connection: Connection, verification: Verification) -> Verification:
         problem = _chain_problem(connection, model.__table__, verification)  # type: ignore[arg-type]
         if problem:
             verification.problems.append(problem)
+    problem = _cells_problem(connection, verification)
+    if problem:
+        verification.problems.append(problem)
     verification.problems += _slide_problems(connection)
     verification.slides = connection.scalar(select(func.count()).select_from(Slide)) or 0
     return verification
@@ -160,6 +167,42 @@ def _chain_problem(connection: Connection, table: Table, verification: Verificat
         previous = stored
     verification.rows[table.name] = count
     verification.heads[table.name] = previous
+    return None
+
+
+def _cells_problem(connection: Connection, verification: Verification) -> str | None:
+    """The first score whose cells are not those its row's digest says (changed, added, removed)."""
+    digests = dict(connection.execute(select(Score.id, Score.cells_sha256)).all())
+    rows = connection.execution_options(yield_per=_STREAM_ROWS).execute(
+        select(Cell).order_by(Cell.score_id, Cell.cell_index)
+    )
+    count = 0
+    current: int | None = None
+    cells: list[dict] = []
+    seen: set[int] = set()
+
+    def settled() -> str | None:
+        if current is not None and digests.get(current) != cells_digest(cells):
+            return f"the cells of scores row {current} do not match the digest in that row: a cell was changed, added or removed"
+        return None
+
+    for row in rows.mappings():
+        count += 1
+        if row["score_id"] != current:
+            problem = settled()
+            if problem:
+                rows.close()
+                return problem
+            current, cells = row["score_id"], []
+            seen.add(current)
+        cells.append(dict(row))
+    problem = settled()
+    if problem:
+        return problem
+    verification.cells = count
+    missing = sorted(score_id for score_id, digest in digests.items() if digest is not None and score_id not in seen)
+    if missing:
+        return f"the cells of scores row {missing[0]} are missing: its row records cells that are no longer there"
     return None
 
 

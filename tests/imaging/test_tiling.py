@@ -7,6 +7,7 @@ from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
     Tile,
     TilePlan,
+    WHOLE_IMAGE,
     TilingRule,
     centred_tile,
     seen_window,
@@ -81,7 +82,7 @@ def test_a_smear_with_more_cells_than_grid_tiles_is_covered_by_the_grid() -> Non
 
 def test_a_crop_is_one_tile_whatever_it_shows() -> None:
     crop = generate_cell(np.random.default_rng(0), blast=True)
-    assert TilingRule().plan(crop) == TilePlan([Tile(0, 0, 257, 257)], "whole image")
+    assert TilingRule().plan(crop) == TilePlan([Tile(0, 0, 257, 257)], "whole image", WHOLE_IMAGE)
 
 
 @pytest.mark.parametrize("row,col,expected", [

@@ -18,7 +18,7 @@ from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.ingest import file_sha256
 from ganad_clinic.screening.registry import RegistryError, import_bundle
-from ganad_clinic.screening.slide_scoring import SlideScorer
+from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 
@@ -255,13 +255,13 @@ def test_the_archive_may_not_lie_inside_an_inbox(inbox: Path) -> None:
 
 def test_a_slides_stored_duration_includes_finding_its_tiles(store: Store, model: ModelVersion, inbox: Path,
                                                              home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = SlideScorer.plan
+    real = Inferencer.plan
 
-    def slow_plan(self: SlideScorer, image):
+    def slow_plan(self: Inferencer, image):
         time.sleep(0.3)  # as a search for cells on a large field might take
         return real(self, image)
 
-    monkeypatch.setattr(SlideScorer, "plan", slow_plan)
+    monkeypatch.setattr(Inferencer, "plan", slow_plan)
     write_png(inbox / "crop.png", 1)
     collector = Collector()
     with running(store, config(inbox, home), collector) as service:
@@ -276,14 +276,14 @@ def test_an_image_the_model_fails_on_is_rejected_and_the_rest_scored(store: Stor
                                                                       inbox: Path, home: Path,
                                                                       monkeypatch: pytest.MonkeyPatch,
                                                                       step: str, reason: str) -> None:
-    real = getattr(SlideScorer, step)
+    real = getattr(Inferencer, step)
 
-    def failing_on_odd_shapes(self: SlideScorer, images, *rest):
+    def failing_on_odd_shapes(self: Inferencer, images, *rest):
         if any(image.shape[:2] == (33, 33) for image in (images if step == "score" else [images])):
             raise RuntimeError("simulated model failure")
         return real(self, images, *rest)
 
-    monkeypatch.setattr(SlideScorer, step, failing_on_odd_shapes)
+    monkeypatch.setattr(Inferencer, step, failing_on_odd_shapes)
     write_png(inbox / "odd.png", 1, 33, 33)
     write_png(inbox / "fine.png", 2)
     collector = Collector()

@@ -101,7 +101,7 @@ def test_verify_refuses_a_database_not_yet_upgraded_and_leaves_it(
         command.downgrade(config, "0002")
     engine.dispose()
     assert ganad_db("verify", "--home", str(tmp_path)) == 1
-    assert "is at revision 0002, not 0003: run `ganad db upgrade` first" in capsys.readouterr().err
+    assert "is at revision 0002, not 0004: run `ganad db upgrade` first" in capsys.readouterr().err
     assert database_revisions(f"sqlite:///{tmp_path / 'ganad.db'}") == ("0002",)
 
 

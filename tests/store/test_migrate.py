@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from ganad_clinic.store import StoreError, open_store
+from ganad_clinic.store import StoreError, TilingRecord, open_store
 from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 from ganad_clinic.store.models import Base
 from ganad_clinic.store.verify import verify_database
@@ -113,7 +113,7 @@ def test_upgrade_from_the_first_schema_keeps_every_score_and_the_triggers(db_url
     with open_store(db_url) as store:
         assert (store.latest_score(slide.id).score, store.latest_score(slide.id).tiling) == (0.5, None)
         store.add_score(slide.id, model.id, score=0.9, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
-                        duration_seconds=1, tiling="4 tiles, one per white cell")
+                        duration_seconds=1, tiling=TilingRecord("white cells", "4 tiles, one per white cell", 257, 1.0, 0.5))
     assert database_revisions(db_url) == (head_revision(),)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT score, tiling FROM scores ORDER BY id")).all()

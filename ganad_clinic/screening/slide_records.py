@@ -1,0 +1,45 @@
+"""A slide's result as the database keeps it, and back: what the service stores with each score
+(the tiling that decided the tiles, one row per cell) and the plan a recompute takes from there,
+so that a slide re-scored from its record gets its stored score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ganad_clinic.imaging.tiling import FOUND_BY, Tile, TilePlan, TilingRule
+from ganad_clinic.model.inference import SlideResult
+from ganad_clinic.store import Cell, Score, TilingRecord
+
+
+class UnrecordedTilingError(ValueError):
+    """The score was written before its tiles were kept: it cannot be recomputed as it was made."""
+
+
+def tiling_record(result: SlideResult) -> TilingRecord:
+    rule = result.rule
+    return TilingRecord(result.plan.rule, result.plan.how, rule.crop_size, rule.field_scale, rule.overlap)
+
+
+def cell_rows(result: SlideResult) -> list[Cell]:
+    """One cells row per tile of the slide, not yet tied to its score."""
+    return [
+        Cell(cell_index=cell.index, x=cell.tile.left, y=cell.tile.top, width=cell.tile.width,
+             height=cell.tile.height, found_by=cell.found_by, score=cell.score, l_d=cell.l_d, l_r=cell.l_r,
+             l_l=cell.l_l, flagged=cell.flagged)
+        for cell in result.cells
+    ]
+
+
+def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, TilingRule]:
+    """The tiles a stored score was made from, and the rule that chose them."""
+    if score.tiling_rule is None or score.crop_size is None or not cells:
+        raise UnrecordedTilingError(
+            f"score {score.id} was made before GANAD Clinic kept each score's cells: it cannot be recomputed "
+            "as it was made; re-score the slide to see its cells"
+        )
+    rule = TilingRule(crop_size=score.crop_size, field_scale=score.field_scale, overlap=score.tile_overlap)
+    ordered = sorted(cells, key=lambda cell: cell.cell_index)
+    if {cell.found_by for cell in ordered} != {FOUND_BY[score.tiling_rule]}:
+        raise ValueError(f"score {score.id}: its cells were not all found by its rule ({score.tiling_rule})")
+    tiles = [Tile(cell.y, cell.x, cell.height, cell.width) for cell in ordered]
+    return TilePlan(tiles, score.tiling or score.tiling_rule, score.tiling_rule), rule
