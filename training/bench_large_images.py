@@ -7,7 +7,7 @@ tiles is scored), an 8000 x 8000 JPEG (a synthetic smear, many white cells), an 
 field (2592 x 1944 PNG), and a 12000 x 10000 PNG over the pixel cap (refused from its header).
 
 `--mode pipeline` runs the service's steps on the file: read_image_info, read_pixels,
-SlideScorer.plan and score, write_heatmap. `--mode service` drops the file into the inbox of a
+Inferencer.plan and score, write_heatmap. `--mode service` drops the file into the inbox of a
 ScreeningService and waits for its result, so it measures whatever the service calls.
 Peak resident memory is the measuring process's high-water mark (VmHWM); "model loaded" is the resident
 memory just before the file is read (Python, torch, the model: the part no image choice changes).
@@ -114,11 +114,11 @@ def _pipeline(bundle, path: Path) -> str:
     """The service's steps on one file, with the calls it is to make."""
     from ganad_clinic.imaging.io import read_image_info, read_pixels
     from ganad_clinic.screening.heatmaps import write_heatmap
-    from ganad_clinic.screening.slide_scoring import SlideScorer, tiling_rule_for
+    from ganad_clinic.model.inference import Inferencer
 
     read_image_info(path)
     image = read_pixels(path)
-    scorer = SlideScorer(bundle, tiling_rule_for(bundle))
+    scorer = Inferencer(bundle)
     plan = scorer.plan(image)
     result = scorer.score([image], [plan])[0]
     write_heatmap(path.with_name(f"{path.stem}-heat.png"), image, result.heat)

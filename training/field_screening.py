@@ -21,10 +21,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ganad_clinic.imaging.synthetic import FIELD_SCALE, FieldCell, draw_field, field_rng
-from ganad_clinic.imaging.tiling import Tile, TilingRule, centred_tile
+from ganad_clinic.imaging.tiling import GRID, Tile, TilePlan, centred_tile
 from ganad_clinic.model.bundle import load_bundle
-from ganad_clinic.model.inference import Scorer
-from ganad_clinic.screening.slide_scoring import tiling_rule_for
+from ganad_clinic.model.inference import Inferencer
 
 
 def synthetic_fields(count: int, seed: int) -> tuple[list[np.ndarray], list[list[FieldCell]], list[int]]:
@@ -53,11 +52,12 @@ def found(cell: FieldCell, tiles: list[Tile], shape: tuple[int, int]) -> bool:
     return False
 
 
-def screen(scorer: Scorer, images: list[np.ndarray], plans: list[list[Tile]], threshold: float,
-           labels: list[int]) -> dict:
+def screen(scorer: Inferencer, images: list[np.ndarray], plans: list[TilePlan], labels: list[int]) -> dict:
+    """Both tilings through the one slide-level scorer, a field at a time."""
+    threshold = scorer.threshold
     started = time.perf_counter()
-    tile_scores = [np.array([result.score for result in scorer.score_images([tile.cut(image) for tile in tiles])])
-                   for image, tiles in zip(images, plans)]
+    tile_scores = [np.array([cell.score for cell in scorer.score([image], [plan])[0].cells])
+                   for image, plan in zip(images, plans)]
     seconds = time.perf_counter() - started
     scores = np.array([own.max() for own in tile_scores])
     truth = np.array(labels)
@@ -68,7 +68,7 @@ def screen(scorer: Scorer, images: list[np.ndarray], plans: list[list[Tile]], th
         "blast_fields_flagged": int((scores[truth == 1] >= threshold).sum()),
         "median_score_normal": float(np.median(scores[truth == 0])),
         "median_score_blast": float(np.median(scores[truth == 1])),
-        "tiles_per_field": float(np.mean([len(tiles) for tiles in plans])),
+        "tiles_per_field": float(np.mean([len(plan.tiles) for plan in plans])),
         "normal_field_tiles": len(normal_tiles),
         "normal_field_tiles_flagged": int((normal_tiles >= threshold).sum()),
         "seconds_per_field": seconds / len(images),
@@ -83,25 +83,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bundle = load_bundle(args.bundle)
-    rule: TilingRule = tiling_rule_for(bundle, FIELD_SCALE)
+    scorer = Inferencer(load_bundle(args.bundle), FIELD_SCALE)
+    rule = scorer.rule
     images, cells, labels = synthetic_fields(args.fields, args.seed)
-    scorer = Scorer(bundle)
-    threshold = bundle.threshold.value
     started = time.perf_counter()
-    cell_plans = [rule.tiles(image) for image in images]
+    cell_plans = [scorer.plan(image) for image in images]
     finding = (time.perf_counter() - started) / len(images)
-    grid_plans = [rule.grid(*image.shape[:2]) for image in images]
+    grid_plans = [TilePlan(grid, f"grid of {len(grid)} tiles", GRID)
+                  for grid in (rule.grid(*image.shape[:2]) for image in images)]
     drawn = [cell for field in cells for cell in field]
-    hits = sum(found(cell, tiles, image.shape[:2]) for image, field, tiles in zip(images, cells, cell_plans)
+    hits = sum(found(cell, plan.tiles, image.shape[:2]) for image, field, plan in zip(images, cells, cell_plans)
                for cell in field)
     result = {
-        "bundle": args.bundle, "threshold": threshold, "fields_per_kind": args.fields, "seed": args.seed,
+        "bundle": args.bundle, "threshold": scorer.threshold, "fields_per_kind": args.fields, "seed": args.seed,
         "threads": args.threads, "tile_size": rule.tile_size,
         "white_cells_drawn": len(drawn), "white_cells_given_a_tile": int(hits),
         "seconds_finding_cells_per_field": finding,
-        "cells": screen(scorer, images, cell_plans, threshold, labels),
-        "grid": screen(scorer, images, grid_plans, threshold, labels),
+        "cells": screen(scorer, images, cell_plans, labels),
+        "grid": screen(scorer, images, grid_plans, labels),
     }
     print(json.dumps(result, indent=2))
 

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "report the metrics at the bundle's threshold.")
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--data", required=True, help="dataset folder (ALL-IDB2 names or normal/ + anomalous/)")
-    parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON object: the metrics and each file's score and flag")
     add_field_scale(parser)
     add_device_threads(parser)
     parser.set_defaults(func=run)
@@ -40,13 +41,16 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MultiPageWarning)  # the first page is scored, as the service does
-            metrics = evaluate_slides(inferencer, [sample.path for sample in dataset.samples],
-                                      [sample.label for sample in dataset.samples])
+            evaluation = evaluate_slides(inferencer, [sample.path for sample in dataset.samples],
+                                         [sample.label for sample in dataset.samples])
     except (BundleError, DatasetError, ImageReadError, NonFiniteScoreError, ValueError) as error:
         print(f"ganad evaluate: {error}", file=sys.stderr)
         return 2
+    metrics = evaluation.metrics
     if args.json:
-        print(json.dumps({key: metrics[key] for key in KEYS}))
+        slides = [{"file": str(sample.path), "label": sample.label, "score": score, "flagged": flagged}
+                  for sample, score, flagged in zip(dataset.samples, evaluation.scores, evaluation.flagged)]
+        print(json.dumps({key: metrics[key] for key in KEYS} | {"slides": slides}))
     else:
         print(f"{args.data}: {metrics['n_normal']} normal, {metrics['n_anomalous']} anomalous "
               f"({metrics['n_tiled']} tiled as fields); threshold {metrics['threshold']:.4g} ({bundle.threshold.rule})")

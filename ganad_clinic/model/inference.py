@@ -249,10 +249,20 @@ class Inferencer:
         ]
 
 
-def evaluate_slides(inferencer: Inferencer, paths: Sequence[Path], labels: Sequence[int]) -> dict[str, float | int]:
+@dataclass(frozen=True)
+class Evaluation:
+    """Screening metrics of a set of slides, and each slide's score and flag (in the given order)."""
+
+    metrics: dict[str, float | int]
+    scores: list[float]
+    flagged: list[bool]
+
+
+def evaluate_slides(inferencer: Inferencer, paths: Sequence[Path], labels: Sequence[int]) -> Evaluation:
     """Screening metrics at the bundle's threshold of slides scored as the service scores them
-    (one slide-level label per file: crops and fields alike), and `n_tiled`: how many were tiled."""
+    (one slide-level label per file: crops and fields alike), with `n_tiled`: how many were tiled."""
     results = [inferencer.score_file(path) for path in paths]
-    scores = np.array([result.score for result in results], dtype=np.float64)
-    metrics = screening_metrics(scores, np.asarray(labels), inferencer.threshold)
-    return metrics | {"n_tiled": sum(result.plan.rule != WHOLE_IMAGE for result in results)}
+    scores = [result.score for result in results]
+    metrics = screening_metrics(np.array(scores, dtype=np.float64), np.asarray(labels), inferencer.threshold)
+    metrics["n_tiled"] = sum(result.plan.rule != WHOLE_IMAGE for result in results)
+    return Evaluation(metrics, scores, [result.flagged for result in results])

@@ -243,6 +243,6 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     val_paths, val_slide_labels = [sample.path for sample in split.val], split.val_labels
     candidate_scorer = Inferencer(load_registered(model), field_scale)
     return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_scorer.threshold,
-                     evaluate_slides(candidate_scorer, val_paths, val_slide_labels),
-                     evaluate_slides(parent_scorer, val_paths, val_slide_labels),
+                     evaluate_slides(candidate_scorer, val_paths, val_slide_labels).metrics,
+                     evaluate_slides(parent_scorer, val_paths, val_slide_labels).metrics,
                      len(train_images), val_labels.count(NORMAL), anomalous)

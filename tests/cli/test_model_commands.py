@@ -51,8 +51,10 @@ def test_evaluate_json_is_exactly_one_object(trained, capsys) -> None:
     assert len(out) == 1
     result = json.loads(out[0])
     assert set(result) == {"auc", "sensitivity", "specificity", "f1", "accuracy", "threshold", "n_normal",
-                           "n_anomalous"}
-    assert (result["n_normal"], result["n_anomalous"]) == (10, 4)
+                           "n_anomalous", "n_tiled", "slides"}
+    assert (result["n_normal"], result["n_anomalous"], result["n_tiled"]) == (10, 4, 0)
+    assert [slide["label"] for slide in result["slides"]] == [1] * 4 + [0] * 10
+    assert all(slide["flagged"] == (slide["score"] >= result["threshold"]) for slide in result["slides"])
 
 
 def test_score_reports_bad_files_and_writes_heatmaps(trained, tmp_path, capsys) -> None:
@@ -67,9 +69,13 @@ def test_score_reports_bad_files_and_writes_heatmaps(trained, tmp_path, capsys) 
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [row["file"] for row in rows] == [str(good[0]), str(bad), str(good[1])]
     assert "not an image" in rows[1]["error"] or "cannot identify" in rows[1]["error"].lower()
-    for row in (rows[0], rows[2]):
-        assert {"score", "l_d", "l_r", "l_l", "flagged"} <= set(row)
-        assert Image.open(row["heatmap"]).size == (256, 256)
+    for row, path in ((rows[0], good[0]), (rows[2], good[1])):
+        assert {"score", "l_d", "l_r", "l_l", "flagged", "threshold", "tiling", "cells"} <= set(row)
+        assert Image.open(row["heatmap"]).size == Image.open(path).size  # the slide's own pixels
+        [cell] = row["cells"]  # a crop is one cell: the whole image
+        assert (cell["index"], cell["x"], cell["y"], cell["found_by"]) == (0, 0, 0, "whole image")
+        assert (cell["width"], cell["height"]) == Image.open(path).size and cell["score"] == row["score"]
+        assert row["tiling"]["rule"] == "whole image"
 
 
 def test_bad_bundle_and_data_give_clear_errors(tmp_path, capsys) -> None:
