@@ -91,3 +91,16 @@ def test_a_score_made_before_cells_were_kept_is_not_recomputed_with_other_settin
                                 duration_seconds=0.1)
         with pytest.raises(UnrecordedTilingError, match="before GANAD Clinic kept each score's cells"):
             inspect_slide(slide.id, slides / "Im002_1.png", load_bundle(tiny_bundle), score, store.list_cells(score.id))
+
+
+def test_score_prints_a_line_per_cell_under_its_file(tiny_bundle: Path, slides: Path, capsys) -> None:
+    field = slides / "Im002_1.png"
+    assert main(["score", "--bundle", str(tiny_bundle), "--cells", "--field-scale", FIELD_SCALE, "--threads", "1",
+                 str(field)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[0].startswith(f"{field}\t") and lines[0].endswith("3 tiles, one per white cell")
+    assert [line.split("\t")[0] for line in lines[1:]] == ["  cell 1", "  cell 2", "  cell 3"]
+    top = max(float(line.split("\t")[1]) for line in lines[1:])
+    assert f"{top:.4f}" == lines[0].split("\t")[1]
+    assert all("(white cell)" in line and " 120x120 " in line for line in lines[1:])
