@@ -69,6 +69,7 @@ echo "smoke check of $dist ($(du -sh "$dist" | cut -f1)) in $work"
 for file in ganad_clinic/store/migrations/env.py ganad_clinic/store/migrations/versions/0001_initial.py \
             ganad_clinic/store/migrations/versions/0002_score_tiling.py \
             ganad_clinic/store/migrations/versions/0003_tamper_evidence.py \
+            ganad_clinic/store/migrations/versions/0004_cells.py \
             resources/icon.png reportlab/fonts/Vera.ttf reportlab/fonts/VeraBd.ttf; do
     [ -f "$dist/_internal/$file" ] || fail "not bundled: _internal/$file"
 done
