@@ -1,27 +1,32 @@
 """The heat map's colour bar, labelled on the model-anchored scale (the same colour means the same
-evidence on every slide: 0.5 is a residual as strong as the top 1 % of normal pixels)."""
+evidence on every slide): 0 where a cell differs from its reconstruction no more than normal cells
+do, the other marks multiples of that (model.scoring.heat_of_ratio)."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ganad_clinic.app.images import CLEAR_BELOW, to_pixmap
-from ganad_clinic.imaging.overlay import legend
+from ganad_clinic.app.images import heat_layer, to_pixmap
+from ganad_clinic.model.scoring import heat_of_ratio
 
-TICKS = ((0.0, "0"), (CLEAR_BELOW, f"{CLEAR_BELOW:g}"), (0.5, "0.5"), (1.0, "1"))
-CAPTION = "0.5 = top 1 % of normal pixels"
+TICKS = ((0.0, "0"), (heat_of_ratio(2), "2×"), (heat_of_ratio(3), "3×"), (heat_of_ratio(7), "7×"))
+CAPTION = "0 = as in normal cells"
+TOOLTIP = ("Heat-map scale, the same on every slide: how far the cell differs from the model's "
+           "reconstruction of it, in multiples of what normal cells show (the top 1 % of pixels in the "
+           "model's validation-normal images). Nothing is drawn where a cell differs no more than "
+           "normal cells do; 2× and more is drawn at full strength.")
 
 
 class HeatLegend(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._bar = to_pixmap(legend(256, 12))
+        self._bar = to_pixmap(heat_layer(np.repeat(np.linspace(0.0, 1.0, 256)[None, :], 12, axis=0)))  # as drawn
         self.setMinimumSize(320, 34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Heat-map scale, anchored to the model: below 0.25 nothing is drawn; 0.5 marks a residual "
-                        "as strong as the top 1 % of pixels in the model's validation-normal images.")
+        self.setToolTip(TOOLTIP)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)

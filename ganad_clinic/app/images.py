@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage, QPixmap
 
-from ganad_clinic.imaging.overlay import colorize
-
-CLEAR_BELOW = 0.25
-"""Heat under this stays fully transparent (as in imaging.overlay), so the cell stays visible."""
+from ganad_clinic.imaging.overlay import colorize, heat_opacity
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -27,6 +24,6 @@ def to_pixmap(image: np.ndarray) -> QPixmap:
 
 
 def heat_layer(heat: np.ndarray) -> np.ndarray:
-    """RGBA: the threshold-anchored colours, opaque from heat 0.5 up, clear below CLEAR_BELOW."""
-    alpha = np.clip((np.asarray(heat, dtype=np.float64) - CLEAR_BELOW) / CLEAR_BELOW, 0.0, 1.0)
-    return np.dstack([colorize(heat), (alpha * 255).round().astype(np.uint8)])
+    """RGBA: the model-anchored colours, fully clear where heat is 0 (as in normal cells) and opaque
+    from imaging.overlay.OPAQUE_FROM up, as the overlays in files and reports are drawn."""
+    return np.dstack([colorize(heat), (heat_opacity(heat) * 255).round().astype(np.uint8)])

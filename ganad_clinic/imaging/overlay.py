@@ -1,21 +1,35 @@
-"""Heat-map colours and overlays, on one fixed scale so the same colour means the same evidence.
+"""Heat-map colours and overlays, and cell boxes, on fixed scales so the same colour means the
+same thing on every slide.
 
-Heat values come anchored to the model (0.5 = as strong as the top 1 % of normal pixels), so they
-are never min-max scaled per slide here.
+Heat values come anchored to the model (0 = a residual no larger than normal cells show, 0.5 =
+three times that; see model.scoring.ScoreBatch.heat), so they are never min-max scaled per slide
+here. Where heat is 0 nothing is drawn.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from ganad_clinic.imaging.io import STRIP_PIXELS
 
-# Anchors of an inferno-like map: dark (no evidence) through red to pale yellow (strong evidence).
+OPAQUE_FROM = 1 / 3
+"""Heat (twice what normal cells show) from which the heat layer is drawn at full opacity; below it
+the layer fades in from nothing at heat 0, so the contour of the evidence has no jagged edge."""
+
+FLAGGED_COLOUR = (213, 94, 0)  # Okabe-Ito vermillion and blue: told apart with any colour vision
+NORMAL_COLOUR = (0, 114, 178)
+LABEL_TEXT_COLOUR = (255, 255, 255)
+
+# Anchors of the upper part of inferno: deep rose through orange to pale yellow, lightness rising all the
+# way (so it reads in grey and with any colour vision). Heat 0 is never drawn, so the map has no dark
+# start, which over a purple-stained nucleus would only darken it.
 _ANCHORS = np.array([
-    [0.00, 0, 0, 4], [0.25, 87, 16, 110], [0.50, 188, 55, 84], [0.75, 249, 142, 9], [1.00, 252, 255, 164],
+    [0.00, 160, 42, 95], [0.30, 212, 72, 66], [0.60, 249, 142, 9], [1.00, 252, 255, 164],
 ], dtype=np.float64)
 
 
@@ -26,18 +40,24 @@ def colorize(heat: np.ndarray) -> np.ndarray:
     return np.stack(channels, axis=-1)
 
 
+def heat_opacity(heat: np.ndarray) -> np.ndarray:
+    """How opaque the heat layer is, in [0, 1]: 0 where heat is 0, rising to 1 at OPAQUE_FROM."""
+    return np.clip(np.asarray(heat, dtype=np.float32) / OPAQUE_FROM, 0.0, 1.0)
+
+
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend the coloured heat map over an image (H x W x 3 float in [0, 1] or uint8).
 
-    The heat map is resized to the image; pixels with little evidence (heat < 0.25) stay clear so
-    the cell remains visible. Works in float32: a 2048-px overlay takes about 50 MB a copy.
+    The heat map is resized to the image; where heat is 0 the image is left as it is, and from
+    OPAQUE_FROM up the colour covers `alpha` of it (`heat_opacity`). Works in float32: a 2048-px
+    overlay takes about 50 MB a copy.
     """
     base = np.asarray(image)
     base = base.astype(np.float32) / 255.0 if base.dtype == np.uint8 else base.astype(np.float32)
     height, width = base.shape[:2]
     resized = np.asarray(Image.fromarray(np.asarray(heat, dtype=np.float32)).resize((width, height), Image.BILINEAR))
     colour = colorize(resized).astype(np.float32) / 255.0
-    weight = alpha * np.clip((resized - 0.25) / 0.25, 0.0, 1.0)[..., None]
+    weight = alpha * heat_opacity(resized)[..., None]
     blended = (1 - weight) * base
     blended += weight * colour
     return (np.clip(blended, 0, 1) * 255).round().astype(np.uint8)
@@ -66,6 +86,42 @@ def _reduced_strip(strip: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(picture.reduce(factor) if factor > 1 else picture)
 
 
-def legend(width: int = 256, height: int = 16) -> np.ndarray:
-    """A horizontal colour bar from heat 0 to 1 (the threshold-anchored scale)."""
-    return np.repeat(colorize(np.linspace(0.0, 1.0, width))[None, :, :], height, axis=0)
+class CellBox(NamedTuple):
+    """A cell to outline: its number as shown to the user, its box in slide pixels, its score and
+    the threshold it is judged by."""
+
+    number: int
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+    threshold: float
+
+
+def cell_colour(score: float, threshold: float) -> tuple[int, int, int]:
+    """The one colour rule for cell boxes: vermillion when flagged (score >= threshold, as a flag
+    is decided), blue otherwise. Two colours only: scores may be z-scores of either sign, so a
+    "within x % of the threshold" band would mean nothing."""
+    return FLAGGED_COLOUR if score >= threshold else NORMAL_COLOUR
+
+
+def draw_cells(picture: np.ndarray, boxes: Iterable[CellBox], scale: float) -> np.ndarray:
+    """A copy of `picture` (H x W x 3 uint8) with each box outlined in its `cell_colour` and its
+    number on a label of that colour inside the top-left corner; `scale` is picture pixels per
+    slide pixel (a picture shrunk for display). Any tuple in CellBox's order will do."""
+    canvas = Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    line = 2 if max(canvas.size) < 1024 else 3
+    font = ImageFont.load_default(size=10 + 2 * line)
+    for number, x, y, width, height, score, threshold in boxes:
+        colour = cell_colour(score, threshold)
+        left, top = round(x * scale), round(y * scale)
+        right, bottom = max(left, round((x + width) * scale) - 1), max(top, round((y + height) * scale) - 1)
+        draw.rectangle((left, top, right, bottom), outline=colour, width=line)
+        text = str(number)
+        at = (left + line + 2, top + line + 1)
+        _, _, text_right, text_bottom = draw.textbbox(at, text, font=font)
+        draw.rectangle((left, top, text_right + 2, text_bottom + 1), fill=colour)
+        draw.text(at, text, fill=LABEL_TEXT_COLOUR, font=font)
+    return np.array(canvas)

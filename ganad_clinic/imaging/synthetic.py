@@ -51,8 +51,19 @@ _STREAM_FIELD = 2
 
 
 @dataclass(frozen=True)
+class FieldCell:
+    """A white cell drawn in a field or crop: its centre (row, column), radius in pixels and class."""
+
+    row: float
+    col: float
+    radius: float
+    blast: bool
+
+
+@dataclass(frozen=True)
 class SyntheticSet:
-    """What `write_dataset` wrote: crop files in ALL-IDB2 order (blasts first) and field files."""
+    """What `write_dataset` wrote: crop files in ALL-IDB2 order (blasts first), field files, and
+    for each field its ground truth: the white cells drawn in it and the `.xyc` file beside it."""
 
     out_dir: Path
     crop_paths: tuple[Path, ...]
@@ -60,6 +71,8 @@ class SyntheticSet:
     n_normal: int
     n_blast: int
     n_blast_fields: int
+    field_cells: tuple[tuple[FieldCell, ...], ...]
+    xyc_paths: tuple[Path, ...]
 
     @property
     def n_fields(self) -> int:
@@ -281,6 +294,12 @@ def _render(maps: _DensityMaps, stains: _Stains, rng: np.random.Generator, scale
 
 def generate_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) -> np.ndarray:
     """One ALL-IDB2-style crop (size x size x 3, uint8): a centred white cell among red cells."""
+    return draw_cell(rng, blast, size)[0]
+
+
+def draw_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) -> tuple[np.ndarray, FieldCell]:
+    """One ALL-IDB2-style crop (size x size x 3, uint8) and its white cell: drawn off-centre by a
+    few pixels, so a test of where a cell is found needs the centre it was drawn at."""
     if size < 16:
         raise ValueError(f"crop size must be at least 16 pixels, got {size}")
     scale = size / CROP_SIZE
@@ -292,17 +311,7 @@ def generate_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) 
     keep_out = [(cx, cy, cell_radius * _KEEP_OUT)]
     _place_rbcs(maps, rng, rng.uniform(0.12, 0.6), _RBC_RADIUS * scale * rng.uniform(0.92, 1.08), keep_out)
     _add_white_cell(maps, rng, cx, cy, cell_radius, blast, scale)
-    return _render(maps, stains, rng, scale)
-
-
-@dataclass(frozen=True)
-class FieldCell:
-    """A white cell drawn in a field: its centre (row, column), radius in pixels and class."""
-
-    row: float
-    col: float
-    radius: float
-    blast: bool
+    return _render(maps, stains, rng, scale), FieldCell(float(cy), float(cx), cell_radius, blast)
 
 
 def generate_field(
@@ -373,12 +382,40 @@ def field_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng((seed, _STREAM_FIELD, index))
 
 
+def xyc_path(field_path: str | Path) -> Path:
+    """The ALL-IDB1 ground-truth file of a field: the same stem, `.xyc`."""
+    return Path(field_path).with_suffix(".xyc")
+
+
+def write_xyc(path: str | Path, cells: list[FieldCell]) -> Path:
+    """Write ALL-IDB1-style ground truth: one line `x y` (column, row; whole field pixels) per blast
+    centre, nothing for the other cells, so a normal field's file is empty."""
+    path = Path(path)
+    path.write_text("".join(f"{round(cell.col)} {round(cell.row)}\n" for cell in cells if cell.blast))
+    return path
+
+
+def read_xyc(path: str | Path) -> list[tuple[int, int]]:
+    """The blast centres (x = column, y = row) of an ALL-IDB1-style `.xyc` file; blank lines are
+    skipped, anything but two whole non-negative numbers on a line is an error naming the line."""
+    centres = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
+            raise ValueError(f"{path}, line {number}: expected 'x y' (two whole pixel numbers), got {line.strip()!r}")
+        centres.append((int(parts[0]), int(parts[1])))
+    return centres
+
+
 def write_dataset(
     out_dir: str | Path, n_normal: int = 130, n_blast: int = 130, seed: int = 0, n_fields: int = 0
 ) -> SyntheticSet:
     """Write an ALL-IDB2-style crop set (`ImNNN_L.tif`, blasts first) and ALL-IDB1-style fields.
 
-    Fields go to `out_dir/fields/ImNNN_L.jpg`; every other field may hold blasts, so both labels occur.
+    Fields go to `out_dir/fields/ImNNN_L.jpg`, each with its blast centres in `ImNNN_L.xyc` beside
+    it (`write_xyc`); every other field may hold blasts, so both labels occur.
     """
     for name, count in (("n_normal", n_normal), ("n_blast", n_blast), ("n_fields", n_fields)):
         if count < 0:
@@ -395,16 +432,20 @@ def write_dataset(
         Image.fromarray(generate_cell(crop_rng(seed, blast, index), blast)).save(path)
         crop_paths.append(path)
 
-    field_paths = []
+    field_paths, field_cells, xyc_paths = [], [], []
     n_blast_fields = 0
     if n_fields:
         (out / "fields").mkdir(exist_ok=True)
     for index in range(n_fields):
         blast_fraction = 0.5 if index % 2 else 0.0
-        field, has_blast = generate_field(field_rng(seed, index), blast_fraction=blast_fraction)
+        field, cells = draw_field(field_rng(seed, index), blast_fraction=blast_fraction)
+        has_blast = any(cell.blast for cell in cells)
         path = out / "fields" / f"Im{index + 1:03d}_{int(has_blast)}.jpg"
         Image.fromarray(field).save(path, quality=90)
         field_paths.append(path)
+        field_cells.append(tuple(cells))
+        xyc_paths.append(write_xyc(xyc_path(path), cells))
         n_blast_fields += has_blast
 
-    return SyntheticSet(out, tuple(crop_paths), tuple(field_paths), n_normal, n_blast, n_blast_fields)
+    return SyntheticSet(out, tuple(crop_paths), tuple(field_paths), n_normal, n_blast, n_blast_fields,
+                        tuple(field_cells), tuple(xyc_paths))

@@ -29,7 +29,8 @@ SCORE_MODES = ("normalised", "raw")
 FEATURE_LAYERS = ("all", "last")
 EVIDENCE_POWERS = (DEFAULT_EVIDENCE_POWER, 4, 2, 1)  # the generalised means fitting chooses from, default first
 FORM_CHOICE_MIN = 20  # validation images of each class needed to choose the score's form on them
-HEAT_QUANTILE = 0.99  # a heat of 0.5 = as strong as the top 1 % of validation-normal pixels
+HEAT_QUANTILE = 0.99  # the pixel reference: heat 0 up to the top 1 % of validation-normal pixels' residual
+HEAT_TAPER = 1 / 8  # the outer fraction of each side of the model's view over which heat fades to 0
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ScoreConfig:
     mode: str = "normalised"
     feature_layers: str = "last"  # "last": the paper's f_D and E(x); "all": every hidden layer
     term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std) on normals
-    pixel_reference: float = 1.0  # residual that maps to heat 0.5
+    pixel_reference: float = 1.0  # residual that normal cells reach (heat 0 up to it, 0.5 at three times it)
 
     def __post_init__(self) -> None:
         if self.mode not in SCORE_MODES:
@@ -68,8 +69,37 @@ class ScoreBatch:
         return ScoreBatch(**{f.name: getattr(self, f.name).float().cpu() for f in fields(self)})
 
     def heat(self, config: ScoreConfig) -> torch.Tensor:
-        """Heat in [0, 1) anchored to the bundle's reference: r / (r + reference)."""
-        return self.residual / (self.residual + config.pixel_reference)
+        """N x H x W heat in [0, 1), anchored to the bundle's pixel reference (`heat_of_ratio`) and
+        faded to 0 at the border (`border_taper`).
+
+        Heat is 0 wherever the residual is no more than normal cells show, so nothing covers the
+        background, and it is the same number for the same residual on every slide. The model sees
+        only the eval transform's centre crop of a tile, so an untapered map would stop in a
+        hard-edged square cutting through cells; tapered, it fades out, and where tiles overlap the
+        neighbour's untapered middle (the larger heat wins) carries the evidence on.
+        """
+        reference = config.pixel_reference
+        heat = ((self.residual - reference) / (self.residual + reference)).clamp_min(0.0)
+        rows = border_taper(heat.shape[-2], heat)
+        cols = border_taper(heat.shape[-1], heat)
+        return heat * rows[:, None] * cols[None, :]
+
+
+def heat_of_ratio(ratio: float) -> float:
+    """The heat of a residual `ratio` times the pixel reference: max(0, (ratio - 1) / (ratio + 1)),
+    i.e. tanh(ln(ratio) / 2) above the reference: 0 = as in normal cells, 1/3 = twice that,
+    0.5 = three times, 0.75 = seven times. It depends on the ratio alone, so a colour means the same
+    under every bundle, and it is bounded, so no slide runs off the scale."""
+    return max(0.0, (ratio - 1) / (ratio + 1))
+
+
+def border_taper(size: int, like: torch.Tensor) -> torch.Tensor:
+    """Weights along one side of `size` pixels (on `like`'s device and dtype): 0 at the outermost
+    pixels, rising as a half cosine over the outer HEAT_TAPER of the side, 1 inside."""
+    width = max(1.0, size * HEAT_TAPER)
+    index = torch.arange(size, device=like.device, dtype=like.dtype)
+    distance = torch.minimum(index, size - 1 - index)
+    return 0.5 - 0.5 * torch.cos(torch.pi * (distance / width).clamp(max=1.0))
 
 
 def raw_terms(model: GanAutoencoder, x: torch.Tensor,

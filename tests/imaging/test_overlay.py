@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganad_clinic.imaging.overlay import colorize, display_pixels, overlay
+from ganad_clinic.imaging.overlay import (
+    FLAGGED_COLOUR, NORMAL_COLOUR, OPAQUE_FROM, CellBox, cell_colour, colorize, display_pixels, draw_cells,
+    heat_opacity, overlay,
+)
 
 
 def noise(height: int, width: int) -> np.ndarray:
@@ -49,3 +52,54 @@ def test_the_overlay_stays_clear_where_heat_is_low_and_takes_the_colour_where_hi
 def test_display_side_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_side"):
         display_pixels(noise(4, 4), 0)
+
+
+def test_the_overlay_leaves_every_pixel_as_it_is_where_heat_is_zero() -> None:
+    image = noise(40, 60)
+    heat = np.zeros((20, 30), dtype=np.float32)
+    heat[5:10, 5:10] = 0.6  # a lit spot; its bilinear spread stays within a pixel or two of it
+
+    blended = overlay(image, heat)
+
+    np.testing.assert_array_equal(blended[:, 24:], image[:, 24:])
+    np.testing.assert_array_equal(overlay(image, np.zeros((20, 30), dtype=np.float32)), image)
+
+
+def test_positive_heat_is_plainly_visible_at_the_default_opacity() -> None:
+    # A pale smear background: at twice what normal cells show (heat 1/3), and above, the colour
+    # shifts the pixels by tens of levels, not a faint tint.
+    image = np.full((16, 16, 3), (228, 206, 214), dtype=np.uint8)
+    for heat in (OPAQUE_FROM, 0.5, 0.75):
+        blended = overlay(image, np.full((8, 8), heat, dtype=np.float32))
+        assert np.abs(blended.astype(int) - image.astype(int)).max() >= 60, heat
+
+
+def test_opacity_rises_from_nothing_at_zero_heat_to_full_at_twice_normal() -> None:
+    opacity = heat_opacity(np.array([0.0, OPAQUE_FROM / 2, OPAQUE_FROM, 0.9]))
+    np.testing.assert_allclose(opacity, [0.0, 0.5, 1.0, 1.0])
+
+
+def test_cells_are_red_when_flagged_and_blue_when_not() -> None:
+    assert cell_colour(1.0, 1.0) == cell_colour(-0.5, -1.0) == FLAGGED_COLOUR
+    assert cell_colour(0.99, 1.0) == cell_colour(-2.0, -1.0) == NORMAL_COLOUR
+    assert FLAGGED_COLOUR != NORMAL_COLOUR
+
+
+def test_cell_boxes_are_outlined_in_their_colour_and_numbered_on_a_label() -> None:
+    picture = np.full((120, 160, 3), 200, dtype=np.uint8)
+    boxes = [CellBox(3, 40, 40, 100, 80, 2.0, 1.0), (12, 200, 100, 80, 100, 0.1, 1.0)]  # slide pixels
+
+    drawn = draw_cells(picture, boxes, scale=0.5)
+
+    assert drawn.dtype == np.uint8 and drawn.shape == picture.shape
+    assert (picture == 200).all()  # a new array; the picture is left alone
+    np.testing.assert_array_equal(drawn[45, 20], FLAGGED_COLOUR)  # left edge of box 3 at (20, 20)-(69, 59)
+    np.testing.assert_array_equal(drawn[59, 45], FLAGGED_COLOUR)  # its bottom edge
+    np.testing.assert_array_equal(drawn[99, 130], NORMAL_COLOUR)  # the bottom edge of box 12
+    label = drawn[20:36, 20:34]  # the label in the box's top-left corner: vermillion, light digits
+    assert (label == FLAGGED_COLOUR).all(-1).mean() > 0.5
+    assert (label[..., 2] > 200).sum() >= 10  # (vermillion has no blue; the grey picture is not in it)
+    np.testing.assert_array_equal(drawn[40:55, 30:60], picture[40:55, 30:60])  # inside, below the label
+    untouched = np.ones(picture.shape[:2], dtype=bool)
+    untouched[20:60, 20:70] = untouched[50:100, 100:140] = False
+    np.testing.assert_array_equal(drawn[untouched], picture[untouched])

@@ -8,12 +8,17 @@ from PIL import Image
 
 from ganad_clinic.cli import synth
 from ganad_clinic.imaging.synthetic import (
+    CROP_SIZE,
+    FieldCell,
     crop_rng,
+    draw_cell,
     field_rng,
     generate_cell,
     generate_field,
     nucleus_fraction,
+    read_xyc,
     write_dataset,
+    write_xyc,
 )
 
 
@@ -75,7 +80,7 @@ def test_same_seed_writes_identical_bytes_and_another_seed_differs(tmp_path) -> 
     write_dataset(tmp_path / "c", n_normal=2, n_blast=2, seed=8, n_fields=0)
 
     assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
-    assert len(file_bytes(tmp_path / "a")) == 5
+    assert len(file_bytes(tmp_path / "a")) == 6  # 4 crops, a field and its .xyc
     for path in first.crop_paths:
         assert path.read_bytes() != (tmp_path / "c" / path.name).read_bytes()
 
@@ -87,6 +92,54 @@ def test_an_image_does_not_depend_on_how_many_are_asked_for(tmp_path) -> None:
     assert (tmp_path / "small" / "Im001_1.tif").read_bytes() == (tmp_path / "large" / "Im001_1.tif").read_bytes()
     # The first normal crop is numbered after the blasts but has the same pixels.
     assert (tmp_path / "small" / "Im002_0.tif").read_bytes() == (tmp_path / "large" / "Im005_0.tif").read_bytes()
+
+
+@pytest.mark.parametrize("blast", [False, True])
+@pytest.mark.parametrize("size", [CROP_SIZE, 48])
+def test_draw_cell_draws_the_same_crop_as_generate_cell_and_says_where_its_cell_is(blast: bool, size: int) -> None:
+    for index in range(3):
+        image, cell = draw_cell(crop_rng(2, blast, index), blast, size)
+        again, after = crop_rng(2, blast, index), crop_rng(2, blast, index)
+        np.testing.assert_array_equal(image, generate_cell(again, blast, size))
+        draw_cell(after, blast, size)
+        assert again.random() == after.random()  # the same draws consumed, so nothing after them shifts
+
+        scale = size / CROP_SIZE
+        centre = (size - 1) / 2
+        assert abs(cell.row - centre) <= 4 * scale and abs(cell.col - centre) <= 4 * scale
+        assert (30 * scale <= cell.radius <= 47 * scale) if not blast else (40 * scale <= cell.radius <= 64 * scale)
+        assert cell.blast is blast
+
+
+def test_each_field_has_its_blast_centres_in_an_xyc_file_beside_it(tmp_path) -> None:
+    written = write_dataset(tmp_path / "set", n_normal=0, n_blast=0, seed=4, n_fields=4)
+
+    assert [p.name for p in written.xyc_paths] == [p.with_suffix(".xyc").name for p in written.field_paths]
+    assert sorted((tmp_path / "set" / "fields").glob("*.xyc")) == sorted(written.xyc_paths)
+    assert any(cells and not any(c.blast for c in cells) for cells in written.field_cells)  # normal fields occur
+    for field, xyc, cells in zip(written.field_paths, written.xyc_paths, written.field_cells):
+        blasts = [(round(cell.col), round(cell.row)) for cell in cells if cell.blast]
+        assert read_xyc(xyc) == blasts
+        assert field.stem.endswith("_1") == bool(blasts)
+        if not blasts:
+            assert xyc.read_bytes() == b""
+        for x, y in blasts:
+            assert 0 <= x < 1296 and 0 <= y < 972
+
+
+def test_xyc_files_are_read_as_written_and_as_all_idb1_writes_them(tmp_path) -> None:
+    cells = [FieldCell(10.4, 20.6, 30.0, True), FieldCell(5.0, 6.0, 30.0, False), FieldCell(99.5, 0.2, 30.0, True)]
+    assert read_xyc(write_xyc(tmp_path / "a.xyc", cells)) == [(21, 10), (0, 100)]
+    (tmp_path / "b.xyc").write_text("1136\t812\r\n  \r\n 40 7 \n")
+    assert read_xyc(tmp_path / "b.xyc") == [(1136, 812), (40, 7)]
+
+
+@pytest.mark.parametrize("line", ["12", "1 2 3", "1.5 2", "-1 2", "x y"])
+def test_a_bad_xyc_line_is_refused_naming_the_file_and_line(tmp_path, line: str) -> None:
+    path = tmp_path / "Im001_1.xyc"
+    path.write_text(f"3 4\n{line}\n")
+    with pytest.raises(ValueError, match=r"Im001_1\.xyc, line 2: .*" + repr(line).replace(".", r"\.")):
+        read_xyc(path)
 
 
 def test_write_dataset_creates_missing_parents_and_reuses_an_existing_folder(tmp_path) -> None:
@@ -165,3 +218,13 @@ def test_synth_command_rejects_a_negative_count(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         synth_parser().parse_args(["synth", "--out", str(tmp_path), "--normal", "-3"])
     assert "must not be negative" in capsys.readouterr().err
+
+
+def test_synth_command_writes_fields_with_their_ground_truth(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    args = synth_parser().parse_args(["synth", "--out", str(out), "--normal", "0", "--blast", "0", "--field", "2"])
+    assert args.func(args) == 0
+
+    stems = {suffix: sorted(p.stem for p in (out / "fields").glob(f"*{suffix}")) for suffix in (".jpg", ".xyc")}
+    assert stems[".jpg"] == stems[".xyc"] and len(stems[".jpg"]) == 2
+    assert "fields/*.xyc" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from ganad_clinic.model.scoring import (
     residual_map, roc_auc,
     screening_metrics,
 )
+from ganad_clinic.model.scoring import HEAT_TAPER, ScoreBatch, border_taper, heat_of_ratio
 
 
 class _ToyEncoder:
@@ -231,3 +232,47 @@ def test_screening_metrics_by_hand() -> None:
     assert metrics["auc"] == pytest.approx(5 / 6)  # 5 of the 6 (anomalous, normal) pairs are ordered
     assert (metrics["n_normal"], metrics["n_anomalous"]) == (2, 3)
     assert np.isnan(roc_auc(np.array([1.0, 2.0]), np.array([0, 0])))
+
+
+def batch_of_residuals(residual: torch.Tensor) -> ScoreBatch:
+    zeros = torch.zeros(len(residual))
+    return ScoreBatch(score=zeros, l_d=zeros, l_r=zeros, l_l=zeros, residual=residual,
+                      reconstruction=torch.zeros(len(residual), 3, *residual.shape[1:]))
+
+
+def test_heat_is_zero_up_to_the_reference_and_rises_above_it_on_the_ratio_scale() -> None:
+    config = ScoreConfig(pixel_reference=0.25)
+    ratios = torch.arange(41, dtype=torch.float32) / 4  # 0 to 10 times the reference, 1 among them
+    residual = torch.zeros(1, 64, 64)
+    residual[0, 32, 12:53] = ratios * 0.25  # a row in the untapered middle
+
+    heat = batch_of_residuals(residual).heat(config)[0]
+
+    along = heat[32, 12:53]
+    assert (along[ratios <= 1.0] == 0).all()
+    assert (torch.diff(along[ratios >= 1.0]) > 0).all()
+    torch.testing.assert_close(along, torch.tensor([heat_of_ratio(float(ratio)) for ratio in ratios]))
+    assert (heat_of_ratio(0.5), heat_of_ratio(1.0), heat_of_ratio(3.0)) == (0.0, 0.0, 0.5)
+    assert (heat == 0).sum() == 64 * 64 - 36  # zero residual elsewhere: no heat at all
+    assert float(heat.max()) < 1.0
+
+
+def test_heat_fades_to_zero_at_the_border_of_what_the_model_saw_and_is_untouched_inside() -> None:
+    config = ScoreConfig(pixel_reference=1.0)
+    heat = batch_of_residuals(torch.full((2, 64, 64), 3.0)).heat(config)
+
+    for side in (heat[:, 0, :], heat[:, -1, :], heat[:, :, 0], heat[:, :, -1]):
+        assert (side == 0).all()
+    inside = int(64 * HEAT_TAPER)
+    torch.testing.assert_close(heat[:, inside:-inside, inside:-inside],
+                               torch.full((2, 64 - 2 * inside, 64 - 2 * inside), 0.5))
+    rising = heat[0, 32, :inside + 1]
+    assert (torch.diff(rising) > 0).all()  # a smooth ramp, no step
+    torch.testing.assert_close(heat[0], heat[0].flip(0).flip(1))
+
+
+def test_the_border_taper_is_a_half_cosine_over_an_eighth_of_the_side() -> None:
+    taper = border_taper(64, torch.zeros(1, dtype=torch.float64))
+    assert taper.dtype == torch.float64
+    assert float(taper[0]) == 0.0 and float(taper[4]) == pytest.approx(0.5) and float(taper[8]) == 1.0
+    assert (taper[8:56] == 1.0).all()
