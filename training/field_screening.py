@@ -6,8 +6,8 @@ grid, on synthetic ALL-IDB1-style fields with and without blasts. Prints one JSO
 Half the fields hold normal white cells only, the other half at least one blast (each cell a blast
 with probability 0.5, redrawn until one is). Both tilings score a field as its highest tile and
 flag it at the bundle's threshold, as the screening service does. Also reported: how many of the
-drawn white cells got a tile centred on them (within 0.4 of the cell's radius, after the tile is
-moved inside the field), and how many tiles of the normal fields pass the threshold on their own.
+drawn white cells got a tile centred on them (within 0.4 of the cell's radius), and how many tiles of
+the normal fields pass the threshold on their own.
 """
 
 from __future__ import annotations

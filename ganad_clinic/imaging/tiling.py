@@ -13,9 +13,13 @@ The rule (`TilingRule`):
   257-px crops): crops, even slightly larger ones, stay whole; fields are tiled;
 - a tile's side is the crop size times `field_scale`, the pixel scale of fields relative to the
   crops (1 for ALL-IDB1 fields at full resolution, 0.5 for our synthetic fields, drawn at half);
-- a field gets one tile centred on each nucleus that imaging.cells finds (moved inside the field
-  where the cell lies near its edge); a field where none is found, or more than the grid would
-  have tiles (too dense a smear to frame cells one by one), is covered by the overlapping grid
+- a field gets one tile centred on each nucleus that imaging.cells finds, also where the cell lies
+  near the field's edge: the tile then reaches beyond the field and the part outside is the field
+  mirrored at its edge (reflect padding). A training crop always frames its cell in the middle; a
+  tile moved inside the field instead framed a normal cell 20-30 px off-centre, and that alone
+  scored it above the blasts of its field (training/cell_pointing.py: 4 of 25 synthetic blast
+  fields pointed at such a cell; none with the mirror). A field where none is found, or more than
+  the grid would have tiles (too dense a smear to frame cells one by one), is covered by the overlapping grid
   instead (tiles overlap by half a tile, the last of a row or column flush with the edge), so that a
   field is never passed unseen and never costs more than its grid;
 - the slide's score is the MAXIMUM tile score (one anomalous cell makes an anomalous slide), and its
@@ -52,7 +56,9 @@ FOUND_BY = {WHOLE_IMAGE: "whole image", WHITE_CELLS: "white cell", GRID: "grid"}
 
 @dataclass(frozen=True)
 class Tile:
-    """A rectangle of a slide, in pixels (rows from the top, columns from the left)."""
+    """A rectangle of a slide, in pixels (rows from the top, columns from the left); a tile
+    centred on a cell near the edge reaches beyond the slide (a negative top or left, or past
+    the far side)."""
 
     top: int
     left: int
@@ -60,7 +66,23 @@ class Tile:
     width: int
 
     def cut(self, image: np.ndarray) -> np.ndarray:
-        return image[self.top:self.top + self.height, self.left:self.left + self.width]
+        """The tile's pixels; any part beyond the slide is the slide mirrored at its edge (as
+        numpy's "reflect" padding of the whole slide would give it)."""
+        rows, cols = image.shape[:2]
+        if self.top >= 0 and self.left >= 0 and self.top + self.height <= rows and self.left + self.width <= cols:
+            return image[self.top:self.top + self.height, self.left:self.left + self.width]
+        if self.top >= rows or self.left >= cols or self.top + self.height <= 0 or self.left + self.width <= 0:
+            raise ValueError(f"{self} lies wholly outside a {rows}x{cols} slide")
+        return image[np.ix_(_mirrored(self.top, self.height, rows), _mirrored(self.left, self.width, cols))]
+
+
+def _mirrored(start: int, length: int, size: int) -> np.ndarray:
+    """Indices start .. start + length - 1 folded back into [0, size) by reflection at the edges."""
+    if size == 1:
+        return np.zeros(length, dtype=np.intp)
+    period = 2 * (size - 1)
+    folded = np.abs(np.arange(start, start + length)) % period
+    return np.where(folded >= size, period - folded, folded)
 
 
 @dataclass(frozen=True)
@@ -144,10 +166,10 @@ class TilingRule:
 
 
 def centred_tile(row: float, col: float, size: int, height: int, width: int) -> Tile:
-    """A `size` tile centred on (row, col), moved inside the image (and cut to a shorter side)."""
-    tile_height, tile_width = min(size, height), min(size, width)
-    top = min(max(round(row - tile_height / 2), 0), height - tile_height)
-    left = min(max(round(col - tile_width / 2), 0), width - tile_width)
+    """A `size` tile centred on (row, col), reaching beyond the image where the point lies near
+    its edge; along a side shorter than `size`, the whole side."""
+    top, tile_height = (round(row - size / 2), size) if size <= height else (0, height)
+    left, tile_width = (round(col - size / 2), size) if size <= width else (0, width)
     return Tile(top, left, tile_height, tile_width)
 
 
@@ -218,8 +240,8 @@ def paint_heat(stitched: np.ndarray, heat: np.ndarray, tile: Tile, shape: tuple[
     heat = np.asarray(heat, dtype=np.float32)
     if heat.ndim != 2 or heat.shape[0] != heat.shape[1]:
         raise ValueError(f"expected a square model-resolution heat map, got shape {heat.shape}")
-    top, rows = _heat_coordinates(tile.top, tile.height, stitched.shape[0] / shape[0], heat.shape[0], resize_size)
-    left, cols = _heat_coordinates(tile.left, tile.width, stitched.shape[1] / shape[1], heat.shape[1], resize_size)
+    top, rows = _heat_coordinates(tile.top, tile.height, stitched.shape[0], shape[0], heat.shape[0], resize_size)
+    left, cols = _heat_coordinates(tile.left, tile.width, stitched.shape[1], shape[1], heat.shape[1], resize_size)
     if not len(rows) or not len(cols):
         return
     values = _bilinear(heat, rows, cols)
@@ -227,14 +249,15 @@ def paint_heat(stitched: np.ndarray, heat: np.ndarray, tile: Tile, shape: tuple[
     np.maximum(region, values, out=region)
 
 
-def _heat_coordinates(offset: int, length: int, scale: float, image_size: int,
+def _heat_coordinates(offset: int, length: int, map_length: int, slide_length: int, image_size: int,
                       resize_size: int | None) -> tuple[int, np.ndarray]:
-    """Along one side of a tile at `offset` with `length` slide pixels, on a map with `scale` map
-    pixels per slide pixel: the first map pixel the model saw, and the positions in the heat map
-    of that pixel and the following ones it saw."""
+    """Along one side of a tile at `offset` with `length` slide pixels, on a map of `map_length`
+    pixels over the slide's `slide_length`: the first map pixel the model saw, and the positions in
+    the heat map of that pixel and the following ones it saw (none beyond the slide)."""
+    scale = map_length / slide_length
     start, end = seen_window(length, image_size, resize_size)
     first = max(0, math.floor(offset * scale))
-    candidates = np.arange(first, math.ceil((offset + length) * scale) + 1)
+    candidates = np.arange(first, min(map_length, math.ceil((offset + length) * scale) + 1))
     centres = (candidates + 0.5) / scale - offset  # in the tile's pixels
     seen = candidates[(centres >= start) & (centres < end)]
     if not len(seen):

@@ -51,10 +51,9 @@ def test_a_field_gets_one_tile_centred_on_each_white_cell() -> None:
     height, width = image.shape[:2]
     for tile in tiles:
         assert (tile.height, tile.width) == (128, 128)
-        assert 0 <= tile.top <= height - 128 and 0 <= tile.left <= width - 128
-    for cell in cells:  # the tile's centre is the cell's, moved inside the field near an edge
-        row, col = np.clip(cell.row, 64, height - 64), np.clip(cell.col, 64, width - 64)
-        offsets = [np.hypot(tile.top + 64 - row, tile.left + 64 - col) for tile in tiles]
+        assert -64 <= tile.top <= height - 64 and -64 <= tile.left <= width - 64
+    for cell in cells:  # the tile's centre is the cell's, also near an edge
+        offsets = [np.hypot(tile.top + 64 - cell.row, tile.left + 64 - cell.col) for tile in tiles]
         assert min(offsets) < 0.4 * cell.radius
 
 
@@ -86,16 +85,38 @@ def test_a_crop_is_one_tile_whatever_it_shows() -> None:
 
 
 @pytest.mark.parametrize("row,col,expected", [
-    (100.0, 150.0, Tile(36, 86, 128, 128)),  # inside: centred
-    (10.0, 990.0, Tile(0, 872, 128, 128)),  # near the top-right corner: moved inside
-    (299.0, 0.0, Tile(172, 0, 128, 128)),
+    (100.0, 150.0, Tile(36, 86, 128, 128)),  # inside
+    (10.0, 990.0, Tile(-54, 926, 128, 128)),  # near the top-right corner: reaching beyond it
+    (299.0, 0.0, Tile(235, -64, 128, 128)),
 ])
-def test_centred_tiles_stay_inside_the_image(row: float, col: float, expected: Tile) -> None:
+def test_a_tile_is_centred_on_its_cell_even_near_the_edge(row: float, col: float, expected: Tile) -> None:
     assert centred_tile(row, col, 128, 300, 1000) == expected
 
 
 def test_a_centred_tile_takes_a_side_shorter_than_the_tile_whole() -> None:
     assert centred_tile(40.0, 500.0, 128, 90, 1000) == Tile(0, 436, 90, 128)
+
+
+def test_the_part_of_a_tile_beyond_the_slide_is_the_slide_mirrored_at_its_edge() -> None:
+    image = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)
+
+    cut = Tile(-2, 5, 4, 4).cut(image)
+
+    assert cut.shape == (4, 4, 3) and cut.dtype == np.uint8
+    # slide rows -2, -1, 0, 1 and columns 5, 6, 7, 8: row -k is row k, column 8 is column 6
+    np.testing.assert_array_equal(cut, image[np.ix_([2, 1, 0, 1], [5, 6, 7, 6])])
+    np.testing.assert_array_equal(Tile(1, 1, 3, 3).cut(image), image[1:4, 1:4])
+    with pytest.raises(ValueError, match="wholly outside"):
+        Tile(-10, 0, 4, 4).cut(image)
+
+
+def test_heat_of_a_tile_reaching_beyond_the_slide_is_painted_on_the_slide_only() -> None:
+    heat = np.ones((64, 64), dtype=np.float32)
+    stitched = np.zeros((100, 150), dtype=np.float32)
+
+    paint_heat(stitched, heat, Tile(-40, 100, 100, 100), (100, 150))
+
+    assert stitched[:50, 110:].min() > 0 and stitched[:, :95].max() == 0
 
 
 @pytest.mark.parametrize("height,width,tile,stride", [

@@ -29,7 +29,7 @@ def test_a_cell_counts_as_found_only_under_a_tile_centred_on_it() -> None:
     assert field_screening.found(cell, [Tile(36, 136, 128, 128)], (500, 500))
     assert not field_screening.found(cell, [Tile(36, 166, 128, 128)], (500, 500))
     corner = FieldCell(row=10.0, col=10.0, radius=20.0, blast=False)
-    assert field_screening.found(corner, [Tile(0, 0, 128, 128)], (500, 500))  # moved inside the field
+    assert field_screening.found(corner, [Tile(-54, -54, 128, 128)], (500, 500))  # centred, reaching beyond
 
 
 def test_it_prints_both_tilings(tiny_bundle, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
