@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--flagged-only", action="store_true", help="only flagged slides")
     parser.add_argument("--lab", default="", metavar="NAME", help="laboratory name printed at the top")
     parser.add_argument("--operator", metavar="NAME", help="who prints the report (default: your user name)")
-    parser.add_argument("--csv", action="store_true", help="also write the slide table to FILE.csv")
+    parser.add_argument("--csv", action="store_true",
+                        help="also write the slide table to FILE.csv and its cells to FILE_cells.csv")
     parser.set_defaults(func=run)
 
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
           f"{counts.flagged} flagged, {counts.rejected} rejected, {counts.flags_awaiting_review} awaiting review"
           + (" (empty period)" if summary.is_empty else ""))
     if summary.csv_path:
-        print(f"wrote {summary.csv_path}")
+        print(f"wrote {summary.csv_path} (one line per slide) and {summary.cells_csv_path} (one line per cell)")
     return 0
 
 

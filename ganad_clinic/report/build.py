@@ -19,6 +19,7 @@ class ReportSummary:
 
     pdf_path: Path
     csv_path: Path | None
+    cells_csv_path: Path | None  # beside csv_path: the cells of each slide's current score
     pages: int
     counts: SummaryCounts
     model_versions: tuple[str, ...]  # behind the period's scores, most used first
@@ -41,8 +42,8 @@ def build_report(
     csv_path: str | os.PathLike[str] | None = None,
 ) -> ReportSummary:
     """Write the screening report of the slides received in [since, until] to `out_path`, and the
-    same rows to `csv_path` when given. Each file is replaced atomically: an interrupted build
-    leaves any earlier file as it was.
+    same rows to `csv_path` when given, with their cells beside it (`<name>_cells.csv`). Each file
+    is replaced atomically: an interrupted build leaves any earlier file as it was.
 
     A date covers its whole local day (`until` included); a naive datetime is local time.
     `folder` selects one inbox (as recorded: an absolute path).
@@ -52,6 +53,6 @@ def build_report(
         flagged_only=flagged_only, lab=lab, operator=operator,
     )
     pages = write_pdf(content, out_path)
-    written_csv = None if csv_path is None else write_csv(content, csv_path)
-    return ReportSummary(Path(out_path), written_csv, pages, content.counts,
+    slides_csv, cells_csv = (None, None) if csv_path is None else write_csv(content, csv_path)
+    return ReportSummary(Path(out_path), slides_csv, cells_csv, pages, content.counts,
                          tuple(model.version for model in content.models if model.slides_scored))

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
+from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
 
 BUNDLE_METADATA = Path("configs/metadata.json")
 """Where a model bundle keeps its metadata (the bundle contract in DESIGN.md). Read here as plain
@@ -29,6 +29,23 @@ DECISION_LABELS = {
 
 
 @dataclass(frozen=True)
+class CellRow:
+    """One tile of a slide's current score: a white cell, a grid tile or the whole of a crop."""
+
+    number: int  # as people see it: the stored cell_index + 1
+    x: int  # its box in slide pixels
+    y: int
+    width: int
+    height: int
+    found_by: str  # "white cell" | "grid" | "whole image"
+    score: float
+    l_d: float
+    l_r: float
+    l_l: float
+    flagged: bool
+
+
+@dataclass(frozen=True)
 class SlideRow:
     """One slide as the report lists it: its current score and its current review."""
 
@@ -40,6 +57,8 @@ class SlideRow:
     status: SlideStatus
     reason: str | None  # why it was rejected
     duplicate_of_id: int | None
+    slide_width: int | None  # pixels; None when not recorded
+    score_id: int | None
     score: float | None
     threshold: float | None
     flagged: bool
@@ -52,6 +71,7 @@ class SlideRow:
     heatmap_path: str | None
     tiling: str | None  # how the slide was tiled; None for scores stored before that was recorded
     warning: str | None  # a caveat on the score ("page 1 of 3 scored"); None when there is none
+    cells: tuple[CellRow, ...]  # of the current score, in plan order; none for scores stored before cells were
     decision: ReviewDecision | None
     reviewer: str | None
     review_note: str
@@ -60,6 +80,17 @@ class SlideRow:
     @property
     def decision_label(self) -> str:
         return "" if self.decision is None else DECISION_LABELS[self.decision]
+
+    @property
+    def flagged_cells(self) -> tuple[CellRow, ...]:
+        """The flagged cells, highest score first (the order a reviewer looks at them)."""
+        return tuple(sorted((cell for cell in self.cells if cell.flagged), key=lambda cell: (-cell.score, cell.number)))
+
+    @property
+    def shows_cells(self) -> bool:
+        """Whether the slide is shown cell by cell: a field with several tiles whose size is known
+        (boxes are placed by it). A crop is one cell and is shown whole, as is an older score."""
+        return len(self.cells) > 1 and bool(self.slide_width)
 
 
 @dataclass(frozen=True)
@@ -158,10 +189,11 @@ def gather_content(
     operator: str = "",
     printed_at: datetime | None = None,
 ) -> ReportContent:
-    """Read the slides of the period (one query) and the model registry, and count."""
+    """Read the slides of the period (one query), each current score's cells and the model
+    registry, and count."""
     start, end = period_bounds(since, until)
     summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only)
-    rows = tuple(_row(summary) for summary in summaries)
+    rows = tuple(_row(summary, _cells(store, summary)) for summary in summaries)
     return ReportContent(
         lab=lab,
         operator=operator,
@@ -195,7 +227,17 @@ def count(rows: tuple[SlideRow, ...] | list[SlideRow]) -> SummaryCounts:
     )
 
 
-def _row(summary: SlideSummary) -> SlideRow:
+def _cells(store: Store, summary: SlideSummary) -> tuple[CellRow, ...]:
+    return () if summary.score is None else tuple(_cell_row(cell) for cell in store.list_cells(summary.score.id))
+
+
+def _cell_row(cell: Cell) -> CellRow:
+    return CellRow(number=cell.cell_index + 1, x=cell.x, y=cell.y, width=cell.width, height=cell.height,
+                   found_by=cell.found_by, score=cell.score, l_d=cell.l_d, l_r=cell.l_r, l_l=cell.l_l,
+                   flagged=cell.flagged)
+
+
+def _row(summary: SlideSummary, cells: tuple[CellRow, ...]) -> SlideRow:
     slide, score, review = summary.slide, summary.score, summary.review
     return SlideRow(
         slide_id=slide.id,
@@ -206,6 +248,8 @@ def _row(summary: SlideSummary) -> SlideRow:
         status=slide.status,
         reason=slide.reason,
         duplicate_of_id=slide.duplicate_of_id,
+        slide_width=slide.width,
+        score_id=None if score is None else score.id,
         score=None if score is None else score.score,
         threshold=None if score is None else score.threshold,
         flagged=score is not None and score.flagged,
@@ -218,6 +262,7 @@ def _row(summary: SlideSummary) -> SlideRow:
         heatmap_path=None if score is None else score.heatmap_path,
         tiling=None if score is None else score.tiling,
         warning=None if score is None else score.warning,
+        cells=cells,
         decision=None if review is None else review.decision,
         reviewer=None if review is None else review.reviewer,
         review_note="" if review is None else review.note,

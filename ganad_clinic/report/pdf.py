@@ -30,11 +30,12 @@ from reportlab.platypus import (
 )
 
 from ganad_clinic import __version__
+from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, CellBox, cell_colour
 from ganad_clinic.report.atomic import atomic_output
 from ganad_clinic.report.charts import heat_legend, score_histogram
-from ganad_clinic.report.content import ModelInfo, ReportContent, SlideRow
+from ganad_clinic.report.content import CellRow, ModelInfo, ReportContent, SlideRow
 from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts, visual
-from ganad_clinic.report.thumbnails import image_box
+from ganad_clinic.report.thumbnails import Thumbnail, field_pictures, image_box, picture_box, placeholder
 from ganad_clinic.store import SlideStatus
 
 DISCLAIMER = (
@@ -347,8 +348,11 @@ def _flagged_section(content: ReportContent, fonts: ReportFonts, styles: _Styles
     flow: list[Flowable] = [
         CondPageBreak(8 * cm),
         Paragraph(f"Flagged slides ({len(flagged)})", styles.heading),
-        Paragraph("Each flagged slide beside its heat map. The heat-map colours use one fixed scale for "
-                  "every slide, anchored to the model's normal slides:", styles.small),
+        Paragraph("Each flagged slide beside its heat map. A field is shown whole with each of its cells boxed "
+                  f"and numbered ({_colour_word(FLAGGED_COLOUR, 'vermillion')}: the cell's score is at or above the "
+                  f"threshold; {_colour_word(NORMAL_COLOUR, 'blue')}: below), then its flagged cells close up, highest "
+                  "score first. The heat-map colours use one fixed scale for every slide, anchored to the model's "
+                  "normal slides:", styles.small),
         Spacer(1, 4),
         heat_legend(FRAME_WIDTH * 0.75, fonts.regular),
         Spacer(1, 6),
@@ -360,23 +364,104 @@ def _flagged_section(content: ReportContent, fonts: ReportFonts, styles: _Styles
 
 DETAILS_WIDTH = FRAME_WIDTH - 2 * (IMAGE_BOX + 0.3 * cm) - CELL_PADDING
 """The width of a flagged slide's figures, beside its two images."""
+OVERVIEW_BOX = 9.4 * cm
+FIELD_DETAILS_WIDTH = FRAME_WIDTH - (OVERVIEW_BOX + 0.3 * cm) - CELL_PADDING
+"""The width of a flagged field's figures, beside its overview."""
+CROPS_SHOWN = 6
+"""At most this many flagged cells of a field are shown close up; the rest are boxed in the overview."""
+CROP_COLUMN = FRAME_WIDTH / CROPS_SHOWN
+CROP_BOX = CROP_COLUMN - 0.4 * cm
 NOTE_WIDTH = FRAME_WIDTH - 6 - 30  # the note style's indents (3 + 3), and room for its "Note:" label
 CAUTION_LABEL = 40  # room for a warning's "Caution:" label
 
 
 def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
-    """The slide's images and figures, kept on one page with its note unless the note is long."""
+    """The slide's pictures and figures, kept on one page with its note unless the note is long."""
+    block = _field_figures(row, fonts, styles) if row.shows_cells else [_slide_figures(row, fonts, styles)]
+    if row.review_note.strip():
+        block.append(Paragraph(f"<b>Note:</b> {fonts.markup(row.review_note, NOTE_WIDTH, styles.note.fontSize)}",
+                               styles.note))
+    if len(row.review_note) > LONG_NOTE_CHARS:
+        return [*block, Spacer(1, 6)]
+    return [KeepTogether(block), Spacer(1, 6)]
+
+
+def _slide_figures(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> Table:
+    """A crop (or a score stored before cells were kept): the slide and its heat map, whole."""
     slide = image_box(row.path, IMAGE_BOX, "slide image\nnot found", fonts.regular)
     heat = image_box(row.heatmap_path, IMAGE_BOX, "heat map\nnot found", fonts.regular)
+    return _figures_table([slide, heat, _details(row, fonts, styles, DETAILS_WIDTH)],
+                          (IMAGE_BOX + 0.3 * cm, IMAGE_BOX + 0.3 * cm, None))
+
+
+def _field_figures(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    """A field: its heat map with every cell boxed and numbered, then its flagged cells close up,
+    cut from the same heat map."""
+    assert row.slide_width is not None and row.threshold is not None  # a flagged field with cells has both
+    shown = row.flagged_cells[:CROPS_SHOWN]
+    pictures = field_pictures(row.heatmap_path, row.slide_width, [_box(cell, row.threshold) for cell in row.cells],
+                              [_box(cell, row.threshold) for cell in shown])
+    overview: Flowable = (placeholder(IMAGE_BOX, "heat map\nnot found", fonts.regular) if pictures is None
+                          else picture_box(pictures.overview, OVERVIEW_BOX))
+    crops = (None,) * len(shown) if pictures is None else pictures.crops
+    flow: list[Flowable] = [_figures_table([overview, _details(row, fonts, styles, FIELD_DETAILS_WIDTH)],
+                                           (OVERVIEW_BOX + 0.3 * cm, None))]
+    if shown:
+        flow.append(Paragraph("Flagged cells close up, highest score first:", styles.small))
+        flow.append(_crops_table(shown, crops, row.threshold, fonts, styles))
+    hidden = len(row.flagged_cells) - len(shown)
+    if hidden:
+        flow.append(Paragraph(f"… and {hidden} more flagged cell{'s' if hidden != 1 else ''}, boxed in "
+                              f"{_colour_word(FLAGGED_COLOUR, 'vermillion')} in the overview.", styles.small))
+    return flow
+
+
+def _box(cell: CellRow, threshold: float) -> CellBox:
+    return CellBox(cell.number, cell.x, cell.y, cell.width, cell.height, cell.score, threshold)
+
+
+def _crops_table(cells: tuple[CellRow, ...], crops: tuple[Thumbnail | None, ...], threshold: float,
+                 fonts: ReportFonts, styles: _Styles) -> Table:
+    """One column per flagged cell: its close-up, then its number on a label coloured as its box in
+    the overview, its score and the threshold."""
+    columns = []
+    for cell, crop in zip(cells, crops):
+        picture = placeholder(CROP_BOX, "no picture", fonts.regular) if crop is None else picture_box(crop, CROP_BOX)
+        label = _colour_label(f"cell {cell.number}", cell_colour(cell.score, threshold), fonts)
+        columns.append([picture, Paragraph(label, styles.small),
+                        Paragraph(f"score <b>{cell.score:.4g}</b><br/>threshold {threshold:.4g}", styles.small)])
+    table = Table([columns], colWidths=[CROP_COLUMN] * len(columns), hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+    ]))
+    return table
+
+
+def _figures_table(columns: list[Any], widths: tuple[float | None, ...]) -> Table:
+    table = Table([columns], colWidths=widths, hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("LINEABOVE", (0, 0), (-1, 0), 0.5, GRID),
+        ("TOPPADDING", (0, 0), (-1, -1), 5),
+    ]))
+    return table
+
+
+def _details(row: SlideRow, fonts: ReportFonts, styles: _Styles, width: float) -> list[Paragraph]:
     review = "awaiting review"
     if row.decision is not None:
         review = f"{row.decision_label} by {fonts.markup(_short(row.reviewer or ''))}"
         if row.reviewed_at is not None:
             review += f", {row.reviewed_at:%Y-%m-%d %H:%M}"
+    cells = [f"{len(row.flagged_cells)} of {len(row.cells)} cells flagged"] if row.shows_cells else []
     lines = [
-        f"<b>{fonts.markup(row.file_name, DETAILS_WIDTH, DETAILS_SIZE, bold=True)}</b>",
+        f"<b>{fonts.markup(row.file_name, width, DETAILS_SIZE, bold=True)}</b>",
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
         f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
+        *cells,
         f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
         *([f"Scored by {fonts.markup(row.tiling)}"] if row.tiling else []),
         f"Model {fonts.markup(row.model_version or '?')}",
@@ -384,23 +469,22 @@ def _flagged_block(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
     ]
     details = [Paragraph(line, styles.details) for line in lines]
     if row.warning:
-        warning = fonts.markup(row.warning, DETAILS_WIDTH - CAUTION_LABEL, DETAILS_SIZE)
+        warning = fonts.markup(row.warning, width - CAUTION_LABEL, DETAILS_SIZE)
         details.append(Paragraph(f"<b>Caution:</b> {warning}", styles.caution))
-    table = Table([[slide, heat, details]], colWidths=(IMAGE_BOX + 0.3 * cm, IMAGE_BOX + 0.3 * cm, None),
-                  hAlign="LEFT")
-    table.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-        ("LINEABOVE", (0, 0), (-1, 0), 0.5, GRID),
-        ("TOPPADDING", (0, 0), (-1, -1), 5),
-    ]))
-    block: list[Flowable] = [table]
-    if row.review_note.strip():
-        block.append(Paragraph(f"<b>Note:</b> {fonts.markup(row.review_note, NOTE_WIDTH, styles.note.fontSize)}",
-                               styles.note))
-    if len(row.review_note) > LONG_NOTE_CHARS:
-        return [*block, Spacer(1, 6)]
-    return [KeepTogether(block), Spacer(1, 6)]
+    return details
+
+
+def _colour_label(text: str, colour: tuple[int, int, int], fonts: ReportFonts) -> str:
+    """`text` in white on `colour`, like a cell's number label in the overview."""
+    return f'<font name="{fonts.bold}" color="white" backColor="{_hex(colour)}">&nbsp;{text}&nbsp;</font>'
+
+
+def _colour_word(colour: tuple[int, int, int], word: str) -> str:
+    return f'<font color="{_hex(colour)}"><b>{word}</b></font>'
+
+
+def _hex(colour: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % colour
 
 
 def _sign_off(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:

@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from ganad_clinic.cli import report
-from ganad_clinic.store import open_store
+from ganad_clinic.store import Cell, open_store
 
 
 def ganad_report(*argv: str) -> int:
@@ -23,7 +23,8 @@ def ganad_report(*argv: str) -> int:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """A home whose database holds two scored slides (one flagged) from the inbox `tmp_path/in`."""
+    """A home whose database holds two scored fields of two cells each (one field flagged) from the
+    inbox `tmp_path/in`; their images are not on disk."""
     home = tmp_path / "home"
     bundle = tmp_path / "bundle"
     (bundle / "configs").mkdir(parents=True)
@@ -34,10 +35,16 @@ def home(tmp_path: Path) -> Path:
         model = store.register_model_version("1.0.0", bundle, "ab" * 32, actor="tester")
         inbox = (tmp_path / "in").absolute()
         for name, score in (("normal.png", 0.2), ("blast.png", 0.9)):
-            slide = store.record_slide(inbox / name, name, 10, inbox).slide
+            slide = store.record_slide(inbox / name, name, 10, inbox, width=400, height=200).slide
             store.add_score(slide.id, model.id, score=score, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.5,
-                            flagged=score >= 0.5, duration_seconds=0.1)
+                            flagged=score >= 0.5, duration_seconds=0.1, cells=_cells(score))
     return home
+
+
+def _cells(score: float) -> list[Cell]:
+    return [Cell(cell_index=index, x=200 * index, y=0, width=200, height=200, found_by="white cell",
+                 score=value, l_d=0.1, l_r=0.2, l_l=0.3, flagged=value >= 0.5)
+            for index, value in enumerate((0.1, score))]
 
 
 def test_writes_the_pdf_and_the_csv_beside_it(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,10 +52,16 @@ def test_writes_the_pdf_and_the_csv_beside_it(home: Path, tmp_path: Path, capsys
     assert ganad_report("--out", str(out), "--home", str(home), "--csv", "--lab", "Lab 3", "--operator", "Jo") == 0
     text = "\n".join(page.extract_text() for page in PdfReader(out).pages)
     assert "Lab 3" in text and "Jo" in text and "mean + 3 std of normal scores" in text
+    assert "1 of 2 cells flagged" in text and "heat map" in text  # the field's overview, its picture missing
     with open(out.with_suffix(".csv"), encoding="utf-8-sig", newline="") as handle:
         assert [row["file"] for row in csv.DictReader(handle)] == ["normal.png", "blast.png"]
+    cells_csv = out.with_name("may_cells.csv")
+    with open(cells_csv, encoding="utf-8-sig", newline="") as handle:
+        assert [(row["file"], row["cell"], row["flagged"]) for row in csv.DictReader(handle)] == [
+            ("normal.png", "1", "0"), ("normal.png", "2", "0"), ("blast.png", "1", "0"), ("blast.png", "2", "1")]
     printed = capsys.readouterr().out
-    assert f"wrote {out} (2 pages): 2 slides, 1 flagged, 0 rejected, 1 awaiting review" in printed and f"wrote {out.with_suffix('.csv')}" in printed
+    assert f"wrote {out} (2 pages): 2 slides, 1 flagged, 0 rejected, 1 awaiting review" in printed
+    assert f"wrote {out.with_suffix('.csv')} (one line per slide) and {cells_csv} (one line per cell)" in printed
 
 
 def test_the_period_folder_and_flag_filters_reach_the_report(home: Path, tmp_path: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import numpy as np
 from PIL import Image
 
 from ganad_clinic.imaging.overlay import overlay
-from ganad_clinic.imaging.synthetic import generate_cell
-from ganad_clinic.store import ModelVersion, Store
+from ganad_clinic.imaging.synthetic import draw_field, generate_cell
+from ganad_clinic.store import Cell, ModelVersion, Store, TilingRecord
 
 THRESHOLD = 0.7
 THRESHOLD_RULE = "95th percentile of 20 validation-normal scores"
+TILE = 160  # a field's tiles, in slide pixels
+HEAT_SCALE = 0.5  # heat-map picture pixels per slide pixel: the picture is the slide shrunk, as for a large field
 
 
 def fake_bundle(folder: Path, version: str, *, threshold: float = THRESHOLD, lam: float = 0.8,
@@ -66,14 +69,62 @@ class SlideFiles:
         Image.fromarray(overlay(image, heat)).save(heatmap)
         return path, heatmap
 
+    def field(self, name: str, hot: Sequence[int], columns: int = 4, rows: int = 3) -> Field:
+        """Write a field of `columns` x `rows` tiles and its heat map, hot over the tiles `hot`
+        (indices from 0, row by row) and cold elsewhere; the heat map is the field shrunk."""
+        self.count += 1
+        width, height = columns * TILE, rows * TILE
+        image, _ = draw_field(np.random.default_rng(self.count), width, height, n_cells=4)
+        path = self.inbox / name
+        Image.fromarray(image).save(path)
+        boxes = tuple((index % columns * TILE, index // columns * TILE, TILE, TILE) for index in range(columns * rows))
+        small = np.asarray(Image.fromarray(image).resize((round(width * HEAT_SCALE), round(height * HEAT_SCALE))))
+        heat = np.zeros(small.shape[:2], dtype=np.float32)
+        for index in hot:
+            x, y, side, _ = (round(value * HEAT_SCALE) for value in boxes[index])
+            heat[y:y + side, x:x + side] = 0.9
+        heatmap = self.heatmaps / f"heat-{self.count}.png"
+        Image.fromarray(overlay(small, heat)).save(heatmap)
+        return Field(path, heatmap, width, height, boxes)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field written by `SlideFiles.field`: its files, size and tile boxes (x, y, width, height)."""
+
+    path: Path
+    heatmap: Path
+    width: int
+    height: int
+    boxes: tuple[tuple[int, int, int, int], ...]
+
+    def cells(self, scores: Sequence[float], threshold: float = THRESHOLD, found_by: str = "white cell") -> list[Cell]:
+        """One stored cell per tile with these scores, flagged as the scorer flags (at or above the threshold)."""
+        return [Cell(cell_index=index, x=x, y=y, width=width, height=height, found_by=found_by, score=score,
+                     l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2, flagged=score >= threshold)
+                for index, ((x, y, width, height), score) in enumerate(zip(self.boxes, scores, strict=True))]
+
+
+def tiling(how: str, rule: str = "grid") -> TilingRecord:
+    return TilingRecord(rule, how, 257, 1.0, 0.5)
+
 
 def record_scored(store: Store, model: ModelVersion, path: Path, heatmap: Path | None, score: float,
-                  *, threshold: float = THRESHOLD, folder: Path | None = None, tiling: str | None = None,
-                  warning: str | None = None) -> int:
-    """Record a slide and score it; returns the slide id."""
+                  *, threshold: float = THRESHOLD, folder: Path | None = None, tiling: TilingRecord | None = None,
+                  cells: Sequence[Cell] = (), size: tuple[int, int] | None = None, warning: str | None = None) -> int:
+    """Record a slide (`size` its width and height) and score it with its cells; returns the slide id."""
+    width, height = (None, None) if size is None else size
     slide = store.record_slide(path, hashlib.sha256(str(path).encode()).hexdigest(), 1000,
-                               folder or path.parent).slide
+                               folder or path.parent, width=width, height=height).slide
     store.add_score(slide.id, model.id, score=score, l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2,
                     threshold=threshold, flagged=score >= threshold, duration_seconds=0.1, heatmap_path=heatmap,
-                    tiling=tiling, warning=warning)
+                    tiling=tiling, cells=cells, warning=warning)
     return slide.id
+
+
+def record_field(store: Store, model: ModelVersion, field: Field, scores: Sequence[float],
+                 threshold: float = THRESHOLD) -> int:
+    """Record a field and score it as the scorer does: its score is its highest cell's."""
+    return record_scored(store, model, field.path, field.heatmap, max(scores), threshold=threshold,
+                         tiling=tiling(f"{len(scores)} tiles, one per white cell", "white cells"),
+                         cells=field.cells(scores, threshold), size=(field.width, field.height))

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from reportlab.pdfbase import pdfdoc
 
-from ganad_clinic.report import build_report, thumbnails
+from ganad_clinic.report import build_report, csv_export, thumbnails
 from ganad_clinic.report.atomic import atomic_output
 
-from .conftest import World
+from .conftest import CellsWorld, World
 
 
 def crash_while_preparing_images(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,6 +40,24 @@ def test_a_crash_mid_build_leaves_the_old_report_and_no_temporary_file(
         build_report(world.store, out, csv_path=out.with_suffix(".csv"))
     assert out.read_bytes() == before
     assert sorted(path.name for path in out.parent.iterdir()) == ["report.pdf"]
+
+
+def test_a_crash_while_writing_the_cells_keeps_the_earlier_pair_of_csv_files(
+    cells_world: CellsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "reports" / "report.pdf"
+    build_report(cells_world.store, out, csv_path=out.with_suffix(".csv"))
+    before = {name: (out.parent / name).read_bytes() for name in ("report.csv", "report_cells.csv")}
+    cells_world.store.add_review(cells_world.ids["few.jpg"], "late reviewer", "normal", "changed")
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv_export, "cell_csv_row", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_report(cells_world.store, out, csv_path=out.with_suffix(".csv"))
+    assert {name: (out.parent / name).read_bytes() for name in before} == before
+    assert sorted(path.name for path in out.parent.iterdir()) == ["report.csv", "report.pdf", "report_cells.csv"]
 
 
 def test_a_crash_while_writing_removes_the_partial_file(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganad_clinic.report.thumbnails import make_thumbnail
+from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, CellBox
+from ganad_clinic.report.thumbnails import OVERVIEW_PIXELS, field_pictures, make_thumbnail
 
 
 def decode(jpeg: bytes) -> Image.Image:
@@ -42,3 +43,26 @@ def test_missing_or_unreadable_files_give_none(tmp_path: Path) -> None:
     assert make_thumbnail(str(broken)) is None
     assert make_thumbnail(None) is None
     assert make_thumbnail(str(tmp_path)) is None
+
+
+def test_a_fields_overview_is_boxed_and_its_crops_are_cut_at_the_pictures_scale(tmp_path: Path) -> None:
+    heatmap = tmp_path / "heat.png"
+    picture = np.full((500, 1000, 3), 230, dtype=np.uint8)
+    picture[100:200, 300:400] = (20, 200, 40)  # cell 1, at slide pixels (600, 200) to (800, 400)
+    Image.fromarray(picture).save(heatmap)
+    cell = CellBox(1, 600, 200, 200, 200, 0.9, 0.7)
+    calm = CellBox(2, 0, 0, 200, 200, 0.1, 0.7)
+    outside = CellBox(3, 2100, 0, 200, 200, 0.9, 0.7)
+
+    pictures = field_pictures(str(heatmap), 2000, [cell, calm], [cell, outside])
+
+    assert pictures is not None
+    overview = np.asarray(decode(pictures.overview.jpeg)).astype(int)
+    assert max(overview.shape[:2]) == OVERVIEW_PIXELS
+    assert (np.abs(overview - FLAGGED_COLOUR).sum(axis=-1) < 40).any()
+    assert (np.abs(overview - NORMAL_COLOUR).sum(axis=-1) < 40).any()
+    crop, missing = pictures.crops
+    assert crop is not None and (crop.width, crop.height) == (100, 100) and missing is None
+    red, green, blue = np.asarray(decode(crop.jpeg)).reshape(-1, 3).mean(axis=0)
+    assert green > 180 and red < 40
+    assert field_pictures(str(tmp_path / "gone.png"), 2000, [cell], [cell]) is None
