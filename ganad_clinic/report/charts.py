@@ -10,6 +10,7 @@ from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
 from ganad_clinic.imaging.overlay import colorize
+from ganad_clinic.model.scoring import heat_of_ratio
 
 BINS = 30
 BELOW_COLOUR = colors.HexColor("#7f9cbf")
@@ -63,7 +64,8 @@ def score_histogram(
 
 
 def heat_legend(width: float, font: str) -> Drawing:
-    """The threshold-anchored colour scale of the heat-map overlays, with what its marks mean."""
+    """The model-anchored colour scale of the heat-map overlays (model.scoring.heat_of_ratio), with
+    what its marks mean: how many times what normal cells show."""
     bar_height, label_height = 9.0, 22.0
     drawing = Drawing(width, bar_height + label_height)
     colours = colorize(np.linspace(0.0, 1.0, LEGEND_STEPS))
@@ -74,11 +76,10 @@ def heat_legend(width: float, font: str) -> Drawing:
                          fillColor=colors.Color(red / 255, green / 255, blue / 255)))
     drawing.add(Rect(0, y, width, bar_height, fillColor=None, strokeColor=AXIS_COLOUR, strokeWidth=0.4))
     marks = (
-        (0.0, "0 none", "start"),
-        (0.25, "0.25 shown from here", "middle"),
-        (0.5, "0.5 = top 1 % of normal pixels", "middle"),
-        (0.75, "0.75 = 3× that", "middle"),
-        (1.0, "1 strongest", "end"),
+        (0.0, "0 = as in normal cells (nothing drawn)", "start"),
+        (heat_of_ratio(3), "3× normal", "middle"),
+        (heat_of_ratio(7), "7×", "middle"),
+        (1.0, "strongest", "end"),
     )
     for value, text, anchor in marks:
         x = value * width
