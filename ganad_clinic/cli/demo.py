@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Draws a synthetic ALL-IDB-like slide set, trains a model (paper split), registers and "
                     "activates it, delivers the test slides into a watched inbox like a scanner, waits until "
                     "all are scored, prints the results and the AUC, and exports the screening report "
-                    "WORKDIR/report.pdf (with report.csv beside it; demo-results.csv adds each slide's truth).")
+                    "WORKDIR/report.pdf (with report.csv and report_cells.csv beside it; demo-results.csv adds each "
+                    "slide's truth).")
     parser.add_argument("--workdir", type=Path, default=Path("demo-work"), help="default %(default)s")
     parser.add_argument("--home", type=Path, help="GANAD Clinic home folder (default WORKDIR/home)")
     parser.add_argument("--quick", action="store_true", help=f"train {QUICK_STEPS} steps only (about a minute in all)")
@@ -38,5 +39,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ganad demo: cancelled", file=sys.stderr)
         return 130
-    print(f"report: {report.pdf_path} ({report.pages} pages, {report.counts.flagged} flagged) and {report.csv_path}")
+    print(f"report: {report.pdf_path} ({report.pages} pages, {report.counts.flagged} flagged), {report.csv_path} "
+          f"and {report.cells_csv_path}")
     return 0
