@@ -1,9 +1,12 @@
-"""The slide viewer: the slide with its heat map (opacity slider, legend), the model's input and
-its reconstruction G(E(x)), zoom and pan, the score and its three terms.
+"""The slide viewer: the slide with its heat map (opacity slider, legend) and its cells' boxes, the
+list of its cells, the chosen cell's model input and reconstruction G(E(x)), zoom and pan, the
+score and its three terms.
 
-The stored score is shown at once; the picture, the raw heat and the reconstruction arrive from
-the inspection worker (see inspection.py). When the original file is gone, the stored heat-map
-picture is shown instead.
+The stored score is shown at once; the picture, the cells, the raw heat and the reconstructions
+arrive from the inspection worker (see inspection.py), recomputed from the stored tiles with the
+stored settings. At first the side panels show the highest-scoring cell and the whole slide is in
+view; choosing a cell (in the list, on its box, or with C / Shift+C) zooms to it. When the slide
+cannot be recomputed, the stored heat-map picture is shown instead.
 """
 
 from __future__ import annotations
@@ -11,32 +14,52 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
 )
 
+from ganad_clinic.app.cell_list import CellList, cell_verdict
 from ganad_clinic.app.heat_legend import HeatLegend
 from ganad_clinic.app.images import heat_layer, to_pixmap
-from ganad_clinic.app.inspection import Inspection
+from ganad_clinic.app.inspection import KEPT_VIEWS, Inspection
 from ganad_clinic.app.slide_table_model import flag_text, is_flagged
-from ganad_clinic.app.zoom_view import ZoomView
+from ganad_clinic.app.zoom_view import Box, ZoomView
+from ganad_clinic.imaging.overlay import cell_colour
+from ganad_clinic.imaging.tiling import WHOLE_IMAGE
+from ganad_clinic.model.inference import CellResult
 from ganad_clinic.store import SlideStatus, SlideSummary
 
 CAUTION_COLOUR = "#a64b00"
 """A caveat on a score (pages not screened, a gray image) stands out from the grey notes."""
+NEXT_CELL_KEY = "C"
+PREVIOUS_CELL_KEY = "Shift+C"
+BOXES_KEY = "B"
+"""Keys free of the window's (A, N, S: review; J, K: slides; H: heat map); they act from anywhere in it."""
+INPUT_TITLE = "Model input x"
+RECONSTRUCTION_TITLE = "Reconstruction G(E(x))"
 
 
-def _titled(title: str, view: QWidget) -> QWidget:
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet("color: palette(mid); font-size: 11px;")
+    return label
+
+
+def _titled(title: QLabel, view: QWidget) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    label = QLabel(title)
-    label.setStyleSheet("color: palette(mid); font-size: 11px;")
-    layout.addWidget(label)
+    layout.addWidget(title)
     layout.addWidget(view, 1)
     return box
+
+
+def _box_rect(cell: CellResult, scale: float) -> QRectF:
+    """A cell's box in the displayed picture's pixels (its tile is in slide pixels)."""
+    tile = cell.tile
+    return QRectF(tile.left * scale, tile.top * scale, tile.width * scale, tile.height * scale)
 
 
 class SlideViewer(QWidget):
@@ -47,6 +70,8 @@ class SlideViewer(QWidget):
         self.summary: SlideSummary | None = None
         self.inspection: Inspection | None = None
         self.threshold_offset = 0.0
+        self.current_cell: int | None = None  # index of the cell the side panels show
+        self.failure: str | None = None  # why the slide in view could not be recomputed
 
         self.title = QLabel("No slide selected")
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
@@ -54,23 +79,40 @@ class SlideViewer(QWidget):
         self.slide_view = ZoomView()
         self.input_view = ZoomView()
         self.reconstruction_view = ZoomView()
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(_titled("Model input x (top tile)", self.input_view))
-        side_layout.addWidget(_titled("Reconstruction G(E(x))", self.reconstruction_view))
+        self.input_title = _caption(INPUT_TITLE)
+        self.reconstruction_title = _caption(RECONSTRUCTION_TITLE)
+        self.cell_list = CellList()
+        self.cell_list.cell_chosen.connect(self.choose_cell)
+        self.slide_view.clicked.connect(self._slide_clicked)
+        self.cells_title = _caption("Cells, highest score first")
+        self.cells_box = _titled(self.cells_title, self.cell_list)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(_titled(self.input_title, self.input_view))
+        side.addWidget(_titled(self.reconstruction_title, self.reconstruction_view))
+        side.addWidget(self.cells_box)
+        side.setSizes([170, 170, 260])
         images = QSplitter(Qt.Orientation.Horizontal)
-        images.addWidget(_titled("Slide and heat map (wheel: zoom, drag: pan, double-click: fit)", self.slide_view))
+        images.addWidget(_titled(_caption("Slide, heat map and cells (wheel: zoom, drag: pan, click a box: that cell, "
+                                          "double-click: fit)"), self.slide_view))
         images.addWidget(side)
         images.setStretchFactor(0, 3)
         images.setStretchFactor(1, 1)
-        images.setSizes([600, 200])
+        images.setSizes([560, 260])
+        self.next_cell_action = self._action("Next cell", NEXT_CELL_KEY, 1)
+        self.previous_cell_action = self._action("Previous cell", PREVIOUS_CELL_KEY, -1)
 
         self.heat_toggle = QCheckBox("Heat map")
         self.heat_toggle.setChecked(True)
         self.heat_toggle.setShortcut("H")
         self.heat_toggle.setToolTip("Show the heat map (H)")
         self.heat_toggle.toggled.connect(self.slide_view.set_layer_visible)
+        self.boxes_toggle = QCheckBox("Cell boxes")
+        self.boxes_toggle.setChecked(True)
+        self.boxes_toggle.setShortcut(BOXES_KEY)
+        self.boxes_toggle.setToolTip(f"Outline each cell, numbered as in the list: vermillion when flagged, blue "
+                                     f"when normal ({BOXES_KEY}). {NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / "
+                                     "previous cell in the list")
+        self.boxes_toggle.toggled.connect(self.slide_view.set_boxes_visible)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(opacity_percent)
@@ -86,6 +128,7 @@ class SlideViewer(QWidget):
             button.setFixedWidth(48)
         controls = QHBoxLayout()
         controls.addWidget(self.heat_toggle)
+        controls.addWidget(self.boxes_toggle)
         controls.addWidget(QLabel("Opacity"))
         controls.addWidget(self.opacity)
         controls.addWidget(HeatLegend(), 1)
@@ -97,8 +140,7 @@ class SlideViewer(QWidget):
         for column, (key, caption) in enumerate((("score", "Score A(x)"), ("threshold", "Threshold"),
                                                  ("l_d", "L_D (critic)"), ("l_r", "L_R (pixels)"),
                                                  ("l_l", "L_L (latent)"), ("model", "Model"))):
-            label = QLabel(caption)
-            label.setStyleSheet("color: palette(mid); font-size: 11px;")
+            label = _caption(caption)
             value = QLabel("–")
             value.setStyleSheet("font-size: 14px;")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -116,6 +158,15 @@ class SlideViewer(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.status)
 
+    def _action(self, text: str, shortcut: str, rows: int) -> QAction:
+        """A key that steps through the cell list from anywhere in the window (the queue keeps the focus)."""
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{text} in the list of cells, zoomed to ({shortcut})")
+        action.triggered.connect(lambda: self.cell_list.step(rows))
+        self.addAction(action)
+        return action
+
     def _apply_opacity(self, percent: int) -> None:
         self.slide_view.set_layer_opacity(percent / 100)
         self.opacity_changed.emit(percent)
@@ -127,14 +178,24 @@ class SlideViewer(QWidget):
     # content
 
     def show_summary(self, summary: SlideSummary | None, *, keep_pictures: bool = False) -> None:
-        """Show a slide's stored result; its pictures follow from `show_inspection`."""
+        """Show a slide's stored result; its pictures and cells follow from `show_inspection`."""
         same_slide = summary is not None and self.summary is not None and summary.slide.id == self.summary.slide.id
         self.summary = summary
         if not (keep_pictures and same_slide):
             self.inspection = None
+            self.current_cell = None
+            self.failure = None
             for view in (self.slide_view, self.input_view, self.reconstruction_view):
                 view.clear()
+            self.cell_list.clear()
+            self.cells_box.hide()
+            self._set_titles(None)
         self._show_text()
+
+    @property
+    def threshold(self) -> float | None:
+        """What a cell is judged by here: the model's threshold with the technician's offset (as the slide's flag)."""
+        return None if self.inspection is None else self.inspection.result.threshold + self.threshold_offset
 
     def _show_text(self) -> None:
         summary = self.summary
@@ -165,8 +226,10 @@ class SlideViewer(QWidget):
             self.status.setText(f"Rejected: {slide.reason}")
         elif score is None:
             self.status.setText("Waiting to be scored")
+        elif self.failure is not None:
+            self.status.setText(self.failure)
         elif self.inspection is None:
-            self.status.setText(f"Computing the heat map and G(E(x)) with model {score.model_version}…")
+            self.status.setText(f"Computing the heat map, the cells and G(E(x)) with model {score.model_version}…")
         else:
             self.status.setText(self._inspection_note(self.inspection))
         if score is not None and score.warning and slide.status is SlideStatus.SCORED:
@@ -175,21 +238,94 @@ class SlideViewer(QWidget):
 
     def _inspection_note(self, inspection: Inspection) -> str:
         result = inspection.result
-        tiles = result.tiling + ("; the side panels show the top-scoring tile" if len(result.cells) > 1 else "")
-        note = f"Heat map and reconstruction recomputed with model {inspection.model_version} ({tiles})."
+        note = f"{self._cell_note(inspection)} Heat map and reconstruction recomputed with model " \
+               f"{inspection.model_version} ({result.tiling})."
         if not inspection.matches_stored:
             note += f" Recomputed score {result.score:.4f} differs from the stored one."
         return note
+
+    def _cell_note(self, inspection: Inspection) -> str:
+        """Which cell the side panels show, in the words of the list and the boxes."""
+        result, cell = inspection.result, self._cell(self.current_cell)
+        verdict = cell_verdict(cell.score, self.threshold)
+        if result.plan.rule == WHOLE_IMAGE:
+            return f"The side panels show the whole image (one cell), score {cell.score:.4f}, {verdict}."
+        highest = " (the highest)" if cell.index == result.top.index else ""
+        note = (f"The side panels show cell {cell.index + 1} of {len(result.cells)} ({cell.found_by}), "
+                f"score {cell.score:.4f}{highest}, {verdict}.")
+        if cell.index not in result.views:
+            note += f" Its input and reconstruction are not kept: only the {KEPT_VIEWS} highest-scoring cells' are."
+        return note
+
+    def _cell(self, index: int | None) -> CellResult:
+        cells = self.inspection.result.cells
+        return cells[index] if index is not None else self.inspection.result.top
 
     def show_inspection(self, inspection: Inspection) -> None:
         if self.summary is None or inspection.slide_id != self.summary.slide.id:
             return
         self.inspection = inspection
-        top = inspection.result.views[inspection.result.top.index]
-        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_layer(inspection.result.heat)))
-        self.input_view.show_pixmaps(to_pixmap(top.model_input))
-        self.reconstruction_view.show_pixmaps(to_pixmap(top.reconstruction))
+        result = inspection.result
+        self.current_cell = result.top.index
+        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_layer(result.heat)))
+        tiled = result.plan.rule != WHOLE_IMAGE
+        self.cells_box.setVisible(tiled)
+        self.boxes_toggle.setEnabled(tiled)
+        if tiled:
+            self.cells_title.setText(f"{len(result.cells)} cells ({result.cells[0].found_by}), highest score first "
+                                     f"({NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / previous)")
+            self._show_boxes()
+            self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self.threshold,
+                                      self.current_cell)
+        self._show_cell_views()
         self._show_text()
+
+    def _show_boxes(self) -> None:
+        """Each cell's box, numbered as in the list, coloured by its score against the threshold in use."""
+        inspection, threshold = self.inspection, self.threshold
+        self.slide_view.show_boxes([
+            Box(_box_rect(cell, inspection.scale), str(cell.index + 1), QColor(*cell_colour(cell.score, threshold)))
+            for cell in inspection.result.cells
+        ])
+        self.slide_view.choose_box(self.current_cell)
+
+    def choose_cell(self, index: int) -> None:
+        """Show this cell: its box chosen, the slide view zoomed to it, its input and reconstruction beside."""
+        if self.inspection is None or not 0 <= index < len(self.inspection.result.cells):
+            return
+        self.current_cell = index
+        self.cell_list.mark(index)
+        self.slide_view.choose_box(index)
+        self.slide_view.zoom_to(_box_rect(self._cell(index), self.inspection.scale))
+        self._show_cell_views()
+        self._show_text()
+
+    def _slide_clicked(self, at: QPointF) -> None:
+        """A click on the slide picks the cell whose box holds it (of overlapping boxes, the one centred nearest)."""
+        if self.inspection is None or not self.cells_box.isVisible():
+            return
+        scale = self.inspection.scale
+        holding = [cell for cell in self.inspection.result.cells if _box_rect(cell, scale).contains(at)]
+        if holding:
+            nearest = min(holding, key=lambda cell: (_box_rect(cell, scale).center() - at).manhattanLength())
+            self.choose_cell(nearest.index)
+
+    def _show_cell_views(self) -> None:
+        cell = self._cell(self.current_cell)
+        view = self.inspection.result.views.get(cell.index)
+        if view is None:
+            message = f"Not kept for this cell:\nonly for the {KEPT_VIEWS}\nhighest-scoring cells"
+            self.input_view.show_message(message)
+            self.reconstruction_view.show_message(message)
+        else:
+            self.input_view.show_pixmaps(to_pixmap(view.model_input))
+            self.reconstruction_view.show_pixmaps(to_pixmap(view.reconstruction))
+        self._set_titles(None if self.inspection.result.plan.rule == WHOLE_IMAGE else cell.index)
+
+    def _set_titles(self, cell_index: int | None) -> None:
+        suffix = "" if cell_index is None else f" — cell {cell_index + 1}"
+        self.input_title.setText(INPUT_TITLE + suffix)
+        self.reconstruction_title.setText(RECONSTRUCTION_TITLE + suffix)
 
     def show_failure(self, slide_id: int, message: str) -> None:
         """The slide could not be recomputed: show the stored heat-map picture if there is one."""
@@ -199,10 +335,14 @@ class SlideViewer(QWidget):
         stored = Path(score.heatmap_path) if score is not None and score.heatmap_path else None
         if stored is not None and stored.is_file():
             self.slide_view.show_pixmaps(QPixmap(str(stored)))
-            self.status.setText(f"Showing the stored heat map (opacity fixed; no reconstruction): {message}")
+            self.failure = f"Showing the stored heat map (opacity fixed; no cells, no reconstruction): {message}"
         else:
-            self.status.setText(f"Cannot show this slide: {message}")
+            self.failure = f"Cannot show this slide: {message}"
+        self._show_text()
 
     def set_threshold_offset(self, offset: float) -> None:
         self.threshold_offset = offset
+        if self.inspection is not None and self.inspection.result.plan.rule != WHOLE_IMAGE:
+            self._show_boxes()
+            self.cell_list.set_threshold(self.threshold)
         self._show_text()

@@ -1,5 +1,6 @@
 """Builders for the app tests: a tiny bundle that records its training config (so a retrain from
-it is tiny too), synthetic cell files, slides with scores written straight to the store."""
+it is tiny too), synthetic cell and field files, slides with scores written straight to the store
+(made-up numbers) or scored for real as the screening service scores them."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
+from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, crop_rng, field_rng, generate_cell, generate_field
+from ganad_clinic.imaging.tiling import FOUND_BY, WHOLE_IMAGE
 from ganad_clinic.model.bundle import load_bundle, save_bundle
+from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.model.trainer import TrainConfig, train
 from ganad_clinic.screening.ingest import file_sha256
-from ganad_clinic.store import ReviewDecision, Slide, Store
+from ganad_clinic.screening.registry import load_registered
+from ganad_clinic.screening.slide_records import cell_rows, tiling_record
+from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, Score, Slide, Store, TilingRecord
 
 CROP = 48
+TINY_FIELD_SCALE = CROP_SIZE * FIELD_SCALE / CROP
+"""Synthetic fields' pixel scale for the tiny model (trained on 48-px crops): a white cell's tile is
+the 128 px the fields draw it in, as for a model of 257-px crops at field scale 0.5."""
 
 
 def tiny_config(**overrides) -> TrainConfig:
@@ -55,11 +63,36 @@ def write_cells(folder: Path, n: int, *, blast: bool = False, start: int = 0, pr
     return paths
 
 
+def write_field(folder: Path, index: int, name: str | None = None) -> Path:
+    """A synthetic field (972 x 1296, two to six white cells) as a PNG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"field-{index:03d}.png")
+    Image.fromarray(generate_field(field_rng(0, index))[0]).save(path)
+    return path
+
+
 def add_scored_slide(store: Store, model_id: int, path: Path, score: float, threshold: float = 1.0) -> Slide:
+    """A crop with a made-up score, kept as one whole-image cell (a recompute gives another score)."""
     recorded = store.record_slide(path, file_sha256(path), path.stat().st_size, path.parent)
+    with Image.open(path) as image:
+        width, height = image.size
+    cell = Cell(cell_index=0, x=0, y=0, width=width, height=height, found_by=FOUND_BY[WHOLE_IMAGE], score=score,
+                l_d=score / 2, l_r=score * 10, l_l=score / 3, flagged=score >= threshold)
     store.add_score(recorded.slide.id, model_id, score=score, l_d=score / 2, l_r=score * 10, l_l=score / 3,
-                    threshold=threshold, flagged=score >= threshold, duration_seconds=0.01)
+                    threshold=threshold, flagged=score >= threshold, duration_seconds=0.01,
+                    tiling=TilingRecord(WHOLE_IMAGE, WHOLE_IMAGE, CROP, TINY_FIELD_SCALE, 0.5), cells=[cell])
     return recorded.slide
+
+
+def score_slide(store: Store, model: ModelVersion, path: Path) -> Score:
+    """Score a file with the registered model and store it as the screening service does: the
+    result with its tiling and one row per cell."""
+    recorded = store.record_slide(path, file_sha256(path), path.stat().st_size, path.parent)
+    inferencer = Inferencer(load_registered(model), TINY_FIELD_SCALE)
+    result = inferencer.score_file(path)
+    return store.add_score(recorded.slide.id, model.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
+                           l_l=result.l_l, threshold=inferencer.threshold, flagged=result.flagged,
+                           duration_seconds=0.01, tiling=tiling_record(result), cells=cell_rows(result))
 
 
 def reviewed_slides(store: Store, model_id: int, folder: Path, normals: int, anomalies: int) -> None:

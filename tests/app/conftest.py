@@ -11,11 +11,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
+from ganad_clinic.app.inspection import Inspection, inspect_slide  # noqa: E402
 from ganad_clinic.app.main_window import MainWindow  # noqa: E402
 from ganad_clinic.app.settings import AppSettings  # noqa: E402
-from ganad_clinic.screening.registry import import_bundle  # noqa: E402
-from ganad_clinic.store import ModelVersion, Store, open_store  # noqa: E402
-from tests.app.builders import train_app_bundle  # noqa: E402
+from ganad_clinic.screening.registry import import_bundle, load_registered  # noqa: E402
+from ganad_clinic.store import ModelVersion, SlideSummary, Store, open_store  # noqa: E402
+from tests.app.builders import score_slide, train_app_bundle, write_field  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +75,14 @@ def make_window(qtbot, store: Store, home: Path, settings: AppSettings) -> Itera
     yield make
     for window in windows:
         window.shutdown()
+
+
+@pytest.fixture
+def inspected_field(store: Store, model: ModelVersion, tmp_path: Path) -> tuple[SlideSummary, Inspection]:
+    """A synthetic field (six white cells, some flagged) scored as the service scores it, and its
+    inspection recomputed as the app's worker recomputes it."""
+    path = write_field(tmp_path / "slides", 0, "field-Im001_1.png")
+    score = score_slide(store, model, path)
+    inspection = inspect_slide(score.slide_id, path, load_registered(model), score, store.list_cells(score.id))
+    [summary] = [summary for summary in store.list_slides() if summary.slide.id == score.slide_id]
+    return summary, inspection

@@ -73,16 +73,3 @@ def test_the_reviewer_is_asked_once_and_remembered(make_window, store, model, se
     assert settings.reviewer == "Ana Lima"
     assert {event.actor for event in store.list_audit_events("review.added")} == {"Ana Lima"}
 
-
-def test_the_viewer_shows_the_heat_map_and_reconstruction(make_window, store, model, tmp_path: Path, qtbot):
-    _queue(store, model, tmp_path / "slides", scores=(3.0,))
-    window = make_window()
-    qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
-    inspection = window.viewer.inspection
-    assert inspection.heat.shape == inspection.image.shape[:2]
-    assert inspection.reconstruction.shape == inspection.model_input.shape
-    assert f"recomputed with model {inspection.model_version} (whole image)." in window.viewer.status.text()
-    assert not window.viewer.slide_view.layer.pixmap().isNull()
-    window.viewer.opacity.setValue(80)
-    assert window.viewer.slide_view.layer.opacity() == 0.8
-    assert window.viewer.terms["score"].text() == "3.0000"

@@ -1,11 +1,202 @@
-"""The viewer says in words what a technician must know about a score besides its number."""
+"""The viewer: a field's cells boxed, numbered and coloured on the slide, the list of its cells, and
+a chosen cell zoomed to with its model input and reconstruction; what it says in words beside."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor
+
+from ganad_clinic.app.cell_list import NUMBER, RESULT, SCORE
+from ganad_clinic.app.images import to_pixmap
+from ganad_clinic.app.viewer import SlideViewer
+from ganad_clinic.app.zoom_view import CHOSEN_LINE
+from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, cell_colour
 from ganad_clinic.screening.ingest import file_sha256
-from tests.app.builders import write_cells
+from tests.app.builders import add_scored_slide, score_slide, write_cells, write_field
+
+
+@pytest.fixture
+def viewer(qtbot) -> SlideViewer:
+    viewer = SlideViewer()
+    qtbot.addWidget(viewer)
+    viewer.resize(1100, 800)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    return viewer
+
+
+def _box_rect(cell, scale: float) -> QRectF:
+    tile = cell.tile
+    return QRectF(tile.left * scale, tile.top * scale, tile.width * scale, tile.height * scale)
+
+
+def _rows(viewer: SlideViewer, column: int) -> list[str]:
+    model = viewer.cell_list.cell_model
+    return [model.data(model.index(row, column)) for row in range(model.rowCount())]
+
+
+def _same_picture(pixmap, array) -> bool:
+    return pixmap.toImage() == to_pixmap(array).toImage()
+
+
+def test_a_field_shows_each_cell_boxed_numbered_and_coloured_by_its_score(viewer, inspected_field):
+    summary, inspection = inspected_field
+    result = inspection.result
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+
+    assert inspection.matches_stored  # the stored tiles and tiling reproduce the stored score
+    assert result.plan.rule == "white cells" and len(result.cells) > 1
+    boxes = viewer.slide_view.boxes
+    assert len(boxes) == len(result.cells)
+    for box, cell in zip(boxes, result.cells):
+        assert box.rect() == _box_rect(cell, inspection.scale)
+        assert box.childItems()[0].text == str(cell.index + 1)
+        assert box.pen().color() == QColor(*cell_colour(cell.score, result.threshold))
+    assert viewer.cells_box.isVisible()
+    scores = [cell.score for cell in sorted(result.cells, key=lambda cell: -cell.score)]
+    assert _rows(viewer, SCORE) == [f"{score:.4f}" for score in scores]
+    top = result.top
+    assert _rows(viewer, NUMBER)[0] == str(top.index + 1)
+    assert f"The side panels show cell {top.index + 1} of {len(result.cells)} (white cell)" in viewer.status.text()
+    assert "(the highest)" in viewer.status.text()
+    assert "differs" not in viewer.status.text()
+    assert _same_picture(viewer.input_view.base.pixmap(), result.views[top.index].model_input)
+    assert viewer.slide_view.scale_factor < 1  # the whole field in view until a cell is chosen
+
+
+def test_the_heat_map_covers_the_picture_even_when_a_pixel_short_of_it(viewer, inspected_field):
+    summary, inspection = inspected_field
+    short = replace(inspection, result=replace(inspection.result, heat=inspection.result.heat[:-1, :-1]))
+    viewer.show_summary(summary)
+    viewer.show_inspection(short)
+
+    view = viewer.slide_view
+    assert view.layer.sceneBoundingRect() == view.base.sceneBoundingRect()
+
+
+def test_choosing_a_cell_in_the_list_zooms_to_it_with_its_input_and_reconstruction(viewer, inspected_field, qtbot):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    lowest_row = viewer.cell_list.cell_model.rowCount() - 1
+    cell = viewer.cell_list.cell_model.cells[lowest_row]
+    before = viewer.input_view.base.pixmap().toImage()
+
+    at = viewer.cell_list.visualRect(viewer.cell_list.cell_model.index(lowest_row, NUMBER)).center()
+    qtbot.mouseClick(viewer.cell_list.viewport(), Qt.MouseButton.LeftButton, pos=at)
+
+    assert viewer.current_cell == cell.index
+    box = _box_rect(cell, inspection.scale)
+    visible = viewer.slide_view.visible_rect()
+    assert visible.contains(box)
+    scene = viewer.slide_view.sceneRect()
+    assert visible.width() * visible.height() < 0.2 * scene.width() * scene.height()
+    assert viewer.input_view.base.pixmap().toImage() != before
+    view = inspection.result.views[cell.index]
+    assert _same_picture(viewer.input_view.base.pixmap(), view.model_input)
+    assert _same_picture(viewer.reconstruction_view.base.pixmap(), view.reconstruction)
+    assert viewer.slide_view.boxes[cell.index].pen().widthF() == CHOSEN_LINE
+    assert viewer.input_title.text().endswith(f"cell {cell.index + 1}")
+    assert f"cell {cell.index + 1} of {len(inspection.result.cells)}" in viewer.status.text()
+    assert f"score {cell.score:.4f}," in viewer.status.text()
+
+
+def test_a_click_on_a_cells_box_chooses_that_cell(viewer, inspected_field, qtbot):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    cell = viewer.cell_list.cell_model.cells[1]  # not the one shown at first
+
+    at = viewer.slide_view.mapFromScene(_box_rect(cell, inspection.scale).center())
+    qtbot.mouseClick(viewer.slide_view.viewport(), Qt.MouseButton.LeftButton, pos=at)
+
+    assert viewer.current_cell == cell.index
+    assert viewer.cell_list.currentIndex().row() == 1
+    assert viewer.slide_view.visible_rect().contains(_box_rect(cell, inspection.scale))
+
+
+def test_the_threshold_offset_recolours_the_boxes_and_the_list(viewer, inspected_field):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    for offset, colour, verdict in ((1000.0, NORMAL_COLOUR, "normal"), (-1000.0, FLAGGED_COLOUR, "flagged")):
+        viewer.set_threshold_offset(offset)
+        assert {box.pen().color().getRgb()[:3] for box in viewer.slide_view.boxes} == {colour}
+        assert set(_rows(viewer, RESULT)) == {verdict}
+        assert f", {verdict}." in viewer.status.text()
+
+
+def test_a_cell_without_kept_views_says_so(viewer, inspected_field):
+    summary, inspection = inspected_field
+    top = inspection.result.top.index
+    only_top = replace(inspection, result=replace(inspection.result, views={top: inspection.result.views[top]}))
+    viewer.show_summary(summary)
+    viewer.show_inspection(only_top)
+    other = viewer.cell_list.cell_model.cells[1].index
+
+    viewer.choose_cell(other)
+
+    assert viewer.input_view.base.pixmap().isNull()
+    assert "Not kept for this cell" in viewer.input_view.message.text()
+    assert "Its input and reconstruction are not kept" in viewer.status.text()
+    viewer.choose_cell(top)
+    assert viewer.input_view.message.text() == ""
+    assert not viewer.input_view.base.pixmap().isNull()
+
+
+def test_keys_step_through_a_fields_cells_from_the_queue(make_window, store, model, tmp_path: Path, qtbot):
+    score = score_slide(store, model, write_field(tmp_path / "slides", 0, "field-Im001_1.png"))
+    window = make_window()
+    qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
+    viewer = window.viewer
+    assert viewer.inspection.matches_stored  # scored as the service scores, recomputed by the app's worker
+    assert len(viewer.slide_view.boxes) == len(store.list_cells(score.id))
+    listed = [cell.index for cell in viewer.cell_list.cell_model.cells]
+
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_C)  # first: zoom to the cell already shown, the highest
+    assert viewer.current_cell == listed[0]
+    assert viewer.slide_view.visible_rect().contains(_box_rect(viewer.inspection.result.cells[listed[0]],
+                                                               viewer.inspection.scale))
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_C)
+    assert viewer.current_cell == listed[1]
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)
+    assert viewer.current_cell == listed[0]
+    qtbot.keyClick(viewer.cell_list, Qt.Key.Key_Down)
+    assert viewer.current_cell == listed[1]
+    assert f"cell {listed[1] + 1} of {len(listed)}" in viewer.status.text()
+    assert window.queue.current_summary().slide.id == score.slide_id  # the slide stays the one in view
+
+
+def test_a_crop_shows_its_one_cell_with_the_heat_map(make_window, store, model, tmp_path: Path, qtbot):
+    (path,) = write_cells(tmp_path / "slides", 1, blast=True)
+    score = score_slide(store, model, path)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
+    viewer, inspection = window.viewer, window.viewer.inspection
+
+    assert inspection.matches_stored
+    assert not viewer.cells_box.isVisible() and viewer.slide_view.boxes == []
+    assert "The side panels show the whole image (one cell)" in viewer.status.text()
+    assert f"recomputed with model {inspection.model_version} (whole image)." in viewer.status.text()
+    assert not viewer.slide_view.layer.pixmap().isNull()
+    assert _same_picture(viewer.input_view.base.pixmap(), inspection.result.views[0].model_input)
+    viewer.opacity.setValue(80)
+    assert viewer.slide_view.layer.opacity() == 0.8
+    assert viewer.terms["score"].text() == f"{score.score:.4f}"
+
+
+def test_a_recomputed_score_other_than_the_stored_one_is_said(make_window, store, model, tmp_path: Path, qtbot):
+    (path,) = write_cells(tmp_path / "slides", 1)
+    add_scored_slide(store, model.id, path, 3.0)  # a made-up score: the model gives another
+    window = make_window()
+    qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
+    assert not window.viewer.inspection.matches_stored
+    assert "differs from the stored one" in window.viewer.status.text()
 
 
 def test_a_scores_warning_is_shown_beside_the_slide(make_window, store, model, tmp_path: Path, qtbot):
@@ -15,5 +206,9 @@ def test_a_scores_warning_is_shown_beside_the_slide(make_window, store, model, t
                     duration_seconds=0.01, warning="page 1 of 3 scored; the other pages were not screened")
     window = make_window()
     assert window.queue.current_summary().slide.id == recorded.slide.id
-    qtbot.waitUntil(lambda: "page 1 of 3 scored" in window.viewer.status.text(), timeout=10_000)
+    # a score without its cells (made before they were kept) is not recomputed: the viewer says why
+    qtbot.waitUntil(lambda: "it cannot be recomputed as it was made" in window.viewer.status.text(),
+                    timeout=10_000)
     assert "<b>Caution:</b> page 1 of 3 scored; the other pages were not screened." in window.viewer.status.text()
+    window.refresh()  # a refresh keeps saying so
+    assert "it cannot be recomputed as it was made" in window.viewer.status.text()
