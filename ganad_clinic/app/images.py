@@ -1,11 +1,9 @@
-"""numpy pictures to Qt images, and the heat map as a see-through layer."""
+"""numpy pictures to Qt images."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QImage, QPixmap
-
-from ganad_clinic.imaging.overlay import colorize, heat_opacity
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -21,9 +19,3 @@ def to_pixmap(image: np.ndarray) -> QPixmap:
     image_format = QImage.Format.Format_RGBA8888 if channels == 4 else QImage.Format.Format_RGB888
     qimage = QImage(pixels.data, width, height, channels * width, image_format)
     return QPixmap.fromImage(qimage.copy())  # copy: the QImage must not outlive `pixels`
-
-
-def heat_layer(heat: np.ndarray) -> np.ndarray:
-    """RGBA: the model-anchored colours, fully clear where heat is 0 (as in normal cells) and opaque
-    from imaging.overlay.OPAQUE_FROM up, as the overlays in files and reports are drawn."""
-    return np.dstack([colorize(heat), (heat_opacity(heat) * 255).round().astype(np.uint8)])

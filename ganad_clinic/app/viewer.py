@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 
 from ganad_clinic.app.cell_list import CellList, cell_verdict
 from ganad_clinic.app.heat_legend import HeatLegend
-from ganad_clinic.app.images import heat_layer, to_pixmap
+from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.inspection import KEPT_VIEWS, Inspection
 from ganad_clinic.app.slide_table_model import flag_text, is_flagged
 from ganad_clinic.app.zoom_view import Box, ZoomView
-from ganad_clinic.imaging.overlay import cell_colour
+from ganad_clinic.imaging.overlay import cell_colour, heat_rgba
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.inference import CellResult
 from ganad_clinic.store import SlideStatus, SlideSummary
@@ -267,7 +267,7 @@ class SlideViewer(QWidget):
         self.inspection = inspection
         result = inspection.result
         self.current_cell = result.top.index
-        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_layer(result.heat)))
+        self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_rgba(result.heat)))
         tiled = result.plan.rule != WHOLE_IMAGE
         self.cells_box.setVisible(tiled)
         self.boxes_toggle.setEnabled(tiled)

@@ -1,4 +1,4 @@
-"""Heat-map colours and overlays, and cell boxes, on fixed scales so the same colour means the
+"""The heat layer and overlays, and cell boxes, on fixed scales so that the same look means the
 same thing on every slide.
 
 Heat values come anchored to the model (0 = a residual no larger than normal cells show, 0.5 =
@@ -17,32 +17,31 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ganad_clinic.imaging.io import STRIP_PIXELS
 
-OPAQUE_FROM = 1 / 3
-"""Heat (twice what normal cells show) from which the heat layer is drawn at full opacity; below it
-the layer fades in from nothing at heat 0, so the contour of the evidence has no jagged edge."""
+HEAT_COLOUR = (255, 225, 0)
+"""The heat layer's one colour; how much a pixel differs is its opacity. A bright yellow reads over
+purple nuclei, pink red cells and pale background alike: the dark and red ends of a colour map
+vanished on a stained nucleus, which is where a blast's evidence lies."""
+OPAQUE_FROM = 1 / 9
+"""The heat of a residual 1.25 times what normal cells show ((1.25 - 1) / (1.25 + 1)), from which
+the heat layer is drawn at full opacity; below it the layer fades in from nothing at heat 0, so the
+contour of the evidence has no jagged edge. A blast crop's residual lies mostly 1.05 to 1.5 times
+the normal reference (heat 0.02 to 0.2): a scale full only at twice the reference left it faint."""
 
 FLAGGED_COLOUR = (213, 94, 0)  # Okabe-Ito vermillion and blue: told apart with any colour vision
 NORMAL_COLOUR = (0, 114, 178)
 LABEL_TEXT_COLOUR = (255, 255, 255)
 
-# Anchors of the upper part of inferno: deep rose through orange to pale yellow, lightness rising all the
-# way (so it reads in grey and with any colour vision). Heat 0 is never drawn, so the map has no dark
-# start, which over a purple-stained nucleus would only darken it.
-_ANCHORS = np.array([
-    [0.00, 160, 42, 95], [0.30, 212, 72, 66], [0.60, 249, 142, 9], [1.00, 252, 255, 164],
-], dtype=np.float64)
-
-
-def colorize(heat: np.ndarray) -> np.ndarray:
-    """Map heat in [0, 1] to RGB uint8 (H x W x 3)."""
-    heat = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
-    channels = [np.interp(heat, _ANCHORS[:, 0], _ANCHORS[:, c]).round().astype(np.uint8) for c in (1, 2, 3)]
-    return np.stack(channels, axis=-1)
-
 
 def heat_opacity(heat: np.ndarray) -> np.ndarray:
     """How opaque the heat layer is, in [0, 1]: 0 where heat is 0, rising to 1 at OPAQUE_FROM."""
     return np.clip(np.asarray(heat, dtype=np.float32) / OPAQUE_FROM, 0.0, 1.0)
+
+
+def heat_rgba(heat: np.ndarray) -> np.ndarray:
+    """The heat layer as RGBA uint8 (H x W x 4): HEAT_COLOUR at `heat_opacity`."""
+    heat = np.asarray(heat, dtype=np.float32)
+    colour = np.broadcast_to(np.array(HEAT_COLOUR, dtype=np.uint8), heat.shape + (3,))
+    return np.dstack([colour, (heat_opacity(heat) * 255).round().astype(np.uint8)])
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -56,7 +55,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
     base = base.astype(np.float32) / 255.0 if base.dtype == np.uint8 else base.astype(np.float32)
     height, width = base.shape[:2]
     resized = np.asarray(Image.fromarray(np.asarray(heat, dtype=np.float32)).resize((width, height), Image.BILINEAR))
-    colour = colorize(resized).astype(np.float32) / 255.0
+    colour = np.array(HEAT_COLOUR, dtype=np.float32) / 255.0
     weight = alpha * heat_opacity(resized)[..., None]
     blended = (1 - weight) * base
     blended += weight * colour

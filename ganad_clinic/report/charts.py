@@ -9,7 +9,7 @@ import numpy as np
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
-from ganad_clinic.imaging.overlay import colorize
+from ganad_clinic.imaging.overlay import heat_rgba
 from ganad_clinic.model.scoring import heat_of_ratio
 
 BINS = 30
@@ -64,25 +64,26 @@ def score_histogram(
 
 
 def heat_legend(width: float, font: str) -> Drawing:
-    """The model-anchored colour scale of the heat-map overlays (model.scoring.heat_of_ratio), with
-    what its marks mean: how many times what normal cells show."""
+    """The model-anchored scale of the heat layer (model.scoring.heat_of_ratio) as it is drawn over
+    white, with what its marks mean: how many times what normal cells show."""
     bar_height, label_height = 9.0, 22.0
     drawing = Drawing(width, bar_height + label_height)
-    colours = colorize(np.linspace(0.0, 1.0, LEGEND_STEPS))
+    span = heat_of_ratio(1.5)
+    layer = heat_rgba(np.linspace(0.0, span, LEGEND_STEPS)[None, :])[0].astype(np.float64) / 255
     step = width / LEGEND_STEPS
     y = label_height
-    for index, (red, green, blue) in enumerate(colours):
+    for index, (red, green, blue, opacity) in enumerate(layer):
         drawing.add(Rect(index * step, y, step + 0.3, bar_height, strokeColor=None,
-                         fillColor=colors.Color(red / 255, green / 255, blue / 255)))
+                         fillColor=colors.Color(*(1 - opacity * (1 - channel) for channel in (red, green, blue)))))
     drawing.add(Rect(0, y, width, bar_height, fillColor=None, strokeColor=AXIS_COLOUR, strokeWidth=0.4))
     marks = (
-        (0.0, "0 = as in normal cells (nothing drawn)", "start"),
-        (heat_of_ratio(3), "3× normal", "middle"),
-        (heat_of_ratio(7), "7×", "middle"),
-        (1.0, "strongest", "end"),
+        (1.0, "as in normal cells: nothing drawn", "start"),
+        (1.1, "1.1×", "middle"),
+        (1.25, "1.25×: drawn fully", "middle"),
+        (1.5, "1.5× and more", "end"),
     )
-    for value, text, anchor in marks:
-        x = value * width
+    for ratio, text, anchor in marks:
+        x = heat_of_ratio(ratio) / span * width
         drawing.add(Line(x, y - 3, x, y, strokeColor=AXIS_COLOUR, strokeWidth=0.5))
         drawing.add(String(x, y - 11, text, fontName=font, fontSize=6.5, textAnchor=anchor, fillColor=AXIS_COLOUR))
     return drawing

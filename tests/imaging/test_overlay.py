@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from ganad_clinic.imaging.overlay import (
-    FLAGGED_COLOUR, NORMAL_COLOUR, OPAQUE_FROM, CellBox, cell_colour, colorize, display_pixels, draw_cells,
-    heat_opacity, overlay,
+    FLAGGED_COLOUR, HEAT_COLOUR, NORMAL_COLOUR, OPAQUE_FROM, CellBox, cell_colour, display_pixels, draw_cells,
+    heat_opacity, heat_rgba, overlay,
 )
 
 
@@ -45,7 +45,7 @@ def test_the_overlay_stays_clear_where_heat_is_low_and_takes_the_colour_where_hi
     blended = overlay(image, heat)
 
     assert (blended[:, :8] == 255).all()
-    expected = np.round(0.5 * 255 + 0.5 * colorize(np.ones((1, 1)))[0, 0].astype(np.float64)).astype(np.uint8)
+    expected = np.round(0.5 * 255 + 0.5 * np.array(HEAT_COLOUR, dtype=np.float64)).astype(np.uint8)
     np.testing.assert_array_equal(blended[:, 12:], np.broadcast_to(expected, blended[:, 12:].shape))
 
 
@@ -66,17 +66,21 @@ def test_the_overlay_leaves_every_pixel_as_it_is_where_heat_is_zero() -> None:
 
 
 def test_positive_heat_is_plainly_visible_at_the_default_opacity() -> None:
-    # A pale smear background: at twice what normal cells show (heat 1/3), and above, the colour
-    # shifts the pixels by tens of levels, not a faint tint.
-    image = np.full((16, 16, 3), (228, 206, 214), dtype=np.uint8)
-    for heat in (OPAQUE_FROM, 0.5, 0.75):
-        blended = overlay(image, np.full((8, 8), heat, dtype=np.float32))
-        assert np.abs(blended.astype(int) - image.astype(int)).max() >= 60, heat
+    # At 1.25 times what normal cells show (OPAQUE_FROM), and above, the layer shifts the pixels of
+    # a pale background, a pink red cell and a purple nucleus by tens of levels, not a faint tint.
+    for colour in ((228, 206, 214), (214, 120, 140), (90, 60, 150)):
+        image = np.full((16, 16, 3), colour, dtype=np.uint8)
+        for heat in (OPAQUE_FROM, 0.5, 0.75):
+            blended = overlay(image, np.full((8, 8), heat, dtype=np.float32))
+            assert np.abs(blended.astype(int) - image.astype(int)).max() >= 60, (colour, heat)
 
 
-def test_opacity_rises_from_nothing_at_zero_heat_to_full_at_twice_normal() -> None:
+def test_opacity_rises_from_nothing_at_zero_heat_to_full_at_a_quarter_above_normal() -> None:
     opacity = heat_opacity(np.array([0.0, OPAQUE_FROM / 2, OPAQUE_FROM, 0.9]))
     np.testing.assert_allclose(opacity, [0.0, 0.5, 1.0, 1.0])
+    assert OPAQUE_FROM == pytest.approx((1.25 - 1) / (1.25 + 1))
+    layer = heat_rgba(np.array([[0.0, OPAQUE_FROM]]))
+    assert layer.shape == (1, 2, 4) and tuple(layer[0, 1]) == (*HEAT_COLOUR, 255) and layer[0, 0, 3] == 0
 
 
 def test_cells_are_red_when_flagged_and_blue_when_not() -> None:
