@@ -11,7 +11,8 @@
    cell): of the heat above what normal cells show (heat > 0, ScoreBatch.heat), the share of its
    total (heat-weighted) and of its pixels that lies within the white cell's outline (a disk of
    the drawn radius, 10 % wider for its ragged edge), against the share of the crop that disk
-   covers (what heat spread at random would give).
+   covers (what heat spread at random would give); and, for contrast, the share of a normal
+   crop's pixels that carry heat.
 
 Prints one JSON object; `--out` also writes it to a file.
 """
@@ -79,6 +80,8 @@ def heat_on_cell(inferencer: Inferencer, crops: int, seed: int) -> dict:
         if hot.any():
             mass_inside.append(float(heat[inside].sum() / heat.sum()))
             pixels_inside.append(float((hot & inside).sum() / hot.sum()))
+    normal_lit = [float((inferencer.score([draw_cell(crop_rng(seed, False, index), False)[0]])[0].heat > 0).mean())
+                  for index in range(crops)]
     return {
         "blast_crops": crops, "crops_with_heat": len(mass_inside),
         "heat_share_on_cell_mean": float(np.mean(mass_inside)) if mass_inside else None,
@@ -86,6 +89,7 @@ def heat_on_cell(inferencer: Inferencer, crops: int, seed: int) -> dict:
         "hot_pixel_share_on_cell_mean": float(np.mean(pixels_inside)) if pixels_inside else None,
         "cell_share_of_crop_mean": float(np.mean(covers)),
         "hot_pixel_share_of_crop_mean": float(np.mean(lit)),
+        "normal_crops_hot_pixel_share_of_crop_mean": float(np.mean(normal_lit)),
     }
 
 

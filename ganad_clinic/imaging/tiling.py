@@ -154,10 +154,6 @@ class TilingRule:
         tiles = [centred_tile(row, col, self.tile_size, height, width) for row, col in centres]
         return TilePlan(tiles, f"{len(tiles)} tile{'s' if len(tiles) > 1 else ''}, one per white cell", WHITE_CELLS)
 
-    def tiles(self, image: np.ndarray) -> list[Tile]:
-        """The tiles of `plan`, without saying how they were chosen."""
-        return self.plan(image).tiles
-
     def grid(self, height: int, width: int) -> list[Tile]:
         """The whole image as one tile (a crop), or the overlapping grid of a field."""
         if not self.is_tiled(height, width):

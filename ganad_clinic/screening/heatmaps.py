@@ -1,4 +1,4 @@
-"""Heat-map files: the threshold-anchored heat blended over the slide, saved as PNG."""
+"""Heat-map files: the model-anchored heat blended over the slide, saved as PNG."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from PIL import Image
 from ganad_clinic.imaging.overlay import display_pixels, overlay
 from ganad_clinic.model.inference import HEAT_MAX_SIDE
 
-MAX_SIDE = HEAT_MAX_SIDE
-"""Heat-map files are scaled down to this longer side, that of the heat map itself."""
-
 
 def heatmap_name(slide_id: int, model_version_id: int) -> str:
     """One file per (slide, model): a re-score with another model never overwrites the first."""
@@ -25,13 +22,13 @@ def write_heatmap(path: str | os.PathLike[str], image: np.ndarray, heat: np.ndar
     """Write the overlay of `heat` (over the same slide as `image`, at any resolution) on `image`
     to `path`, atomically, so a crash never leaves a half-written PNG under the final name.
 
-    The image is shrunk to MAX_SIDE before anything is blended, so a large field costs no more
-    than a screenful. The temporary file's name is unique to this writer (two services sharing a
+    The image is shrunk to HEAT_MAX_SIDE (the heat map's own size) before anything is blended, so a
+    large field costs no more than a screenful. The temporary file's name is unique to this writer (two services sharing a
     home may write the same slide's heat map at once): the last to finish wins, whole.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    picture = Image.fromarray(overlay(display_pixels(image, MAX_SIDE), heat))
+    picture = Image.fromarray(overlay(display_pixels(image, HEAT_MAX_SIDE), heat))
     partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}.partial")
     try:
         with open(partial, "xb") as file:

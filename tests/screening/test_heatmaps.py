@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganad_clinic.model.inference import HEAT_MAX_SIDE as MAX_SIDE
 from ganad_clinic.screening import heatmaps
-from ganad_clinic.screening.heatmaps import MAX_SIDE, write_heatmap
+from ganad_clinic.screening.heatmaps import write_heatmap
 
 
 def field(height: int = 40, width: int = 60) -> np.ndarray:
