@@ -43,7 +43,8 @@ class Inspection:
 
     @property
     def matches_stored(self) -> bool:
-        return abs(self.result.score - self.stored_score) <= SAME_SCORE * max(1.0, abs(self.stored_score))
+        """Within SAME_SCORE of the stored score, relatively (absolutely for a stored score of 0)."""
+        return abs(self.result.score - self.stored_score) <= SAME_SCORE * (abs(self.stored_score) or 1.0)
 
 
 def inspect_slide(slide_id: int, path: Path, bundle: Bundle, score: Score, cells: list[Cell]) -> Inspection:

@@ -107,8 +107,9 @@ def cell_colour(score: float, threshold: float) -> tuple[int, int, int]:
 
 def draw_cells(picture: np.ndarray, boxes: Iterable[CellBox], scale: float) -> np.ndarray:
     """A copy of `picture` (H x W x 3 uint8) with each box outlined in its `cell_colour` and its
-    number on a label of that colour inside the top-left corner; `scale` is picture pixels per
-    slide pixel (a picture shrunk for display). Any tuple in CellBox's order will do."""
+    number on a label of that colour inside the top-left corner of the box's part on the picture
+    (a box centred on a cell near the edge reaches beyond it); `scale` is picture pixels per slide
+    pixel (a picture shrunk for display). Any tuple in CellBox's order will do."""
     canvas = Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8))
     draw = ImageDraw.Draw(canvas)
     line = 2 if max(canvas.size) < 1024 else 3
@@ -119,8 +120,9 @@ def draw_cells(picture: np.ndarray, boxes: Iterable[CellBox], scale: float) -> n
         right, bottom = max(left, round((x + width) * scale) - 1), max(top, round((y + height) * scale) - 1)
         draw.rectangle((left, top, right, bottom), outline=colour, width=line)
         text = str(number)
-        at = (left + line + 2, top + line + 1)
+        corner_left, corner_top = max(0, left), max(0, top)
+        at = (corner_left + line + 2, corner_top + line + 1)
         _, _, text_right, text_bottom = draw.textbbox(at, text, font=font)
-        draw.rectangle((left, top, text_right + 2, text_bottom + 1), fill=colour)
+        draw.rectangle((corner_left, corner_top, text_right + 2, text_bottom + 1), fill=colour)
         draw.text(at, text, fill=LABEL_TEXT_COLOUR, font=font)
     return np.array(canvas)

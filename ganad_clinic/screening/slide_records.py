@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.tiling import FOUND_BY, Tile, TilePlan, TilingRule
 from ganad_clinic.model.inference import SlideResult
 from ganad_clinic.store import Cell, Score, TilingRecord
 
 
-class UnrecordedTilingError(ValueError):
+class UnrecordedTilingError(GanadError, ValueError):
     """The score was written before its tiles were kept: it cannot be recomputed as it was made."""
 
 
@@ -34,8 +35,9 @@ def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, Tiling
     """The tiles a stored score was made from, and the rule that chose them."""
     if score.tiling_rule is None or score.crop_size is None or not cells:
         raise UnrecordedTilingError(
-            f"score {score.id} was made before GANAD Clinic kept each score's cells: it cannot be recomputed "
-            "as it was made; re-score the slide to see its cells"
+            f"score {score.id} was made before GANAD Clinic kept each score's cells, so it cannot be recomputed "
+            "as it was made: only its stored heat-map picture (in the earlier colours) can be shown. Scores made "
+            "from now on keep their cells, also when a new model re-scores the slide (ganad watch --rescore)"
         )
     rule = TilingRule(crop_size=score.crop_size, field_scale=score.field_scale, overlap=score.tile_overlap)
     ordered = sorted(cells, key=lambda cell: cell.cell_index)

@@ -24,7 +24,7 @@ SAME = 1e-5
 
 
 def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= SAME * max(1.0, abs(b))
+    return abs(a - b) <= SAME * (abs(b) or 1.0)
 
 
 @pytest.fixture

@@ -107,3 +107,13 @@ def test_cell_boxes_are_outlined_in_their_colour_and_numbered_on_a_label() -> No
     untouched = np.ones(picture.shape[:2], dtype=bool)
     untouched[20:60, 20:70] = untouched[50:100, 100:140] = False
     np.testing.assert_array_equal(drawn[untouched], picture[untouched])
+
+
+def test_a_box_reaching_beyond_the_picture_keeps_its_number_on_the_picture() -> None:
+    picture = np.full((120, 160, 3), 200, dtype=np.uint8)
+
+    drawn = draw_cells(picture, [CellBox(7, -34, -34, 128, 128, 2.0, 1.0)], scale=1.0)
+
+    label = drawn[0:16, 0:14]  # clamped into the picture's corner: vermillion with light digits
+    assert (label == FLAGGED_COLOUR).all(-1).mean() > 0.5 and (label[..., 2] > 200).sum() >= 5
+    np.testing.assert_array_equal(drawn[60, 93], FLAGGED_COLOUR)  # the box's right edge, on the picture

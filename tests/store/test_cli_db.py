@@ -15,10 +15,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from ganad_clinic.cli import db
-from ganad_clinic.store import open_store
+from ganad_clinic.store import Cell, TilingRecord, open_store
 from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 
-from .helpers import add_score, record, register_model
+from .helpers import record, register_model
 
 
 def ganad_db(*argv: str) -> int:
@@ -148,7 +148,11 @@ def test_the_everyday_role_adds_results_but_cannot_change_them_or_the_guards(
         register_model(store, "1.1.0")
         store.activate_model_version("1.1.0", actor="ana")
         slide = record(store, "/in/a.png", "aaa").slide
-        add_score(store, slide.id, 2, score=0.9)
+        store.add_score(slide.id, 2, score=0.9, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.7, flagged=True,
+                        duration_seconds=0.25, tiling=TilingRecord("white cells", "1 tile, one per white cell", 257,
+                                                                   1.0, 0.5),
+                        cells=[Cell(cell_index=0, x=-5, y=3, width=128, height=128, found_by="white cell", score=0.9,
+                                    l_d=0.1, l_r=0.2, l_l=0.3, flagged=True)])
         store.add_review(slide.id, "ana", "anomaly_confirmed")
         store.mark_archived(slide.id, "/archive/a.png")
         store.mark_rejected(record(store, "/in/b.png", "bbb").slide.id, "not an image")
@@ -158,6 +162,7 @@ def test_the_everyday_role_adds_results_but_cannot_change_them_or_the_guards(
     for statement in ("ALTER TABLE scores DISABLE TRIGGER USER", "UPDATE scores SET score = 0",
                       "DELETE FROM audit_events", "DROP TRIGGER slides_guard ON slides", "TRUNCATE reviews",
                       "UPDATE slides SET file_name = 'other.png'", "UPDATE slides SET size_bytes = 0",
+                      "UPDATE cells SET score = 0", "DELETE FROM cells",
                       "UPDATE model_versions SET sha256 = 'forged'", "UPDATE model_versions SET bundle_path = '/x'"):
         with pytest.raises(DBAPIError, match="must be owner|permission denied"):
             with engine.begin() as connection:
