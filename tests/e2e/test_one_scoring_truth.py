@@ -77,6 +77,14 @@ def test_watch_score_evaluate_and_the_app_agree_on_a_crop_and_a_field(tmp_path: 
     assert by_name["Im001_0.png"].tiling_rule == "whole image" and by_name["Im001_0.png"].crop_size == TINY_CROP
     assert by_name["Im002_1.png"].tiling_rule == "white cells" and by_name["Im002_1.png"].field_scale == 2.5
     assert len(scored["Im002_1.png"]["cells"]) == 3 and len(scored["Im001_0.png"]["cells"]) == 1
+    reaching = [c for c in scored["Im002_1.png"]["cells"] if c["y"] < 0 or c["x"] + c["width"] > 420]
+    assert len(reaching) == 2  # centred on cells near the edge, the boxes reach beyond the field
+
+    report = tmp_path / "report.pdf"
+    assert main(["report", "--home", str(home), "--out", str(report), "--csv"]) == 0
+    exported = (tmp_path / "report_cells.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(exported) == 1 + 4 and any(f",{c['x']},{c['y']},120,120," in line for c in reaching
+                                            for line in exported)
 
 
 def test_a_score_made_before_cells_were_kept_is_not_recomputed_with_other_settings(
