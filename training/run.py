@@ -33,9 +33,14 @@ from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.scoring import ScoreConfig, combine_arrays, compute_terms, roc_auc, screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, TrainResult, prepare_eval_batch, recommended_config, train
 
-from anchors import anchors
-from protocols import Split, load_split, protocol_classes
-from tables import write_tables
+try:  # imported as part of the package (tests, `python -m training.run`)
+    from training.anchors import anchors
+    from training.protocols import Split, load_split, protocol_classes
+    from training.tables import write_tables
+except ModuleNotFoundError:  # run as a script: `python training/run.py`, its folder first on the path
+    from anchors import anchors
+    from protocols import Split, load_split, protocol_classes
+    from tables import write_tables
 
 HERE = Path(__file__).resolve().parent
 ANCHORS = ("pca", "knn", "ocsvm", "iforest")

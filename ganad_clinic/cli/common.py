@@ -1,16 +1,57 @@
-"""Small pieces shared by the command modules."""
+"""Small pieces shared by the command modules (light to import: torch and the imaging code are
+imported by the functions that need them)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import numpy as np
 
-from ganad_clinic.imaging.datasets import Sample
-from ganad_clinic.imaging.io import read_image
+    from ganad_clinic.imaging.datasets import Sample
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser whose options may be added late: `arguments(parser)` runs the first time
+    the parser parses or formats its usage or help, not when `ganad` starts, so a command's heavy
+    imports (the choices and defaults of its options) are paid only by that command."""
+
+    def __init__(self, *args: Any, arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_arguments = arguments
+
+    def _add_pending_arguments(self) -> None:
+        arguments, self._pending_arguments = self._pending_arguments, None
+        if arguments is not None:
+            arguments(self)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        self._add_pending_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_pending_arguments()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_pending_arguments()
+        return super().format_help()
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, *,
+                arguments: Callable[[argparse.ArgumentParser], None], **kwargs: Any) -> argparse.ArgumentParser:
+    """Add command `name` (`kwargs` as for `add_parser`: help, description) whose options
+    `arguments(parser)` adds: late where `subparsers` makes CommandParsers (`ganad`'s own), else now."""
+    if isinstance(subparsers._parser_class, type) and issubclass(subparsers._parser_class, CommandParser):
+        return subparsers.add_parser(name, arguments=arguments, **kwargs)
+    parser = subparsers.add_parser(name, **kwargs)
+    arguments(parser)
+    return parser
 
 
 def add_device_threads(parser: argparse.ArgumentParser) -> None:
@@ -20,16 +61,36 @@ def add_device_threads(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch (default: the number of cores)")
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def add_field_scale(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--field-scale", type=float, default=1.0,
+    parser.add_argument("--field-scale", type=positive_float, default=1.0,
                         help="pixel scale of large field images relative to the training crops; fields are "
                              "tiled into crop-sized tiles at this scale (default 1; 0.5 for `ganad synth` fields)")
 
 
+def set_torch_threads(threads: int) -> None:
+    """Set torch's CPU thread count. It is process-wide: only entry points (the commands, the app's
+    start) call this, once, before any work; library code never does."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def apply_threads(args: argparse.Namespace) -> None:
     """Use one torch thread per core unless told otherwise (more threads than cores thrash)."""
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    set_torch_threads(args.threads or os.cpu_count() or 1)
 
 
 def load_images(samples: Sequence[Sample]) -> list[np.ndarray]:
+    from ganad_clinic.imaging.io import read_image
+
     return [read_image(sample.path) for sample in samples]

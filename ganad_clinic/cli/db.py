@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganad_clinic.store import StoreError, open_store, resolve_url
+from ganad_clinic.errors import GanadError
+from ganad_clinic.store import open_store, resolve_url
 from ganad_clinic.store.engine import display_url
 from ganad_clinic.store.migrate import database_revisions, grant_everyday_access, head_revision, refuse_newer_database
 from ganad_clinic.store.verify import verify_database
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if args.db_action == "verify":
             return _verify(url)
         return _current(url)
-    except StoreError as error:
+    except GanadError as error:
         print(f"ganad db {args.db_action}: {error}", file=sys.stderr)
         return 1
 

@@ -11,10 +11,7 @@ import sys
 import warnings
 
 from ganad_clinic.cli.common import add_device_threads, add_field_scale, apply_threads
-from ganad_clinic.imaging.datasets import DatasetError, load_dataset
-from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning
-from ganad_clinic.model.bundle import BundleError, load_bundle
-from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, evaluate_slides
+from ganad_clinic.errors import GanadError
 
 KEYS = ("auc", "sensitivity", "specificity", "f1", "accuracy", "threshold", "n_normal", "n_anomalous", "n_tiled")
 
@@ -34,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.imaging.datasets import load_dataset
+    from ganad_clinic.imaging.io import MultiPageWarning
+    from ganad_clinic.model.bundle import BundleError, load_bundle  # BundleError: until it is a GanadError
+    from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, evaluate_slides
+
     apply_threads(args)
     try:
         bundle = load_bundle(args.bundle, device=args.device)
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", MultiPageWarning)  # the first page is scored, as the service does
             evaluation = evaluate_slides(inferencer, [sample.path for sample in dataset.samples],
                                          [sample.label for sample in dataset.samples])
-    except (BundleError, DatasetError, ImageReadError, NonFiniteScoreError, ValueError) as error:
+    except (GanadError, BundleError, NonFiniteScoreError) as error:
         print(f"ganad evaluate: {error}", file=sys.stderr)
         return 2
     metrics = evaluation.metrics

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ganad_clinic.model.bundle import BundleError
-from ganad_clinic.screening.registry import RegistryError, current_actor, import_bundle
-from ganad_clinic.store import ModelVersion, Store, StoreError, open_store
+from ganad_clinic.errors import GanadError
+
+if TYPE_CHECKING:
+    from ganad_clinic.store import ModelVersion, Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.model.bundle import BundleError  # a GanadError once model/ derives it from one
+    from ganad_clinic.screening.registry import current_actor
+    from ganad_clinic.store import open_store
+
     try:
         with open_store(args.db_url, args.home) as store:
             if args.models_action == "list":
@@ -48,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
             model = store.rollback_model_version(actor=current_actor())
             print(f"rolled back: model {model.version} is active")
             return 0
-    except (BundleError, RegistryError, StoreError) as error:
+    except (GanadError, BundleError) as error:
         print(f"ganad models {args.models_action}: {error}", file=sys.stderr)
         return 1
 
 
 def _import(store: Store, args: argparse.Namespace) -> int:
+    from ganad_clinic.screening.registry import current_actor, import_bundle
+
     imported = import_bundle(store, args.bundle, args.home, actor=current_actor())
     model = imported.model
     if not imported.created:

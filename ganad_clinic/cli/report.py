@@ -8,9 +8,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from ganad_clinic.report import build_report
-from ganad_clinic.report.content import period_bounds
-from ganad_clinic.store import StoreError, open_store
+from ganad_clinic.errors import GanadError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +44,10 @@ def parse_moment(text: str) -> date | datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.report import build_report
+    from ganad_clinic.report.content import period_bounds
+    from ganad_clinic.store import open_store
+
     start, end = period_bounds(args.since, args.until)
     if start is not None and end is not None and start >= end:
         print("ganad report: the period is empty: --since is not before --until", file=sys.stderr)
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 store, args.out, since=args.since, until=args.until, folder=folder,
                 flagged_only=args.flagged_only, lab=args.lab, operator=_operator(args.operator), csv_path=csv_path,
             )
-    except StoreError as error:
+    except GanadError as error:
         print(f"ganad report: {error}", file=sys.stderr)
         return 1
     except OSError as error:

@@ -8,13 +8,13 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganad_clinic.cli.common import add_device_threads, add_field_scale, apply_threads
-from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning, read_image_info, read_pixels
-from ganad_clinic.model.bundle import BundleError, load_bundle
-from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, SlideResult, score_warning
-from ganad_clinic.screening.heatmaps import write_heatmap
+from ganad_clinic.errors import GanadError
+
+if TYPE_CHECKING:
+    from ganad_clinic.model.inference import SlideResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,11 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning, read_image_info, read_pixels
+    from ganad_clinic.model.bundle import BundleError, load_bundle  # BundleError: until it is a GanadError
+    from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, score_warning
+    from ganad_clinic.screening.heatmaps import write_heatmap
+
     apply_threads(args)
     try:
         bundle = load_bundle(args.bundle, device=args.device)
         inferencer = Inferencer(bundle, args.field_scale)
-    except (BundleError, ValueError) as error:
+    except (GanadError, BundleError) as error:
         print(f"ganad score: {error}", file=sys.stderr)
         return 2
     failed = 0

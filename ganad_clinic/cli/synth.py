@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganad_clinic.imaging.synthetic import write_dataset
-
 
 def _count(text: str) -> int:
     value = int(text)
@@ -32,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.imaging.synthetic import write_dataset
+
     written = write_dataset(args.out, n_normal=args.normal, n_blast=args.blast, seed=args.seed, n_fields=args.field)
     truth = "; their blast centres in fields/*.xyc" if written.n_fields else ""
     print(

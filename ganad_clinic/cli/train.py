@@ -5,31 +5,37 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
+from ganad_clinic.cli.common import add_command, add_device_threads, apply_threads, load_images
+from ganad_clinic.errors import GanadError
 
-from ganad_clinic.cli.common import add_device_threads, apply_threads, load_images
-from ganad_clinic.imaging.datasets import DatasetError, load_dataset, split_dataset
-from ganad_clinic.imaging.io import ImageReadError
-from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
-from ganad_clinic.model.bundle import save_bundle
-from ganad_clinic.model.inference import CROP_SIZE_KEY
-from ganad_clinic.model.methods import METHODS
-from ganad_clinic.model.networks import SPECS
-from ganad_clinic.model.trainer import (
-    CELL_LAMBDA, PAPER_LAMBDA, TrainConfig, TrainProgress, paper_recipe, recommended_config, train,
-)
+if TYPE_CHECKING:
+    from ganad_clinic.model.trainer import TrainConfig, TrainProgress
 
 VAL_FRACTION = 0.2
+MIN_NORMAL_IMAGES = 2
+"""What `model.trainer.train` needs for training and for validation each (it refuses fewer with a
+plain ValueError, which this command does not catch: said here first, on one line)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train", help="train a model on the normal images of a dataset folder",
+    parser = add_command(
+        subparsers, "train", arguments=add_arguments,
+        help="train a model on the normal images of a dataset folder",
         description="Train on the normal images of DIR (ALL-IDB2 names or normal/ + anomalous/ folders). "
                     f"{VAL_FRACTION:.0%} of the normal images and all anomalous ones are held out for "
                     "validation: they choose the checkpoint, the score normalisation and the threshold, "
                     "and never take part in a gradient step.")
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
+    from ganad_clinic.model.methods import METHODS
+    from ganad_clinic.model.networks import SPECS
+    from ganad_clinic.model.trainer import CELL_LAMBDA, PAPER_LAMBDA, TrainConfig
+
     parser.add_argument("--data", required=True, help="dataset folder")
     parser.add_argument("--method", choices=METHODS, default="ganad",
                         help="ganad: the paper's model (default); anogan, efficient-gan, alad: the GAN baselines it "
@@ -62,10 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="paper: the paper's recipe exactly (no augmentation, no EMA, raw score sums)")
     parser.add_argument("--seed", type=int, default=0)
     add_device_threads(parser)
-    parser.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
+    from ganad_clinic.model.trainer import paper_recipe, recommended_config
+
     given = {name: value for name, value in (("batch_size", args.batch_size), ("latent", args.latent),
                                               ("width", args.width), ("steps", args.steps),
                                               ("search_steps", args.search_steps), ("gan", args.gan),
@@ -81,20 +88,32 @@ def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganad_clinic.imaging.datasets import load_dataset, split_dataset
+    from ganad_clinic.model.bundle import save_bundle
+    from ganad_clinic.model.inference import CROP_SIZE_KEY
+    from ganad_clinic.model.trainer import train
+
     apply_threads(args)
     try:
         dataset = load_dataset(args.data)
         split = split_dataset(dataset, train=1 - VAL_FRACTION, val=VAL_FRACTION, test=0.0, seed=args.seed)
         train_images, val_images = load_images(split.train), load_images(split.val)
-    except (DatasetError, ImageReadError) as error:
+    except GanadError as error:
         print(f"ganad train: {error}", file=sys.stderr)
         return 2
     try:
         config = config_from_args(args, len(train_images))
-    except ValueError as error:
+    except ValueError as error:  # the options do not make a configuration (model/ raises plain ValueErrors)
         print(f"ganad train: {error}", file=sys.stderr)
         return 2
     val_labels = [sample.label for sample in split.val]
+    if min(len(train_images), val_labels.count(0)) < MIN_NORMAL_IMAGES:
+        print(f"ganad train: {args.data} gives {len(train_images)} normal images for training and "
+              f"{val_labels.count(0)} for validation; training needs at least {MIN_NORMAL_IMAGES} of each",
+              file=sys.stderr)
+        return 2
     print(f"training on {len(train_images)} normal images of {args.data}; validating on "
           f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; method {config.method}, "
           f"{config.steps} steps, spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
@@ -112,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         print("ganad train: cancelled; no bundle was written", file=sys.stderr)
         return 130
-    except ValueError as error:
+    except GanadError as error:
         bar.close()
         print(f"ganad train: {error}", file=sys.stderr)
         return 2

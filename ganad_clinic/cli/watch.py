@@ -7,26 +7,32 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_field_scale
-from ganad_clinic.model.bundle import BundleError
-from ganad_clinic.model.device import DEVICES
-from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig, SlideRejected, SlideScored
-from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS
-from ganad_clinic.screening.names import path_text
-from ganad_clinic.screening.registry import RegistryError, current_actor, find_model_version, import_bundle
-from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
-from ganad_clinic.store import Store, StoreError, open_store
-from ganad_clinic.store.engine import display_url
+from ganad_clinic.cli.common import add_command, add_field_scale, set_torch_threads
+from ganad_clinic.errors import GanadError
+
+if TYPE_CHECKING:
+    from ganad_clinic.screening.events import SlideRejected, SlideScored
+    from ganad_clinic.screening.service import ScreeningService
+    from ganad_clinic.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "watch", help="screen the slides dropped into inbox folders",
+    parser = add_command(
+        subparsers, "watch", arguments=add_arguments, help="screen the slides dropped into inbox folders",
         description="Score every complete image file in the inbox folders exactly once with the active model "
                     "(or --bundle), keep every result in the database and write a heat map per slide. Files "
                     "still being written, hidden files and temporary names (.part, .tmp, .crdownload) wait; "
                     "files that cannot be read are recorded as rejected with the reason. Ctrl-C stops.")
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ganad_clinic.model.device import DEVICES
+    from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS
+    from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
+
     parser.add_argument("--inbox", action="append", required=True, type=Path, metavar="DIR",
                         help="folder to watch (repeat for several)")
     parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
@@ -52,10 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the model scores (default auto: a CUDA GPU when there is one)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganad_clinic.model.bundle import BundleError  # until it is a GanadError
+    from ganad_clinic.screening.names import path_text
+    from ganad_clinic.screening.service import ScreeningService, ServiceConfig, default_torch_threads
+    from ganad_clinic.store import open_store
+    from ganad_clinic.store.engine import display_url
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     for inbox in args.inbox:
         if not inbox.is_dir():
@@ -63,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         store = open_store(args.db_url, args.home)
-    except StoreError as error:
+    except GanadError as error:
         print(f"ganad watch: {error}", file=sys.stderr)
         return 2
     with store:
@@ -76,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
                 model_version=version, field_scale=args.field_scale,
                 torch_threads=args.threads or default_torch_threads(), device=args.device,
             )
-        except (BundleError, RegistryError, StoreError, ValueError) as error:
+        except (GanadError, BundleError) as error:
             print(f"ganad watch: {error}", file=sys.stderr)
             return 2
+        set_torch_threads(config.torch_threads)  # process-wide: set here, at the entry point, not by the service
         service = ScreeningService(store, config, on_scored=_print_scored, on_rejected=_print_rejected,
                                    on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr))
         inboxes = ", ".join(path_text(inbox) for inbox in config.inboxes)
@@ -89,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _model_version(store: Store, args: argparse.Namespace) -> str:
     """The registry version to score with: --bundle's (imported if new), else the active one."""
+    from ganad_clinic.screening.registry import current_actor, find_model_version, import_bundle
+
     if args.bundle is None:
         return find_model_version(store, None).version
     imported = import_bundle(store, args.bundle, args.home, actor=current_actor())
@@ -117,6 +131,9 @@ def _serve(service: ScreeningService, once: bool) -> int:
 
 
 def _print_scored(event: SlideScored) -> None:
+    from ganad_clinic.screening.events import Outcome
+    from ganad_clinic.screening.names import path_text
+
     flag = "FLAGGED" if event.flagged else "normal"
     note = {Outcome.SCORED: "", Outcome.RESCORED: f"  (re-scored with model {event.model_version})",
             Outcome.DUPLICATE: f"  (same content as slide {event.score_slide_id})",
@@ -126,5 +143,7 @@ def _print_scored(event: SlideScored) -> None:
 
 
 def _print_rejected(event: SlideRejected) -> None:
+    from ganad_clinic.screening.names import path_text
+
     note = "  (rejected before)" if event.known else ""
     print(f"{'rejected':<9} {path_text(event.path)}\t{event.reason}{note}", flush=True)

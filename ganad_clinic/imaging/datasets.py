@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES
 
 NORMAL = 0
@@ -33,7 +34,7 @@ _NORMAL_FOLDER = "normal"
 _ANOMALOUS_FOLDER = "anomalous"
 
 
-class DatasetError(ValueError):
+class DatasetError(GanadError, ValueError):
     """A dataset folder cannot be used as it is; the message names the folder and the problem."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.completeness import tiff_page_end
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -65,7 +66,7 @@ a bad palette, ValueError; truncated data, OSError. Caught only around Pillow's 
 in the reason."""
 
 
-class ImageReadError(ValueError):
+class ImageReadError(GanadError, ValueError):
     """A file could not be read as an image; `reason` says why in words a technician understands."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ganad_clinic.report.atomic import atomic_output
+from ganad_clinic.files import atomic_output
 from ganad_clinic.report.content import CellRow, ReportContent, SlideRow
 
 COLUMNS = (

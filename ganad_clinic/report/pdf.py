@@ -30,8 +30,8 @@ from reportlab.platypus import (
 )
 
 from ganad_clinic import __version__
+from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, CellBox, cell_colour
-from ganad_clinic.report.atomic import atomic_output
 from ganad_clinic.report.charts import heat_legend, score_histogram
 from ganad_clinic.report.content import CellRow, ModelInfo, ReportContent, SlideRow
 from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts, visual

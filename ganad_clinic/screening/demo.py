@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.datasets import ANOMALOUS, Sample, load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, write_dataset
@@ -81,8 +81,9 @@ class DemoResult:
 
 def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None, quick: bool = False,
              threads: int | None = None, seed: int = 0, out: TextIO | None = None) -> DemoResult:
-    """Run the demo; `threads` is torch's CPU thread count for training and screening (default
-    `default_torch_threads()`; on a machine that is busy with other work, 1 is much faster)."""
+    """Run the demo; `threads` is the screening service's torch thread count (default
+    `default_torch_threads()`; on a machine that is busy with other work, 1 is much faster). Torch's
+    thread count is process-wide: the entry point (`ganad demo`) sets it before calling this."""
     threads = threads or default_torch_threads()
     workdir = Path(workdir).absolute()
     home = Path(home).absolute() if home is not None else workdir / "home"
@@ -96,7 +97,6 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
 
     config = replace(TrainConfig(seed=seed), steps=QUICK_STEPS) if quick else TrainConfig(seed=seed)
     say(f"3/5 training ({config.steps} steps{', --quick' if quick else ''}; {config.image_size} px)")
-    torch.set_num_threads(threads)
     bundle_path = _train(config, split.train, split.val, workdir / "bundle")
 
     with open_store(home=home) as store:
@@ -209,8 +209,7 @@ def _row(name: str, truth: int, is_field: bool, event: SlideScored | SlideReject
 
 
 def _write_results(path: Path, rows: list[DemoRow]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "kind", "truth", "score", "threshold", "flagged", "model_version", "heatmap",
                          "rejected"])
@@ -220,7 +219,6 @@ def _write_results(path: Path, rows: list[DemoRow]) -> None:
                              "" if row.threshold is None else f"{row.threshold:.6f}",
                              "" if row.flagged is None else int(row.flagged), row.model_version or "",
                              row.heatmap or "", row.rejected or ""])
-    os.replace(partial, path)
 
 
 def _print_table(rows: list[DemoRow], say: Callable[[str], None]) -> None:

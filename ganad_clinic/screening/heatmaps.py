@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.overlay import display_pixels, overlay
 from ganad_clinic.model.inference import HEAT_MAX_SIDE
 
@@ -27,14 +27,7 @@ def write_heatmap(path: str | os.PathLike[str], image: np.ndarray, heat: np.ndar
     home may write the same slide's heat map at once): the last to finish wins, whole.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     picture = Image.fromarray(overlay(display_pixels(image, HEAT_MAX_SIDE), heat))
-    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}.partial")
-    try:
-        with open(partial, "xb") as file:
-            picture.save(file, format="PNG")
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as partial:
+        picture.save(partial, format="PNG")
     return path

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.io import ImageInfo, ImageReadError, MultiPageWarning, read_image_info, read_pixels
 from ganad_clinic.screening.events import Outcome
@@ -66,14 +67,6 @@ class Arrival:
     @property
     def rejected(self) -> bool:
         return self.slide is not None and self.slide.status is SlideStatus.REJECTED
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Ingestor:

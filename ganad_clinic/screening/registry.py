@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganad_clinic.errors import GanadError
+from ganad_clinic.files import atomic_folder
 from ganad_clinic.model.bundle import METADATA, WEIGHTS, Bundle, BundleError, load_bundle
 from ganad_clinic.store import ModelVersion, Store, resolve_home
 from ganad_clinic.store.engine import MODELS_FOLDER
+
 SHA_PREFIXES = (8, 12, 16, 24, 32)
 
 
-class RegistryError(Exception):
+class RegistryError(GanadError):
     """The registry cannot give a usable model; the message says what to do."""
 
 
@@ -86,17 +89,13 @@ def _copy_into_home(bundle: Bundle, version: str, home: str | os.PathLike[str] |
     models = resolve_home(home) / MODELS_FOLDER
     models.mkdir(parents=True, exist_ok=True)
     destination = _new_model_folder(models, version, bundle.sha256, in_use)
-    staging = models / f".{destination.name}.{uuid.uuid4().hex}.importing"
-    try:
+    with atomic_folder(destination, replace=False) as staging:
         for part in (METADATA, WEIGHTS):  # nothing else: a bundle folder may hold links to anything
             (staging / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(bundle.path / part, staging / part)
         copied = load_bundle(staging)
         if copied.sha256 != bundle.sha256:
             raise BundleError(f"model bundle {bundle.path}: the copy in {models} does not match the original")
-        os.replace(staging, destination)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 

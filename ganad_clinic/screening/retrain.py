@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES, read_image
 from ganad_clinic.imaging.tiling import TilingRule
 from ganad_clinic.model.bundle import save_bundle
@@ -42,7 +43,7 @@ FROM_REVIEW = "review"
 FROM_FOLDER = "folder"
 
 
-class RetrainError(ValueError):
+class RetrainError(GanadError, ValueError):
     """Retraining cannot start with what there is; the message says what is missing."""
 
 

@@ -19,13 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
+from ganad_clinic.errors import ConfigError
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.bundle import Bundle
-from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.model.device import resolve_device
+from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
@@ -76,12 +75,15 @@ class ServiceConfig:
     field_scale: float = 1.0  # pixel scale of fields relative to the training crops (tiling)
     batch_size: int = 32  # files taken per batch
     torch_threads: int = field(default_factory=default_torch_threads)
+    """Torch's CPU thread count for this service. Torch's count is process-wide, so the service never
+    sets it: the entry point that starts the service does (`torch.set_num_threads(config.torch_threads)`,
+    as `ganad watch` and the app do), once, before anything runs."""
     device: str = "auto"  # where the model scores: a CUDA GPU when there is one
     max_pixels: int | None = None  # larger images are rejected (default: imaging.io's limit)
 
     def __post_init__(self) -> None:
         if not self.inboxes:
-            raise ValueError("at least one inbox folder is needed")
+            raise ConfigError("at least one inbox folder is needed")
         inboxes = tuple(Path(inbox).absolute() for inbox in self.inboxes)
         object.__setattr__(self, "inboxes", inboxes)
         if self.archive is not None:
@@ -89,12 +91,15 @@ class ServiceConfig:
             object.__setattr__(self, "archive", archive)
             for inbox in inboxes:
                 if archive == inbox or archive.is_relative_to(inbox) or inbox.is_relative_to(archive):
-                    raise ValueError(f"the archive folder {archive} must lie outside the inbox {inbox}")
+                    raise ConfigError(f"the archive folder {archive} must lie outside the inbox {inbox}")
         if self.quiet_seconds < 0 or self.grace_seconds < 0:
-            raise ValueError("quiet_seconds and grace_seconds must not be negative")
+            raise ConfigError("quiet_seconds and grace_seconds must not be negative")
         if self.batch_size < 1 or self.torch_threads < 1:
-            raise ValueError("batch_size and torch_threads must be at least 1")
-        resolve_device(self.device)  # "cuda" without a GPU is refused before anything starts
+            raise ConfigError("batch_size and torch_threads must be at least 1")
+        try:
+            resolve_device(self.device)  # "cuda" without a GPU is refused before anything starts
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
     @property
     def heatmap_folder(self) -> Path:
@@ -184,7 +189,6 @@ class ScreeningService:
 
     def _run(self) -> None:
         try:
-            torch.set_num_threads(self.config.torch_threads)
             self._current_model()
             self._watcher.start()
             self._recover_pending()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ganad_clinic.errors import GanadError
 
-class StoreError(Exception):
+
+class StoreError(GanadError):
     """The results database cannot do what was asked; the message says why and what to do."""
 
 

@@ -1,7 +1,7 @@
 ; Inno Setup script: a Windows installer for the one-folder build of GANAD Clinic.
 ;
 ; This cannot be built on the project's Linux machines (PyInstaller does not cross-compile and Inno
-; Setup is a Windows program). On a Windows x64 machine with Python 3.10+ and Inno Setup 6:
+; Setup is a Windows program). On a Windows x64 machine with Python 3.11+ and Inno Setup 6:
 ;
 ;   py -3.11 -m venv .venv
 ;   .venv\Scripts\python -m pip install -c constraints.txt -e ".[installer]"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from reportlab.pdfbase import pdfdoc
 
+from ganad_clinic.files import atomic_output
 from ganad_clinic.report import build_report, csv_export, thumbnails
-from ganad_clinic.report.atomic import atomic_output
 
 from .conftest import CellsWorld, World
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import FIELD_SCALE, crop_rng, draw_field, field_rng, generate_cell
 from ganad_clinic.imaging.tiling import TilingRule
 from ganad_clinic.model.bundle import read_metadata
 from ganad_clinic.model.trainer import TrainConfig, TrainingCancelled
-from ganad_clinic.screening.ingest import file_sha256
 from ganad_clinic.screening.retrain import (
     FROM_FOLDER, GatheredSamples, RetrainError, RetrainSample, RetrainSplit, config_for, gather_samples, next_version,
     retrain, split_samples, validation_tiles,

@@ -12,16 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
+from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import draw_field, field_rng
 from ganad_clinic.model.bundle import load_bundle, save_bundle
+from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
 from ganad_clinic.screening.archive import Archiver
-from ganad_clinic.screening.ingest import file_sha256
 from ganad_clinic.screening.registry import RegistryError, import_bundle
-from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
-
 from tests.screening.helpers import Collector, png_bytes, wait_until, write_png
 
 QUIET = 0.1

@@ -1,14 +1,10 @@
 """The classical anchors rank shifted samples above normal ones and are deterministic per seed."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import torch
 
-_spec = importlib.util.spec_from_file_location("anchors", Path(__file__).resolve().parents[2] / "training" / "anchors.py")
-anchors_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(anchors_module)
+from training import anchors as anchors_module
 
 
 def _data(seed: int = 0):

@@ -1,6 +1,5 @@
 """The pointing benchmark reads the truth it says it reads and measures what it says."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -8,11 +7,7 @@ from pathlib import Path
 import pytest
 
 from ganad_clinic.imaging.tiling import Tile
-
-_spec = importlib.util.spec_from_file_location(
-    "cell_pointing", Path(__file__).resolve().parents[2] / "training" / "cell_pointing.py")
-cell_pointing = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cell_pointing)
+from training import cell_pointing
 
 
 def test_a_box_holds_a_point_inside_it_only() -> None:

@@ -1,19 +1,13 @@
 """The field benchmark draws the fields it says it draws and scores both tilings the service's way."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from ganad_clinic.imaging.synthetic import FieldCell
 from ganad_clinic.imaging.tiling import Tile
-
-_spec = importlib.util.spec_from_file_location(
-    "field_screening", Path(__file__).resolve().parents[2] / "training" / "field_screening.py")
-field_screening = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(field_screening)
+from training import field_screening
 
 
 def test_half_the_fields_are_normal_and_half_hold_a_blast() -> None:

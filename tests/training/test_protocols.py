@@ -1,6 +1,5 @@
 """Every dataset and protocol becomes a leak-free split, and the official file formats read upright."""
 
-import importlib.util
 import pickle
 import re
 from pathlib import Path
@@ -9,9 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-_spec = importlib.util.spec_from_file_location("protocols", Path(__file__).resolve().parents[2] / "training" / "protocols.py")
-protocols = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(protocols)
+from training import protocols
 
 
 def _indexed_pool(per_class: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training import run
+from training.protocols import Split
+
 TRAINING = Path(__file__).resolve().parents[2] / "training"
-sys.path.insert(0, str(TRAINING))
-import run  # noqa: E402
-from protocols import Split  # noqa: E402
 
 
 def test_recipes_apply_their_quick_section_and_refuse_unknown_settings(tmp_path) -> None:

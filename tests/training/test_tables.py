@@ -2,7 +2,6 @@
 CSVs, a Markdown page and ROC plots that read back."""
 
 import csv
-import importlib.util
 import math
 from pathlib import Path
 
@@ -11,9 +10,7 @@ import pytest
 from matplotlib.image import imread
 from sklearn.metrics import roc_auc_score
 
-_spec = importlib.util.spec_from_file_location("tables", Path(__file__).resolve().parents[2] / "training" / "tables.py")
-tables = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tables)
+from training import tables
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
