@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
 
 BUNDLE_METADATA = Path("configs/metadata.json")
@@ -70,6 +71,7 @@ class SlideRow:
     model_sha256: str | None
     heatmap_path: str | None
     tiling: str | None  # how the slide was tiled; None for scores stored before that was recorded
+    tiling_rule: str | None  # "whole image", "white cells" or "grid"; None for scores stored before cells were
     warning: str | None  # a caveat on the score ("page 1 of 3 scored"); None when there is none
     cells: tuple[CellRow, ...]  # of the current score, in plan order; none for scores stored before cells were
     decision: ReviewDecision | None
@@ -88,9 +90,10 @@ class SlideRow:
 
     @property
     def shows_cells(self) -> bool:
-        """Whether the slide is shown cell by cell: a field with several tiles whose size is known
-        (boxes are placed by it). A crop is one cell and is shown whole, as is an older score."""
-        return len(self.cells) > 1 and bool(self.slide_width)
+        """Whether the slide is shown cell by cell: a tiled field (also one with a single white cell
+        found) whose size is known (boxes are placed by it). A crop is one cell and is shown whole,
+        as is an older score."""
+        return bool(self.cells) and self.tiling_rule not in (None, WHOLE_IMAGE) and bool(self.slide_width)
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,8 @@ def gather_content(
     operator: str = "",
     printed_at: datetime | None = None,
 ) -> ReportContent:
-    """Read the slides of the period (one query), each current score's cells and the model
-    registry, and count."""
+    """Read the slides of the period (one query), each current score's cells (one query a slide)
+    and the model registry, and count."""
     start, end = period_bounds(since, until)
     summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only)
     rows = tuple(_row(summary, _cells(store, summary)) for summary in summaries)
@@ -261,6 +264,7 @@ def _row(summary: SlideSummary, cells: tuple[CellRow, ...]) -> SlideRow:
         model_sha256=None if score is None else score.model_sha256,
         heatmap_path=None if score is None else score.heatmap_path,
         tiling=None if score is None else score.tiling,
+        tiling_rule=None if score is None else score.tiling_rule,
         warning=None if score is None else score.warning,
         cells=cells,
         decision=None if review is None else review.decision,

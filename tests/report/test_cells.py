@@ -145,3 +145,17 @@ def test_scores_without_cells_report_as_before_with_an_empty_cells_file(store: S
     assert len([image for page in PdfReader(tmp_path / "r.pdf").pages for image in page.images]) == 2
     text = flattened(" ".join(page.extract_text() for page in PdfReader(tmp_path / "r.pdf").pages))
     assert "old.png" in text and "cells flagged" not in text
+
+
+def test_a_field_with_one_white_cell_found_is_shown_with_its_box(store: Store, model: ModelVersion,
+                                                                  tmp_path: Path) -> None:
+    field = SlideFiles(tmp_path / "data").field("single.jpg", hot=[0], columns=1, rows=1)
+    record_field(store, model, field, (0.9,))
+    out = tmp_path / "report.pdf"
+
+    build_report(store, out)
+
+    [row] = gather_content(store).rows
+    assert row.shows_cells and row.tiling_rule == "white cells"
+    text = flattened(" ".join(page.extract_text() for page in PdfReader(out).pages))
+    assert "1 of 1 cells flagged" in text and "cell 1 score 0.9" in text
