@@ -23,7 +23,9 @@ from ganad_clinic import __version__
 from ganad_clinic.cli.common import CommandParser
 from ganad_clinic.errors import GanadError
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "train", "evaluate", "score", "db", "watch", "models", "demo", "report", "app")
+COMMAND_MODULES: tuple[str, ...] = (
+    "synth", "train", "evaluate", "score", "db", "watch", "models", "demo", "report", "app",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,14 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda", dest="lam", type=float,
                         help=f"weight of the critic-feature term (default {CELL_LAMBDA} for the ALL spec, "
                              f"{PAPER_LAMBDA} otherwise; the baselines' own)")
-    parser.add_argument("--beta", type=float, help=f"weight of the latent term (default {TrainConfig.beta}; 0 for baselines)")
+    parser.add_argument("--beta", type=float,
+                        help=f"weight of the latent term (default {TrainConfig.beta}; 0 for baselines)")
     parser.add_argument("--gan", choices=("rsgan", "sgan"), help="GAN loss (default rsgan; sgan for the baselines)")
     parser.add_argument("--geometry", choices=TRAIN_GEOMETRIES,
                         help="training augmentation of geometry: cells (flips, right-angle turns and random crops; "
                              "default for the ALL spec), shift (random crops only), none (default for small, upright "
                              "images such as digits)")
     parser.add_argument("--search-steps", type=int,
-                        help=f"AnoGAN: z-search steps per scored batch (default {TrainConfig.search_steps}, as in Table 5)")
+                        help=f"AnoGAN: z-search steps per scored batch (default {TrainConfig.search_steps}, "
+                             "as in Table 5)")
     parser.add_argument("--recipe", choices=("default", "paper"), default="default",
                         help="paper: the paper's recipe exactly (no augmentation, no EMA, raw score sums)")
     parser.add_argument("--seed", type=int, default=0)

@@ -160,7 +160,9 @@ class ReportContent:
         return [row.score for row in self.rows if row.score is not None]
 
 
-def period_bounds(since: date | datetime | None, until: date | datetime | None) -> tuple[datetime | None, datetime | None]:
+def period_bounds(
+    since: date | datetime | None, until: date | datetime | None
+) -> tuple[datetime | None, datetime | None]:
     """The [start, end) the database is asked for. A date means the whole local day, so `until`
     as a date includes that day; a naive datetime is local time."""
     start = None if since is None else _local(since)

@@ -95,7 +95,8 @@ def write_pdf(content: ReportContent, path: str | os.PathLike[str]) -> int:
         document = SimpleDocTemplate(
             str(partial), pagesize=PAGE_SIZE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
             bottomMargin=MARGIN + 0.4 * cm, title=printable(f"Screening report {content.lab}".strip()),
-            author=printable(content.operator), subject=printable(content.period), creator=f"GANAD Clinic {__version__}",
+            author=printable(content.operator), subject=printable(content.period),
+            creator=f"GANAD Clinic {__version__}",
         )
         footer = _footer(content)
         document.build(story, onFirstPage=footer, onLaterPages=footer, canvasmaker=_NumberedCanvas)
@@ -229,7 +230,8 @@ def _model_items(model: ModelInfo, fonts: ReportFonts, several: bool) -> list[tu
     if model.threshold_rule:
         threshold += f" — {fonts.markup(_short(model.threshold_rule))}"
     items.append(("Threshold", threshold))
-    others = [value for value in model.thresholds_in_force if model.threshold is None or abs(value - model.threshold) > 1e-12]
+    others = [value for value in model.thresholds_in_force
+              if model.threshold is None or abs(value - model.threshold) > 1e-12]
     if others:
         items.append(("Thresholds in force", ", ".join(f"{value:.6g}" for value in model.thresholds_in_force)
                       + " (as stored with the scores)"))
@@ -484,7 +486,7 @@ def _colour_word(colour: tuple[int, int, int], word: str) -> str:
 
 
 def _hex(colour: tuple[int, int, int]) -> str:
-    return "#%02x%02x%02x" % colour
+    return "#{:02x}{:02x}{:02x}".format(*colour)
 
 
 def _sign_off(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:

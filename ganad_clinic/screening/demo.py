@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -113,7 +113,7 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         say(f"4/5 screening: delivering {len(deliveries)} slides into {inbox} as a scanner would")
         service_config = ServiceConfig((inbox,), home=home, rescore=True, field_scale=FIELD_SCALE,
                                        torch_threads=threads)
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         results = _screen(store, service_config, inbox, deliveries)
 
     rows = [_row(name, label, is_field, results[name]) for _, name, label, is_field in deliveries]

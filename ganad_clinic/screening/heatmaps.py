@@ -23,8 +23,9 @@ def write_heatmap(path: str | os.PathLike[str], image: np.ndarray, heat: np.ndar
     to `path`, atomically, so a crash never leaves a half-written PNG under the final name.
 
     The image is shrunk to HEAT_MAX_SIDE (the heat map's own size) before anything is blended, so a
-    large field costs no more than a screenful. The temporary file's name is unique to this writer (two services sharing a
-    home may write the same slide's heat map at once): the last to finish wins, whole.
+    large field costs no more than a screenful. The temporary file's name is unique to this writer
+    (two services sharing a home may write the same slide's heat map at once): the last to finish
+    wins, whole.
     """
     path = Path(path)
     picture = Image.fromarray(overlay(display_pixels(image, HEAT_MAX_SIDE), heat))

@@ -151,7 +151,8 @@ def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_F
 
 def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int | None = None) -> TrainConfig:
     """The training config recorded in a bundle's metadata (`read_metadata`) with this lab's λ, β
-    (the paper's model only) and step budget; a bundle that recorded none gives its architecture sizes on TrainConfig's defaults."""
+    (the paper's model only) and step budget; a bundle that recorded none gives its architecture
+    sizes on TrainConfig's defaults."""
     ganad = metadata.get("ganad", {})
     recorded = (ganad.get("training") or {}).get("config")
     known = {field.name for field in dataclasses.fields(TrainConfig)}

@@ -21,7 +21,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Float, Table, select, text
@@ -120,7 +120,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, float):
         return {"float": value.hex()}
     if isinstance(value, datetime):
-        return {"time": value.astimezone(timezone.utc).isoformat(timespec="microseconds")}
+        return {"time": value.astimezone(UTC).isoformat(timespec="microseconds")}
     if isinstance(value, (dict, list, tuple)):
         return {"json": json.loads(json.dumps(value))}
     raise TypeError(f"cannot hash a {type(value).__name__} value: {value!r}")

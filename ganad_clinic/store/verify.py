@@ -2,8 +2,9 @@
 
 Checks that every guarding trigger exists (on PostgreSQL, that it is enabled), that the hash
 chains of scores, reviews and audit events are unbroken (store.chain), that every score's cells
-match the digest in its (chained) row, and that the slides agree with their scores. It only reads; a database not yet at this version's schema is refused rather
-than upgraded, since upgrading would hash whatever rows it holds.
+match the digest in its (chained) row, and that the slides agree with their scores. It only
+reads; a database not yet at this version's schema is refused rather than upgraded, since
+upgrading would hash whatever rows it holds.
 
 What it cannot see: someone who rewrites a whole chain with this published algorithm, or removes
 the newest rows of a chain (nothing comes after them to break). Keep the chain heads it prints
@@ -183,7 +184,8 @@ def _cells_problem(connection: Connection, verification: Verification) -> str | 
 
     def settled() -> str | None:
         if current is not None and digests.get(current) != cells_digest(cells):
-            return f"the cells of scores row {current} do not match the digest in that row: a cell was changed, added or removed"
+            return (f"the cells of scores row {current} do not match the digest in that row: a cell was changed, "
+                    "added or removed")
         return None
 
     for row in rows.mappings():

@@ -32,8 +32,8 @@ def test_train_writes_a_bundle_that_validated_on_held_out_images(trained, capsys
 
 
 def test_train_geometry_option_reaches_the_config() -> None:
-    from ganad_clinic.cli.train import config_from_args
     from ganad_clinic.cli import build_parser
+    from ganad_clinic.cli.train import config_from_args
 
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--image-size", "28", "--channels", "1"])
     assert config_from_args(args, 100).geometry == "none"  # small gray images are taken to be upright

@@ -161,7 +161,8 @@ def test_import_never_replaces_a_folder_already_in_the_models_folder(tmp_path: P
     assert load_registered(model).sha256 == model.sha256
 
 
-def test_score_says_which_results_need_a_caveat(tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture) -> None:
+def test_score_says_which_results_need_a_caveat(tmp_path: Path, tiny_bundle: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
     from PIL import Image
 
     pages = [Image.open(write_png(tmp_path / f"page {index}.png", index)).convert("RGB") for index in range(3)]

@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from ganad_clinic.cli import report
-from ganad_clinic.store import Cell, open_store
+from ganad_clinic.store import Cell, TilingRecord, open_store
 
 
 def ganad_report(*argv: str) -> int:
@@ -37,7 +37,8 @@ def home(tmp_path: Path) -> Path:
         for name, score in (("normal.png", 0.2), ("blast.png", 0.9)):
             slide = store.record_slide(inbox / name, name, 10, inbox, width=400, height=200).slide
             store.add_score(slide.id, model.id, score=score, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.5,
-                            flagged=score >= 0.5, duration_seconds=0.1, cells=_cells(score))
+                            flagged=score >= 0.5, duration_seconds=0.1, cells=_cells(score),
+                            tiling=TilingRecord("white cells", "2 tiles, one per white cell", 257, 1.0, 0.5))
     return home
 
 

@@ -13,7 +13,13 @@ from PIL import Image
 from ganad_clinic.screening import ServiceConfig
 from ganad_clinic.store import SlideStatus
 from tests.screening.helpers import (
-    Collector, bomb_png_bytes, noise_image, png_bytes, screening, wait_until, write_slowly,
+    Collector,
+    bomb_png_bytes,
+    noise_image,
+    png_bytes,
+    screening,
+    wait_until,
+    write_slowly,
 )
 
 QUIET = 0.2

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from ganad_clinic.imaging.completeness import TAIL_BYTES, looks_unfinished
-
 from tests.screening.helpers import image_bytes
 
 

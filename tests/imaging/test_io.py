@@ -497,7 +497,7 @@ def test_read_pixels_gives_read_images_values_as_integers(tmp_path: Path, mode: 
     rgb = Image.fromarray(noise_rgb(40, 50))
     picture = {
         "RGBA": lambda: Image.fromarray(np.dstack([noise_rgb(40, 50), noise_rgb(40, 50)[..., 0]])),
-        "I;16": lambda: Image.fromarray((noise_rgb(40, 50)[..., 0].astype(np.uint16) * 257)),
+        "I;16": lambda: Image.fromarray(noise_rgb(40, 50)[..., 0].astype(np.uint16) * 257),
         "CMYK": lambda: rgb.convert("CMYK"),
     }.get(mode, lambda: rgb.convert(mode))()
     path = tmp_path / ("cell.jpg" if mode == "CMYK" else "cell.tif")

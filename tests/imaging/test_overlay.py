@@ -5,8 +5,17 @@ import pytest
 from PIL import Image
 
 from ganad_clinic.imaging.overlay import (
-    FLAGGED_COLOUR, HEAT_COLOUR, NORMAL_COLOUR, OPAQUE_FROM, CellBox, cell_colour, display_pixels, draw_cells,
-    heat_opacity, heat_rgba, overlay,
+    FLAGGED_COLOUR,
+    HEAT_COLOUR,
+    NORMAL_COLOUR,
+    OPAQUE_FROM,
+    CellBox,
+    cell_colour,
+    display_pixels,
+    draw_cells,
+    heat_opacity,
+    heat_rgba,
+    overlay,
 )
 
 

@@ -3,21 +3,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ganad_clinic.imaging.synthetic import FIELD_SCALE, draw_field, field_rng, generate_cell
 from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
+    WHOLE_IMAGE,
     Tile,
     TilePlan,
-    WHOLE_IMAGE,
     TilingRule,
     centred_tile,
-    seen_window,
-    slide_tile_index,
     heat_shape,
     paint_heat,
+    seen_window,
+    slide_tile_index,
     stitch_heat,
     tile_grid,
 )
-from ganad_clinic.imaging.synthetic import FIELD_SCALE, draw_field, field_rng, generate_cell
 from ganad_clinic.imaging.transforms import default_resize_size, eval_transform
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ganad_clinic.report.content import describe_period, gather_content, period_bounds
@@ -83,7 +83,7 @@ def test_a_date_until_includes_its_whole_day() -> None:
     start, end = period_bounds(date(2024, 5, 1), date(2024, 5, 31))
     assert start == datetime(2024, 5, 1).astimezone()
     assert end == datetime(2024, 6, 1).astimezone()
-    moment = datetime(2024, 5, 31, 12, 0, tzinfo=timezone.utc)
+    moment = datetime(2024, 5, 31, 12, 0, tzinfo=UTC)
     assert period_bounds(None, moment) == (None, moment)
 
 

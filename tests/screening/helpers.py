@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
-import zlib
 from pathlib import Path
 
 import numpy as np

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 import ganad_clinic.screening.ingest as ingest
-from ganad_clinic.screening.events import Outcome
 from ganad_clinic.imaging.completeness import looks_unfinished
+from ganad_clinic.screening.events import Outcome
 from ganad_clinic.screening.ingest import Ingestor, Step, link_problem
 from ganad_clinic.screening.stability import REFUSED
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
-
 from tests.screening.helpers import bomb_png_bytes, image_bytes, png_bytes, write_png
 
 RECENT = 0.5  # seen unchanged this long: less than the default grace period

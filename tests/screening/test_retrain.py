@@ -14,8 +14,17 @@ from ganad_clinic.imaging.tiling import TilingRule
 from ganad_clinic.model.bundle import read_metadata
 from ganad_clinic.model.trainer import TrainConfig, TrainingCancelled
 from ganad_clinic.screening.retrain import (
-    FROM_FOLDER, GatheredSamples, RetrainError, RetrainSample, RetrainSplit, config_for, gather_samples, next_version,
-    retrain, split_samples, validation_tiles,
+    FROM_FOLDER,
+    GatheredSamples,
+    RetrainError,
+    RetrainSample,
+    RetrainSplit,
+    config_for,
+    gather_samples,
+    next_version,
+    retrain,
+    split_samples,
+    validation_tiles,
 )
 from ganad_clinic.store import ModelVersion, ReviewDecision, Store
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from ganad_clinic.screening.watcher import FolderWatcher
-
 from tests.screening.helpers import wait_until
 
 

@@ -113,7 +113,8 @@ def test_upgrade_from_the_first_schema_keeps_every_score_and_the_triggers(db_url
     with open_store(db_url) as store:
         assert (store.latest_score(slide.id).score, store.latest_score(slide.id).tiling) == (0.5, None)
         store.add_score(slide.id, model.id, score=0.9, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
-                        duration_seconds=1, tiling=TilingRecord("white cells", "4 tiles, one per white cell", 257, 1.0, 0.5))
+                        duration_seconds=1,
+                        tiling=TilingRecord("white cells", "4 tiles, one per white cell", 257, 1.0, 0.5))
     assert database_revisions(db_url) == (head_revision(),)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT score, tiling FROM scores ORDER BY id")).all()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
@@ -25,7 +25,7 @@ def test_orm_refuses_to_update_append_only_rows(store: Store, model_class: type)
     _seed(store)
     with Session(store.engine) as session:
         row = session.scalars(select(model_class).limit(1)).one()
-        row.created_at = row.time = datetime.now(timezone.utc)
+        row.created_at = row.time = datetime.now(UTC)
         with pytest.raises(AppendOnlyError, match="append-only"):
             session.flush()
 

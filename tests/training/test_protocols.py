@@ -101,7 +101,8 @@ def _write_cifar(folder: Path) -> None:
 
 def _check_pattern(split, protocol: str, cls: int) -> None:
     """Every image shows the written pattern upright, and its blue level matches its label."""
-    for images, labels in ((split.train, np.zeros(len(split.train))), (split.val, split.val_labels), (split.test, split.test_labels)):
+    parts = ((split.train, np.zeros(len(split.train))), (split.val, split.val_labels), (split.test, split.test_labels))
+    for images, labels in parts:
         for image, label in zip(images, labels):
             assert image.shape == (32, 32, 3) and image.dtype == np.float32
             assert image[2, 5, 0] == pytest.approx(200 / 255) and image[5, 2, 0] == 0.0

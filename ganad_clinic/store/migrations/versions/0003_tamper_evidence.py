@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -234,8 +234,8 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, float):
         return {"float": value.hex()}
     if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)  # SQLite keeps UTC
-        return {"time": aware.astimezone(timezone.utc).isoformat(timespec="microseconds")}
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite keeps UTC
+        return {"time": aware.astimezone(UTC).isoformat(timespec="microseconds")}
     if isinstance(value, (dict, list)):
         return {"json": json.loads(json.dumps(value))}
     raise TypeError(f"cannot hash a {type(value).__name__} value: {value!r}")
