@@ -30,8 +30,10 @@ import torch
 from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganad_clinic.model.ganad.torch_model import GanAutoencoder
 from ganad_clinic.model.inference import batch_size_for
-from ganad_clinic.model.networks import SPECS, GanAutoencoder
+from ganad_clinic.model.methods import arch_of
+from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.scoring import ScoreConfig, score_batch
 from ganad_clinic.model.trainer import recommended_config
 
@@ -228,7 +230,7 @@ def main() -> None:
     log(f"fp32 matrix multiply: {peak / 1e9:.1f} GFLOP/s with {args.threads} threads")
     all_220 = GanAutoencoder(SPECS["all"], 220, 3, 200)
     default = recommended_config(64)
-    small = GanAutoencoder(default.arch, 64, 3, default.latent)
+    small = GanAutoencoder(arch_of(default), 64, 3, default.latent)
     results: dict = {"machine": machine(), "quick": args.quick, "matmul_flops": peak}
     results["all_220"] = scoring_figures("ALL 3x220x220, latent 200", all_220, repeats, 5 if args.quick else 25, peak)
     results["default_64"] = scoring_figures("default model 3x64x64", small, repeats, 50 if args.quick else 500, peak)

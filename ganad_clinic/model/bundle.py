@@ -32,12 +32,11 @@ import numpy as np
 import torch
 
 from ganad_clinic import __version__
-from ganad_clinic.model.baselines.common import BaselineModel
 from ganad_clinic.model.bundle_checks import (CheckedSettings, MetadataError, check_format, check_version,
                                               checked_settings)
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
-from ganad_clinic.model.networks import GanAutoencoder
+from ganad_clinic.model.protocol import DetectionNetworks
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
 BUNDLE_FORMAT = 4
@@ -59,7 +58,7 @@ class Bundle:
     """A loaded, verified bundle; `sha256` is its seal, the identity of weights and settings together."""
 
     path: Path
-    model: GanAutoencoder | BaselineModel
+    model: DetectionNetworks
     score_config: ScoreConfig
     threshold: Threshold
     metadata: dict[str, Any]
@@ -98,7 +97,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(path: str | Path, model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, threshold: Threshold,
+def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreConfig, threshold: Threshold,
                 *, version: str = "1.0.0", training: dict[str, Any] | None = None,
                 validation_metrics: dict[str, Any] | None = None, changelog: str = "trained",
                 parent: dict[str, Any] | None = None) -> Path:
@@ -142,7 +141,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in bundle metadata")
 
 
-def _metadata(model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, threshold: Threshold, version: str,
+def _metadata(model: DetectionNetworks, score_config: ScoreConfig, threshold: Threshold, version: str,
               training: dict[str, Any], validation_metrics: dict[str, Any], changelog: str,
               parent: dict[str, Any] | None, sha256: str) -> dict[str, Any]:
     shape = [model.channels, model.image_size, model.image_size]
@@ -173,7 +172,7 @@ def _metadata(model: GanAutoencoder | BaselineModel, score_config: ScoreConfig, 
             "model_sha256": sha256,
             "architecture": {"method": method_of(model), "spec": model.spec.to_dict(),
                              "image_size": model.image_size, "channels": model.channels, "latent": model.latent,
-                             "options": model.options() if isinstance(model, BaselineModel) else {}},
+                             "options": model.options()},
             "score": {"lambda": score_config.lam, "beta": score_config.beta, "mode": score_config.mode,
                       "feature_layers": score_config.feature_layers,
                       "term_stats": {k: list(v) for k, v in score_config.term_stats.items()},

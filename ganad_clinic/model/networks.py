@@ -122,13 +122,37 @@ def _conv_trunk(spec_widths: tuple[int, ...], channels: int, image_size: int,
         layers.append(spectral_norm(conv) if sn else conv)
         if norm:
             layers.append(nn.BatchNorm2d(out_ch))
-        layers += [nn.LeakyReLU(0.2), nn.Dropout(0.2)]
+        layers += [nn.LeakyReLU(0.2), Dropout(0.2)]
         in_ch = out_ch
     trunk = nn.Sequential(*layers)
     with torch.no_grad():
         size = trunk.eval()(torch.zeros(1, channels, image_size, image_size)).shape[-1]
     trunk.train()
     return trunk, size
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout that draws its masks from `generator` when one is attached (`attach_dropout_generator`),
+    so that a training run's masks come from its own stream rather than torch's global one. The
+    same arithmetic as ATen's dropout on the CPU (a Bernoulli mask divided by 1 - p), so a mask
+    drawn from the same stream is the same mask."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generator is None or not self.training or self.p == 0:
+            return super().forward(x)
+        if self.p == 1:
+            return x * 0
+        noise = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * noise.div_(1 - self.p)
+
+
+def attach_dropout_generator(module: nn.Module, generator: torch.Generator | None) -> None:
+    """Let every `Dropout` of `module` draw from `generator` (None: torch's global generator again)."""
+    for layer in module.modules():
+        if isinstance(layer, Dropout):
+            layer.generator = generator
 
 
 class FeatureScales(nn.Module):
@@ -214,7 +238,7 @@ class Encoder(nn.Module):
         else:
             flat = widths[-1] * size * size
             for _ in range(spec.q - 1):
-                head += [nn.Flatten(), nn.Linear(flat, spec.hidden_linear), nn.LeakyReLU(0.2), nn.Dropout(0.2)]
+                head += [nn.Flatten(), nn.Linear(flat, spec.hidden_linear), nn.LeakyReLU(0.2), Dropout(0.2)]
                 flat = spec.hidden_linear
             head += [nn.Flatten(), nn.Linear(flat, latent)]
         head.append(nn.LayerNorm(latent, elementwise_affine=False))
@@ -307,7 +331,7 @@ class Critic(nn.Module):
         hidden: list[nn.Module] = [trunk, nn.Flatten()]
         flat = spec.critic_widths[-1] * size * size
         for _ in range(spec.m - 1):
-            hidden += [spectral_norm(nn.Linear(flat, spec.hidden_linear)), nn.LeakyReLU(0.2), nn.Dropout(0.2)]
+            hidden += [spectral_norm(nn.Linear(flat, spec.hidden_linear)), nn.LeakyReLU(0.2), Dropout(0.2)]
             flat = spec.hidden_linear
         self.hidden = nn.Sequential(*hidden)
         self.logit = spectral_norm(nn.Linear(flat, 1))
@@ -334,39 +358,6 @@ def _block_outputs(sequence: nn.Sequential, x: torch.Tensor) -> list[torch.Tenso
         if isinstance(layer, nn.Dropout):
             outputs.append(x)
     return outputs or [x]
-
-
-class GanAutoencoder(nn.Module):
-    """The three networks of the paper; `decoder` is `generator` (one module, shared weights).
-
-    `residual_units` holds the units of the all-layer score terms, one layer list for all three:
-    the pixels (L_R), D's hidden layers (L_D), then E's hidden layers and E(x) (L_L);
-    `term_layers` says which of those layers belong to which term.
-    """
-
-    def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int) -> None:
-        super().__init__()
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {channels}")
-        self.spec, self.image_size, self.channels, self.latent = spec, image_size, channels, latent
-        self.encoder = Encoder(spec, image_size, channels, latent)
-        self.generator = Generator(spec, image_size, channels, latent)
-        self.critic = Critic(spec, image_size, channels)
-        groups = {"l_r": [(channels, image_size, image_size)], "l_d": self.critic.feature_shapes,
-                  "l_l": self.encoder.feature_shapes}
-        self.term_layers: dict[str, slice] = {}
-        start = 0
-        for name, shapes in groups.items():
-            self.term_layers[name] = slice(start, start + len(shapes))
-            start += len(shapes)
-        self.residual_units = FeatureScales([shape for shapes in groups.values() for shape in shapes])
-
-    @property
-    def decoder(self) -> Generator:
-        return self.generator
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.generator(self.encoder(x))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -8,49 +8,23 @@ The three sums live on very different scales (thousands of pixels against a few 
 so besides the paper's raw form we offer a normalised one: each term becomes a z-score against the
 training normals' scores, which makes λ and β mean what they say. The default ("all" layers) also
 measures every residual in units of its spread on the training normals and summarises each layer
-by a soft maximum rather than a sum (`raw_terms`).
+by a soft maximum rather than a sum (`ganad.terms.raw_terms`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.metrics import compute_roc_auc
 
-from ganad_clinic.model.baselines.common import BaselineModel
-from ganad_clinic.model.networks import DEFAULT_EVIDENCE_POWER, GanAutoencoder
+from ganad_clinic.model.config import FEATURE_LAYERS, SCORE_MODES, TERMS, ScoreConfig  # noqa: F401 (declared in config, offered here)
+from ganad_clinic.model.protocol import DetectionNetworks
 
-TERMS = ("l_d", "l_r", "l_l")
-SCORE_MODES = ("normalised", "raw")
-FEATURE_LAYERS = ("all", "last")
-EVIDENCE_POWERS = (DEFAULT_EVIDENCE_POWER, 4, 2, 1)  # the generalised means fitting chooses from, default first
-FORM_CHOICE_MIN = 20  # validation images of each class needed to choose the score's form on them
 HEAT_QUANTILE = 0.99  # the pixel reference: heat 0 up to the top 1 % of validation-normal pixels' residual
 HEAT_TAPER = 1 / 8  # the outer fraction of each side of the model's view over which heat fades to 0
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """How the three terms are combined; stored in the bundle with the statistics it needs."""
-
-    lam: float = 0.8
-    beta: float = 1.0
-    mode: str = "normalised"
-    feature_layers: str = "last"  # "last": the paper's f_D and E(x); "all": every hidden layer
-    term_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # term -> (mean, std) on normals
-    pixel_reference: float = 1.0  # residual that normal cells reach (heat 0 up to it, 0.5 at three times it)
-
-    def __post_init__(self) -> None:
-        if self.mode not in SCORE_MODES:
-            raise ValueError(f"unknown score mode {self.mode!r}; choose one of {SCORE_MODES}")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"λ must lie in [0, 1], not {self.lam}")
-        if self.beta < 0:
-            raise ValueError(f"β must not be negative, not {self.beta}")
 
 
 @dataclass
@@ -102,81 +76,10 @@ def border_taper(size: int, like: torch.Tensor) -> torch.Tensor:
     return 0.5 - 0.5 * torch.cos(torch.pi * (distance / width).clamp(max=1.0))
 
 
-def raw_terms(model: GanAutoencoder, x: torch.Tensor,
-              feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The three raw terms per sample and G(E(x)); D runs on x and x̂ as one batch.
-
-    feature_layers="last" is the paper: Σ|·| of the pixels, of f_D (D's last hidden layer) and of
-    E's output. "all" compares the pixels, every hidden layer of D and every hidden layer of E plus
-    its output, each feature's residual in units of its spread on the training normals
-    (`fit_residual_units`), each layer summarised by a generalised mean of the units' fitted power
-    (8 by default, a soft maximum: an abnormal cell occupies a small part of the image, and a plain
-    mean dilutes it in the background's noise; a whole different digit favours a plain mean) and
-    divided by that summary's spread on the normals.
-    """
-    if feature_layers not in FEATURE_LAYERS:
-        raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
-    pairs, reconstruction = _residual_pairs(model, x)
-    if feature_layers == "last":
-        return {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}, reconstruction
-    units = model.residual_units
-    evidence = _layer_evidence(model, pairs, (float(units.evidence_power),))[..., 0]
-    return _terms_of_evidence(model, evidence / units.layer_spread.to(evidence)), reconstruction
-
-
-def _residual_pairs(model: GanAutoencoder, x: torch.Tensor) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
-    """Per term, the (x-side, x̂-side) pairs of its layers."""
-    z, maps_x = model.encoder.forward_with_maps(x)
-    reconstruction = model.generator(z)
-    z_again, maps_rec = model.encoder.forward_with_maps(reconstruction)
-    critic_pairs = [tuple(m.chunk(2)) for m in model.critic.feature_maps(torch.cat([x, reconstruction]))]
-    pairs = {"l_r": [(x, reconstruction)], "l_d": critic_pairs, "l_l": list(zip(maps_x + [z], maps_rec + [z_again]))}
-    return pairs, reconstruction
-
-
-def _all_layers(model: GanAutoencoder,
-                pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Every term's pairs in one list, in the layer order of `model.residual_units` (`term_layers`)."""
-    return [pair for name in model.term_layers for pair in pairs[name]]
-
-
-def _layer_evidence(model: GanAutoencoder, pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
-                    powers: tuple[float, ...]) -> torch.Tensor:
-    """N x layers x powers: each layer's unit residuals summarised by each generalised mean."""
-    return torch.stack([_evidence(a - b, scale, powers) for (a, b), scale
-                        in zip(_all_layers(model, pairs), model.residual_units.scales())], 1)
-
-
-def _terms_of_evidence(model: GanAutoencoder, evidence: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each term: the sum of its layers' evidence (N x layers, already divided by the spreads)."""
-    return {name: evidence[:, layers].sum(1) for name, layers in model.term_layers.items()}
-
-
-def _evidence(residual: torch.Tensor, scale: torch.Tensor, powers: tuple[float, ...]) -> torch.Tensor:
-    """N x powers: generalised means of |residual| / scale over each sample's features, computed in
-    float32 relative to the peak so that a power cannot overflow."""
-    units = (residual.abs() / scale).flatten(1).float()
-    peak = units.amax(1, keepdim=True).clamp_min(1e-12)
-    relative = units / peak
-    return torch.stack([peak.squeeze(1) * _power(relative, power).mean(1).pow(1 / power) for power in powers], 1)
-
-
-def _power(x: torch.Tensor, power: float) -> torch.Tensor:
-    """x ** power, by repeated squaring for the powers of two that EVIDENCE_POWERS holds: a general
-    pow over every feature residual was a seventh of the scoring time at 64 px."""
-    if power == 1:
-        return x
-    if power in (2, 4, 8):
-        return _power(x * x, power / 2)
-    return x.pow(power)
-
-
-def model_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor,
+def model_terms(model: DetectionNetworks, x: torch.Tensor,
                 feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The three terms of any method and its reconstruction: a baseline computes its own."""
-    if isinstance(model, BaselineModel):
-        return model.anomaly_terms(x)
-    return raw_terms(model, x, feature_layers)
+    """The three terms of any method and its reconstruction, as the method's networks compute them."""
+    return model.anomaly_terms(x, feature_layers)
 
 
 def combine(terms: dict[str, torch.Tensor], config: ScoreConfig) -> torch.Tensor:
@@ -202,7 +105,7 @@ def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def score_batch(model: GanAutoencoder | BaselineModel, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
+def score_batch(model: DetectionNetworks, x: torch.Tensor, config: ScoreConfig) -> ScoreBatch:
     """Score a batch (N x C x H x W in [-1, 1]) with the model in eval mode."""
     terms, reconstruction = model_terms(model, x, config.feature_layers)
     return ScoreBatch(
@@ -212,7 +115,7 @@ def score_batch(model: GanAutoencoder | BaselineModel, x: torch.Tensor, config: 
 
 
 @torch.inference_mode()
-def compute_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor, feature_layers: str = "last",
+def compute_terms(model: DetectionNetworks, x: torch.Tensor, feature_layers: str = "last",
                   batch: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw terms and residual maps of many images, scored `batch` at a time (eval mode)."""
     device = next(model.parameters()).device
@@ -225,65 +128,6 @@ def compute_terms(model: GanAutoencoder | BaselineModel, x: torch.Tensor, featur
             terms[name].append(values[name].float().cpu().numpy())
         residuals.append(residual_map(chunk, reconstruction).float().cpu().numpy())
     return {name: np.concatenate(parts) for name, parts in terms.items()}, np.concatenate(residuals)
-
-
-@torch.inference_mode()
-def fit_residual_units(model: GanAutoencoder, x_normal: torch.Tensor, x_val: torch.Tensor | None = None,
-                       val_labels: np.ndarray | None = None, config: ScoreConfig = ScoreConfig(),
-                       batch: int = 64) -> float | None:
-    """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
-    spread over the images, then the spread of each layer's evidence in those units.
-
-    That is the default form (per-feature units, power 8). Given validation images with at least
-    FORM_CHOICE_MIN normal and as many anomalous ones, the form is chosen on them instead (on fewer,
-    such as the paper's 5 + 15, most forms tie or differ by a pair or two, and the choice would
-    follow noise): per-feature units or none (every feature in its own scale,
-    the units left at 1), and a power of EVIDENCE_POWERS, whichever score (`config`'s λ, β and mode)
-    has the best validation AUC, ties going to the earlier (the default first). Local anomalies (one
-    abnormal cell in a crop) want a soft maximum, diffuse ones (another digit) a plainer mean; units
-    make a quiet feature count as much as a loud one, which helps where quiet features carry the
-    evidence and hurts where a rarely used one (a digit's blank margin) is noise. Returns the chosen
-    form's validation AUC (None when the default is kept).
-    """
-    units = model.residual_units
-    units.fit([a - b for a, b in _all_layers(model, _residual_pairs(model, chunk)[0])]
-              for chunk in _chunks(model, x_normal, batch))
-    fitted = [scale.clone() for scale in units.scales()]
-    choosing = (x_val is not None and val_labels is not None
-                and min((np.asarray(val_labels) == label).sum() for label in (0, 1)) >= FORM_CHOICE_MIN)
-    forms = []  # (per-feature units, power index, layer spreads, validation AUC)
-    for per_feature in (True, False) if choosing else (True,):
-        if not per_feature:
-            units.clear()
-        train_evidence = _evidence_of(model, x_normal, batch)
-        spreads = train_evidence.std(0)
-        spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)  # a dead layer must not divide by ~0
-        val_evidence = _evidence_of(model, x_val, batch) if choosing else None
-        for index in range(len(EVIDENCE_POWERS)):
-            auc = None
-            if choosing:
-                train_terms = _terms_of_evidence(model, train_evidence[..., index] / spreads[:, index])
-                val_terms = _terms_of_evidence(model, val_evidence[..., index] / spreads[:, index])
-                stats = fit_term_stats({k: v.numpy() for k, v in train_terms.items()})
-                auc = roc_auc(combine(val_terms, replace(config, term_stats=stats)).numpy(), val_labels)
-            forms.append((per_feature, index, spreads[:, index], auc))
-    per_feature, index, spread, auc = forms[int(np.argmax([form[3] for form in forms]))] if choosing else forms[0]
-    if per_feature:
-        for scale, values in zip(units.scales(), fitted):
-            scale.copy_(values)
-    units.set_layer_spread(spread.tolist(), EVIDENCE_POWERS[index])
-    return auc
-
-
-def _chunks(model: GanAutoencoder, x: torch.Tensor, batch: int) -> Iterator[torch.Tensor]:
-    device = next(model.parameters()).device
-    return (x[start:start + batch].to(device) for start in range(0, len(x), batch))
-
-
-def _evidence_of(model: GanAutoencoder, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """N x layers x EVIDENCE_POWERS of images, in the units fitted so far, on the CPU in float64."""
-    return torch.cat([_layer_evidence(model, _residual_pairs(model, chunk)[0], EVIDENCE_POWERS).double().cpu()
-                      for chunk in _chunks(model, x, batch)])
 
 
 def fit_term_stats(terms: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:

@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
+from ganad_clinic.model.methods import check_config
 from ganad_clinic.model.trainer import TrainConfig, train
 
 
 def tiny_config(**overrides) -> TrainConfig:
     values = dict(spec="all", image_size=32, width=0.125, latent=16, batch_size=4, steps=4, eval_every=2, seed=0)
     values.update(overrides)
-    return TrainConfig(**values)
+    return check_config(TrainConfig(**values))
 
 
 def cells(n: int, blast: bool, start: int = 0) -> list[np.ndarray]:

@@ -8,12 +8,19 @@ import pytest
 import torch
 
 from ganad_clinic.model import losses
-from ganad_clinic.model.baselines.alad import ALAD
+from ganad_clinic.model.baselines.alad.torch_model import ALAD
 from ganad_clinic.model.baselines.common import l1_per_sample
-from ganad_clinic.model.baselines.efficient_gan import EfficientGAN
-from ganad_clinic.model.bundle import BundleError, load_bundle, metadata_digest, save_bundle
-from ganad_clinic.model.methods import METHODS, StepInputs, build_model, method_of
+from ganad_clinic.model.baselines.efficient_gan.torch_model import EfficientGAN
+from ganad_clinic.model.bundle import (
+    BundleError,
+    load_bundle,
+    metadata_digest,
+    save_bundle,
+)
+from ganad_clinic.model.config import StepInputs
+from ganad_clinic.model.methods import METHODS, build_model, method_for, method_of
 from ganad_clinic.model.networks import SPECS
+from ganad_clinic.model.optim import OptimiserUpdate
 from ganad_clinic.model.scoring import ScoreConfig, score_batch
 from ganad_clinic.model.trainer import paper_recipe, recommended_config, train
 
@@ -158,8 +165,9 @@ def _captured_step(model, monkeypatch) -> tuple[list, torch.Tensor, torch.Tensor
     x = batch(4)
     z = torch.randn(4, 16, generator=torch.Generator().manual_seed(5))
     config = recommended_config(32, 3, "all", model.method, width=0.125, latent=16)
-    inputs = StepInputs(config, lambda t: t, torch.Generator().manual_seed(5), use_amp=False)
-    model.training_step(x, model.configure_optimizers(config), inputs)
+    inputs = StepInputs(config, lambda t: t, torch.Generator().manual_seed(5), OptimiserUpdate(torch.device("cpu")))
+    method = method_for(model.method)
+    method.training_step(model, x, method.configure_optimizers(model, config), inputs)
     return calls, x, z, before
 
 

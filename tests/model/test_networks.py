@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganad_clinic.model.networks import SPECS, GanAutoencoder, count_parameters, scale_plan
+from ganad_clinic.model.ganad.torch_model import GanAutoencoder
+from ganad_clinic.model.networks import SPECS, count_parameters, scale_plan
 
 SIZES = (28, 32, 64, 128, 220)
 

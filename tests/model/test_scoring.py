@@ -4,13 +4,26 @@ import numpy as np
 import pytest
 import torch
 
+from ganad_clinic.model.ganad.calibration import (
+    EVIDENCE_POWERS,
+    FORM_CHOICE_MIN,
+    fit_residual_units,
+)
+from ganad_clinic.model.ganad.terms import raw_terms
 from ganad_clinic.model.networks import FeatureScales
 from ganad_clinic.model.scoring import (
-    EVIDENCE_POWERS, FORM_CHOICE_MIN, ScoreConfig, choose_threshold, combine, fit_residual_units, fit_term_stats, raw_terms,
-    residual_map, roc_auc,
+    HEAT_TAPER,
+    ScoreBatch,
+    ScoreConfig,
+    border_taper,
+    choose_threshold,
+    combine,
+    fit_term_stats,
+    heat_of_ratio,
+    residual_map,
+    roc_auc,
     screening_metrics,
 )
-from ganad_clinic.model.scoring import HEAT_TAPER, ScoreBatch, border_taper, heat_of_ratio
 
 
 class _ToyEncoder:

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from ganad_clinic.model.trainer import (
-    CELL_LAMBDA, TrainConfig, TrainingCancelled, TrainProgress, paper_recipe, recommended_config, train,
+    CELL_LAMBDA,
+    TrainConfig,
+    TrainingCancelled,
+    TrainProgress,
+    paper_recipe,
+    recommended_config,
+    train,
 )
 
 from .conftest import tiny_config
@@ -24,7 +30,7 @@ def test_training_returns_a_calibrated_model(tiny_result) -> None:
 
 
 def test_residual_units_are_fitted_on_the_training_normals(tiny_data, tiny_result) -> None:
-    from ganad_clinic.model.scoring import fit_residual_units
+    from ganad_clinic.model.ganad.calibration import fit_residual_units
     from ganad_clinic.model.trainer import prepare_eval_batch
 
     model = copy.deepcopy(tiny_result.model)

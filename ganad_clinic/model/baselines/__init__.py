@@ -1,1 +1,2 @@
-"""Methods the GAN model is judged against: plain pixel baselines here, GAN baselines later."""
+"""Methods the GAN model is judged against: the GAN baselines of the paper (AnoGAN, Efficient-GAN,
+ALAD; a folder each, with its networks, losses and training glue) and plain pixel baselines."""

@@ -1,59 +1,49 @@
-"""What the GAN baselines share: the interface the trainer, the scorer and the bundle rely on, and
-the critics that look at pairs (x, z), (x, x') and (z, z').
+"""What the GAN baselines share: their references' settings, the common part of their training
+glue, and the critics that look at pairs (x, z), (x, x') and (z, z').
 
-Every baseline reports the same three terms as the paper's model, so that scores, the database and
-reports need no special case: l_d is the method's feature (critic) residual, l_r the pixel residual
-|x - x̂| and l_l the latent residual, zero for methods that have none.
+Every baseline reports the same three terms as the paper's model (`protocol.DetectionNetworks`):
+l_d is the method's feature (critic) residual, l_r the pixel residual |x - x̂| and l_l the latent
+residual, zero for methods that have none.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganad_clinic.model.networks import ArchSpec, _conv_trunk
+from ganad_clinic.model.config import ScoreConfig, TrainConfig
+from ganad_clinic.model.networks import ArchSpec, Dropout, _conv_trunk
+from ganad_clinic.model.protocol import DetectionNetworks
 
-if TYPE_CHECKING:
-    from ganad_clinic.model.methods import StepInputs
-    from ganad_clinic.model.trainer import TrainConfig
+# What every GAN baseline's reference does where the paper's model differs: standard GAN loss, raw
+# score sums with the paper's Table 2 weights (λ on the feature term), no latent term, no
+# augmentation. EMA is 0.99 rather than the references' 0.999, which would still hold half the
+# untrained weights after a budget of 800 steps.
+REFERENCE_DEFAULTS: dict[str, Any] = dict(gan="sgan", beta=0.0, score_mode="raw", feature_layers="last", diff_augment=(),
+                                          critic_sees_reconstructions=False)
 
 
-class BaselineModel(nn.Module, ABC):
-    """A comparison method: its networks, its training step and its anomaly terms."""
+class GanBaselineMethod:
+    """What the baselines' training glue shares: networks built from `networks` with their
+    options, nothing to fit besides the term statistics."""
 
-    method: ClassVar[str]
-    ema_parts: ClassVar[tuple[str, ...]] = ()  # modules averaged for scoring when the run uses EMA
+    networks: ClassVar[type[DetectionNetworks]]
 
-    def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int) -> None:
-        super().__init__()
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {channels}")
-        self.spec, self.image_size, self.channels, self.latent = spec, image_size, channels, latent
+    def build(self, spec: ArchSpec, image_size: int, channels: int, latent: int,
+              options: Mapping[str, Any]) -> DetectionNetworks:
+        return self.networks(spec, image_size, channels, latent, **options)
 
-    def options(self) -> dict[str, Any]:
-        """Constructor settings beyond the architecture, stored in the bundle."""
+    def options(self, config: TrainConfig) -> dict[str, Any]:
         return {}
 
-    @abstractmethod
-    def configure_optimizers(self, config: TrainConfig) -> list[torch.optim.Optimizer]:
-        """The optimisers, in the order `training_step` receives them."""
-
-    @abstractmethod
-    def training_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer],
-                      inputs: StepInputs) -> dict[str, float]:
-        """One update of every network on batch x; returns the losses (keys d, g, and ae if any)."""
-
-    @abstractmethod
-    def anomaly_terms(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The terms l_d, l_r, l_l per sample (sums, like the paper's raw terms) and x̂."""
-
-
-def adamw(parameters, lr: float, config: TrainConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(parameters, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
+    def fit_terms(self, model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
+                  score_config: ScoreConfig) -> None:
+        return None
 
 
 def l1_per_sample(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -66,7 +56,7 @@ def _linear(n_in: int, n_out: int, sn: bool) -> nn.Linear:
 
 
 def _hidden(n_in: int, n_out: int, sn: bool) -> nn.Sequential:
-    return nn.Sequential(_linear(n_in, n_out, sn), nn.LeakyReLU(0.2), nn.Dropout(0.2))
+    return nn.Sequential(_linear(n_in, n_out, sn), nn.LeakyReLU(0.2), Dropout(0.2))
 
 
 class JointCritic(nn.Module):

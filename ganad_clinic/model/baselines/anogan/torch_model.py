@@ -9,20 +9,17 @@ which batch the image was scored in.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from ganad_clinic.model import losses
-from ganad_clinic.model.baselines.common import BaselineModel, adamw, l1_per_sample
+from ganad_clinic.model.baselines.anogan import loss
+from ganad_clinic.model.baselines.common import l1_per_sample
 from ganad_clinic.model.networks import ArchSpec, Critic, Generator
-
-if TYPE_CHECKING:
-    from ganad_clinic.model.methods import StepInputs
-    from ganad_clinic.model.trainer import TrainConfig
+from ganad_clinic.model.protocol import DetectionNetworks
 
 
-class AnoGAN(BaselineModel):
+class AnoGAN(DetectionNetworks):
     method = "anogan"
 
     def __init__(self, spec: ArchSpec, image_size: int, channels: int, latent: int, search_steps: int = 500,
@@ -37,29 +34,7 @@ class AnoGAN(BaselineModel):
     def options(self) -> dict[str, Any]:
         return {"search_steps": self.search_steps, "search_lr": self.search_lr, "search_lambda": self.search_lambda}
 
-    def configure_optimizers(self, config: TrainConfig) -> list[torch.optim.Optimizer]:
-        return [adamw(self.critic.parameters(), config.lr, config), adamw(self.generator.parameters(), config.lr, config)]
-
-    def training_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer],
-                      inputs: StepInputs) -> dict[str, float]:
-        opt_d, opt_g = optimizers
-        z = torch.randn(x.shape[0], self.latent, generator=inputs.latent_rng).to(x.device)
-        with torch.autocast(x.device.type, enabled=inputs.use_amp):
-            fake = self.generator(z)
-            d_loss = losses.critic_loss(self.critic(inputs.augment(x)), self.critic(inputs.augment(fake.detach())),
-                                        inputs.config.gan)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        with torch.autocast(x.device.type, enabled=inputs.use_amp):
-            g_loss = losses.generator_loss(self.critic(inputs.augment(x)), self.critic(inputs.augment(fake)),
-                                           inputs.config.gan)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        return {"d": d_loss.item(), "g": g_loss.item()}
-
-    def anomaly_terms(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def anomaly_terms(self, x: torch.Tensor, feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         with torch.inference_mode(False), torch.enable_grad():
             x = x.clone()
             target = self.critic.feature_maps(x)[-1].detach()
@@ -67,8 +42,7 @@ class AnoGAN(BaselineModel):
             search = torch.optim.Adam([z], lr=self.search_lr)
             for _ in range(self.search_steps):
                 residual, disc = self._residuals(x, target, z)
-                loss = ((1 - self.search_lambda) * residual + self.search_lambda * disc).sum()
-                (z.grad,) = torch.autograd.grad(loss, z)
+                (z.grad,) = torch.autograd.grad(loss.search_loss(residual, disc, self.search_lambda), z)
                 search.step()
             with torch.no_grad():
                 residual, disc = self._residuals(x, target, z)

@@ -1,0 +1,1 @@
+"""Efficient-GAN / EGBAD (Zenati et al. 2018): networks (`torch_model`), losses (`loss`), training glue (`method`)."""
