@@ -1,14 +1,17 @@
 """The main window: watched folders, the review queue, the viewer and the review panel, with the
 retrain, models, report and settings windows one click away.
 
-The window is thin: it reads the store, forwards events, and hands anything slow to a worker or
-to the screening service. It refreshes the queue whenever the service reports a slide, and every
-few seconds for changes made elsewhere (another workstation on a shared database).
+The window is thin: it forwards events and hands anything slow to a worker or to the screening
+service. The queue is read on a worker thread (app.queue_reader: only what changed since the last
+read, and the active model), whenever the service reports a slide and every few seconds for
+changes made elsewhere (another workstation on a shared database); the rows are merged on the main
+thread. Saving a review is the one database write made here (one short transaction).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -22,17 +25,18 @@ from ganad_clinic.app.inspection_worker import InspectionThread
 from ganad_clinic.app.models_panel import ModelsDialog
 from ganad_clinic.app.opened_files import is_image_file, stage_for_screening
 from ganad_clinic.app.queue_panel import QueuePanel
+from ganad_clinic.app.queue_reader import QueueReader, QueueUpdate
 from ganad_clinic.app.report_dialog import ReportDialog
 from ganad_clinic.app.retrain_dialog import RetrainDialog
 from ganad_clinic.app.review_panel import ReviewPanel
 from ganad_clinic.app.screening_controller import ScreeningController, WatcherState
 from ganad_clinic.app.settings import AppSettings
 from ganad_clinic.app.settings_dialog import SettingsDialog
-from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel, is_awaiting_review, is_flagged
+from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel
 from ganad_clinic.app.viewer import SlideViewer
-from ganad_clinic.model.bundle import BundleError, read_metadata
+from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.screening.names import slide_file
-from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary, Store, StoreError
+from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,9 @@ class MainWindow(QMainWindow):
         self.report_dialog: ReportDialog | None = None
         self.models_dialog: ModelsDialog | None = None
         self._shut_down = False
+        self.active_model: ModelVersion | None = None
+        self.active_weights: tuple[float, float] | None = None
+        self.loaded = False  # the first read of the queue is in
 
         self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
         self.inspector = InspectionThread(store, self)
@@ -75,6 +82,11 @@ class MainWindow(QMainWindow):
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(POLL_INTERVAL_MS)
         self.poll_timer.timeout.connect(self.refresh)
+        self.reader = QueueReader(store)
+        self.refresher = BackgroundCall(self.reader.read, self)
+        self.refresher.returned.connect(self._refreshed)
+        self.refresher.errored.connect(self._refresh_failed)
+        self.table_model.inserted.connect(self._rows_inserted)
 
         self.controller.slide_scored.connect(self._slide_arrived)
         self.controller.slide_rejected.connect(self._slide_arrived)
@@ -175,20 +187,37 @@ class MainWindow(QMainWindow):
     # the queue
 
     def refresh(self) -> None:
-        """Re-read the queue from the database; rows update in place, the selection stays."""
-        try:
-            summaries = self.store.list_slides()
-        except StoreError as error:
-            self.statusBar().showMessage(f"Database: {error}", 10_000)
-            return
-        self.table_model.refresh(summaries)
+        """Ask the worker to read what changed in the database; rows update in place, the selection stays."""
+        self.refresher.request()
+
+    @property
+    def refreshing(self) -> bool:
+        """A read of the queue is running or asked for, or its new rows are still going in."""
+        return self.refresher.busy or self.table_model.inserting
+
+    def _refreshed(self, update: QueueUpdate) -> None:
+        self.active_model, self.active_weights = update.active_model, update.active_weights
+        self.table_model.merge(update.summaries)
+        self._follow_current()
+        self._update_status()
+
+    def _rows_inserted(self) -> None:
+        self.loaded = True
+        self._follow_current()
+        self._update_status()
+
+    def _refresh_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"Database: {message}", 10_000)
+
+    def _follow_current(self) -> None:
+        """Select a first slide once there is one; show the newer summary of the slide on screen."""
         current = self.queue.current_summary()
         if current is None:
             self.queue.select_first()
-        elif self.viewer.summary is not None and self.viewer.summary.slide.id == current.slide.id:
+        elif (self.viewer.summary is not None and self.viewer.summary.slide.id == current.slide.id
+              and self.viewer.summary is not current):
             self.viewer.show_summary(current, keep_pictures=True)
             self.review_panel.show_summary(current)
-        self._update_status()
 
     def _slide_arrived(self, event: object) -> None:
         self.refresh_timer.start()
@@ -202,21 +231,20 @@ class MainWindow(QMainWindow):
         self.inspector.worker.request(summary.slide.id, path, summary.score)
 
     def _update_status(self) -> None:
-        summaries = self.table_model.summaries()
-        awaiting = sum(is_awaiting_review(summary) for summary in summaries)
-        flagged = sum(is_flagged(summary, self.table_model.threshold_offset) for summary in summaries)
-        self.queue_label.setText(f"{awaiting} awaiting review · {flagged} flagged · {len(summaries)} slides")
+        model = self.table_model
+        self.queue_label.setText(f"{model.awaiting_count} awaiting review · {model.flagged_count} flagged · "
+                                 f"{model.rowCount()} slides")
         self.watcher_label.setText(self.controller.describe())
-        try:
-            active = self.store.active_model_version()
-        except StoreError:
-            active = None
+        active = self.active_model
         self.model_label.setText(f"Model {active.version}" if active else "No active model")
 
     # review
 
     def review(self, decision: ReviewDecision) -> None:
-        summary = self.queue.current_summary()
+        """Review the slide on screen (the viewer's; the queue keeps it selected and in view)."""
+        shown = self.viewer.summary
+        row = None if shown is None else self.table_model.row_of(shown.slide.id)
+        summary = None if row is None else self.table_model.summary(row)
         if summary is None or summary.slide.status is not SlideStatus.SCORED:
             self.statusBar().showMessage("Select a scored slide to review.", 5_000)
             return
@@ -226,14 +254,20 @@ class MainWindow(QMainWindow):
         following = (self.queue.awaiting_neighbour(1, exclude=summary.slide.id)
                      or self.queue.awaiting_neighbour(-1, exclude=summary.slide.id))
         try:
-            self.store.add_review(summary.slide.id, reviewer, decision, self.review_panel.take_note())
+            saved = self.store.add_review(summary.slide.id, reviewer, decision, self.review_panel.take_note())
         except StoreError as error:
             QMessageBox.critical(self, "Review", f"The review was not saved: {error}")
             return
         self.statusBar().showMessage(f"{summary.slide.file_name}: {DECISION_TEXT[decision]} ({reviewer})", 5_000)
-        self.refresh()
+        reviewed = replace(summary, review=saved)
+        self.table_model.replace_row(reviewed)  # at once; the worker's next read confirms it
         if following is not None:
             self.queue.select_slide(following.slide.id)
+        elif self.viewer.summary is not None and self.viewer.summary.slide.id == reviewed.slide.id:
+            self.viewer.show_summary(reviewed, keep_pictures=True)
+            self.review_panel.show_summary(reviewed)
+        self._update_status()
+        self.refresh()
 
     def _reviewer(self) -> str:
         """The reviewer's name, asked once and kept in the settings."""
@@ -311,6 +345,8 @@ class MainWindow(QMainWindow):
     def _model_changed(self) -> None:
         if self.models_dialog is not None:
             self.models_dialog.panel.refresh()
+            self.active_model = next((model for model in self.models_dialog.panel.models if model.active), None)
+        self.refresh()  # the worker reads the active model too
         if self.controller.state in (WatcherState.NO_MODEL, WatcherState.FAILED):
             self.controller.restart()
         self._update_status()
@@ -357,7 +393,7 @@ class MainWindow(QMainWindow):
         return self.models_dialog
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self._active_weights(), self)
+        dialog = SettingsDialog(self.settings, self.active_weights, self)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         changes = dialog.apply()
@@ -373,16 +409,6 @@ class MainWindow(QMainWindow):
         if "home" in changes:
             QMessageBox.information(self, "Settings", "The new data folder is used from the next start of the app.")
         self._update_status()
-
-    def _active_weights(self) -> tuple[float, float] | None:
-        try:
-            active = self.store.active_model_version()
-            if active is None:
-                return None
-            score = read_metadata(active.bundle_path)["ganad"]["score"]
-        except (StoreError, BundleError, KeyError):
-            return None
-        return float(score["lambda"]), float(score["beta"])
 
     # closing
 
@@ -422,5 +448,7 @@ class MainWindow(QMainWindow):
             self.models_dialog.panel.stop_work()
             self.models_dialog.hide()
         self.inspector.stop()
+        self.refresher.stop()
+        self.table_model.stop_inserting()
         if not self.controller.shutdown():
             log.warning("the screening service did not stop in time; pending slides are finished at the next start")

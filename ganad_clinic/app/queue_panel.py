@@ -44,6 +44,7 @@ class QueuePanel(QGroupBox):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setResizeContentsPrecision(0)  # widths from the rows in view: 100,000 rows are not all measured
         header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(REVIEW, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(REVIEW, REVIEW_WIDTH)
@@ -65,7 +66,9 @@ class QueuePanel(QGroupBox):
         self.filter.setCurrentIndex(self.filter.findData(queue_filter))
 
     def _row_changed(self, current, previous) -> None:
-        self.current_changed.emit(self.current_summary())
+        summary = self.current_summary()
+        self.proxy.pin(None if summary is None else summary.slide.id)
+        self.current_changed.emit(summary)
 
     def current_summary(self) -> SlideSummary | None:
         index = self.table.currentIndex()

@@ -1,8 +1,12 @@
 """Retrain on local normal samples: gather, train in a worker (progress, time left, live losses,
-Cancel), then show the candidate beside the active model; it becomes active only on request."""
+Cancel), then show the candidate beside the active model; it becomes active only on request.
+
+The active model, its metadata and the samples (a look at every reviewed slide's file) are read on
+a worker thread too; training starts from the samples the dialog shows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -14,11 +18,11 @@ from PySide6.QtWidgets import (
 from ganad_clinic.app.loss_plot import LossPlot
 from ganad_clinic.app.models_panel import figure
 from ganad_clinic.app.settings import AppSettings
-from ganad_clinic.app.workers import TaskRunner
+from ganad_clinic.app.workers import BackgroundCall, TaskRunner
 from ganad_clinic.model.bundle import BundleError, read_metadata
 from ganad_clinic.model.trainer import TrainConfig, TrainProgress
 from ganad_clinic.screening.retrain import (
-    Candidate, RetrainError, config_for, gather_samples, retrain, split_samples,
+    Candidate, GatheredSamples, RetrainError, config_for, gather_samples, retrain, split_samples,
 )
 from ganad_clinic.store import ModelVersion, Store, StoreError
 
@@ -27,8 +31,33 @@ COMPARISON_ROWS = ("Version", "Threshold", "Validation AUC", "Sensitivity", "Spe
                    "Training tiles", "Validation tiles (normal / anomalous)")
 
 
+@dataclass(frozen=True)
+class Gathering:
+    """What the dialog reads off the main thread: the active model (the parent) and the samples."""
+
+    parent: ModelVersion | None
+    metadata: dict
+    parent_error: str
+    samples: GatheredSamples | None
+    samples_error: str
+
+
+def gather(store: Store, folder: Path | None) -> Gathering:
+    parent, metadata, parent_error = None, {}, ""
+    try:
+        parent = store.active_model_version()
+        if parent is not None:
+            metadata = read_metadata(parent.bundle_path)
+    except (StoreError, BundleError) as error:
+        parent, parent_error = None, f"Cannot read the active model: {error}"
+    try:
+        return Gathering(parent, metadata, parent_error, gather_samples(store, folder), "")
+    except (RetrainError, StoreError) as error:
+        return Gathering(parent, metadata, parent_error, None, str(error))
+
+
 def clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
+    minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes}:{seconds:02d}"
 
 
@@ -42,9 +71,14 @@ class RetrainDialog(QDialog):
         self.resize(720, 640)
         self.store, self.home, self.settings = store, home, settings
         self.runner: TaskRunner | None = None
+        self._training = False
         self.candidate: Candidate | None = None
         self.parent_model: ModelVersion | None = None
         self.parent_metadata: dict = {}
+        self.samples: GatheredSamples | None = None
+        self.gatherer = BackgroundCall(lambda folder: gather(store, folder), self)
+        self.gatherer.returned.connect(self._gathered)
+        self.gatherer.finished.connect(self._gather_finished)
 
         self.data_summary = QLabel("")
         self.data_summary.setWordWrap(True)
@@ -106,22 +140,37 @@ class RetrainDialog(QDialog):
         layout.addWidget(self.comparison)
         layout.addWidget(self.result_note)
         layout.addLayout(end_row)
-        self._load_parent()
+        self.steps.setValue(TrainConfig.steps)
         self.update_summary()
 
     @property
     def running(self) -> bool:
-        return self.runner is not None and self.runner.running
+        """Training runs, or its last signals (the outcome, then done) are still on their way."""
+        return self._training or (self.runner is not None and self.runner.running)
 
-    def _load_parent(self) -> None:
+    @property
+    def gathering(self) -> bool:
+        """The active model and the samples are being read."""
+        return self.gatherer.busy
+
+    def _gathered(self, gathering: Gathering) -> None:
+        previous = self.parent_model
+        self.parent_model, self.parent_metadata = gathering.parent, gathering.metadata
+        if gathering.parent_error:
+            self.progress_label.setText(gathering.parent_error)
+        if previous is None or gathering.parent is None or previous.id != gathering.parent.id:
+            self._show_parent()
+        self.samples = gathering.samples
+        if gathering.samples is None:
+            self.data_summary.setText(gathering.samples_error)
+        else:
+            self._show_samples(gathering.samples)
+
+    def _gather_finished(self) -> None:
+        self._set_running(self.running)
+
+    def _show_parent(self) -> None:
         """The active model is the parent: its recorded training config is the starting point."""
-        try:
-            self.parent_model = self.store.active_model_version()
-            if self.parent_model is not None:
-                self.parent_metadata = read_metadata(self.parent_model.bundle_path)
-        except (StoreError, BundleError) as error:
-            self.parent_model = None
-            self.progress_label.setText(f"Cannot read the active model: {error}")
         if self.parent_model is None:
             self.start_button.setEnabled(False)
             self.progress_label.setText(self.progress_label.text() or "No model is active: import one first.")
@@ -145,11 +194,12 @@ class RetrainDialog(QDialog):
             self.update_summary()
 
     def update_summary(self) -> None:
-        try:
-            gathered = gather_samples(self.store, self._extra_folder())
-        except (RetrainError, StoreError) as error:
-            self.data_summary.setText(str(error))
-            return
+        """Read the active model and gather the samples again, on the worker."""
+        self.data_summary.setText("Gathering the samples…")
+        self.start_button.setEnabled(False)
+        self.gatherer.request(self._extra_folder())
+
+    def _show_samples(self, gathered: GatheredSamples) -> None:
         text = (f"{gathered.reviewed_normals} slides reviewed as normal, {gathered.folder_normals} images from the "
                 f"folder; {len(gathered.anomalies)} confirmed anomalies (validation only)")
         if gathered.missing:
@@ -157,11 +207,14 @@ class RetrainDialog(QDialog):
         self.data_summary.setText(text)
 
     def start(self) -> None:
-        if self.running or self.parent_model is None:
+        """Train on the samples shown (gathered when the dialog opened or the folder changed)."""
+        if self.running or self.gathering or self.parent_model is None:
             return
         try:
-            split = split_samples(gather_samples(self.store, self._extra_folder()))
-        except (RetrainError, StoreError) as error:
+            if self.samples is None:
+                raise RetrainError(self.data_summary.text())
+            split = split_samples(self.samples)
+        except RetrainError as error:
             QMessageBox.warning(self, "Retrain", str(error))
             return
         config = config_for(self.parent_metadata, lam=self.settings.lam, beta=self.settings.beta,
@@ -190,6 +243,7 @@ class RetrainDialog(QDialog):
         self.runner.task.failed.connect(self._on_failed)
         self.runner.task.cancelled.connect(self._on_cancelled)
         self.runner.task.done.connect(self._on_done)
+        self._training = True
         self._set_running(True)
         self.runner.start()
 
@@ -199,7 +253,7 @@ class RetrainDialog(QDialog):
             self.progress_label.setText("Cancelling…")
 
     def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running and self.parent_model is not None)
+        self.start_button.setEnabled(not running and not self.gathering and self.parent_model is not None)
         self.cancel_button.setEnabled(running)
         self.steps.setEnabled(not running)
         self.folder.setEnabled(not running)
@@ -244,6 +298,7 @@ class RetrainDialog(QDialog):
         self.progress_label.setText("Training cancelled; nothing was saved or registered.")
 
     def _on_done(self) -> None:
+        self._training = False
         self._set_running(False)
 
     def activate_candidate(self) -> None:
@@ -260,8 +315,12 @@ class RetrainDialog(QDialog):
         self.model_activated.emit()
 
     def stop_work(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel a running training and wait for its thread (nothing is saved)."""
-        return self.runner is None or self.runner.stop(timeout_ms)
+        """Cancel a running training and wait for its thread (nothing is saved), and end the gatherer's."""
+        gatherer_stopped = self.gatherer.stop(timeout_ms)
+        training_stopped = self.runner is None or self.runner.stop(timeout_ms)
+        if training_stopped:
+            self._training = False
+        return training_stopped and gatherer_stopped
 
     def closeEvent(self, event) -> None:
         if self.running:
@@ -269,5 +328,7 @@ class RetrainDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.stop_work()
+            if self.runner is not None:
+                self.runner.stop()
+        self.gatherer.stop(for_good=False)  # opened again: it gathers again
         super().closeEvent(event)

@@ -1,137 +1,194 @@
-"""The app's settings, kept in QSettings (the platform's usual place, or an ini file in tests)."""
+"""The app's settings, kept in QSettings (the platform's usual place, or an ini file in tests).
+
+Each setting is declared once, in SETTINGS: its QSettings key, its default (imported from the
+part of the package that owns it, never retyped), its title and help for the settings dialog, and
+how its value is checked. `AppSettings`' typed properties and the dialog's rows are derived from
+these declarations (as napari derives its preferences from `napari/settings/_application.py`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from ganad_clinic.app.viewer import DEFAULT_OPACITY_PERCENT
 from ganad_clinic.model.trainer import TrainConfig
 from ganad_clinic.screening.registry import current_actor
-from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS
+from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS, ServiceConfig
 
-DEFAULT_LAMBDA = TrainConfig.lam
-DEFAULT_BETA = TrainConfig.beta
 ORGANIZATION = "GANAD Clinic"
 APPLICATION = "ganad-clinic"
 
 
+def field_default(config: type, name: str) -> Any:
+    """The default of a dataclass field: the owner's value, read rather than retyped."""
+    [found] = [field for field in dataclasses.fields(config) if field.name == name]
+    return found.default if found.default_factory is dataclasses.MISSING else found.default_factory()
+
+
+DEFAULT_LAMBDA = field_default(TrainConfig, "lam")
+DEFAULT_BETA = field_default(TrainConfig, "beta")
+DEFAULT_FIELD_SCALE = field_default(ServiceConfig, "field_scale")
+
+
+class Kind(enum.Enum):
+    """What a setting holds, and so how it is stored and which editor the dialog gives it."""
+
+    TEXT = "text"  # str
+    FOLDER = "folder"  # Path | None (stored as "" for None)
+    FOLDERS = "folders"  # list[Path] (stored as a list of strings)
+    FLAG = "flag"  # bool
+    NUMBER = "number"  # float within [minimum, maximum]
+    INTEGER = "integer"  # int within [minimum, maximum]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `name` is the AppSettings property, `key` the QSettings key (and the name in
+    the audit trail); `in_dialog` False: set elsewhere (the report dialog, the viewer's slider)."""
+
+    name: str
+    key: str
+    kind: Kind
+    default: Any
+    title: str
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float = 1.0
+    decimals: int = 2
+    suffix: str = ""
+    strip: bool = False  # TEXT: surrounding spaces dropped, read and written
+    in_dialog: bool = True
+
+    def check(self, value: Any) -> Any:
+        """The value in the setting's type; ValueError when it is of the wrong kind or out of range."""
+        if self.kind is Kind.TEXT:
+            text = str(value)
+            return text.strip() if self.strip else text
+        if self.kind is Kind.FOLDER:
+            return None if value is None or str(value) == "" else Path(value)
+        if self.kind is Kind.FOLDERS:
+            return [Path(folder) for folder in value]
+        if self.kind is Kind.FLAG:
+            return bool(value)
+        number = float(value) if self.kind is Kind.NUMBER else int(value)
+        if (self.minimum is not None and number < self.minimum) or (self.maximum is not None and number > self.maximum):
+            raise ValueError(f"{self.title} must be between {self.minimum:g} and {self.maximum:g}, not {number:g}")
+        return number
+
+    def from_stored(self, stored: Any) -> Any:
+        """What QSettings gave back, as the setting's value: the default when it cannot be read, and
+        a number out of range brought into it (the dialog's spin box would show it so)."""
+        if self.kind is Kind.FOLDERS:
+            if isinstance(stored, str):  # QSettings gives a lone string for a one-item list in ini files
+                stored = [stored]
+            return [Path(text) for text in stored or [] if text]
+        if self.kind is Kind.FLAG and isinstance(stored, str):
+            return stored.lower() == "true"
+        try:
+            if self.kind in (Kind.NUMBER, Kind.INTEGER):
+                number = float(stored) if self.kind is Kind.NUMBER else int(stored)
+                low = -float("inf") if self.minimum is None else self.minimum
+                high = float("inf") if self.maximum is None else self.maximum
+                return type(number)(min(max(number, low), high))
+            return self.check(stored)
+        except (TypeError, ValueError):
+            return self.default
+
+    def to_stored(self, value: Any) -> Any:
+        """The value as QSettings keeps it (and as the audit trail records it)."""
+        value = self.check(value)
+        if self.kind is Kind.FOLDER:
+            return "" if value is None else str(value)
+        if self.kind is Kind.FOLDERS:
+            return [str(folder) for folder in value]
+        return value
+
+
+RETRAIN_HELP = ("Used by the next retrain. A model's threshold and score normalisation are fitted with its own λ and "
+                "β, so these cannot change the scores of an existing model without retraining it.")
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("reviewer", "reviewer", Kind.TEXT, "", "Reviewer name",
+            "Recorded with every review and every change you make.", strip=True),
+    Setting("home", "home", Kind.FOLDER, None, "Data folder",
+            "Database, models and heat maps. Applies at the next start of the app."),
+    Setting("watched_folders", "watched_folders", Kind.FOLDERS, [], "Watched folders"),
+    Setting("poll", "poll", Kind.FLAG, field_default(ServiceConfig, "poll"),
+            "Poll the folders (network shares, where change events are not delivered)"),
+    Setting("rescan_seconds", "rescan_seconds", Kind.NUMBER, DEFAULT_RESCAN_SECONDS, "Full rescan every",
+            minimum=2.0, maximum=3600.0, suffix=" s"),
+    Setting("field_scale", "field_scale", Kind.NUMBER, DEFAULT_FIELD_SCALE, "Field pixel scale",
+            "Pixel scale of large field images relative to the training crops (tiling).",
+            minimum=0.05, maximum=8.0, step=0.05),
+    Setting("threshold_offset", "threshold_offset", Kind.NUMBER, 0.0, "Threshold offset",
+            "Flag shown when score ≥ model threshold + offset (negative: more sensitive). Applied in this app "
+            "(queue, filters, viewer) to old and new slides alike. The stored flags, and the PDF reports built "
+            "from them, keep each model's own threshold.",
+            minimum=-100.0, maximum=100.0, step=0.1),
+    Setting("lam", "lambda", Kind.NUMBER, DEFAULT_LAMBDA, "λ (critic vs pixels)", minimum=0.0, maximum=1.0, step=0.05),
+    Setting("beta", "beta", Kind.NUMBER, DEFAULT_BETA, "β (latent)", RETRAIN_HELP, minimum=0.0, maximum=100.0,
+            step=0.1),
+    Setting("lab", "lab", Kind.TEXT, "", "Laboratory", "Printed on the reports.", in_dialog=False),
+    Setting("overlay_opacity", "overlay_opacity", Kind.INTEGER, DEFAULT_OPACITY_PERCENT, "Heat map opacity",
+            minimum=0, maximum=100, suffix=" %", in_dialog=False),
+)
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _property(setting: Setting) -> property:
+    def get(self: AppSettings) -> Any:
+        stored = self.qsettings.value(setting.key, setting.to_stored(setting.default))
+        return setting.from_stored(stored)
+
+    def put(self: AppSettings, value: Any) -> None:
+        self.qsettings.setValue(setting.key, setting.to_stored(value))
+        self.qsettings.sync()
+
+    return property(get, put, doc=f"{setting.title}{': ' + setting.help if setting.help else ''}")
+
+
 class AppSettings:
-    """Typed access to the settings; every value has a default, so a fresh install just works.
+    """Typed access to the settings (one property per declaration in SETTINGS); every value has a
+    default, so a fresh install just works.
 
     λ and β are those of the next retrain: a trained model keeps the ones it was calibrated with.
     `threshold_offset` is added to each score's threshold when the app decides what to show as flagged.
     """
 
+    # the properties, for readers and type checkers; their code comes from SETTINGS below
+    reviewer: str
+    home: Path | None
+    watched_folders: list[Path]
+    poll: bool
+    rescan_seconds: float
+    field_scale: float
+    threshold_offset: float
+    lam: float
+    beta: float
+    lab: str
+    overlay_opacity: int
+
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.qsettings = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
-
-    def _get(self, key: str, default, kind: type):
-        value = self.qsettings.value(key, default)
-        if kind is bool and isinstance(value, str):
-            return value.lower() == "true"
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            return default
-
-    def _set(self, key: str, value) -> None:
-        self.qsettings.setValue(key, value)
-        self.qsettings.sync()
-
-    @property
-    def reviewer(self) -> str:
-        return self._get("reviewer", "", str).strip()
-
-    @reviewer.setter
-    def reviewer(self, name: str) -> None:
-        self._set("reviewer", name.strip())
-
-    @property
-    def home(self) -> Path | None:
-        """The data folder (database, models, heat maps); None: GANAD Clinic's default."""
-        text = self._get("home", "", str)
-        return Path(text) if text else None
-
-    @home.setter
-    def home(self, folder: Path | None) -> None:
-        self._set("home", "" if folder is None else str(folder))
-
-    @property
-    def watched_folders(self) -> list[Path]:
-        value = self.qsettings.value("watched_folders", [])
-        if isinstance(value, str):  # QSettings gives a lone string for a one-item list in ini files
-            value = [value]
-        return [Path(text) for text in value or [] if text]
-
-    @watched_folders.setter
-    def watched_folders(self, folders: list[Path]) -> None:
-        self._set("watched_folders", [str(folder) for folder in folders])
-
-    @property
-    def poll(self) -> bool:
-        return self._get("poll", False, bool)
-
-    @poll.setter
-    def poll(self, value: bool) -> None:
-        self._set("poll", bool(value))
-
-    @property
-    def rescan_seconds(self) -> float:
-        return self._get("rescan_seconds", DEFAULT_RESCAN_SECONDS, float)
-
-    @rescan_seconds.setter
-    def rescan_seconds(self, value: float) -> None:
-        self._set("rescan_seconds", float(value))
-
-    @property
-    def field_scale(self) -> float:
-        return self._get("field_scale", 1.0, float)
-
-    @field_scale.setter
-    def field_scale(self, value: float) -> None:
-        self._set("field_scale", float(value))
-
-    @property
-    def threshold_offset(self) -> float:
-        return self._get("threshold_offset", 0.0, float)
-
-    @threshold_offset.setter
-    def threshold_offset(self, value: float) -> None:
-        self._set("threshold_offset", float(value))
-
-    @property
-    def lam(self) -> float:
-        return self._get("lambda", DEFAULT_LAMBDA, float)
-
-    @lam.setter
-    def lam(self, value: float) -> None:
-        self._set("lambda", float(value))
-
-    @property
-    def beta(self) -> float:
-        return self._get("beta", DEFAULT_BETA, float)
-
-    @beta.setter
-    def beta(self, value: float) -> None:
-        self._set("beta", float(value))
-
-    @property
-    def lab(self) -> str:
-        return self._get("lab", "", str)
-
-    @lab.setter
-    def lab(self, name: str) -> None:
-        self._set("lab", name)
-
-    @property
-    def overlay_opacity(self) -> int:
-        return self._get("overlay_opacity", 50, int)
-
-    @overlay_opacity.setter
-    def overlay_opacity(self, percent: int) -> None:
-        self._set("overlay_opacity", int(percent))
 
     def actor(self) -> str:
         """Who the audit trail names for this user's actions: the reviewer, else the system user."""
         return self.reviewer or current_actor()
+
+
+def _derive(cls: type, settings: tuple[Setting, ...]) -> None:
+    for setting in settings:
+        setattr(cls, setting.name, _property(setting))
+    missing = {setting.name for setting in settings} ^ set(cls.__annotations__)
+    if missing:
+        raise AssertionError(f"AppSettings' annotations and SETTINGS differ: {sorted(missing)}")
+
+
+_derive(AppSettings, SETTINGS)

@@ -1,20 +1,22 @@
-"""Settings: reviewer, data folder, watched folders, polling, threshold offset, λ and β.
+"""Settings: one row per setting declared in app.settings.SETTINGS (those shown in the dialog),
+with its title, its editor (chosen by its kind) and its help beneath.
 
 What each setting changes is said beside it, in particular what cannot change without re-scoring
-or retraining. Changes are recorded in the audit trail.
+or retraining. Changes are recorded in the audit trail (by the main window, from `apply()`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QVBoxLayout, QWidget,
+    QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from ganad_clinic.app.folders_panel import FoldersPanel
-from ganad_clinic.app.settings import AppSettings
+from ganad_clinic.app.settings import SETTINGS, AppSettings, Kind, Setting
 
 
 def _note(text: str) -> QLabel:
@@ -24,66 +26,79 @@ def _note(text: str) -> QLabel:
     return label
 
 
+class Editor:
+    """A setting's widget in the dialog: `widget` to show, `row` to lay out (the widget, or it with a
+    Browse button), `value()` the value entered; `labelled` False: the widget says its own title."""
+
+    def __init__(self, setting: Setting, value: Any, parent: QWidget) -> None:
+        self.setting = setting
+        self.labelled = setting.kind not in (Kind.FLAG, Kind.FOLDERS)
+        self.value: Callable[[], Any]
+        kind = setting.kind
+        if kind is Kind.TEXT:
+            self.widget = QLineEdit(value)
+            self.value = self.widget.text
+            self.row: QWidget | QHBoxLayout = self.widget
+        elif kind is Kind.FOLDER:
+            self.widget = QLineEdit("" if value is None else str(value))
+            self.widget.setPlaceholderText(f"default {setting.title.lower()}")
+            browse = QPushButton("Browse…")
+            browse.clicked.connect(lambda: self._choose_folder(parent))
+            self.row = QHBoxLayout()
+            self.row.addWidget(self.widget, 1)
+            self.row.addWidget(browse)
+            self.value = lambda: self.widget.text().strip() or None
+        elif kind is Kind.FOLDERS:
+            self.widget = FoldersPanel(value, with_pause=False)
+            self.row = self.widget
+            self.value = self.widget.folders
+        elif kind is Kind.FLAG:
+            self.widget = QCheckBox(setting.title)
+            self.widget.setChecked(value)
+            self.row = self.widget
+            self.value = self.widget.isChecked
+        else:
+            self.widget = QDoubleSpinBox() if kind is Kind.NUMBER else QSpinBox()
+            if kind is Kind.NUMBER:
+                self.widget.setDecimals(setting.decimals)
+                self.widget.setSingleStep(setting.step)
+            else:
+                self.widget.setSingleStep(int(setting.step))
+            self.widget.setRange(setting.minimum, setting.maximum)
+            self.widget.setSuffix(setting.suffix)
+            self.widget.setValue(value)
+            self.row = self.widget
+            self.value = self.widget.value
+
+    def _choose_folder(self, parent: QWidget) -> None:
+        chosen = QFileDialog.getExistingDirectory(parent, self.setting.title)
+        if chosen:
+            self.widget.setText(chosen)
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, active_weights: tuple[float, float] | None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings = settings
-        self.reviewer = QLineEdit(settings.reviewer)
-        self.home = QLineEdit("" if settings.home is None else str(settings.home))
-        self.home.setPlaceholderText("default data folder")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._choose_home)
-        home_row = QHBoxLayout()
-        home_row.addWidget(self.home, 1)
-        home_row.addWidget(browse)
-        self.folders = FoldersPanel(settings.watched_folders, with_pause=False)
-        self.poll = QCheckBox("Poll the folders (network shares, where change events are not delivered)")
-        self.poll.setChecked(settings.poll)
-        self.rescan = QDoubleSpinBox()
-        self.rescan.setRange(2.0, 3600.0)
-        self.rescan.setSuffix(" s")
-        self.rescan.setValue(settings.rescan_seconds)
-        self.field_scale = QDoubleSpinBox()
-        self.field_scale.setRange(0.05, 8.0)
-        self.field_scale.setSingleStep(0.05)
-        self.field_scale.setValue(settings.field_scale)
-        self.offset = QDoubleSpinBox()
-        self.offset.setRange(-100.0, 100.0)
-        self.offset.setDecimals(2)
-        self.offset.setSingleStep(0.1)
-        self.offset.setValue(settings.threshold_offset)
-        self.lam = QDoubleSpinBox()
-        self.lam.setRange(0.0, 1.0)
-        self.lam.setSingleStep(0.05)
-        self.lam.setValue(settings.lam)
-        self.beta = QDoubleSpinBox()
-        self.beta.setRange(0.0, 100.0)
-        self.beta.setSingleStep(0.1)
-        self.beta.setValue(settings.beta)
+        self.editors = {setting.name: Editor(setting, getattr(settings, setting.name), self)
+                        for setting in SETTINGS if setting.in_dialog}
         active = ("" if active_weights is None
                   else f" The active model was calibrated with λ = {active_weights[0]:g}, β = {active_weights[1]:g}.")
+        extra_help = {"beta": active}
 
         form = QFormLayout()
-        form.addRow("Reviewer name", self.reviewer)
-        form.addRow("", _note("Recorded with every review and every change you make."))
-        form.addRow("Data folder", home_row)
-        form.addRow("", _note("Database, models and heat maps. Applies at the next start of the app."))
-        form.addRow(self.folders)
-        form.addRow("", self.poll)
-        form.addRow("Full rescan every", self.rescan)
-        form.addRow("Field pixel scale", self.field_scale)
-        form.addRow("", _note("Pixel scale of large field images relative to the training crops (tiling)."))
-        form.addRow("Threshold offset", self.offset)
-        form.addRow("", _note("Flag shown when score ≥ model threshold + offset (negative: more sensitive). Applied "
-                              "in this app (queue, filters, viewer) to old and new slides alike. The stored flags, "
-                              "and the PDF reports built from them, keep each model's own threshold."))
-        form.addRow("λ (critic vs pixels)", self.lam)
-        form.addRow("β (latent)", self.beta)
-        form.addRow("", _note("Used by the next retrain. A model's threshold and score normalisation are fitted "
-                              "with its own λ and β, so these cannot change the scores of an existing model "
-                              "without retraining it." + active))
+        for name, editor in self.editors.items():
+            if editor.labelled:
+                form.addRow(editor.setting.title, editor.row)
+            elif editor.setting.kind is Kind.FLAG:
+                form.addRow("", editor.row)
+            else:
+                form.addRow(editor.row)
+            help_text = editor.setting.help + extra_help.get(name, "")
+            if help_text:
+                form.addRow("", _note(help_text))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -91,33 +106,15 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
 
-    def _choose_home(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Data folder")
-        if chosen:
-            self.home.setText(chosen)
-
     def apply(self) -> dict[str, list]:
-        """Write the values to the settings; returns {setting: [old, new]} for those that changed."""
-        settings = self.settings
-        home_text = self.home.text().strip()
-        values = {
-            "reviewer": (settings.reviewer, self.reviewer.text().strip()),
-            "home": (str(settings.home or ""), home_text),
-            "watched_folders": ([str(f) for f in settings.watched_folders], [str(f) for f in self.folders.folders()]),
-            "poll": (settings.poll, self.poll.isChecked()),
-            "rescan_seconds": (settings.rescan_seconds, self.rescan.value()),
-            "field_scale": (settings.field_scale, self.field_scale.value()),
-            "threshold_offset": (settings.threshold_offset, self.offset.value()),
-            "lambda": (settings.lam, self.lam.value()),
-            "beta": (settings.beta, self.beta.value()),
-        }
-        settings.reviewer = self.reviewer.text()
-        settings.home = Path(home_text) if home_text else None
-        settings.watched_folders = self.folders.folders()
-        settings.poll = self.poll.isChecked()
-        settings.rescan_seconds = self.rescan.value()
-        settings.field_scale = self.field_scale.value()
-        settings.threshold_offset = self.offset.value()
-        settings.lam = self.lam.value()
-        settings.beta = self.beta.value()
-        return {key: [old, new] for key, (old, new) in values.items() if old != new}
+        """Write the values to the settings; returns {setting's key: [old, new]} (as stored) for
+        those that changed."""
+        changes = {}
+        for name, editor in self.editors.items():
+            setting = editor.setting
+            old = setting.to_stored(getattr(self.settings, name))
+            new = setting.to_stored(editor.value())
+            setattr(self.settings, name, editor.value())
+            if old != new:
+                changes[setting.key] = [old, new]
+        return changes

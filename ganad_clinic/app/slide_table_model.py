@@ -1,16 +1,23 @@
-"""The review queue as a Qt table model over `Store.list_slides()`, and its filter/sort proxy.
+"""The review queue as a Qt table model over the store's slide summaries, and its filter/sort proxy.
 
-Rows are keyed by slide id and updated in place on refresh, so the selection survives live
-updates. Whether a slide shows as flagged uses the score's own threshold plus the settings'
-threshold offset (the stored flag keeps the threshold in force when it was scored).
+Rows are keyed by slide id and merged in place (the store's incremental read gives only new and
+changed summaries), so the selection survives live updates. New rows go in in chunks, one per turn
+of the event loop, so a first load of a large database never freezes the window. The proxy keeps
+the slide the technician has selected in view even when a change elsewhere would filter it out,
+so that a review key acts on the slide on screen, never on one that slid under the cursor.
+Whether a slide shows as flagged uses the score's own threshold plus the settings' threshold
+offset (the stored flag keeps the threshold in force when it was scored).
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal,
+)
 from PySide6.QtGui import QBrush, QColor
 
 from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary
@@ -23,6 +30,8 @@ DECISION_TEXT = {ReviewDecision.ANOMALY_CONFIRMED: "anomaly confirmed", ReviewDe
                  ReviewDecision.SECOND_READ: "second read needed"}
 FLAGGED_BRUSH = QBrush(QColor(200, 40, 40))
 REJECTED_BRUSH = QBrush(QColor(130, 130, 130))
+
+INSERT_CHUNK = 250  # new rows per turn of the event loop (each costs the sorted proxy ~log n comparisons)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -71,11 +80,19 @@ def short_time(moment: datetime) -> str:
 
 
 class SlideTableModel(QAbstractTableModel):
+    inserted = Signal()  # every new row of the last merge is in
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[SlideSummary] = []
         self._row_of: dict[int, int] = {}
+        self._incoming: deque[SlideSummary] = deque()  # summaries of a merge not yet taken in
+        self._insert_timer = QTimer(self)
+        self._insert_timer.setInterval(0)
+        self._insert_timer.timeout.connect(self._insert_chunk)
         self.threshold_offset = 0.0
+        self.awaiting_count = 0
+        self.flagged_count = 0
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -148,34 +165,81 @@ class SlideTableModel(QAbstractTableModel):
     def summary(self, row: int) -> SlideSummary:
         return self._rows[row]
 
+    def sort_key(self, row: int, column: int):
+        return self._sort_key(self._rows[row], column)
+
     def row_of(self, slide_id: int) -> int | None:
         return self._row_of.get(slide_id)
 
     def summaries(self) -> list[SlideSummary]:
         return list(self._rows)
 
+    @property
+    def inserting(self) -> bool:
+        """New rows of the last merge are still going in."""
+        return bool(self._incoming)
+
     # updates
 
-    def refresh(self, summaries: list[SlideSummary]) -> None:
-        """Update changed rows in place and append new ones (slides are never deleted)."""
-        new: list[SlideSummary] = []
-        for summary in summaries:
-            row = self._row_of.get(summary.slide.id)
-            if row is None:
-                new.append(summary)
-            elif _changed(self._rows[row], summary):
-                self._rows[row] = summary
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-        if new:
+    def merge(self, summaries: list[SlideSummary]) -> None:
+        """Take in new and changed summaries (slides are never deleted): changed rows update in
+        place, new ones are appended, INSERT_CHUNK summaries per turn of the event loop; `inserted`
+        says when all are in. A slide's later summary wins over an earlier one."""
+        self._incoming.extend(summaries)
+        if self._incoming and not self._insert_timer.isActive():
+            self._insert_chunk()  # the first chunk at once: a few new slides show without a turn of the loop
+            if self._incoming:
+                self._insert_timer.start()
+
+    refresh = merge
+
+    def replace_row(self, summary: SlideSummary) -> None:
+        """A known slide's newer summary (a review just saved, a re-score): its row updates in place."""
+        row = self._row_of.get(summary.slide.id)
+        if row is None or not _changed(self._rows[row], summary) or _older(summary, self._rows[row]):
+            return
+        self._count(self._rows[row], -1)
+        self._rows[row] = summary
+        self._count(summary, 1)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def touch(self, slide_id: int) -> None:
+        """Ask the views to look at a row again (the proxy re-filters it)."""
+        row = self._row_of.get(slide_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _insert_chunk(self) -> None:
+        incoming, new = self._incoming, {}
+        for _ in range(min(INSERT_CHUNK, len(incoming))):
+            summary = incoming.popleft()
+            if summary.slide.id in self._row_of:
+                self.replace_row(summary)
+            else:
+                new[summary.slide.id] = summary
+        chunk = list(new.values())
+        if chunk:
             first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            for summary in new:
+            self.beginInsertRows(QModelIndex(), first, first + len(chunk) - 1)
+            for summary in chunk:
                 self._row_of[summary.slide.id] = len(self._rows)
                 self._rows.append(summary)
+                self._count(summary, 1)
             self.endInsertRows()
+        if not self._incoming:
+            self._insert_timer.stop()
+            self.inserted.emit()
+
+    def stop_inserting(self) -> None:
+        self._insert_timer.stop()
+
+    def _count(self, summary: SlideSummary, sign: int) -> None:
+        self.awaiting_count += sign * is_awaiting_review(summary)
+        self.flagged_count += sign * is_flagged(summary, self.threshold_offset)
 
     def set_threshold_offset(self, offset: float) -> None:
         self.threshold_offset = offset
+        self.flagged_count = sum(is_flagged(summary, offset) for summary in self._rows)
         if self._rows:
             self.dataChanged.emit(self.index(0, FLAG), self.index(len(self._rows) - 1, FLAG))
 
@@ -188,6 +252,18 @@ def _changed(old: SlideSummary, new: SlideSummary) -> bool:
     return key(old) != key(new)
 
 
+def _older(new: SlideSummary, old: SlideSummary) -> bool:
+    """`new` was read before `old` (a queued read overtaken by a review saved here): scores and
+    reviews only grow, and a slide's status and archive place only move forward."""
+    def ids(summary: SlideSummary) -> tuple[int, int]:
+        return (summary.score.id if summary.score else 0, summary.review.id if summary.review else 0)
+
+    (new_score, new_review), (old_score, old_review) = ids(new), ids(old)
+    return (new_score < old_score or new_review < old_review
+            or (old.slide.archived_path is not None and new.slide.archived_path is None)
+            or (old.slide.status is not SlideStatus.PENDING and new.slide.status is SlideStatus.PENDING))
+
+
 class SlideFilterProxy(QSortFilterProxyModel):
     """Filter by queue (awaiting review, flagged, all) and by a piece of the file name; sort by value."""
 
@@ -195,21 +271,43 @@ class SlideFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self.queue_filter = QueueFilter.AWAITING
         self.search = ""
+        self.pinned: int | None = None  # the slide on screen: kept in view whatever the filter says
         self.setSortRole(SORT_ROLE)
 
+    def pin(self, slide_id: int | None) -> None:
+        """Keep this slide in view (the one the technician sees); the one pinned before is filtered again."""
+        previous, self.pinned = self.pinned, slide_id
+        if previous is not None and previous != slide_id:
+            self.sourceModel().touch(previous)
+
     def set_queue_filter(self, queue_filter: QueueFilter) -> None:
-        self.beginFilterChange()
-        self.queue_filter = queue_filter
-        self.endFilterChange()
+        self._change_filter(lambda: setattr(self, "queue_filter", queue_filter))
 
     def set_search(self, text: str) -> None:
+        self._change_filter(lambda: setattr(self, "search", text.strip().lower()))
+
+    def _change_filter(self, change) -> None:
+        """A filter the user chose applies to every row, the pinned one too; the pin stays only on
+        a slide still in view."""
+        pinned, self.pinned = self.pinned, None
         self.beginFilterChange()
-        self.search = text.strip().lower()
+        change()
         self.endFilterChange()
+        row = None if pinned is None else self.sourceModel().row_of(pinned)
+        if row is not None and self.mapFromSource(self.sourceModel().index(row, 0)).isValid():
+            self.pinned = pinned
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        """By the rows' sort keys, straight from the model (not through two `data()` calls)."""
+        model: SlideTableModel = self.sourceModel()
+        column = left.column()
+        return model.sort_key(left.row(), column) < model.sort_key(right.row(), column)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model: SlideTableModel = self.sourceModel()
         summary = model.summary(source_row)
+        if self.pinned is not None and summary.slide.id == self.pinned:
+            return True
         if self.search and self.search not in summary.slide.file_name.lower():
             return False
         if self.queue_filter is QueueFilter.AWAITING:

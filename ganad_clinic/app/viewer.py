@@ -31,6 +31,8 @@ from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.inference import CellResult
 from ganad_clinic.store import SlideStatus, SlideSummary
 
+DEFAULT_OPACITY_PERCENT = 50  # the heat map's opacity until the user moves the slider
+
 CAUTION_COLOUR = "#a64b00"
 """A caveat on a score (pages not screened, a gray image) stands out from the grey notes."""
 NEXT_CELL_KEY = "C"
@@ -65,7 +67,7 @@ def _box_rect(cell: CellResult, scale: float) -> QRectF:
 class SlideViewer(QWidget):
     opacity_changed = Signal(int)
 
-    def __init__(self, opacity_percent: int = 50, parent: QWidget | None = None) -> None:
+    def __init__(self, opacity_percent: int = DEFAULT_OPACITY_PERCENT, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.summary: SlideSummary | None = None
         self.inspection: Inspection | None = None

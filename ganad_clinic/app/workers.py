@@ -79,3 +79,95 @@ class TaskRunner(QObject):
         self.cancel()
         self.thread.quit()
         return self.thread.wait(timeout_ms)
+
+
+class _CallWorker(QObject):
+    started = Signal()
+    returned = Signal(object)
+    errored = Signal(str)
+    finished = Signal()
+
+    def __init__(self, function: Callable[..., object]) -> None:
+        super().__init__()
+        self._function = function
+
+    @Slot(object)
+    def run(self, args: tuple) -> None:
+        self.started.emit()
+        try:
+            result = self._function(*args)
+        except Exception as error:  # reported through `errored`, never a traceback in the user's face
+            log.warning("background call failed: %s", error)
+            self.errored.emit(str(error) or type(error).__name__)
+        else:
+            self.returned.emit(result)
+        finally:
+            self.finished.emit()
+
+
+class BackgroundCall(QObject):
+    """One function run on request on a thread of its own, napari style: `started`, then
+    `returned(value)` or `errored(message)`, then `finished`, all delivered on the main thread.
+
+    A request while a call runs becomes one more call after it, with the latest request's
+    arguments (requests in between are dropped: only the newest matters). Calls run one at a time,
+    in order, so a function may keep state between calls (the queue's read mark). The thread runs
+    only while there is work, so an idle owner can go at any time; `stop()` waits for a running
+    call and refuses further requests (unless `for_good=False`).
+    """
+
+    started = Signal()
+    returned = Signal(object)
+    errored = Signal(str)
+    finished = Signal()
+    _go = Signal(object)
+
+    def __init__(self, function: Callable[..., object], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._worker = _CallWorker(function)
+        self.thread = QThread(self)
+        self._worker.moveToThread(self.thread)
+        self._go.connect(self._worker.run)
+        self._worker.started.connect(self.started)
+        self._worker.returned.connect(self.returned)
+        self._worker.errored.connect(self.errored)
+        self._worker.finished.connect(self._call_finished)
+        self._busy = False
+        self._pending: tuple | None = None
+        self._refused = False
+
+    @property
+    def busy(self) -> bool:
+        """A call is running or asked for."""
+        return self._busy or self._pending is not None
+
+    def request(self, *args: object) -> None:
+        if self._refused:
+            return
+        if self._busy:
+            self._pending = args
+            return
+        self._busy = True
+        if not self.thread.isRunning():
+            self.thread.start()
+        self._go.emit(args)
+
+    def _call_finished(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None and not self._refused:
+            self._go.emit(pending)
+        else:
+            self._busy = False
+            self.thread.quit()
+            self.thread.wait()  # idle: it ends at once
+        self.finished.emit()
+
+    def stop(self, timeout_ms: int = 30_000, *, for_good: bool = True) -> bool:
+        """Wait for a running call and end the thread; unless `for_good`, later requests run again."""
+        self._refused = for_good
+        self._pending = None
+        self.thread.quit()
+        stopped = self.thread.wait(timeout_ms)
+        if stopped:
+            self._busy = False
+        return stopped

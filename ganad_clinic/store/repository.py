@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,6 +76,29 @@ class SlideSummary:
 
 
 @dataclass(frozen=True)
+class SlideMark:
+    """How far a reader of `Store.list_slides_changed_since` has read: the highest slide, score and
+    review ids it has seen, and the slides that can still change without a new score or review row
+    (`pending`: not yet scored or rejected, so they may be rejected or linked as duplicates;
+    `settling`: just scored or rejected, their file's archive place may be recorded next)."""
+
+    slide_id: int = 0
+    score_id: int = 0
+    review_id: int = 0
+    pending: frozenset[int] = frozenset()
+    settling: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class SlideChanges:
+    """The outcome of `Store.list_slides_changed_since`: the summaries to merge, and the mark to
+    pass next time."""
+
+    summaries: list[SlideSummary]
+    mark: SlideMark
+
+
+@dataclass(frozen=True)
 class TilingRecord:
     """What decided a slide's tiles, stored with its score so that a recompute uses exactly
     these (imaging.tiling.TilingRule): the rule that chose them, the same in words, the crops'
@@ -88,6 +111,8 @@ class TilingRecord:
     overlap: float
 
 
+READ_BATCH = 500  # rows fetched at a time by the incremental read
+MAX_WATCHED_IDS = 5_000  # more slides to read again than this: read every slide from the lowest on
 FILE_NAME_LENGTH = 255  # slides.file_name is VARCHAR(255); the full path is in slides.path (TEXT)
 
 
@@ -497,6 +522,68 @@ class Store:
             ]
         )
 
+    def list_slides_changed_since(self, mark: SlideMark | None = None) -> SlideChanges:
+        """The summaries (as `list_slides` gives them, oldest first) of the slides new or changed
+        since `mark`, and the mark to pass next time; `None` reads every slide.
+
+        A slide changes when it is new, when its current score is newer (for a duplicate: its
+        original's), when its latest review is newer, or when a pending slide is rejected or linked,
+        or a just-scored one archived (the mark's `pending` and `settling`, read again). Slides are
+        never deleted, scores and reviews are append-only with increasing ids, so nothing else
+        changes a summary. The new mark is read before the rows: a row committed meanwhile comes
+        again next time, never not at all. A summary may come again unchanged; merge by slide id.
+        """
+
+        def work(session: Session) -> SlideChanges:
+            top_slide, top_score, top_review = session.execute(
+                select(
+                    select(func.coalesce(func.max(Slide.id), 0)).scalar_subquery(),
+                    select(func.coalesce(func.max(Score.id), 0)).scalar_subquery(),
+                    select(func.coalesce(func.max(Review.id), 0)).scalar_subquery(),
+                )
+            ).one()
+            statement = _current_summaries()
+            watched: frozenset[int] = frozenset()
+            if mark is not None:
+                rescored = select(Score.slide_id).where(Score.id > mark.score_id)
+                watched = mark.pending | mark.settling
+                conditions = [
+                    Slide.id > mark.slide_id,
+                    Slide.id.in_(rescored),
+                    Slide.duplicate_of_id.in_(rescored),
+                    Slide.id.in_(select(Review.slide_id).where(Review.id > mark.review_id)),
+                ]
+                if watched:
+                    conditions.append(
+                        Slide.id.in_(sorted(watched)) if len(watched) <= MAX_WATCHED_IDS
+                        else Slide.id >= min(watched)
+                    )
+                statement = statement.where(or_(*conditions))
+            # In batches: a reader on a worker thread lets the others (a GUI's) run between batches.
+            rows = session.execute(statement.execution_options(yield_per=READ_BATCH))
+            summaries = [SlideSummary(slide, score, review) for slide, score, review in rows]
+            pending, settling = set(), set()
+            for summary in summaries:
+                slide = summary.slide
+                if slide.status is SlideStatus.PENDING:
+                    pending.add(slide.id)
+                elif mark is not None and slide.archived_path is None and (
+                    slide.id > mark.slide_id
+                    or slide.id in mark.pending
+                    or (summary.score is not None and summary.score.id > mark.score_id)
+                ):
+                    settling.add(slide.id)
+            new_mark = SlideMark(
+                max(top_slide, mark.slide_id if mark else 0),
+                max(top_score, mark.score_id if mark else 0),
+                max(top_review, mark.review_id if mark else 0),
+                frozenset(pending),
+                frozenset(settling),
+            )
+            return SlideChanges(summaries, new_mark)
+
+        return self._read(work)
+
     # model registry
 
     def register_model_version(
@@ -629,6 +716,25 @@ class Store:
             return problems
 
         return self._read(work)
+
+
+def _current_summaries():
+    """Slides with their current score (a duplicate's: its original's latest) and latest review,
+    oldest first; each looked up through the (slide_id, id) indexes, so a filter on the slides
+    reads only what it selects."""
+    score_id = (
+        select(func.max(Score.id))
+        .where(Score.slide_id == func.coalesce(Slide.duplicate_of_id, Slide.id))
+        .correlate(Slide)
+        .scalar_subquery()
+    )
+    review_id = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
+    return (
+        select(Slide, Score, Review)
+        .outerjoin(Score, Score.id == score_id)
+        .outerjoin(Review, Review.id == review_id)
+        .order_by(Slide.first_seen, Slide.id)
+    )
 
 
 def _cell_values(cell: Cell) -> dict[str, Any]:

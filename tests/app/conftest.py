@@ -70,6 +70,7 @@ def make_window(qtbot, store: Store, home: Path, settings: AppSettings) -> Itera
             window.show()
             window.activateWindow()
         windows.append(window)
+        qtbot.waitUntil(lambda: not window.refreshing, timeout=30_000)  # the queue is read on a worker
         return window
 
     yield make

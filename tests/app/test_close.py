@@ -11,6 +11,7 @@ TIMEOUT_MS = 90_000
 
 def _start_long_retrain(window, qtbot):
     dialog = window.open_retrain()
+    qtbot.waitUntil(lambda: not dialog.gathering, timeout=TIMEOUT_MS)  # the samples are gathered on a worker
     dialog.steps.setValue(100_000)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.progress.value() >= 1, timeout=TIMEOUT_MS)

@@ -14,6 +14,7 @@ def _dialog(qtbot, store, home, settings) -> RetrainDialog:
     dialog = RetrainDialog(store, home, settings)
     qtbot.addWidget(dialog)
     dialog.show()
+    qtbot.waitUntil(lambda: not dialog.gathering, timeout=TIMEOUT_MS)  # the samples are gathered on a worker
     return dialog
 
 
