@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from ganad_clinic.cli.common import set_torch_threads
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -21,11 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganad_clinic.screening.service import default_torch_threads
-
-    # Torch's thread count is process-wide (the screening service and a retrain run side by side):
-    # set once, here at the entry point; the app passes the same count to the service's config.
-    set_torch_threads(args.threads or default_torch_threads())
-    from ganad_clinic.app.main import run as run_app
+    from ganad_clinic.app.main import run as run_app  # sets torch's process-wide state (configure_process)
 
     return run_app(home=args.home, db_url=args.db_url, torch_threads=args.threads)

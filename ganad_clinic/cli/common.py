@@ -77,17 +77,21 @@ def add_field_scale(parser: argparse.ArgumentParser) -> None:
                              "tiled into crop-sized tiles at this scale (default 1; 0.5 for `ganad synth` fields)")
 
 
-def set_torch_threads(threads: int) -> None:
-    """Set torch's CPU thread count. It is process-wide: only entry points (the commands, the app's
-    start) call this, once, before any work; library code never does."""
+def configure_torch(threads: int) -> None:
+    """Set torch's process-wide state: its CPU thread count and deterministic kernels
+    (model.device.configure_determinism). Only entry points (the commands, the app's start) do
+    this, once, before any work; library code never does."""
     import torch
 
+    from ganad_clinic.model.device import configure_determinism
+
     torch.set_num_threads(threads)
+    configure_determinism()
 
 
 def apply_threads(args: argparse.Namespace) -> None:
-    """Use one torch thread per core unless told otherwise (more threads than cores thrash)."""
-    set_torch_threads(args.threads or os.cpu_count() or 1)
+    """`configure_torch` with one thread per core unless told otherwise (more threads than cores thrash)."""
+    configure_torch(args.threads or os.cpu_count() or 1)
 
 
 def load_images(samples: Sequence[Sample]) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ganad_clinic.cli.common import add_command, set_torch_threads
+from ganad_clinic.cli.common import add_command, configure_torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ganad_clinic.store import open_store
 
     threads = args.threads or default_torch_threads()
-    set_torch_threads(threads)  # process-wide, for training and screening alike: set at the entry point
+    configure_torch(threads)  # process-wide, for training and screening alike: set at the entry point
     try:
         result = run_demo(args.workdir, home=args.home, quick=args.quick, threads=threads)
         with open_store(home=result.home) as store:

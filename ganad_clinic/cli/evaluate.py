@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ganad_clinic.imaging.datasets import load_dataset
     from ganad_clinic.imaging.io import MultiPageWarning
-    from ganad_clinic.model.bundle import BundleError, load_bundle  # BundleError: until it is a GanadError
-    from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, evaluate_slides
+    from ganad_clinic.model.bundle import load_bundle
+    from ganad_clinic.model.inference import Inferencer, evaluate_slides
 
     apply_threads(args)
     try:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", MultiPageWarning)  # the first page is scored, as the service does
             evaluation = evaluate_slides(inferencer, [sample.path for sample in dataset.samples],
                                          [sample.label for sample in dataset.samples])
-    except (GanadError, BundleError, NonFiniteScoreError) as error:
+    except GanadError as error:
         print(f"ganad evaluate: {error}", file=sys.stderr)
         return 2
     metrics = evaluation.metrics

@@ -37,7 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganad_clinic.model.bundle import BundleError  # a GanadError once model/ derives it from one
     from ganad_clinic.screening.registry import current_actor
     from ganad_clinic.store import open_store
 
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             model = store.rollback_model_version(actor=current_actor())
             print(f"rolled back: model {model.version} is active")
             return 0
-    except (GanadError, BundleError) as error:
+    except GanadError as error:
         print(f"ganad models {args.models_action}: {error}", file=sys.stderr)
         return 1
 

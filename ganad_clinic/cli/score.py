@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ganad_clinic.imaging.io import ImageReadError, MultiPageWarning, read_image_info, read_pixels
-    from ganad_clinic.model.bundle import BundleError, load_bundle  # BundleError: until it is a GanadError
+    from ganad_clinic.model.bundle import load_bundle
     from ganad_clinic.model.inference import Inferencer, NonFiniteScoreError, score_warning
     from ganad_clinic.screening.heatmaps import write_heatmap
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         bundle = load_bundle(args.bundle, device=args.device)
         inferencer = Inferencer(bundle, args.field_scale)
-    except (GanadError, BundleError) as error:
+    except GanadError as error:
         print(f"ganad score: {error}", file=sys.stderr)
         return 2
     failed = 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_command, add_field_scale, set_torch_threads
+from ganad_clinic.cli.common import add_command, add_field_scale, configure_torch
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -61,7 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganad_clinic.model.bundle import BundleError  # until it is a GanadError
     from ganad_clinic.screening.names import path_text
     from ganad_clinic.screening.service import ScreeningService, ServiceConfig, default_torch_threads
     from ganad_clinic.store import open_store
@@ -87,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
                 model_version=version, field_scale=args.field_scale,
                 torch_threads=args.threads or default_torch_threads(), device=args.device,
             )
-        except (GanadError, BundleError) as error:
+        except GanadError as error:
             print(f"ganad watch: {error}", file=sys.stderr)
             return 2
-        set_torch_threads(config.torch_threads)  # process-wide: set here, at the entry point, not by the service
+        configure_torch(config.torch_threads)  # process-wide: set here, at the entry point, not by the service
         service = ScreeningService(store, config, on_scored=_print_scored, on_rejected=_print_rejected,
                                    on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr))
         inboxes = ", ".join(path_text(inbox) for inbox in config.inboxes)

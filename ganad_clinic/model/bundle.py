@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import shutil
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +29,15 @@ import numpy as np
 import torch
 
 from ganad_clinic import __version__
-from ganad_clinic.model.bundle_checks import (CheckedSettings, MetadataError, check_format, check_version,
-                                              checked_settings)
+from ganad_clinic.errors import GanadError
+from ganad_clinic.files import atomic_folder, file_sha256
+from ganad_clinic.model.bundle_checks import (
+    CheckedSettings,
+    MetadataError,
+    check_format,
+    check_version,
+    checked_settings,
+)
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
 from ganad_clinic.model.protocol import DetectionNetworks
@@ -49,7 +53,7 @@ METADATA = Path("configs/metadata.json")
 WEIGHTS = Path("models/model.pt")
 
 
-class BundleError(ValueError):
+class BundleError(GanadError, ValueError):
     """A bundle that cannot be used: missing, tampered, truncated, incompatible or unsafe."""
 
 
@@ -89,14 +93,6 @@ class Bundle:
         return score_batch(self.model, x.to(self.device), self.score_config).cpu()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreConfig, threshold: Threshold,
                 *, version: str = "1.0.0", training: dict[str, Any] | None = None,
                 validation_metrics: dict[str, Any] | None = None, changelog: str = "trained",
@@ -107,9 +103,7 @@ def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreC
         check_version(version)
     except MetadataError as error:
         raise BundleError(f"model bundle {path}: {error}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         (staging / WEIGHTS).parent.mkdir(parents=True)
         (staging / METADATA).parent.mkdir(parents=True)
         state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
@@ -119,19 +113,6 @@ def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreC
         metadata = json.loads(json.dumps(metadata, default=_json_default))  # the form a reader will digest
         metadata["ganad"][SEAL_KEY] = metadata_digest(metadata)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-        for file in (staging / WEIGHTS, staging / METADATA):
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        if path.exists():
-            retired = path.with_name(f".{path.name}.retired")
-            shutil.rmtree(retired, ignore_errors=True)
-            os.replace(path, retired)
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
@@ -168,7 +149,7 @@ def _metadata(model: DetectionNetworks, score_config: ScoreConfig, threshold: Th
         "changelog": {version: changelog},
         "ganad": {
             "bundle_format": BUNDLE_FORMAT,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_sha256": sha256,
             "architecture": {"method": method_of(model), "spec": model.spec.to_dict(),
                              "image_size": model.image_size, "channels": model.channels, "latent": model.latent,

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import ArchSpec
 from ganad_clinic.model.scoring import FEATURE_LAYERS, SCORE_MODES, TERMS, ScoreConfig, Threshold
@@ -31,7 +32,7 @@ MAX_CROP_SIZE = 10_000
 ANOGAN_OPTIONS = ("search_steps", "search_lr", "search_lambda")
 
 
-class MetadataError(ValueError):
+class MetadataError(GanadError, ValueError):
     """A value in a bundle's metadata that cannot be used; the message names the key."""
 
 

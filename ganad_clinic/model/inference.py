@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.io import ImageInfo, pixels_to_float, read_pixels
 from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
+    WHOLE_IMAGE,
     Tile,
     TilePlan,
     TilingRule,
-    WHOLE_IMAGE,
     heat_shape,
     paint_heat,
     slide_tile_index,
@@ -46,7 +47,7 @@ HEAT_MAX_SIDE = 2048
 screen shows no more; a 10000 x 10000 field's map takes 16 MB instead of 400 MB."""
 
 
-class NonFiniteScoreError(ValueError):
+class NonFiniteScoreError(GanadError, ValueError):
     """The model gave an image no finite score (NaN or infinity): such an image can be judged
     neither normal nor abnormal, so it is never reported as either."""
 

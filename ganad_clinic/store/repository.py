@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+import ganad_clinic.store.chain as chain
 from ganad_clinic.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     busy_message,
@@ -29,7 +30,6 @@ from ganad_clinic.store.engine import (
     sqlite_file,
     writer,
 )
-from ganad_clinic.store import chain
 from ganad_clinic.store.errors import DatabaseLostError, StoreError
 from ganad_clinic.store.migrate import upgrade_to_head
 from ganad_clinic.store.models import (
