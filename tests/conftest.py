@@ -13,7 +13,8 @@ from tests.screening.helpers import tiny_bundle_once
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads() -> Iterator[None]:
-    """The screening service sets torch's process-wide thread count; other tests get theirs back."""
+    """Entry points (`ganad watch`, the app's start) set torch's process-wide thread count; the tests
+    that run them in-process give the others theirs back."""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)

@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # process-wide: the entry point sets it, not the service
 
     with tempfile.TemporaryDirectory(prefix="ganad-bench-") as folder:
         root = Path(folder)
