@@ -1,11 +1,12 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
+# `make lint` runs ruff and mypy (the `lint` extra, installed into .venv on first use).
 # `make installer` freezes the desktop app into dist/ganad/; `make installer-check` runs it (smoke check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test app venv clean installer installer-check
+.PHONY: demo test lint app venv clean installer installer-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+LINT_STAMP := $(VENV)/.lint-tools
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[lint]'
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check ganad_clinic training tests installer
+	$(BIN)/mypy ganad_clinic
 
 app: $(STAMP)
 	$(BIN)/ganad app

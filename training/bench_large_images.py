@@ -113,8 +113,8 @@ def _child(bundle_path: Path, path: Path, mode: str, threads: int) -> None:
 def _pipeline(bundle, path: Path) -> str:
     """The service's steps on one file, with the calls it is to make."""
     from ganad_clinic.imaging.io import read_image_info, read_pixels
-    from ganad_clinic.screening.heatmaps import write_heatmap
     from ganad_clinic.model.inference import Inferencer
+    from ganad_clinic.screening.heatmaps import write_heatmap
 
     read_image_info(path)
     image = read_pixels(path)

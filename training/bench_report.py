@@ -85,7 +85,8 @@ def fill(store: Store, root: Path, count: int, flagged_fraction: float) -> int:
     for index in range(count):
         name = f"Im{index:04d}_{int(index % flag_every == 0)}.tif"
         if index % 97 == 5:
-            name = f"{'Très_long <nom> & fichier 漢字 ' * 9}"[:150] + f"{index}.tif"  # under the 255-byte file-name limit
+            # under the 255-byte file-name limit
+            name = f"{'Très_long <nom> & fichier 漢字 ' * 9}"[:150] + f"{index}.tif"
         path = inbox / name
         sha256 = hashlib.sha256(name.encode()).hexdigest()
         slide = store.record_slide(path, sha256, 1000, inbox).slide

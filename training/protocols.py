@@ -76,7 +76,8 @@ def allidb2_split(folder: Path, seed: int) -> Split:
 
 
 def one_class_split(
-    images: np.ndarray, labels: np.ndarray, protocol: str, cls: int, seed: int, image_size: int, channels: int, name: str
+    images: np.ndarray, labels: np.ndarray, protocol: str, cls: int, seed: int, image_size: int, channels: int,
+    name: str,
 ) -> Split:
     """The paper's strategies on N x H x W x 3 images in [0, 1] with class labels 0-9.
 
@@ -226,7 +227,8 @@ def _paper_protocol_split(folder: Path, seed: int, name: str) -> Split:
         raise ProtocolDataError(str(error)) from error
     load = lambda samples: [read_image(s.path) for s in samples]  # noqa: E731
     labels = lambda samples: np.array([s.label for s in samples], dtype=np.int64)  # noqa: E731
-    return Split(name, load(split.train), load(split.val), labels(split.val), load(split.test), labels(split.test), 64, 3)
+    return Split(name, load(split.train), load(split.val), labels(split.val), load(split.test), labels(split.test),
+                 64, 3)
 
 
 def _check_protocol(protocol: str, cls: int) -> None:

@@ -118,7 +118,8 @@ def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor)
 def _scored(name: str, terms: dict[str, np.ndarray], score_config: ScoreConfig, threshold: float | None,
             labels: np.ndarray, seconds: float, best_step: int, rescored: bool = False) -> dict:
     scores = combine_arrays(terms, score_config)
-    metrics = screening_metrics(scores, labels, threshold) if threshold is not None else {"auc": roc_auc(scores, labels)}
+    metrics = (screening_metrics(scores, labels, threshold) if threshold is not None
+               else {"auc": roc_auc(scores, labels)})
     row = {"method": name, **{k: metrics[k] for k in ("auc", "sensitivity", "specificity", "f1", "accuracy")
                               if k in metrics},
            "seconds": round(seconds, 1), "best_step": best_step, "scores": scores.tolist(), "labels": labels.tolist()}
@@ -177,7 +178,8 @@ def main() -> None:
     rows.sort(key=lambda row: _method_rank(row["method"]))  # tables list methods in this order, not the runs'
     title = f"{dataset}: GAN methods and classical anchors" + (" (quick)" if args.quick else "")
     # the ablation variants are in the tables, not in the ROC plots
-    paths = write_tables([row if row["method"] in ALL_METHODS else {k: v for k, v in row.items() if k not in ("scores", "labels")}
+    paths = write_tables([row if row["method"] in ALL_METHODS
+                          else {k: v for k, v in row.items() if k not in ("scores", "labels")}
                           for row in rows], out, title, command)
     print(f"wrote {paths['markdown']} ({len(rows)} runs)")
 

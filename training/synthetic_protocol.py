@@ -23,7 +23,7 @@ import torch
 from ganad_clinic.imaging.datasets import load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import write_dataset
-from ganad_clinic.model.scoring import combine_arrays, compute_terms, screening_metrics, roc_auc
+from ganad_clinic.model.scoring import combine_arrays, compute_terms, roc_auc, screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, paper_recipe, prepare_eval_batch, recommended_config, train
 
 from anchors import anchor_aucs
@@ -68,7 +68,8 @@ def main() -> None:
             scores = combine_arrays(terms, result.score_config)
             metrics = screening_metrics(scores, test_labels, result.threshold.value)
             other = "raw" if result.score_config.mode == "normalised" else "normalised"
-            metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)), test_labels)
+            metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)),
+                                              test_labels)
             for name, values in terms.items():
                 metrics[f"auc_{name}_only"] = roc_auc(values, test_labels)
             for lam in LAMBDA_SWEEP:

@@ -17,7 +17,7 @@ import csv
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,7 @@ def markdown(rows: Sequence[Row], summary: Sequence[Row], title: str, command: s
     for protocols with classes also a table per class, and the wall time and seeds per method.
     The best value of each column is bold, a NaN is "n/a", a class a method never ran is "—"."""
     lines = [f"# {title}", "", "Regenerate with:", "", "```", command, "```", "",
-             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. AUC in %: mean ± population std "
+             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. AUC in %: mean ± population std "
              "(ddof 0) over seeds.", ""]
     for (dataset, protocol), entries in _groups(summary, ("dataset", "protocol")).items():
         methods = [_escape(str(entry["method"])) for entry in entries]

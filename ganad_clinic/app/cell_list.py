@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal,
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    Signal,
 )
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
@@ -20,7 +26,12 @@ from ganad_clinic.model.inference import CellResult
 
 THUMBNAIL = 44
 """Side in screen pixels of a cell's crop in the list."""
+CROP_WIDTH = THUMBNAIL + 12
+NUMBER_WIDTH, SCORE_WIDTH = 56, 72
+"""Fixed starting widths of the columns (the result column takes the rest), never measured from the rows."""
 CROP, NUMBER, SCORE, RESULT = range(4)
+ROOT = QModelIndex()
+"""The invalid index: a table's rows have no parent (a default argument shared by all calls, never changed)."""
 HEADERS = ("Crop", "Cell", "Score", "Result")
 
 
@@ -41,7 +52,8 @@ class CellTableModel(QAbstractTableModel):
         self._thumbnails: dict[int, QPixmap] = {}
 
     def set_cells(self, cells: list[CellResult], image: np.ndarray, scale: float, threshold: float) -> None:
-        """`image` is the displayed picture, `scale` its pixels per slide pixel (the cells' boxes are in slide pixels)."""
+        """`image` is the displayed picture, `scale` its pixels per slide pixel (the cells' boxes are
+        in slide pixels)."""
         self.beginResetModel()
         self.cells = sorted(cells, key=lambda cell: (-cell.score, cell.index))
         self._image, self._scale, self.threshold = image, scale, threshold
@@ -56,10 +68,10 @@ class CellTableModel(QAbstractTableModel):
     def row_of(self, cell_index: int) -> int:
         return next(row for row, cell in enumerate(self.cells) if cell.index == cell_index)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = ROOT) -> int:
         return 0 if parent.isValid() else len(self.cells)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = ROOT) -> int:
         return 0 if parent.isValid() else len(HEADERS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
@@ -115,8 +127,13 @@ class CellList(QTableView):
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(THUMBNAIL + 4)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # no ResizeToContents: it would measure every row, cutting thousands of thumbnails at once
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(CROP, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(CROP, CROP_WIDTH)
+        for column, width in ((NUMBER, NUMBER_WIDTH), (SCORE, SCORE_WIDTH)):
+            header.resizeSection(column, width)
         self.setToolTip("The cells of this slide, highest score first: click one, or use the arrow keys, to zoom "
                         "to it and see its model input and reconstruction")
         self.selectionModel().currentRowChanged.connect(self._row_changed)

@@ -80,11 +80,11 @@ class InspectionThread(QObject):
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.worker = InspectionWorker(store)
-        self.thread = QThread(self)
-        self.worker.moveToThread(self.thread)
-        self.thread.start()
+        self.worker_thread = QThread(self)
+        self.worker.moveToThread(self.worker_thread)
+        self.worker_thread.start()
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
         self.worker.cancel_pending()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        self.worker_thread.quit()
+        return self.worker_thread.wait(timeout_ms)

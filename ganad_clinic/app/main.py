@@ -78,7 +78,8 @@ class LongLivedFreezer:
 def run(home: str | Path | None = None, db_url: str | None = None, torch_threads: int | None = None) -> int:
     """Open the window and run until it closes; `home` and `db_url` override the settings."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("GANAD Clinic")

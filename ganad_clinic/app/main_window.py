@@ -17,7 +17,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.folders_panel import FoldersPanel
@@ -123,7 +130,8 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action("Settings…", "Ctrl+,", self.open_settings)
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close)
         self.refresh_action = self._action("Refresh", "F5", self.refresh)
-        self.confirm_action = self._action("Confirm anomaly", "A", lambda: self.review(ReviewDecision.ANOMALY_CONFIRMED))
+        self.confirm_action = self._action("Confirm anomaly", "A",
+                                           lambda: self.review(ReviewDecision.ANOMALY_CONFIRMED))
         self.normal_action = self._action("Normal", "N", lambda: self.review(ReviewDecision.NORMAL),
                                           "Mark normal (overrule a flag)")
         self.second_read_action = self._action("Second read", "S", lambda: self.review(ReviewDecision.SECOND_READ),
@@ -216,8 +224,18 @@ class MainWindow(QMainWindow):
             self.queue.select_first()
         elif (self.viewer.summary is not None and self.viewer.summary.slide.id == current.slide.id
               and self.viewer.summary is not current):
-            self.viewer.show_summary(current, keep_pictures=True)
-            self.review_panel.show_summary(current)
+            if self._pictures_hold(current):
+                self.viewer.show_summary(current, keep_pictures=True)
+                self.review_panel.show_summary(current)
+            else:  # re-scored (or scored at last): the old cells and pictures go, the new score is inspected
+                self._show_slide(current)
+
+    def _pictures_hold(self, current: SlideSummary) -> bool:
+        """The viewer's pictures and cells (or the inspection asked for) belong to this summary's score."""
+        shown, score, inspection = self.viewer.summary, current.score, self.viewer.inspection
+        if score is None or shown is None or shown.score is None or shown.score.id != score.id:
+            return False
+        return inspection is None or inspection.score_id == score.id
 
     def _slide_arrived(self, event: object) -> None:
         self.refresh_timer.start()

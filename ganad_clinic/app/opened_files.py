@@ -3,13 +3,11 @@ copied into the app's own inbox, where the screening service ingests and scores 
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from ganad_clinic.files import atomic_copy, file_sha256
 from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES
-from ganad_clinic.screening.ingest import file_sha256
 
 
 def is_image_file(path: Path) -> bool:
@@ -17,17 +15,16 @@ def is_image_file(path: Path) -> bool:
 
 
 def stage_for_screening(paths: Iterable[Path], inbox: Path) -> list[Path]:
-    """Copy each file into `inbox` under a hidden name, then rename it (the watcher skips hidden
-    names, so it never sees half a copy). A name already taken by other content gets a number;
-    the same content under the same name is not copied again. Returns the inbox paths."""
+    """Copy each file into `inbox` atomically (files.atomic_copy: written under a hidden `.partial`
+    name the watcher skips, then renamed, so it never sees half a copy). A name already taken by
+    other content gets a number; the same content under the same name is not copied again.
+    Returns the inbox paths."""
     inbox.mkdir(parents=True, exist_ok=True)
     staged = []
     for source in paths:
         destination = _free_name(inbox, source)
         if not destination.exists():
-            partial = inbox / f".{destination.name}.partial"
-            shutil.copy2(source, partial)
-            os.replace(partial, destination)
+            atomic_copy(source, destination)
         staged.append(destination)
     return staged
 

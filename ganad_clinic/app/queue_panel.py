@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.slide_table_model import (
-    FILE, REVIEW, SCORE, QueueFilter, SlideFilterProxy, SlideTableModel, is_awaiting_review,
+    FILE,
+    REVIEW,
+    SCORE,
+    QueueFilter,
+    SlideFilterProxy,
+    SlideTableModel,
+    is_awaiting_review,
 )
 from ganad_clinic.store import SlideSummary
 

@@ -8,8 +8,19 @@ from pathlib import Path
 from PySide6.QtCore import QDate, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDateEdit, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-    QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.settings import AppSettings
@@ -22,6 +33,12 @@ REPORTS_FOLDER = "reports"
 
 def open_in_viewer(path: Path) -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def _day(edit: QDateEdit) -> date:
+    """The edit's date as a Python date (QDate.toPython is typed as returning any object)."""
+    day = edit.date()
+    return date(day.year(), day.month(), day.day())
 
 
 class ReportDialog(QDialog):
@@ -46,7 +63,8 @@ class ReportDialog(QDialog):
             self.folder.addItem(str(folder), folder)
         self.flagged_only = QCheckBox("Flagged slides only")
         self.lab = QLineEdit(settings.lab)
-        self.with_csv = QCheckBox("Also write the rows as CSV beside the PDF")
+        self.with_csv = QCheckBox("Also write the slides and their cells as CSV beside the PDF "
+                                  "(<name>.csv and <name>_cells.csv)")
         self.out = QLineEdit(str(home / REPORTS_FOLDER / f"screening-{date.today():%Y-%m-%d}.pdf"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._choose_file)
@@ -92,7 +110,7 @@ class ReportDialog(QDialog):
         out = Path(self.out.text().strip()).expanduser()
         if out.suffix.lower() != ".pdf":
             out = out.with_suffix(".pdf")
-        since, until = self.since.date().toPython(), self.until.date().toPython()
+        since, until = _day(self.since), _day(self.until)
         if since > until:
             QMessageBox.warning(self, "Report", "The period ends before it starts.")
             return
@@ -117,7 +135,12 @@ class ReportDialog(QDialog):
     def _on_built(self, summary: ReportSummary) -> None:
         self.summary = summary
         empty = " (no slides in this period)" if summary.is_empty else ""
-        self.status.setText(f"Wrote {summary.pdf_path} — {summary.pages} page(s), {summary.counts.slides} slides{empty}.")
+        written = f"Wrote {summary.pdf_path} — {summary.pages} page(s), {summary.counts.slides} slides{empty}."
+        if summary.csv_path is not None:
+            written += f" The slides as CSV: {summary.csv_path}."
+        if summary.cells_csv_path is not None:
+            written += f" Their cells as CSV: {summary.cells_csv_path}."
+        self.status.setText(written)
         self.open_report(summary.pdf_path)
 
     def _on_failed(self, message: str) -> None:

@@ -11,8 +11,21 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
-    QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.loss_plot import LossPlot
@@ -22,7 +35,13 @@ from ganad_clinic.app.workers import BackgroundCall, TaskRunner
 from ganad_clinic.model.bundle import BundleError, read_metadata
 from ganad_clinic.model.trainer import TrainConfig, TrainProgress
 from ganad_clinic.screening.retrain import (
-    Candidate, GatheredSamples, RetrainError, config_for, gather_samples, retrain, split_samples,
+    Candidate,
+    GatheredSamples,
+    RetrainError,
+    config_for,
+    gather_samples,
+    retrain,
+    split_samples,
 )
 from ganad_clinic.store import ModelVersion, Store, StoreError
 
@@ -248,7 +267,7 @@ class RetrainDialog(QDialog):
         self.runner.start()
 
     def cancel(self) -> None:
-        if self.running:
+        if self.runner is not None and self.running:
             self.runner.cancel()
             self.progress_label.setText("Cancelling…")
 
@@ -261,7 +280,8 @@ class RetrainDialog(QDialog):
     def _on_progress(self, progress: TrainProgress) -> None:
         self.progress.setValue(progress.step)
         self.plot.add(progress.step, progress.losses)
-        validation = "" if progress.validation is None else f" · validation {progress.validation_name} {progress.validation:.3f}"
+        validation = ("" if progress.validation is None
+                      else f" · validation {progress.validation_name} {progress.validation:.3f}")
         self.progress_label.setText(f"Step {progress.step} / {progress.total_steps} · epoch {progress.epoch} · "
                                     f"time left {clock(progress.seconds_left)}{validation}")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ganad_clinic.screening import ScreeningService, ServiceConfig
+from ganad_clinic.screening.service import default_torch_threads
 from ganad_clinic.store import Store, StoreError
 
 OPENED_FOLDER = "opened"
@@ -57,7 +58,8 @@ class ScreeningController(QObject):
 
     def configure(self, folders: list[Path], *, poll: bool, rescan_seconds: float, field_scale: float) -> None:
         """Watch these folders (plus the app's own inbox) from now on."""
-        self.folders, self.poll, self.rescan_seconds, self.field_scale = list(folders), poll, rescan_seconds, field_scale
+        self.folders, self.poll = list(folders), poll
+        self.rescan_seconds, self.field_scale = rescan_seconds, field_scale
         self.restart()
 
     def set_paused(self, paused: bool) -> None:
@@ -92,7 +94,7 @@ class ScreeningController(QObject):
         inboxes = (self.opened_inbox, *(folder for folder in self.folders if folder.is_dir()))
         config = ServiceConfig(inboxes, home=self.home, poll=self.poll, rescan_seconds=self.rescan_seconds,
                                field_scale=self.field_scale,
-                               **({"torch_threads": self.torch_threads} if self.torch_threads else {}))
+                               torch_threads=self.torch_threads or default_torch_threads())
         self._service = ScreeningService(self.store, config, on_scored=self.slide_scored.emit,
                                          on_rejected=self.slide_rejected.emit, on_error=self.problem.emit,
                                          on_stopped=self._stopped.emit)

@@ -11,12 +11,26 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import (
-    QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.folders_panel import FoldersPanel
 from ganad_clinic.app.settings import SETTINGS, AppSettings, Kind, Setting
+
+UNBOUNDED = 1e9
+"""The spin box's limit on a side where the setting has none."""
 
 
 def _note(text: str) -> QLabel:
@@ -34,46 +48,55 @@ class Editor:
         self.setting = setting
         self.labelled = setting.kind not in (Kind.FLAG, Kind.FOLDERS)
         self.value: Callable[[], Any]
+        self.widget: QWidget
+        self.row: QWidget | QHBoxLayout
+        self._folder: QLineEdit | None = None  # a folder's line, filled by Browse
         kind = setting.kind
         if kind is Kind.TEXT:
-            self.widget = QLineEdit(value)
-            self.value = self.widget.text
-            self.row: QWidget | QHBoxLayout = self.widget
+            line = QLineEdit(value)
+            self.widget = self.row = line
+            self.value = line.text
         elif kind is Kind.FOLDER:
-            self.widget = QLineEdit("" if value is None else str(value))
-            self.widget.setPlaceholderText(f"default {setting.title.lower()}")
+            folder = self._folder = QLineEdit("" if value is None else str(value))
+            folder.setPlaceholderText(f"default {setting.title.lower()}")
             browse = QPushButton("Browse…")
             browse.clicked.connect(lambda: self._choose_folder(parent))
-            self.row = QHBoxLayout()
-            self.row.addWidget(self.widget, 1)
-            self.row.addWidget(browse)
-            self.value = lambda: self.widget.text().strip() or None
+            row = QHBoxLayout()
+            row.addWidget(folder, 1)
+            row.addWidget(browse)
+            self.widget, self.row = folder, row
+            self.value = lambda: folder.text().strip() or None
         elif kind is Kind.FOLDERS:
-            self.widget = FoldersPanel(value, with_pause=False)
-            self.row = self.widget
-            self.value = self.widget.folders
+            panel = FoldersPanel(value, with_pause=False)
+            self.widget = self.row = panel
+            self.value = panel.folders
         elif kind is Kind.FLAG:
-            self.widget = QCheckBox(setting.title)
-            self.widget.setChecked(value)
-            self.row = self.widget
-            self.value = self.widget.isChecked
+            flag = QCheckBox(setting.title)
+            flag.setChecked(value)
+            self.widget = self.row = flag
+            self.value = flag.isChecked
         else:
-            self.widget = QDoubleSpinBox() if kind is Kind.NUMBER else QSpinBox()
+            number: QDoubleSpinBox | QSpinBox
+            low = -UNBOUNDED if setting.minimum is None else setting.minimum  # a spin box always has a range
+            high = UNBOUNDED if setting.maximum is None else setting.maximum
             if kind is Kind.NUMBER:
-                self.widget.setDecimals(setting.decimals)
-                self.widget.setSingleStep(setting.step)
+                number = QDoubleSpinBox()
+                number.setDecimals(setting.decimals)
+                number.setSingleStep(setting.step)
+                number.setRange(low, high)
             else:
-                self.widget.setSingleStep(int(setting.step))
-            self.widget.setRange(setting.minimum, setting.maximum)
-            self.widget.setSuffix(setting.suffix)
-            self.widget.setValue(value)
-            self.row = self.widget
-            self.value = self.widget.value
+                number = QSpinBox()
+                number.setSingleStep(int(setting.step))
+                number.setRange(int(low), int(high))
+            number.setSuffix(setting.suffix)
+            number.setValue(value)
+            self.widget = self.row = number
+            self.value = number.value
 
     def _choose_folder(self, parent: QWidget) -> None:
         chosen = QFileDialog.getExistingDirectory(parent, self.setting.title)
-        if chosen:
-            self.widget.setText(chosen)
+        if chosen and self._folder is not None:
+            self._folder.setText(chosen)
 
 
 class SettingsDialog(QDialog):

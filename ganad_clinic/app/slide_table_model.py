@@ -16,7 +16,14 @@ from collections import deque
 from datetime import datetime
 
 from PySide6.QtCore import (
-    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
 )
 from PySide6.QtGui import QBrush, QColor
 
@@ -34,6 +41,8 @@ REJECTED_BRUSH = QBrush(QColor(130, 130, 130))
 INSERT_CHUNK = 250  # new rows per turn of the event loop (each costs the sorted proxy ~log n comparisons)
 
 Index = QModelIndex | QPersistentModelIndex
+ROOT = QModelIndex()
+"""The invalid index: a table's rows have no parent (a default argument shared by all calls, never changed)."""
 
 
 class QueueFilter(enum.Enum):
@@ -76,7 +85,8 @@ def local_time(moment: datetime) -> str:
 def short_time(moment: datetime) -> str:
     """Today's slides by time only; older ones with their date."""
     local = moment.astimezone()
-    return local.strftime("%H:%M:%S") if local.date() == datetime.now().astimezone().date() else local.strftime("%Y-%m-%d %H:%M")
+    today = local.date() == datetime.now().astimezone().date()
+    return local.strftime("%H:%M:%S") if today else local.strftime("%Y-%m-%d %H:%M")
 
 
 class SlideTableModel(QAbstractTableModel):
@@ -94,10 +104,10 @@ class SlideTableModel(QAbstractTableModel):
         self.awaiting_count = 0
         self.flagged_count = 0
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
+    def columnCount(self, parent: Index = ROOT) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
@@ -274,11 +284,17 @@ class SlideFilterProxy(QSortFilterProxyModel):
         self.pinned: int | None = None  # the slide on screen: kept in view whatever the filter says
         self.setSortRole(SORT_ROLE)
 
+    def slides(self) -> SlideTableModel:
+        """The source model, typed (Qt's `sourceModel()` is any QAbstractItemModel)."""
+        model = self.sourceModel()
+        assert isinstance(model, SlideTableModel)
+        return model
+
     def pin(self, slide_id: int | None) -> None:
         """Keep this slide in view (the one the technician sees); the one pinned before is filtered again."""
         previous, self.pinned = self.pinned, slide_id
         if previous is not None and previous != slide_id:
-            self.sourceModel().touch(previous)
+            self.slides().touch(previous)
 
     def set_queue_filter(self, queue_filter: QueueFilter) -> None:
         self._change_filter(lambda: setattr(self, "queue_filter", queue_filter))
@@ -293,18 +309,18 @@ class SlideFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         change()
         self.endFilterChange()
-        row = None if pinned is None else self.sourceModel().row_of(pinned)
+        row = None if pinned is None else self.slides().row_of(pinned)
         if row is not None and self.mapFromSource(self.sourceModel().index(row, 0)).isValid():
             self.pinned = pinned
 
     def lessThan(self, left: Index, right: Index) -> bool:
         """By the rows' sort keys, straight from the model (not through two `data()` calls)."""
-        model: SlideTableModel = self.sourceModel()
+        model = self.slides()
         column = left.column()
         return model.sort_key(left.row(), column) < model.sort_key(right.row(), column)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        model: SlideTableModel = self.sourceModel()
+        model = self.slides()
         summary = model.summary(source_row)
         if self.pinned is not None and summary.slide.id == self.pinned:
             return True

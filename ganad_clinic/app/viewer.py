@@ -17,7 +17,15 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ganad_clinic.app.cell_list import CellList, cell_verdict
@@ -25,7 +33,7 @@ from ganad_clinic.app.heat_legend import HeatLegend
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.inspection import KEPT_VIEWS, Inspection
 from ganad_clinic.app.slide_table_model import flag_text, is_flagged
-from ganad_clinic.app.zoom_view import Box, ZoomView
+from ganad_clinic.app.zoom_view import MAX_LABELLED_BOXES, Box, ZoomView
 from ganad_clinic.imaging.overlay import cell_colour, heat_rgba
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.inference import CellResult
@@ -197,7 +205,15 @@ class SlideViewer(QWidget):
     @property
     def threshold(self) -> float | None:
         """What a cell is judged by here: the model's threshold with the technician's offset (as the slide's flag)."""
-        return None if self.inspection is None else self.inspection.result.threshold + self.threshold_offset
+        return None if self.inspection is None else self._judged_by(self.inspection)
+
+    def _judged_by(self, inspection: Inspection) -> float:
+        return inspection.result.threshold + self.threshold_offset
+
+    def _inspected(self) -> Inspection:
+        """The inspection in view, where the caller knows there is one."""
+        assert self.inspection is not None, "no inspection in view"
+        return self.inspection
 
     def _show_text(self) -> None:
         summary = self.summary
@@ -249,7 +265,7 @@ class SlideViewer(QWidget):
     def _cell_note(self, inspection: Inspection) -> str:
         """Which cell the side panels show, in the words of the list and the boxes."""
         result, cell = inspection.result, self._cell(self.current_cell)
-        verdict = cell_verdict(cell.score, self.threshold)
+        verdict = cell_verdict(cell.score, self._judged_by(inspection))
         if result.plan.rule == WHOLE_IMAGE:
             return f"The side panels show the whole image (one cell), score {cell.score:.4f}, {verdict}."
         highest = " (the highest)" if cell.index == result.top.index else ""
@@ -260,11 +276,13 @@ class SlideViewer(QWidget):
         return note
 
     def _cell(self, index: int | None) -> CellResult:
-        cells = self.inspection.result.cells
-        return cells[index] if index is not None else self.inspection.result.top
+        result = self._inspected().result
+        return result.cells[index] if index is not None else result.top
 
     def show_inspection(self, inspection: Inspection) -> None:
-        if self.summary is None or inspection.slide_id != self.summary.slide.id:
+        summary = self.summary
+        if (summary is None or inspection.slide_id != summary.slide.id or summary.score is None
+                or inspection.score_id != summary.score.id):  # another slide's, or an older score's
             return
         self.inspection = inspection
         result = inspection.result
@@ -274,22 +292,28 @@ class SlideViewer(QWidget):
         self.cells_box.setVisible(tiled)
         self.boxes_toggle.setEnabled(tiled)
         if tiled:
+            unnumbered = (f"; boxes not numbered on the slide (over {MAX_LABELLED_BOXES})"
+                          if len(result.cells) > MAX_LABELLED_BOXES else "")
             self.cells_title.setText(f"{len(result.cells)} cells ({result.cells[0].found_by}), highest score first "
-                                     f"({NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / previous)")
+                                     f"({NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / previous){unnumbered}")
             self._show_boxes()
-            self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self.threshold,
+            self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self._judged_by(inspection),
                                       self.current_cell)
         self._show_cell_views()
         self._show_text()
 
     def _show_boxes(self) -> None:
         """Each cell's box, numbered as in the list, coloured by its score against the threshold in use."""
-        inspection, threshold = self.inspection, self.threshold
+        inspection = self._inspected()
         self.slide_view.show_boxes([
-            Box(_box_rect(cell, inspection.scale), str(cell.index + 1), QColor(*cell_colour(cell.score, threshold)))
-            for cell in inspection.result.cells
+            Box(_box_rect(cell, inspection.scale), str(cell.index + 1), colour)
+            for cell, colour in zip(inspection.result.cells, self._box_colours(inspection), strict=True)
         ])
         self.slide_view.choose_box(self.current_cell)
+
+    def _box_colours(self, inspection: Inspection) -> list[QColor]:
+        threshold = self._judged_by(inspection)
+        return [QColor(*cell_colour(cell.score, threshold)) for cell in inspection.result.cells]
 
     def choose_cell(self, index: int) -> None:
         """Show this cell: its box chosen, the slide view zoomed to it, its input and reconstruction beside."""
@@ -313,8 +337,8 @@ class SlideViewer(QWidget):
             self.choose_cell(nearest.index)
 
     def _show_cell_views(self) -> None:
-        cell = self._cell(self.current_cell)
-        view = self.inspection.result.views.get(cell.index)
+        result, cell = self._inspected().result, self._cell(self.current_cell)
+        view = result.views.get(cell.index)
         if view is None:
             message = f"Not kept for this cell:\nonly for the {KEPT_VIEWS}\nhighest-scoring cells"
             self.input_view.show_message(message)
@@ -322,7 +346,7 @@ class SlideViewer(QWidget):
         else:
             self.input_view.show_pixmaps(to_pixmap(view.model_input))
             self.reconstruction_view.show_pixmaps(to_pixmap(view.reconstruction))
-        self._set_titles(None if self.inspection.result.plan.rule == WHOLE_IMAGE else cell.index)
+        self._set_titles(None if result.plan.rule == WHOLE_IMAGE else cell.index)
 
     def _set_titles(self, cell_index: int | None) -> None:
         suffix = "" if cell_index is None else f" — cell {cell_index + 1}"
@@ -345,6 +369,6 @@ class SlideViewer(QWidget):
     def set_threshold_offset(self, offset: float) -> None:
         self.threshold_offset = offset
         if self.inspection is not None and self.inspection.result.plan.rule != WHOLE_IMAGE:
-            self._show_boxes()
-            self.cell_list.set_threshold(self.threshold)
+            self.slide_view.recolour_boxes(self._box_colours(self.inspection))  # not rebuilt: a grid has thousands
+            self.cell_list.set_threshold(self._judged_by(self.inspection))
         self._show_text()

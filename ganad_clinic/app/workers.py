@@ -58,27 +58,27 @@ class TaskRunner(QObject):
     def __init__(self, work: Work, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.task = Task(work)
-        self.thread = QThread(self)
-        self.task.moveToThread(self.thread)
-        self.thread.started.connect(self.task.run)
+        self.worker_thread = QThread(self)
+        self.task.moveToThread(self.worker_thread)
+        self.worker_thread.started.connect(self.task.run)
         # Direct: quit from the worker itself, so a main thread blocked in stop() is not needed.
-        self.task.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.task.done.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
 
     def start(self) -> None:
-        self.thread.start()
+        self.worker_thread.start()
 
     def cancel(self) -> None:
         self.task.cancel_event.set()
 
     @property
     def running(self) -> bool:
-        return self.thread.isRunning()
+        return self.worker_thread.isRunning()
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
         """Cancel and wait for the thread to end; returns whether it ended in time."""
         self.cancel()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        self.worker_thread.quit()
+        return self.worker_thread.wait(timeout_ms)
 
 
 class _CallWorker(QObject):
@@ -125,8 +125,8 @@ class BackgroundCall(QObject):
     def __init__(self, function: Callable[..., object], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._worker = _CallWorker(function)
-        self.thread = QThread(self)
-        self._worker.moveToThread(self.thread)
+        self.worker_thread = QThread(self)
+        self._worker.moveToThread(self.worker_thread)
         self._go.connect(self._worker.run)
         self._worker.started.connect(self.started)
         self._worker.returned.connect(self.returned)
@@ -148,8 +148,8 @@ class BackgroundCall(QObject):
             self._pending = args
             return
         self._busy = True
-        if not self.thread.isRunning():
-            self.thread.start()
+        if not self.worker_thread.isRunning():
+            self.worker_thread.start()
         self._go.emit(args)
 
     def _call_finished(self) -> None:
@@ -158,16 +158,16 @@ class BackgroundCall(QObject):
             self._go.emit(pending)
         else:
             self._busy = False
-            self.thread.quit()
-            self.thread.wait()  # idle: it ends at once
+            self.worker_thread.quit()
+            self.worker_thread.wait()  # idle: it ends at once
         self.finished.emit()
 
     def stop(self, timeout_ms: int = 30_000, *, for_good: bool = True) -> bool:
         """Wait for a running call and end the thread; unless `for_good`, later requests run again."""
         self._refused = for_good
         self._pending = None
-        self.thread.quit()
-        stopped = self.thread.wait(timeout_ms)
+        self.worker_thread.quit()
+        stopped = self.worker_thread.wait(timeout_ms)
         if stopped:
             self._busy = False
         return stopped

@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
-    QApplication, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
-    QGraphicsView, QWidget,
+    QApplication,
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QWidget,
 )
 
 ZOOM_STEP = 1.25
@@ -20,6 +26,9 @@ CHOSEN_LINE = 4.0
 ZOOM_MARGIN = 0.6
 """Zooming to a box shows this fraction of its size around it on each side: the cell and its neighbourhood."""
 LABEL_TEXT = QColor(255, 255, 255)
+MAX_LABELLED_BOXES = 200
+"""Boxes are numbered only when there are at most this many: thousands of labels (a grid of tiles)
+would stall every repaint and hide the slide under them."""
 
 
 @dataclass(frozen=True)
@@ -113,21 +122,34 @@ class ZoomView(QGraphicsView):
     # boxes
 
     def show_boxes(self, boxes: list[Box]) -> None:
-        """Outline these boxes over the picture (replacing any shown), in their order (index = place)."""
+        """Outline these boxes over the picture (replacing any shown), in their order (index = place),
+        numbered when there are at most MAX_LABELLED_BOXES of them."""
         for item in self.boxes:
             self.scene().removeItem(item)
         self.boxes = []
         self._chosen = None
+        labelled = len(boxes) <= MAX_LABELLED_BOXES
         for box in boxes:
             item = QGraphicsRectItem(box.rect)
             item.setPen(self._pen(box.colour, BOX_LINE))
             item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
             item.setZValue(2)
             item.setVisible(self._boxes_visible)
-            label = _Label(box.label, box.colour, item)
-            label.setPos(box.rect.topLeft())
+            if labelled:
+                label = _Label(box.label, box.colour, item)
+                # a box may start above or left of the picture (a tile centred on a cell at its edge)
+                label.setPos(max(0.0, box.rect.left()), max(0.0, box.rect.top()))
             self.scene().addItem(item)
             self.boxes.append(item)
+
+    def recolour_boxes(self, colours: list[QColor]) -> None:
+        """Give the boxes shown (and their numbers) these colours, in their order, keeping the chosen one."""
+        for place, (item, colour) in enumerate(zip(self.boxes, colours, strict=True)):
+            item.setPen(self._pen(colour, CHOSEN_LINE if place == self._chosen else BOX_LINE))
+            for child in item.childItems():
+                if isinstance(child, _Label):
+                    child.colour = colour
+                    child.update()
 
     def set_boxes_visible(self, visible: bool) -> None:
         self._boxes_visible = visible

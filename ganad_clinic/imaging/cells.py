@@ -112,7 +112,8 @@ def _join_pieces(pieces: list[tuple[float, np.ndarray]], reach: float) -> list[t
     areas: list[float] = []
     centres: list[np.ndarray] = []
     for area, centre in sorted(pieces, key=lambda piece: -piece[0]):
-        near = np.flatnonzero(np.hypot(*(np.array(centres) - centre).T) <= reach) if centres else []
+        near: np.ndarray | list[int] = (np.flatnonzero(np.hypot(*(np.array(centres) - centre).T) <= reach)
+                                        if centres else [])
         if len(near):
             index = near[0]
             total = areas[index] + area

@@ -12,8 +12,9 @@ import os
 import struct
 import warnings
 from pathlib import Path
+from typing import cast
 
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
@@ -29,9 +30,10 @@ bytes after it (maker notes, padding), and a complete file must not wait for the
 
 def tiff_page_end(image: Image.Image) -> int:
     """The byte just past the current TIFF page's last strip or tile (0 when it lists none)."""
+    tags = cast(TiffImagePlugin.TiffImageFile, image).tag_v2  # callers pass TIFF pages
     end = 0
     for offsets_tag, counts_tag in TIFF_DATA_TAGS:
-        offsets, counts = _as_tuple(image.tag_v2.get(offsets_tag)), _as_tuple(image.tag_v2.get(counts_tag))
+        offsets, counts = _as_tuple(tags.get(offsets_tag)), _as_tuple(tags.get(counts_tag))
         end = max([end] + [offset + count for offset, count in zip(offsets, counts)])
     return end
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImagePalette, UnidentifiedImageError
 
 from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.completeness import tiff_page_end
@@ -138,6 +138,7 @@ def read_image_info(path: str | Path, max_pixels: int | None = None) -> ImageInf
         width, height = image.size
         if _header_orientation(image) in _ORIENTATIONS_SWAPPING_AXES:
             width, height = height, width
+        assert image.format is not None  # _open_checked admits only ALLOWED_FORMATS
         return ImageInfo(width, height, _count_pages(image, path), _is_grayscale(image), image.format)
 
 
@@ -253,7 +254,7 @@ def _is_grayscale(image: Image.Image) -> bool:
     return False
 
 
-def _palette_rgb(palette: object) -> list[int]:
+def _palette_rgb(palette: ImagePalette.ImagePalette) -> list[int]:
     """A file's palette as R, G, B values, without decoding the image (Image.getpalette would):
     the raw palette is put on a 1-pixel image, which unpacks it."""
     probe = Image.new("P", (1, 1))
@@ -288,7 +289,7 @@ def _strip_rgb(strip: Image.Image) -> np.ndarray:
 
 def _upright(pixels: np.ndarray, orientation: int | None) -> np.ndarray:
     """Turn and mirror as EXIF orientation 2-8 says, as Pillow's ImageOps.exif_transpose does."""
-    turn = _EXIF_TURNS.get(orientation)
+    turn = None if orientation is None else _EXIF_TURNS.get(orientation)
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
 
 

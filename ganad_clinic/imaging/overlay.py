@@ -54,7 +54,8 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
     base = np.asarray(image)
     base = base.astype(np.float32) / 255.0 if base.dtype == np.uint8 else base.astype(np.float32)
     height, width = base.shape[:2]
-    resized = np.asarray(Image.fromarray(np.asarray(heat, dtype=np.float32)).resize((width, height), Image.BILINEAR))
+    heat_image = Image.fromarray(np.asarray(heat, dtype=np.float32))
+    resized = np.asarray(heat_image.resize((width, height), Image.Resampling.BILINEAR))
     colour = np.array(HEAT_COLOUR, dtype=np.float32) / 255.0
     weight = alpha * heat_opacity(resized)[..., None]
     blended = (1 - weight) * base
@@ -72,7 +73,7 @@ def display_pixels(image: np.ndarray, max_side: int) -> np.ndarray:
     rows = max(factor, STRIP_PIXELS // max(1, image.shape[1]) // factor * factor)
     strips = [_reduced_strip(image[top:top + rows], factor) for top in range(0, image.shape[0], rows)]
     picture = Image.fromarray(np.concatenate(strips, axis=0))
-    picture.thumbnail((max_side, max_side), Image.BILINEAR)
+    picture.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return np.asarray(picture)
 
 

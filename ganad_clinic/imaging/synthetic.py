@@ -127,7 +127,7 @@ def _draw_stains(rng: np.random.Generator) -> _Stains:
     )
 
 
-def _soft_inside(boundary: np.ndarray, distance: np.ndarray, edge: float) -> np.ndarray:
+def _soft_inside(boundary: np.ndarray | float, distance: np.ndarray, edge: float) -> np.ndarray:
     """1 inside, 0 outside, with a linear ramp `edge` pixels wide so outlines are anti-aliased."""
     return np.clip((boundary - distance) / edge + 0.5, 0.0, 1.0)
 
@@ -211,7 +211,7 @@ def _add_white_cell(
 
     if blast:
         chromatin = rng.uniform(0.62, 0.78) * (1.0 + 0.1 * _smooth_noise(rng, height, width, 1.5 * scale))
-        nucleoli = np.zeros_like(chromatin)
+        nucleoli: np.ndarray | float = np.zeros_like(chromatin)
         for _ in range(rng.integers(1, 4)):
             reach = rng.uniform(0.0, 0.5) * nucleus_radius
             at = rng.uniform(0, 2 * np.pi)

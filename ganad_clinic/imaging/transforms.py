@@ -99,7 +99,7 @@ def to_luminance(image: torch.Tensor) -> torch.Tensor:
 
 
 def _prepare(channels: int) -> list:
-    steps = [EnsureChannelFirst(channel_dim=-1)]
+    steps: list = [EnsureChannelFirst(channel_dim=-1)]
     if channels == 1:
         steps.append(Lambda(to_luminance))
     return steps

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,7 +142,8 @@ def _metadata(model: DetectionNetworks, score_config: ScoreConfig, threshold: Th
             "inputs": {"image": {"type": "image", "format": "magnitude", "modality": "microscopy",
                                  "num_channels": model.channels, "spatial_shape": shape[1:],
                                  "dtype": "float32", "value_range": [-1, 1], "is_patch_data": False,
-                                 "channel_def": {"0": "R", "1": "G", "2": "B"} if model.channels == 3 else {"0": "gray"}}},
+                                 "channel_def": ({"0": "R", "1": "G", "2": "B"} if model.channels == 3
+                                                 else {"0": "gray"})}},
             "outputs": {"score": {"type": "probabilities", "format": "anomaly score", "num_channels": 1,
                                   "spatial_shape": [1], "dtype": "float32", "value_range": [],
                                   "is_patch_data": False, "channel_def": {"0": "A(x)"}}},
@@ -199,16 +201,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return metadata
 
 
-def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
+def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
     """Load and verify a bundle onto `device` ("auto": a CUDA GPU when there is one); any problem
     raises BundleError naming the bundle and the reason."""
     path = Path(path)
     metadata = read_metadata(path)
     ganad = metadata["ganad"]
     if ganad["bundle_format"] < FIRST_SEALED_FORMAT:
-        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format {ganad['bundle_format']}), "
+        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic "
+                          f"(bundle format {ganad['bundle_format']}), "
                           "whose settings are not sealed against editing and whose score this version may compute "
-                          "differently; train a new model on your normal images (ganad train --data FOLDER --out BUNDLE, then "
+                          "differently; train a new model on your normal images "
+                          "(ganad train --data FOLDER --out BUNDLE, then "
                           "ganad models import BUNDLE)")
     seal = ganad.get(SEAL_KEY)
     if seal != metadata_digest(metadata):

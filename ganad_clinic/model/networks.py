@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import cast
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ class ArchSpec:
     i: int  # G convs (after the transposed convs)
     j: int  # G transposed convs
     k: int  # G linears (before the transposed convs)
-    l: int  # D convs
+    l: int  # noqa: E741 (Table 1's letter)  D convs
     m: int  # D linears
     p: int  # E convs
     q: int  # E linears
@@ -165,6 +166,9 @@ class FeatureScales(nn.Module):
     it). Buffers, so that they travel in the bundle's state dict with the weights they belong to.
     """
 
+    layer_spread: torch.Tensor  # buffers, registered in __init__
+    evidence_power: torch.Tensor
+
     def __init__(self, shapes: Sequence[tuple[int, ...]]) -> None:
         super().__init__()
         self.layers = len(shapes)
@@ -287,7 +291,8 @@ class Generator(nn.Module):
                 stem += [nn.Linear(width, spec.hidden_linear), nn.BatchNorm1d(spec.hidden_linear), nn.ReLU()]
                 width = spec.hidden_linear
             stem_channels = widths[0]
-            stem += [nn.Linear(width, stem_channels * base * base), nn.BatchNorm1d(stem_channels * base * base), nn.ReLU()]
+            stem += [nn.Linear(width, stem_channels * base * base), nn.BatchNorm1d(stem_channels * base * base),
+                     nn.ReLU()]
             self.stem = nn.Sequential(*stem)
             self.stem_shape = (stem_channels, base, base)
             in_ch, ups = stem_channels, out_channels
@@ -342,7 +347,9 @@ class Critic(nn.Module):
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every conv block and hidden linear layer; the last one is f_D."""
-        trunk, rest = self.hidden[0], self.hidden[1:]
+        # torch annotates Sequential.__getitem__ as Sequential | Module whatever the index: the first
+        # block is _conv_trunk's Sequential and a slice is a Sequential
+        trunk, rest = cast(nn.Sequential, self.hidden[0]), cast(nn.Sequential, self.hidden[1:])
         maps = _block_outputs(trunk, x)
         return maps + _block_outputs(rest, maps[-1])[-1:] if len(rest) > 1 else maps
 

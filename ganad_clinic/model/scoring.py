@@ -187,7 +187,8 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
     if labels.min() == labels.max():
         return float("nan")
-    return float(compute_roc_auc(torch.as_tensor(np.asarray(scores, dtype=np.float64)),
+    # MONAI annotates the result as any array-like; with average="macro" (its default) it is a float
+    return float(compute_roc_auc(torch.as_tensor(np.asarray(scores, dtype=np.float64)),  # type: ignore[arg-type]
                                  torch.as_tensor(labels, dtype=torch.float64)))
 
 

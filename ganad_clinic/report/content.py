@@ -285,7 +285,9 @@ def _models(store: Store, rows: tuple[SlideRow, ...]) -> tuple[ModelInfo, ...]:
         return () if active is None else (_model_info(active, (), 0),)
     infos = []
     for model_id, used in uses.most_common():
-        thresholds = tuple(sorted({row.threshold for row in rows if row.model_version_id == model_id}))
+        # a row with a model version has a score, so a threshold
+        thresholds = tuple(sorted({row.threshold for row in rows
+                                   if row.model_version_id == model_id and row.threshold is not None}))
         model = registered.get(model_id)
         if model is None:  # a score cannot outlive its model row, but describe it from the score anyway
             row = next(row for row in rows if row.model_version_id == model_id)

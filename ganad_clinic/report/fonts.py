@@ -141,8 +141,8 @@ class ReportFonts:
         text = printable(text)
         if has_right_to_left(text):
             if width is not None:
-                font = self.bold if bold else self.regular
-                text = "\n".join(wrap_lines(text, font, size, width * _WRAP_SLACK))
+                wrap_font = self.bold if bold else self.regular
+                text = "\n".join(wrap_lines(text, wrap_font, size, width * _WRAP_SLACK))
             text = visual(text)
         parts: list[str] = []
         run: list[str] = []

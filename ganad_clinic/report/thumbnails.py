@@ -50,7 +50,7 @@ def make_thumbnail(path: str | None, max_side: int = THUMBNAIL_PIXELS) -> Thumbn
             with Image.open(path) as image:
                 image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale
                 upright = ImageOps.exif_transpose(image)
-                upright.thumbnail((max_side, max_side), Image.LANCZOS)
+                upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 rgb = _to_rgb(upright)
     except _READ_ERRORS:
         return None
@@ -75,7 +75,7 @@ def field_pictures(heatmap_path: str | None, slide_width: int, boxes: Sequence[C
         return None
     scale = picture.width / slide_width
     overview = picture.copy()
-    overview.thumbnail((OVERVIEW_PIXELS, OVERVIEW_PIXELS), Image.LANCZOS)
+    overview.thumbnail((OVERVIEW_PIXELS, OVERVIEW_PIXELS), Image.Resampling.LANCZOS)
     boxed = Image.fromarray(draw_cells(np.asarray(overview), boxes, overview.width / slide_width))
     return FieldPictures(_jpeg(boxed), tuple(_crop(picture, box, scale) for box in crops))
 
@@ -124,7 +124,7 @@ def _crop(picture: Image.Image, box: CellBox, scale: float) -> Thumbnail | None:
     right = min(picture.width, max(left + 1, round((box.x + box.width) * scale)))
     bottom = min(picture.height, max(top + 1, round((box.y + box.height) * scale)))
     crop = picture.crop((left, top, right, bottom))
-    crop.thumbnail((CROP_PIXELS, CROP_PIXELS), Image.LANCZOS)
+    crop.thumbnail((CROP_PIXELS, CROP_PIXELS), Image.Resampling.LANCZOS)
     return _jpeg(crop)
 
 

@@ -118,8 +118,10 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
 
     rows = [_row(name, label, is_field, results[name]) for _, name, label, is_field in deliveries]
     crops = [row for row in rows if not row.is_field and row.score is not None]
+    threshold = crops[0].threshold
+    assert threshold is not None  # a scored crop has its model's threshold
     metrics = screening_metrics(np.array([row.score for row in crops]), np.array([row.truth for row in crops]),
-                                crops[0].threshold)
+                                threshold)
     results_csv = workdir / RESULTS_NAME
     _write_results(results_csv, rows)
     say("5/5 results")

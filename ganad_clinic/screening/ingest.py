@@ -68,6 +68,24 @@ class Arrival:
     def rejected(self) -> bool:
         return self.slide is not None and self.slide.status is SlideStatus.REJECTED
 
+    @property
+    def recorded(self) -> Slide:
+        """The slide row of an arrival that has one: a SCORE or FINISHED step, a rejection."""
+        assert self.slide is not None, f"{self.path}: no slide recorded"
+        return self.slide
+
+    @property
+    def signed(self) -> FileSignature:
+        """The file's signature, taken by `Ingestor.receive` before anything is recorded."""
+        assert self.signature is not None, f"{self.path}: no file signature"
+        return self.signature
+
+    def to_score(self) -> tuple[np.ndarray, int, Outcome]:
+        """A SCORE step's decoded pixels, the slide its score is for, and its outcome."""
+        assert self.image is not None and self.score_slide_id is not None and self.outcome is not None, (
+            f"{self.path}: not decoded for scoring")
+        return self.image, self.score_slide_id, self.outcome
+
 
 class Ingestor:
     """Runs on the service's worker thread; every decision is committed before it returns."""
@@ -112,6 +130,7 @@ class Ingestor:
     def resume(self, arrival: Arrival, model_id: int, *, known: bool) -> Arrival:
         """Carry on with a recorded slide: link it, decode it for scoring, or call it finished."""
         slide = arrival.slide
+        assert slide is not None  # resumed only once recorded
         if slide.status is SlideStatus.PENDING:
             linked = self.store.link_to_scored_original(slide.id)
             if linked is None:
@@ -136,6 +155,7 @@ class Ingestor:
         if self._changed(arrival):
             return replace(arrival, step=Step.RETRY)
         width, height = (info.width, info.height) if info else (None, None)
+        assert arrival.signature is not None  # receive() signs every arrival it records
         recorded = self.store.record_slide(path_text(arrival.path), sha256, arrival.signature.size,
                                            path_text(arrival.inbox), width=width, height=height)
         arrival = replace(arrival, slide=recorded.slide, info=info)
@@ -181,6 +201,7 @@ class Ingestor:
         return replace(rejected, step=Step.RETRY) if changed else rejected
 
     def _reject(self, arrival: Arrival, reason: str) -> Arrival:
+        assert arrival.slide is not None  # only a recorded slide is rejected
         slide = self.store.mark_rejected(arrival.slide.id, reason)
         return replace(arrival, slide=slide, step=Step.FINISHED, outcome=None)
 
@@ -188,6 +209,7 @@ class Ingestor:
         """Record as rejected a file whose content is not read (a link not followed, a file that
         may not be read). The link's or file's own signature stands in for the content hash, so
         the same file is recognised again and a changed one is looked at again."""
+        assert arrival.signature is not None  # receive() signs an arrival before refusing it unread
         size, mtime_ns, inode = arrival.signature  # REFUSED's for a file in a folder that may not be entered
         stand_in = f"unread file: size {size}, mtime {mtime_ns} ns, inode {inode}"
         recorded = self.store.record_slide(path_text(arrival.path), hashlib.sha256(stand_in.encode()).hexdigest(),

@@ -115,8 +115,7 @@ def gather_samples(store: Store, folder: str | os.PathLike[str] | None = None) -
         if review.decision is ReviewDecision.SECOND_READ:
             continue
         path = slide_file(slide.archived_path, slide.path)
-        path = path if path.is_file() else None
-        if path is None:
+        if not path.is_file():
             missing += 1
             continue
         seen.add(slide.sha256)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from ganad_clinic.errors import ConfigError
 from ganad_clinic.imaging.completeness import looks_unfinished
@@ -34,7 +35,7 @@ from ganad_clinic.screening.registry import find_model_version, load_registered
 from ganad_clinic.screening.slide_records import cell_rows, tiling_record
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
-from ganad_clinic.store import ModelVersion, Store, StoreError, resolve_home
+from ganad_clinic.store import ModelVersion, Slide, Store, StoreError, resolve_home
 from ganad_clinic.store.engine import HEATMAPS_FOLDER
 from ganad_clinic.store.errors import DatabaseLostError
 
@@ -53,6 +54,10 @@ STORE_RETRY_SECONDS = 2.0
 STORE_ATTEMPTS = 3
 """Tries of a batch the database refuses before its files are tried one at a time: a file whose
 result the database will not take (a value it refuses) must not hold up the files after it."""
+
+
+def _rejection_reason(slide: Slide) -> str:
+    return cast(str, slide.reason)  # Store.mark_rejected gives every rejected slide its reason
 
 
 def default_torch_threads() -> int:
@@ -284,17 +289,18 @@ class ScreeningService:
             held = 0  # decoded pixels in `to_score`
             for stable in batch:
                 if self._stop_requested.is_set():
-                    return  # files not taken yet are found again by the next start's rescan
+                    return None  # files not taken yet are found again by the next start's rescan
                 arrival = self._receive(stable, model)
                 if arrival is None:
                     continue
                 if arrival.step is not Step.SCORE:
                     self._settle(arrival)
-                elif arrival.slide.sha256 in to_score:  # the same content twice in a batch is scored once
+                elif arrival.recorded.sha256 in to_score:  # the same content twice in a batch is scored once
                     repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
                 else:
-                    to_score[arrival.slide.sha256] = arrival
-                    held += arrival.image.shape[0] * arrival.image.shape[1]
+                    to_score[arrival.recorded.sha256] = arrival
+                    image = arrival.to_score()[0]
+                    held += image.shape[0] * image.shape[1]
                     if held >= DECODED_PIXELS_HELD:
                         self._score(list(to_score.values()), model)
                         to_score.clear()
@@ -333,9 +339,10 @@ class ScreeningService:
         planning: list[float] = []  # seconds spent finding each slide's tiles
         tiles = 0
         for arrival in arrivals:
+            image = arrival.to_score()[0]
             started = time.monotonic()
             try:
-                plan = model.scorer.plan(arrival.image)
+                plan = model.scorer.plan(image)
             except Exception as error:  # finding a field's cells must not take the service down
                 self._failed(arrival, f"its white cells could not be found ({error})")
                 continue
@@ -356,7 +363,7 @@ class ScreeningService:
                     model: _LoadedModel) -> None:
         started = time.monotonic()
         try:
-            results = model.scorer.score([arrival.image for arrival in arrivals], plans)
+            results = model.scorer.score([arrival.to_score()[0] for arrival in arrivals], plans)
         except Exception as error:  # a model failure on one image must not take the others down
             if len(arrivals) > 1:
                 for arrival, plan, seconds in zip(arrivals, plans, planning):
@@ -367,17 +374,18 @@ class ScreeningService:
         per_tile = (time.monotonic() - started) / max(1, sum(len(result.cells) for result in results))
         threshold = model.scorer.threshold
         for arrival, result, seconds in zip(arrivals, results, planning):
-            heatmap = self.config.heatmap_folder / heatmap_name(arrival.score_slide_id, model.version.id)
-            write_heatmap(heatmap, arrival.image, result.heat)
+            image, score_slide_id, outcome = arrival.to_score()
+            heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
+            write_heatmap(heatmap, image, result.heat)
             duration = seconds + per_tile * len(result.cells)
             warning = score_warning(arrival.info, model.bundle.channels)
             self.store.add_score(
-                arrival.score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
+                score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
                 l_l=result.l_l, threshold=threshold, flagged=result.flagged, duration_seconds=duration,
                 heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
             )
             self._finish(arrival, SlideScored(
-                arrival.path, arrival.slide.id, arrival.score_slide_id, arrival.outcome, result.score,
+                arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
                 result.flagged, threshold, model.version.version, heatmap, len(result.cells), duration, warning,
             ))
 
@@ -401,21 +409,24 @@ class ScreeningService:
             return
         if arrival.step is Step.RETRY:
             if arrival.rejected:
-                self._notify(self._on_rejected, SlideRejected(arrival.path, arrival.slide.id, arrival.slide.reason))
+                slide = arrival.recorded
+                self._notify(self._on_rejected, SlideRejected(arrival.path, slide.id, _rejection_reason(slide)))
             self._tracker.forget(arrival.path)
             self._tracker.offer(arrival.path, arrival.inbox)
             return
+        slide = arrival.recorded
         if arrival.rejected:
-            self._finish(arrival, SlideRejected(arrival.path, arrival.slide.id, arrival.slide.reason,
+            self._finish(arrival, SlideRejected(arrival.path, slide.id, _rejection_reason(slide),
                                                 known=arrival.outcome is Outcome.KNOWN))
             return
-        score = self.store.latest_score(arrival.slide.id)
+        score = self.store.latest_score(slide.id)
         if score is None:
-            self._report_error(f"{path_text(arrival.path)}: slide {arrival.slide.id} is marked scored "
+            self._report_error(f"{path_text(arrival.path)}: slide {slide.id} is marked scored "
                                "but has no score")
             return
+        outcome = cast(Outcome, arrival.outcome)  # Ingestor.resume sets it on a slide finished unscored
         self._finish(arrival, SlideScored(
-            arrival.path, arrival.slide.id, score.slide_id, arrival.outcome, score.score, score.flagged,
+            arrival.path, slide.id, score.slide_id, outcome, score.score, score.flagged,
             score.threshold, score.model_version, Path(score.heatmap_path) if score.heatmap_path else None,
             warning=score.warning,
         ))
@@ -424,14 +435,14 @@ class ScreeningService:
         """The result is committed: archive the file (if asked), remember it, report it."""
         if self._archiver is not None and not self._still_being_written(arrival, event):
             try:
-                self._archiver.archive(arrival.slide, arrival.path, arrival.inbox,
+                self._archiver.archive(arrival.recorded, arrival.path, arrival.inbox,
                                        rejected=isinstance(event, SlideRejected))
                 self._tracker.forget(arrival.path)
             except OSError as error:
                 self._report_error(f"{path_text(arrival.path)}: scored, but could not be archived ({error}); "
                                    "the next rescan tries again")
         else:
-            self._tracker.settle(arrival.path, arrival.signature)
+            self._tracker.settle(arrival.path, arrival.signed)
         listener = self._on_scored if isinstance(event, SlideScored) else self._on_rejected
         self._notify(listener, event)
 

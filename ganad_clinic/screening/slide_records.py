@@ -33,7 +33,9 @@ def cell_rows(result: SlideResult) -> list[Cell]:
 
 def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, TilingRule]:
     """The tiles a stored score was made from, and the rule that chose them."""
-    if score.tiling_rule is None or score.crop_size is None or not cells:
+    # the four tiling columns are written together (all or none)
+    if (score.tiling_rule is None or score.crop_size is None or score.field_scale is None
+            or score.tile_overlap is None or not cells):
         raise UnrecordedTilingError(
             f"score {score.id} was made before GANAD Clinic kept each score's cells, so it cannot be recomputed "
             "as it was made: only its stored heat-map picture (in the earlier colours) can be shown. Scores made "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -233,11 +234,12 @@ class AuditEvent(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
-APPEND_ONLY_MODELS: tuple[type[Base], ...] = (Score, Cell, Review, AuditEvent)
+AppendOnlyRow = Score | Cell | Review | AuditEvent
+APPEND_ONLY_MODELS: tuple[type[AppendOnlyRow], ...] = (Score, Cell, Review, AuditEvent)
 
 
-def _refuse_change(mapper: Mapper[Any], connection: Any, target: Base) -> None:
-    table = mapper.local_table.name
+def _refuse_change(mapper: Mapper[Any], connection: Any, target: AppendOnlyRow) -> None:
+    table = cast(Table, mapper.local_table).name  # each model maps one declared table
     raise AppendOnlyError(
         f"{table} is append-only: row {target.id} cannot be changed or deleted; add a new row instead"
     )

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, crop_rng, field_rng, generate_cell, generate_field
 from ganad_clinic.imaging.tiling import FOUND_BY, WHOLE_IMAGE
 from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.model.trainer import TrainConfig, train
-from ganad_clinic.screening.ingest import file_sha256
 from ganad_clinic.screening.registry import load_registered
 from ganad_clinic.screening.slide_records import cell_rows, tiling_record
 from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, Score, Slide, Store, TilingRecord

@@ -36,9 +36,9 @@ def test_closing_during_a_retrain_asks_then_stops_the_worker(make_window, store,
 
     assert not window.isVisible()
     assert "retraining" in questions[0]
-    assert dialog.runner.thread.isFinished()
+    assert dialog.runner.worker_thread.isFinished()
     assert not window.controller.busy
-    assert not window.inspector.thread.isRunning()
+    assert not window.inspector.worker_thread.isRunning()
     assert [m.version for m in store.list_model_versions()] == [model.version]
 
 

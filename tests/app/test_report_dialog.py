@@ -8,7 +8,8 @@ from ganad_clinic.app.report_dialog import ReportDialog
 from tests.app.builders import add_scored_slide, write_cells
 
 
-def test_the_report_is_built_in_a_worker_and_opened(qtbot, store, model, home, settings, tmp_path: Path, monkeypatch):
+def test_the_report_is_built_in_a_worker_opened_and_its_csv_files_named(qtbot, store, model, home, settings,
+                                                                        tmp_path: Path, monkeypatch):
     for path, score in zip(write_cells(tmp_path / "slides", 3), (3.0, 0.5, 0.4)):
         add_scored_slide(store, model.id, path, score)
     opened: list[Path] = []
@@ -27,4 +28,8 @@ def test_the_report_is_built_in_a_worker_and_opened(qtbot, store, model, home, s
     assert out.read_bytes().startswith(b"%PDF")
     assert dialog.summary.counts.slides == 1  # flagged only
     assert out.with_suffix(".csv").is_file()
+    cells_csv = out.with_name("report_cells.csv")
+    assert dialog.summary.cells_csv_path == cells_csv and cells_csv.is_file()
+    assert str(out.with_suffix(".csv")) in dialog.status.text() and str(cells_csv) in dialog.status.text()
+    assert "cells" in dialog.with_csv.text()
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled())

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -19,7 +19,7 @@ def test_a_review_by_keyboard_is_stored_with_reviewer_and_time(make_window, stor
     first, second, _ = _queue(store, model, tmp_path / "slides")
     window = make_window()
     assert window.queue.current_summary().slide.id == first  # highest score first
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
 
     window.review_panel.note.setText("blast-like nucleus")
     qtbot.keyClick(window.queue.table, Qt.Key.Key_A)
@@ -28,7 +28,7 @@ def test_a_review_by_keyboard_is_stored_with_reviewer_and_time(make_window, stor
     assert review.decision is ReviewDecision.ANOMALY_CONFIRMED
     assert review.reviewer == "Dr Test"
     assert review.note == "blast-like nucleus"
-    assert before - timedelta(seconds=1) <= review.created_at <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=1) <= review.created_at <= datetime.now(UTC)
     [event] = store.list_audit_events("review.added")
     assert event.actor == "Dr Test" and event.details["slide_id"] == first
     assert window.queue.current_summary().slide.id == second  # on to the next slide awaiting review

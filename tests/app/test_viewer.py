@@ -10,12 +10,12 @@ import pytest
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
 
-from ganad_clinic.app.cell_list import NUMBER, RESULT, SCORE
+from ganad_clinic.app.cell_list import CROP, CROP_WIDTH, NUMBER, RESULT, SCORE
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.viewer import SlideViewer
-from ganad_clinic.app.zoom_view import CHOSEN_LINE
+from ganad_clinic.app.zoom_view import CHOSEN_LINE, MAX_LABELLED_BOXES
+from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, cell_colour
-from ganad_clinic.screening.ingest import file_sha256
 from tests.app.builders import add_scored_slide, score_slide, write_cells, write_field
 
 
@@ -212,3 +212,68 @@ def test_a_scores_warning_is_shown_beside_the_slide(make_window, store, model, t
     assert "<b>Caution:</b> page 1 of 3 scored; the other pages were not screened." in window.viewer.status.text()
     window.refresh()  # a refresh keeps saying so
     assert "it cannot be recomputed as it was made" in window.viewer.status.text()
+
+
+def _many_cells(inspection, count: int):
+    """The field's inspection with its cells repeated to `count` (as a grid of tiles gives thousands)."""
+    cells = inspection.result.cells
+    many = [replace(cells[place % len(cells)], index=place) for place in range(count)]
+    return replace(inspection, result=replace(inspection.result, cells=many))
+
+
+def test_a_threshold_offset_recolours_the_boxes_in_place(viewer, inspected_field):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    viewer.choose_cell(inspection.result.top.index)
+    boxes = list(viewer.slide_view.boxes)
+
+    viewer.set_threshold_offset(1000.0)
+
+    assert all(after is before for after, before in zip(viewer.slide_view.boxes, boxes, strict=True))
+    assert {box.childItems()[0].colour.getRgb()[:3] for box in boxes} == {NORMAL_COLOUR}
+    assert boxes[inspection.result.top.index].pen().widthF() == CHOSEN_LINE  # still the chosen one
+
+
+def test_a_grid_of_many_tiles_is_boxed_without_numbers_and_says_so(viewer, inspected_field):
+    summary, inspection = inspected_field
+    many = _many_cells(inspection, MAX_LABELLED_BOXES + 50)
+    viewer.show_summary(summary)
+    viewer.show_inspection(many)
+
+    assert len(viewer.slide_view.boxes) == MAX_LABELLED_BOXES + 50
+    assert all(box.childItems() == [] for box in viewer.slide_view.boxes)
+    assert f"not numbered on the slide (over {MAX_LABELLED_BOXES})" in viewer.cells_title.text()
+    viewer.show_inspection(inspection)
+    assert "not numbered" not in viewer.cells_title.text()
+
+
+def test_the_cell_list_cuts_only_the_crops_it_shows(viewer, inspected_field, qtbot):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(_many_cells(inspection, 1000))
+    qtbot.wait(50)  # the list lays out and paints its visible rows
+
+    listed = viewer.cell_list
+    visible_rows = listed.viewport().height() // listed.verticalHeader().defaultSectionSize() + 2
+    assert 0 < len(listed.cell_model._thumbnails) <= visible_rows  # not a thumbnail per row to size the column
+    assert listed.columnWidth(CROP) == CROP_WIDTH
+
+
+def test_a_slide_scored_again_in_view_shows_the_new_scores_cells(make_window, store, model, tmp_path: Path, qtbot):
+    path = write_field(tmp_path / "slides", 0, "field-Im001_1.png")
+    first = score_slide(store, model, path)
+    window = make_window()
+    viewer = window.viewer
+    qtbot.waitUntil(lambda: viewer.inspection is not None, timeout=30_000)
+    assert viewer.inspection.score_id == first.id
+
+    second = score_slide(store, model, path)  # the same slide re-scored (another model, another operating point)
+    assert second.slide_id == first.slide_id and second.id != first.id
+    window.refresh()
+
+    qtbot.waitUntil(lambda: viewer.summary.score.id == second.id, timeout=30_000)
+    qtbot.waitUntil(lambda: viewer.inspection is not None and viewer.inspection.score_id == second.id,
+                    timeout=30_000)
+    assert len(viewer.slide_view.boxes) == len(store.list_cells(second.id))
+    assert viewer.inspection.matches_stored

@@ -36,7 +36,8 @@ def tiny(method: str, **overrides):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data) -> dict:
-    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"]) for method in BASELINES}
+    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+            for method in BASELINES}
 
 
 def batch(n: int = 3, seed: int = 0) -> torch.Tensor:
@@ -159,7 +160,8 @@ def _captured_step(model, monkeypatch) -> tuple[list, torch.Tensor, torch.Tensor
     `model` itself is left after it (critics updated, then encoder and generator)."""
     calls = []
     real_loss = losses.critic_loss
-    monkeypatch.setattr(losses, "critic_loss", lambda a, b, kind: calls.append((a.detach(), b.detach())) or real_loss(a, b, kind))
+    monkeypatch.setattr(losses, "critic_loss",
+                        lambda a, b, kind: calls.append((a.detach(), b.detach())) or real_loss(a, b, kind))
     model.eval()
     before = copy.deepcopy(model)
     x = batch(4)

@@ -134,7 +134,8 @@ def test_an_unsealed_older_bundle_is_refused_with_how_to_make_a_new_one(tmp_path
     metadata["ganad"]["bundle_format"] = old_format
     del metadata["ganad"]["seal_sha256"]
     metadata_path.write_text(json.dumps(metadata))
-    with pytest.raises(BundleError, match=rf"older GANAD Clinic \(bundle format {old_format}\).*not sealed.*ganad train --data FOLDER"):
+    expected = rf"older GANAD Clinic \(bundle format {old_format}\).*not sealed.*ganad train --data FOLDER"
+    with pytest.raises(BundleError, match=expected):
         load_bundle(path)
 
 
@@ -208,12 +209,14 @@ RESEALED_BAD_VALUES = {
     "threshold a text": (_set("ganad", "threshold", "value", "3.5"), "is not a finite number"),
     "lambda above 1": (_set("ganad", "score", "lambda", 1.5), r"score.lambda 1.5 lies outside \[0, 1\]"),
     "beta negative": (_set("ganad", "score", "beta", -1), r"score.beta -1 lies outside"),
-    "spread zero": (_set("ganad", "score", "term_stats", "l_d", [0.0, 0.0]), r"term_stats.l_d.spread 0.0 lies outside \(0"),
+    "spread zero": (_set("ganad", "score", "term_stats", "l_d", [0.0, 0.0]),
+                    r"term_stats.l_d.spread 0.0 lies outside \(0"),
     "term missing": (lambda m: m["ganad"]["score"]["term_stats"].pop("l_l"), "needs l_d, l_r, l_l"),
     "unknown form": (_set("ganad", "score", "mode", "bogus"), "mode 'bogus' is not one of"),
     "unknown method": (_set("ganad", "architecture", "method", "magic"), "method 'magic' is not one of"),
     "two channels": (_set("ganad", "architecture", "channels", 2), "channels 2 is not 1 or 3"),
-    "huge width": (_set("ganad", "architecture", "spec", "critic_widths", [8, 10**9]), "critic_widths.1 .* is not a whole"),
+    "huge width": (_set("ganad", "architecture", "spec", "critic_widths", [8, 10**9]),
+                   "critic_widths.1 .* is not a whole"),
     "huge image": (_set("ganad", "architecture", "image_size", 100_000), "image_size 100000 is not a whole"),
     "crop size text": (_set("ganad", "training", "crop_size", "big"), "crop_size 'big' is not a whole"),
     "version ..": (_set("version", ".."), r"version '\.\.' is not a valid bundle version"),

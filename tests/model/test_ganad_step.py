@@ -32,7 +32,8 @@ class RecordingUpdate(OptimiserUpdate):
         self.before.append(copy.deepcopy(self.model))
         old = {name: value.clone() for name, value in self.model.named_parameters()}
         super().step(optimizer, loss)
-        changed = {name.split(".")[0] for name, value in self.model.named_parameters() if not torch.equal(old[name], value)}
+        changed = {name.split(".")[0] for name, value in self.model.named_parameters()
+                   if not torch.equal(old[name], value)}
         self.moved.append(changed)
 
 
@@ -66,7 +67,8 @@ def test_each_optimiser_holds_the_networks_it_should() -> None:
         return {part for part in PARTS if any(id(p) in ids for p in getattr(model, part).parameters())}
 
     assert held(opt_ae) == {"encoder", "generator"} and held(opt_g) == {"generator"} and held(opt_d) == {"critic"}
-    assert opt_ae.param_groups[0]["lr"] == config.lr_ae and opt_g.param_groups[0]["lr"] == opt_d.param_groups[0]["lr"] == config.lr
+    assert opt_ae.param_groups[0]["lr"] == config.lr_ae
+    assert opt_g.param_groups[0]["lr"] == opt_d.param_groups[0]["lr"] == config.lr
     every = {id(p) for p in model.encoder.parameters()} | {id(p) for p in model.generator.parameters()}
     assert {id(p) for group in opt_ae.param_groups for p in group["params"]} == every
 
@@ -81,12 +83,15 @@ def test_the_autoencoder_loss_reaches_e_and_g_only(monkeypatch) -> None:
     model = update.before[0]
     loss = losses.autoencoder_loss(x, model.reconstruct(x))
     loss.backward()
-    reached = {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    reached = {name.split(".")[0] for name, p in model.named_parameters()
+               if p.grad is not None and p.grad.abs().sum() > 0}
     assert reached == {"encoder", "generator"}
 
 
 @pytest.mark.parametrize("reconstructions", [False, True])
-def test_the_critic_sees_real_images_against_g_of_z_and_reconstructions_when_asked(monkeypatch, reconstructions) -> None:
+def test_the_critic_sees_real_images_against_g_of_z_and_reconstructions_when_asked(
+    monkeypatch, reconstructions
+) -> None:
     calls, update, x, z, _ = run_step(monkeypatch, critic_sees_reconstructions=reconstructions)
     start, after_ae, after_d = update.before  # before the autoencoder, the critic and the generator updates
     with torch.no_grad():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -140,7 +140,7 @@ def test_list_slides_filters_by_period_folder_and_flag_in_one_query(store: Store
     assert lab1[1].review is None and lab1[2].score is None
     assert [s.slide.id for s in store.list_slides(flagged_only=True)] == [flagged.id, other_folder.id]
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert len(store.list_slides(since=now - timedelta(hours=1), until=now + timedelta(hours=1))) == 4
     assert store.list_slides(since=now + timedelta(hours=1)) == []
     local = timezone(timedelta(hours=-5))

@@ -9,7 +9,7 @@ residual, zero for methods that have none.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from ganad_clinic.model.protocol import DetectionNetworks
 # score sums with the paper's Table 2 weights (λ on the feature term), no latent term, no
 # augmentation. EMA is 0.99 rather than the references' 0.999, which would still hold half the
 # untrained weights after a budget of 800 steps.
-REFERENCE_DEFAULTS: dict[str, Any] = dict(gan="sgan", beta=0.0, score_mode="raw", feature_layers="last", diff_augment=(),
-                                          critic_sees_reconstructions=False)
+REFERENCE_DEFAULTS: dict[str, Any] = dict(gan="sgan", beta=0.0, score_mode="raw", feature_layers="last",
+                                          diff_augment=(), critic_sees_reconstructions=False)
 
 
 class GanBaselineMethod:
@@ -52,7 +52,7 @@ def l1_per_sample(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _linear(n_in: int, n_out: int, sn: bool) -> nn.Linear:
     layer = nn.Linear(n_in, n_out)
-    return spectral_norm(layer) if sn else layer
+    return cast(nn.Linear, spectral_norm(layer)) if sn else layer  # spectral_norm returns the module it was given
 
 
 def _hidden(n_in: int, n_out: int, sn: bool) -> nn.Sequential:

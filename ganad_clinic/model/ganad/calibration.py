@@ -30,11 +30,12 @@ class FittableNetworks(PaperNetworks, Protocol):
 
 EVIDENCE_POWERS = (DEFAULT_EVIDENCE_POWER, 4, 2, 1)  # the generalised means fitting chooses from, default first
 FORM_CHOICE_MIN = 20  # validation images of each class needed to choose the score's form on them
+DEFAULT_SCORE = ScoreConfig()  # the default score settings (one shared, frozen instance)
 
 
 @torch.inference_mode()
 def fit_residual_units(model: FittableNetworks, x_normal: torch.Tensor, x_val: torch.Tensor | None = None,
-                       val_labels: np.ndarray | None = None, config: ScoreConfig = ScoreConfig(),
+                       val_labels: np.ndarray | None = None, config: ScoreConfig = DEFAULT_SCORE,
                        batch: int = 64) -> float | None:
     """Fit the all-layer terms' units on normal images (eval mode), in place: each feature's residual
     spread over the images, then the spread of each layer's evidence in those units.
@@ -57,22 +58,25 @@ def fit_residual_units(model: FittableNetworks, x_normal: torch.Tensor, x_val: t
     choosing = (x_val is not None and val_labels is not None
                 and min((np.asarray(val_labels) == label).sum() for label in (0, 1)) >= FORM_CHOICE_MIN)
     forms = []  # (per-feature units, power index, layer spreads, validation AUC)
+    aucs: list[float] = []  # the forms' validation AUCs, when choosing
     for per_feature in (True, False) if choosing else (True,):
         if not per_feature:
             units.clear()
         train_evidence = _evidence_of(model, x_normal, batch)
         spreads = train_evidence.std(0)
-        spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)  # a dead layer must not divide by ~0
-        val_evidence = _evidence_of(model, x_val, batch) if choosing else None
+        # a dead layer must not divide by ~0
+        spreads = spreads.clamp_min(spreads.mean(0, keepdim=True) * 1e-2).clamp_min(1e-12)
+        val_evidence = _evidence_of(model, x_val, batch) if choosing and x_val is not None else None
         for index in range(len(EVIDENCE_POWERS)):
             auc = None
-            if choosing:
+            if val_evidence is not None and val_labels is not None:  # choosing
                 train_terms = _terms_of_evidence(model, train_evidence[..., index] / spreads[:, index])
                 val_terms = _terms_of_evidence(model, val_evidence[..., index] / spreads[:, index])
                 stats = fit_term_stats({k: v.numpy() for k, v in train_terms.items()})
                 auc = roc_auc(combine(val_terms, replace(config, term_stats=stats)).numpy(), val_labels)
+                aucs.append(auc)
             forms.append((per_feature, index, spreads[:, index], auc))
-    per_feature, index, spread, auc = forms[int(np.argmax([form[3] for form in forms]))] if choosing else forms[0]
+    per_feature, index, spread, auc = forms[int(np.argmax(aucs))] if choosing else forms[0]
     if per_feature:
         for scale, values in zip(units.scales(), fitted):
             scale.copy_(values)

@@ -49,13 +49,16 @@ def raw_terms(model: PaperNetworks, x: torch.Tensor,
         raise ValueError(f"unknown feature layers {feature_layers!r}; choose one of {FEATURE_LAYERS}")
     pairs, reconstruction = _residual_pairs(model, x)
     if feature_layers == "last":
-        return {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}, reconstruction
+        last = {name: (layers[-1][0] - layers[-1][1]).abs().flatten(1).sum(1) for name, layers in pairs.items()}
+        return last, reconstruction
     units = model.residual_units
     evidence = _layer_evidence(model, pairs, (float(units.evidence_power),))[..., 0]
     return _terms_of_evidence(model, evidence / units.layer_spread.to(evidence)), reconstruction
 
 
-def _residual_pairs(model: PaperNetworks, x: torch.Tensor) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
+def _residual_pairs(
+    model: PaperNetworks, x: torch.Tensor
+) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]:
     """Per term, the (x-side, x̂-side) pairs of its layers."""
     z, maps_x = model.encoder.forward_with_maps(x)
     reconstruction = model.generator(z)

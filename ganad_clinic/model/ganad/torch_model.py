@@ -31,8 +31,9 @@ class GanAutoencoder(DetectionNetworks):
         self.encoder = Encoder(spec, image_size, channels, latent)
         self.generator = Generator(spec, image_size, channels, latent)
         self.critic = Critic(spec, image_size, channels)
-        groups: dict[str, list[tuple[int, ...]]] = {"l_r": [(channels, image_size, image_size)], "l_d": self.critic.feature_shapes,
-                  "l_l": self.encoder.feature_shapes}
+        groups: dict[str, list[tuple[int, ...]]] = {"l_r": [(channels, image_size, image_size)],
+                                                    "l_d": self.critic.feature_shapes,
+                                                    "l_l": self.encoder.feature_shapes}
         self.term_layers: dict[str, slice] = {}
         start = 0
         for name, shapes in groups.items():
@@ -47,5 +48,7 @@ class GanAutoencoder(DetectionNetworks):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.generator(self.encoder(x))
 
-    def anomaly_terms(self, x: torch.Tensor, feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def anomaly_terms(
+        self, x: torch.Tensor, feature_layers: str = "last"
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         return raw_terms(self, x, feature_layers)

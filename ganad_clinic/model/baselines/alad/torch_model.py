@@ -38,7 +38,9 @@ class ALAD(DetectionNetworks):
                 (self.critic_xx(x, x), self.critic_xx(x, reconstruction)),
                 (self.critic_zz(z, z), self.critic_zz(z, code_again)))
 
-    def anomaly_terms(self, x: torch.Tensor, feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def anomaly_terms(
+        self, x: torch.Tensor, feature_layers: str = "last"
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         reconstruction = self.generator(self.encoder(x))
         features = self.critic_xx.features(torch.cat([x, x]), torch.cat([x, reconstruction])).chunk(2)
         residual = l1_per_sample(x, reconstruction)

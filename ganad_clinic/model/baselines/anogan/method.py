@@ -29,7 +29,8 @@ class AnoGanMethod(GanBaselineMethod):
 
     def configure_optimizers(self, model: AnoGAN, config: TrainConfig) -> list[torch.optim.Optimizer]:
         """[critic, generator]."""
-        return [adamw(model.critic.parameters(), config.lr, config), adamw(model.generator.parameters(), config.lr, config)]
+        return [adamw(model.critic.parameters(), config.lr, config),
+                adamw(model.generator.parameters(), config.lr, config)]
 
     def training_step(self, model: AnoGAN, x: torch.Tensor, optimizers: Sequence[torch.optim.Optimizer],
                       inputs: StepInputs) -> dict[str, float]:

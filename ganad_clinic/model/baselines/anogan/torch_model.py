@@ -34,7 +34,9 @@ class AnoGAN(DetectionNetworks):
     def options(self) -> dict[str, Any]:
         return {"search_steps": self.search_steps, "search_lr": self.search_lr, "search_lambda": self.search_lambda}
 
-    def anomaly_terms(self, x: torch.Tensor, feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def anomaly_terms(
+        self, x: torch.Tensor, feature_layers: str = "last"
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         with torch.inference_mode(False), torch.enable_grad():
             x = x.clone()
             target = self.critic.feature_maps(x)[-1].detach()

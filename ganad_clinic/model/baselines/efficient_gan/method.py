@@ -36,7 +36,8 @@ class EfficientGanMethod(GanBaselineMethod):
         z = torch.randn(x.shape[0], model.latent, generator=inputs.latent_rng).to(x.device)
         with update.autocast():
             code, fake = model.encoder(x), model.generator(z)
-            d_loss = loss.critic_loss(model.critic(augment(x), code.detach()), model.critic(augment(fake.detach()), z), gan)
+            d_loss = loss.critic_loss(model.critic(augment(x), code.detach()),
+                                      model.critic(augment(fake.detach()), z), gan)
         update.step(opt_d, d_loss)
         with update.autocast():
             ge_loss = loss.encoder_generator_loss(model.critic(augment(fake), z), model.critic(augment(x), code), gan)

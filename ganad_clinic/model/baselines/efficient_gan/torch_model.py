@@ -25,7 +25,9 @@ class EfficientGAN(DetectionNetworks):
         self.generator = Generator(spec, image_size, channels, latent)
         self.critic = JointCritic(spec, image_size, channels, latent, sn=False, batch_norm=True)
 
-    def anomaly_terms(self, x: torch.Tensor, feature_layers: str = "last") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def anomaly_terms(
+        self, x: torch.Tensor, feature_layers: str = "last"
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         code = self.encoder(x)
         reconstruction = self.generator(code)
         features = self.critic.features(torch.cat([x, reconstruction]), torch.cat([code, code])).chunk(2)
