@@ -38,8 +38,9 @@ def partial_name(path: str | os.PathLike[str]) -> Path:
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:
-    """Flush a written file's bytes to the disk."""
-    with open(path, "rb") as handle:
+    """Flush a written file's bytes to the disk. Opened for writing: on Windows `os.fsync`
+    (FlushFileBuffers) refuses a read-only handle."""
+    with open(path, "r+b") as handle:
         os.fsync(handle.fileno())
 
 

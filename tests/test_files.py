@@ -106,3 +106,23 @@ def test_the_helpers_import_nothing_of_the_package() -> None:
             "assert [name for name in sys.modules if name.startswith('ganad_clinic.')] == ['ganad_clinic.files'], "
             "sorted(name for name in sys.modules if name.startswith('ganad_clinic'))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_files_are_flushed_through_a_handle_that_may_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows' os.fsync (FlushFileBuffers) refuses a read-only handle: every atomic write must
+    flush through one opened for writing, or it fails there."""
+    import fcntl
+
+    real_fsync = os.fsync
+
+    def windows_like_fsync(descriptor: int) -> None:
+        if fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(9, "Bad file descriptor")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", windows_like_fsync)
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    with atomic_folder(tmp_path / "folder") as staging:
+        (staging / "b.bin").write_bytes(b"y")
+
+    assert (tmp_path / "a.bin").read_bytes() == b"x" and (tmp_path / "folder" / "b.bin").read_bytes() == b"y"

@@ -30,6 +30,7 @@ import torch
 from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.model.ganad.torch_model import GanAutoencoder
 from ganad_clinic.model.inference import batch_size_for
 from ganad_clinic.model.methods import arch_of
@@ -222,7 +223,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads for every measurement")
     parser.add_argument("--json", type=Path, help="also write the JSON object to this file")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     torch.manual_seed(0)
     repeats = 3 if args.quick else 7
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.synthetic import crop_rng, draw_field, field_rng, generate_cell
 
 CASES = ("png_10000", "jpeg_8000", "allidb1_field", "png_over_cap")
@@ -89,12 +90,11 @@ def _run_child(bundle: Path, path: Path, args: argparse.Namespace) -> dict:
 
 
 def _child(bundle_path: Path, path: Path, mode: str, threads: int) -> None:
-    import torch
 
     from ganad_clinic.imaging.io import ImageReadError
     from ganad_clinic.model.bundle import load_bundle
 
-    torch.set_num_threads(threads)
+    configure_torch(threads)
     bundle = load_bundle(bundle_path, device="cpu")
     with Image.open(path) as image:
         pixels = image.width * image.height

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
 from ganad_clinic.model.bundle import save_bundle
 from ganad_clinic.model.trainer import TrainConfig, train
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)  # process-wide: the entry point sets it, not the service
+    configure_torch(args.threads)  # process-wide: the entry point sets it, not the service
 
     with tempfile.TemporaryDirectory(prefix="ganad-bench-") as folder:
         root = Path(folder)

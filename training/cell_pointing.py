@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.io import read_pixels
 from ganad_clinic.imaging.synthetic import FIELD_SCALE, crop_rng, draw_cell, read_xyc, write_dataset, xyc_path
 from ganad_clinic.imaging.tiling import Tile
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     inferencer = Inferencer(load_bundle(args.bundle), FIELD_SCALE)
     started = time.perf_counter()
     result = {"bundle": args.bundle, "seed": args.seed, "threshold": inferencer.threshold,

@@ -17,9 +17,9 @@ import json
 import time
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.synthetic import FIELD_SCALE, FieldCell, draw_field, field_rng
 from ganad_clinic.imaging.tiling import GRID, Tile, TilePlan, centred_tile
 from ganad_clinic.model.bundle import load_bundle
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     scorer = Inferencer(load_bundle(args.bundle), FIELD_SCALE)
     rule = scorer.rule
     images, cells, labels = synthetic_fields(args.fields, args.seed)

@@ -16,8 +16,7 @@ import json
 import time
 from dataclasses import replace
 
-import torch
-
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.model.scoring import combine_arrays, compute_terms, roc_auc
 from ganad_clinic.model.trainer import paper_recipe, prepare_eval_batch, recommended_config, train
 
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--recipe", choices=("default", "paper"), default="default")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     for digit in args.digits:
         split = mnist_split("9v1", digit, args.seed)
         config = recommended_config(28, 1, seed=args.seed)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.scoring import ScoreConfig, combine_arrays, compute_terms, roc_auc, screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, TrainResult, prepare_eval_batch, recommended_config, train
@@ -170,7 +171,7 @@ def main() -> None:
     command = " ".join(["python training/run.py", args.recipe, *(["--quick"] if args.quick else []),
                         *([f"--data-dir {args.data_dir}"] if args.data_dir else []), f"--threads {args.threads}"])
     if not args.tables_only:
-        torch.set_num_threads(args.threads)
+        configure_torch(args.threads)
         run(recipe, args, runs_path)
     rows = read_runs(runs_path)
     if not rows:

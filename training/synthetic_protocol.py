@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.datasets import load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import write_dataset
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--anchors-only", action="store_true", help="skip the model; the classical anchors only")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
 
     with tempfile.TemporaryDirectory() as folder:
         write_dataset(folder, 130, 130, seed=args.data_seed)

@@ -87,6 +87,12 @@ class SlideMark:
     review_id: int = 0
     pending: frozenset[int] = frozenset()
     settling: frozenset[int] = frozenset()
+    # Ids at or below the marks not seen yet: PostgreSQL hands out ids at INSERT, so a slower
+    # transaction (another station's) commits a lower id after a higher one was read. Looked for
+    # again until seen, or until HOLE_SPAN newer ids exist (an id a rolled-back insert took never comes).
+    slide_holes: frozenset[int] = frozenset()
+    score_holes: frozenset[int] = frozenset()
+    review_holes: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class TilingRecord:
 
 READ_BATCH = 500  # rows fetched at a time by the incremental read
 MAX_WATCHED_IDS = 5_000  # more slides to read again than this: read every slide from the lowest on
+HOLE_SPAN = 1_000  # ids not yet seen are looked for again until this many newer ids exist
 FILE_NAME_LENGTH = 255  # slides.file_name is VARCHAR(255); the full path is in slides.path (TEXT)
 
 
@@ -544,14 +551,23 @@ class Store:
             ).one()
             statement = _current_summaries()
             watched: frozenset[int] = frozenset()
+            before = mark or SlideMark()
+            holes = (
+                _holes(session, Slide, before.slide_id, top_slide, before.slide_holes),
+                _holes(session, Score, before.score_id, top_score, before.score_holes),
+                _holes(session, Review, before.review_id, top_review, before.review_holes),
+            )
             if mark is not None:
-                rescored = select(Score.slide_id).where(Score.id > mark.score_id)
+                rescored = select(Score.slide_id).where(
+                    or_(Score.id > mark.score_id, Score.id.in_(sorted(mark.score_holes))))
                 watched = mark.pending | mark.settling
                 conditions = [
                     Slide.id > mark.slide_id,
+                    Slide.id.in_(sorted(mark.slide_holes)),
                     Slide.id.in_(rescored),
                     Slide.duplicate_of_id.in_(rescored),
-                    Slide.id.in_(select(Review.slide_id).where(Review.id > mark.review_id)),
+                    Slide.id.in_(select(Review.slide_id).where(
+                        or_(Review.id > mark.review_id, Review.id.in_(sorted(mark.review_holes))))),
                 ]
                 if watched:
                     conditions.append(
@@ -579,6 +595,7 @@ class Store:
                 max(top_review, mark.review_id if mark else 0),
                 frozenset(pending),
                 frozenset(settling),
+                *holes,
             )
             return SlideChanges(summaries, new_mark)
 
@@ -735,6 +752,18 @@ def _current_summaries():
         .outerjoin(Review, Review.id == review_id)
         .order_by(Slide.first_seen, Slide.id)
     )
+
+
+def _holes(session: Session, model: type[Slide] | type[Score] | type[Review], seen_up_to: int, top: int,
+           earlier: frozenset[int]) -> frozenset[int]:
+    """The ids of `model` at or below `top` not committed yet (see SlideMark): the earlier holes and
+    the ids above `seen_up_to` that are missing, within the last HOLE_SPAN ids."""
+    low = max(0, top - HOLE_SPAN)
+    candidates = {hole for hole in earlier if hole > low} | set(range(max(seen_up_to, low) + 1, top + 1))
+    if not candidates:
+        return frozenset()
+    present = set(session.scalars(select(model.id).where(model.id > min(candidates) - 1, model.id <= top)))
+    return frozenset(candidates - present)
 
 
 def _cell_values(cell: Cell) -> dict[str, Any]:

@@ -3,6 +3,8 @@ that are new or changed since a mark, as `list_slides` would give them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ganad_clinic.store import ReviewDecision, SlideStatus, Store
 from ganad_clinic.store.repository import SlideChanges, SlideMark
 
@@ -123,3 +125,21 @@ def test_a_mark_never_loses_a_row_committed_after_it(store: Store) -> None:
         seen.update({summary.slide.id: _key(summary) for summary in changes.summaries})
         marks.append(changes.mark)
     assert seen == {summary.slide.id: _key(summary) for summary in store.list_slides()}
+
+
+def test_a_score_committed_after_a_higher_id_was_read_is_not_missed(store: Store) -> None:
+    """PostgreSQL hands out ids at INSERT: a slower station's transaction can commit a lower id after
+    a higher one was read. The mark keeps such an id as a hole and looks for it again."""
+    model = register_model(store)
+    slow, fast = (record(store, f"/incoming/{name}.png", f"sha-{name}").slide for name in ("slow", "fast"))
+    fast_score = add_score(store, fast.id, model.id, score=0.9)
+    read = store.list_slides_changed_since(None)
+    assert read.mark.score_holes == frozenset() and read.mark.score_id == fast_score.id
+    in_flight = replace(read.mark, score_id=fast_score.id + 1, score_holes=frozenset({fast_score.id + 1}))
+
+    late = add_score(store, slow.id, model.id, score=0.2)  # commits the id the reader saw as in flight
+    changes = store.list_slides_changed_since(in_flight)
+
+    assert late.id == fast_score.id + 1
+    assert [summary.slide.id for summary in changes.summaries] == [slow.id]
+    assert changes.summaries[0].score.id == late.id and changes.mark.score_holes == frozenset()
