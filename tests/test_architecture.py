@@ -4,36 +4,15 @@ and nothing below the app imports Qt."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from tests.source_graph import PACKAGE, graph, import_circle, imports, module_name
 
-import pytest
-
-PACKAGE = Path(__file__).resolve().parents[1] / "ganad_clinic"
 LAYERS = {"imaging": 0, "model": 1, "store": 1, "screening": 2, "report": 2, "cli": 3, "app": 3}
 """A module may import its own layer's and lower layers' modules (DESIGN.md: app, cli -> screening,
 report -> store, model -> imaging); the leaf modules at the top of the package are below them all."""
 
-
-def _module(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return found
-
-
-MODULES = {_module(path): path for path in PACKAGE.rglob("*.py") if "migrations" not in path.parts}
-GRAPH = {name: {other for other in _imports(path) if other in MODULES and other != name}
-         for name, path in MODULES.items()}
+SOURCES = [path for path in PACKAGE.rglob("*.py") if "migrations" not in path.parts]
+MODULES = {module_name(path): path for path in SOURCES}
+GRAPH = graph(SOURCES)
 
 
 def _layer(module: str) -> int:
@@ -42,20 +21,8 @@ def _layer(module: str) -> int:
 
 
 def test_no_import_circle_in_the_package() -> None:
-    state: dict[str, str] = {}
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = "open"
-        for other in sorted(GRAPH[name]):
-            if state.get(other) == "open":
-                pytest.fail("import circle: " + " -> ".join(trail[trail.index(other):] + [other]))
-            if other not in state:
-                visit(other, trail + [other])
-        state[name] = "done"
-
-    for name in sorted(GRAPH):
-        if name not in state:
-            visit(name, [name])
+    circle = import_circle(GRAPH)
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
 
 
 def test_the_layers_import_downwards_only() -> None:
@@ -67,5 +34,5 @@ def test_the_layers_import_downwards_only() -> None:
 
 
 def test_nothing_below_the_app_imports_qt() -> None:
-    below = [name for name, path in MODULES.items() if _layer(name) != LAYERS["app"]]
-    assert [name for name in below if any(other.startswith("PySide6") for other in _imports(MODULES[name]))] == []
+    below = [name for name in MODULES if _layer(name) != LAYERS["app"]]
+    assert [name for name in below if any(other.startswith("PySide6") for other in imports(MODULES[name]))] == []

@@ -3,68 +3,30 @@
 import ast
 import dataclasses
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import ganad_clinic
 from ganad_clinic.model.config import TrainConfig
 from ganad_clinic.model.methods import METHODS, REGISTRY, build_model
 from ganad_clinic.model.networks import SPECS
 from ganad_clinic.model.optim import OptimiserUpdate
 from ganad_clinic.model.trainer import train
+from tests.source_graph import PACKAGE, graph, import_circle, package_imports
 
 from .conftest import tiny_config
 
-PACKAGE = Path(ganad_clinic.__file__).parent
 MODEL = PACKAGE / "model"
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path) -> set[str]:
-    """Every ganad_clinic module `path` imports, at any level (TYPE_CHECKING and functions included)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name.startswith("ganad_clinic")}
-
-
-def _graph(root: Path) -> dict[str, set[str]]:
-    modules = {_module_name(path): path for path in root.rglob("*.py")}
-    return {name: {other for other in _imports(path) if other in modules and other != name}
-            for name, path in modules.items()}
-
-
 def test_the_configuration_types_are_a_leaf() -> None:
-    assert _imports(MODEL / "config.py") == set()
+    assert package_imports(MODEL / "config.py") == set()
 
 
 def test_no_import_circle_in_the_model_not_even_for_type_hints() -> None:
-    graph, state = _graph(MODEL), {}
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = "open"
-        for other in sorted(graph[name]):
-            if state.get(other) == "open":
-                pytest.fail("import circle: " + " -> ".join(trail[trail.index(other):] + [other]) if other in trail
-                            else f"import circle through {other}")
-            if other not in state:
-                visit(other, trail + [other])
-        state[name] = "done"
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
+    circle = import_circle(graph(list(MODEL.rglob("*.py"))))
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
 
 
 def test_no_code_asks_which_method_a_model_is() -> None:
