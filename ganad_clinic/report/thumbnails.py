@@ -42,19 +42,8 @@ class Thumbnail:
 def make_thumbnail(path: str | None, max_side: int = THUMBNAIL_PIXELS) -> Thumbnail | None:
     """A JPEG of the image at `path`, at most `max_side` pixels on its longer side, upright and on
     white where it was transparent; None when there is no readable image there."""
-    if not path:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale
-                upright = ImageOps.exif_transpose(image)
-                upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-                rgb = _to_rgb(upright)
-    except _READ_ERRORS:
-        return None
-    return _jpeg(rgb)
+    rgb = _read_rgb(path, max_side)
+    return None if rgb is None else _jpeg(rgb)
 
 
 @dataclass(frozen=True)
@@ -104,15 +93,22 @@ def placeholder(size: float, text: str, font: str) -> Drawing:
     return drawing
 
 
-def _read_rgb(path: str | None) -> Image.Image | None:
-    """The whole picture at `path` in RGB (heat-map pictures are at most 2048 px), or None."""
+def _read_rgb(path: str | None, max_side: int | None = None) -> Image.Image | None:
+    """The picture at `path`, upright, in RGB: whole (heat-map pictures are at most 2048 px), or
+    shrunk to at most `max_side` pixels a side (a JPEG decoded at a reduced scale); None when there
+    is no readable image there."""
     if not path:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                return _to_rgb(ImageOps.exif_transpose(image))
+                if max_side is not None:
+                    image.draft("RGB", (max_side, max_side))
+                upright = ImageOps.exif_transpose(image)
+                if max_side is not None:
+                    upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                return _to_rgb(upright)
     except _READ_ERRORS:
         return None
 
