@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from ganad_clinic.app.images import to_pixmap
-from ganad_clinic.imaging.overlay import cell_colour
+from ganad_clinic.imaging.overlay import cell_colour, picture_rect
 from ganad_clinic.model.inference import CellResult
 
 THUMBNAIL = 44
@@ -100,11 +100,10 @@ class CellTableModel(QAbstractTableModel):
 
     def _thumbnail(self, cell: CellResult) -> QPixmap:
         if cell.index not in self._thumbnails:
-            tile, scale = cell.tile, self._scale
-            top, left = max(0, round(tile.top * scale)), max(0, round(tile.left * scale))  # a box may reach beyond
-            crop = self._image[top:max(top + 1, round((tile.top + tile.height) * scale)),
-                               left:max(left + 1, round((tile.left + tile.width) * scale))]
-            pixmap = to_pixmap(crop) if crop.size else QPixmap()
+            tile = cell.tile
+            rect = picture_rect(tile.left, tile.top, tile.width, tile.height, self._scale,
+                                self._image.shape[1], self._image.shape[0])
+            pixmap = QPixmap() if rect is None else to_pixmap(self._image[rect[1]:rect[3], rect[0]:rect[2]])
             self._thumbnails[cell.index] = pixmap if pixmap.isNull() else pixmap.scaled(
                 THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         return self._thumbnails[cell.index]

@@ -106,6 +106,19 @@ def cell_colour(score: float, threshold: float) -> tuple[int, int, int]:
     return FLAGGED_COLOUR if score >= threshold else NORMAL_COLOUR
 
 
+def picture_rect(x: int, y: int, width: int, height: int, scale: float, picture_width: int,
+                 picture_height: int) -> tuple[int, int, int, int] | None:
+    """The part on a picture (`scale` picture pixels per slide pixel) of a box in slide pixels, as
+    (left, top, right, bottom), at least a pixel wide and high; None when it lies off the picture.
+    A box centred on a cell near the edge reaches beyond the slide: only its part on it is kept."""
+    left, top = max(0, round(x * scale)), max(0, round(y * scale))
+    if left >= picture_width or top >= picture_height:
+        return None
+    right = min(picture_width, max(left + 1, round((x + width) * scale)))
+    bottom = min(picture_height, max(top + 1, round((y + height) * scale)))
+    return left, top, right, bottom
+
+
 def draw_cells(picture: np.ndarray, boxes: Iterable[CellBox], scale: float) -> np.ndarray:
     """A copy of `picture` (H x W x 3 uint8) with each box outlined in its `cell_colour` and its
     number on a label of that colour inside the top-left corner of the box's part on the picture

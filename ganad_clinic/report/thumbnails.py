@@ -19,7 +19,7 @@ from reportlab.lib import colors
 from reportlab.platypus import Flowable
 from reportlab.platypus import Image as PdfImage
 
-from ganad_clinic.imaging.overlay import CellBox, draw_cells
+from ganad_clinic.imaging.overlay import CellBox, draw_cells, picture_rect
 
 THUMBNAIL_PIXELS = 320
 """Longer side of an embedded thumbnail: sharp at about 200 dpi in a 4 cm box."""
@@ -114,12 +114,10 @@ def _read_rgb(path: str | None, max_side: int | None = None) -> Image.Image | No
 
 
 def _crop(picture: Image.Image, box: CellBox, scale: float) -> Thumbnail | None:
-    left, top = max(0, round(box.x * scale)), max(0, round(box.y * scale))
-    if left >= picture.width or top >= picture.height:
+    rect = picture_rect(box.x, box.y, box.width, box.height, scale, picture.width, picture.height)
+    if rect is None:
         return None
-    right = min(picture.width, max(left + 1, round((box.x + box.width) * scale)))
-    bottom = min(picture.height, max(top + 1, round((box.y + box.height) * scale)))
-    crop = picture.crop((left, top, right, bottom))
+    crop = picture.crop(rect)
     crop.thumbnail((CROP_PIXELS, CROP_PIXELS), Image.Resampling.LANCZOS)
     return _jpeg(crop)
 

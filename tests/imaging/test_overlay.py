@@ -16,6 +16,7 @@ from ganad_clinic.imaging.overlay import (
     heat_opacity,
     heat_rgba,
     overlay,
+    picture_rect,
 )
 
 
@@ -126,3 +127,10 @@ def test_a_box_reaching_beyond_the_picture_keeps_its_number_on_the_picture() -> 
     label = drawn[0:16, 0:14]  # clamped into the picture's corner: vermillion with light digits
     assert (label == FLAGGED_COLOUR).all(-1).mean() > 0.5 and (label[..., 2] > 200).sum() >= 5
     np.testing.assert_array_equal(drawn[60, 93], FLAGGED_COLOUR)  # the box's right edge, on the picture
+
+
+def test_a_box_is_kept_on_the_picture_only_its_part_there() -> None:
+    assert picture_rect(10, 20, 30, 40, 0.5, 100, 100) == (5, 10, 20, 30)
+    assert picture_rect(-34, -34, 128, 128, 1.0, 80, 60) == (0, 0, 80, 60)  # reaching beyond two edges
+    assert picture_rect(0, 0, 1, 1, 0.1, 100, 100) == (0, 0, 1, 1)  # at least a pixel
+    assert picture_rect(200, 0, 50, 50, 0.5, 100, 100) is None  # wholly off the picture
