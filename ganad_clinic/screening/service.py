@@ -23,7 +23,6 @@ from typing import cast
 from ganad_clinic.errors import ConfigError
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.tiling import TilePlan
-from ganad_clinic.model.bundle import Bundle
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.screening.archive import Archiver
@@ -81,8 +80,8 @@ class ServiceConfig:
     batch_size: int = 32  # files taken per batch
     torch_threads: int = field(default_factory=default_torch_threads)
     """Torch's CPU thread count for this service. Torch's count is process-wide, so the service never
-    sets it: the entry point that starts the service does (`torch.set_num_threads(config.torch_threads)`,
-    as `ganad watch` and the app do), once, before anything runs."""
+    sets it: the entry point that starts the service does (`cli.common.configure_torch`, as
+    `ganad watch` does, or the app's `configure_process`), once, before anything runs."""
     device: str = "auto"  # where the model scores: a CUDA GPU when there is one
     max_pixels: int | None = None  # larger images are rejected (default: imaging.io's limit)
 
@@ -114,8 +113,7 @@ class ServiceConfig:
 @dataclass
 class _LoadedModel:
     version: ModelVersion
-    bundle: Bundle
-    scorer: Inferencer
+    scorer: Inferencer  # holds the bundle
 
 
 class ScreeningService:
@@ -223,7 +221,7 @@ class ScreeningService:
         if self._model is None or self._model.version.id != version.id:
             bundle = load_registered(version, self.config.device)
             scorer = Inferencer(bundle, self.config.field_scale)
-            self._model = _LoadedModel(version, bundle, scorer)
+            self._model = _LoadedModel(version, scorer)
             log.info("scoring with model %s (%s)", version.version, version.bundle_path)
         return self._model
 
@@ -378,7 +376,7 @@ class ScreeningService:
             heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
             write_heatmap(heatmap, image, result.heat)
             duration = seconds + per_tile * len(result.cells)
-            warning = score_warning(arrival.info, model.bundle.channels)
+            warning = score_warning(arrival.info, model.scorer.bundle.channels)
             self.store.add_score(
                 score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
                 l_l=result.l_l, threshold=threshold, flagged=result.flagged, duration_seconds=duration,
