@@ -202,8 +202,8 @@ def _bundle(path: Path, model: str) -> Path:
     val = [generate_cell(crop_rng(1, blast, 100 + index), blast).astype(np.float32) / 255
            for index in range(3) for blast in (False, True)]
     config = TrainConfig() if model == "default" else TrainConfig(image_size=32, width=0.125, latent=16)
-    result = train(replace(config, steps=1, batch_size=4, eval_every=1), images, val, [0, 1] * 3)
-    return save_bundle(path, result.model, result.score_config, result.threshold, training={"crop_size": 257})
+    result = train(replace(config, steps=1, batch_size=4, eval_every=1), images, val, [0, 1] * 3, val[::2])
+    return save_bundle(path, result.model, result.score_config, result.operating_point, training={"crop_size": 257})
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ class Split:
     image_size: int
     channels: int
 
+    @property
+    def val_normals(self) -> list[np.ndarray]:
+        return [image for image, label in zip(self.val, self.val_labels) if label == 0]
+
 
 def synthetic_split(seed: int, data_seed: int = 0, folder: Path | None = None) -> Split:
     """The paper's ALL split on 130 normal + 130 blast synthetic crops drawn with `data_seed`.

@@ -62,11 +62,13 @@ def main() -> None:
                 print(json.dumps({k: round(v, 4) for k, v in rows[-1].items()}), flush=True)
                 continue
             started = time.monotonic()
-            result = train(config, load(split.train), load(split.val), [s.label for s in split.val])
+            # AUCs are compared; the validation normals stand in for calibration normals (not a calibrated threshold)
+            result = train(config, load(split.train), load(split.val), [s.label for s in split.val],
+                           load([s for s in split.val if s.label == 0]))
             seconds = time.monotonic() - started
             terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
             scores = combine_arrays(terms, result.score_config)
-            metrics = screening_metrics(scores, test_labels, result.threshold.value)
+            metrics = screening_metrics(scores, test_labels, scores > result.operating_point.threshold())
             other = "raw" if result.score_config.mode == "normalised" else "normalised"
             metrics[f"auc_{other}"] = roc_auc(combine_arrays(terms, replace(result.score_config, mode=other)),
                                               test_labels)

@@ -72,6 +72,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def rate(text: str) -> float:
+    """A false-positive rate: a number strictly between 0 and 1 (0.05 is 5 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1 (0.05 is 5 %), got {text}")
+    return value
+
+
 def add_field_scale(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field-scale", type=positive_float, default=1.0,
                         help="pixel scale of large field images relative to the training crops; fields are "

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganad_clinic.cli.common import add_device_threads, add_field_scale, apply_threads
+from ganad_clinic.cli.common import add_device_threads, add_field_scale, apply_threads, rate
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="one JSON object per line, with its cells (boxes in the file's pixels)")
     parser.add_argument("--cells", action="store_true", help="also print one line per cell under its file")
     parser.add_argument("--heatmap-dir", type=Path, help="write FILE-stem_heatmap.png overlays here")
+    parser.add_argument("--target-fpr", type=rate, metavar="RATE",
+                        help="judge at this slide false-positive rate (default: the one the bundle was trained for)")
     add_field_scale(parser)
     add_device_threads(parser)
     parser.set_defaults(func=run)
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     try:
         bundle = load_bundle(args.bundle, device=args.device)
-        inferencer = Inferencer(bundle, args.field_scale)
+        inferencer = Inferencer(bundle, args.field_scale, target_fpr=args.target_fpr)
     except GanadError as error:
         print(f"ganad score: {error}", file=sys.stderr)
         return 2
@@ -72,13 +74,14 @@ def run(args: argparse.Namespace) -> int:
 def _row(name: str, result: SlideResult, heatmap: Path | None, warning: str | None) -> dict[str, Any]:
     return {
         "file": name, "score": result.score, "flagged": result.flagged, "threshold": result.threshold,
-        "l_d": result.l_d, "l_r": result.l_r, "l_l": result.l_l,
+        "p_value": result.p_value, "target_fpr": result.target_fpr, "kept_fpr": result.decision.kept_rate,
+        "calibration_n": result.calibration_n, "l_d": result.l_d, "l_r": result.l_r, "l_l": result.l_l,
         "tiling": {"rule": result.plan.rule, "how": result.tiling, "crop_size": result.rule.crop_size,
                    "field_scale": result.rule.field_scale, "overlap": result.rule.overlap},
         "cells": [
             {"index": cell.index, "x": cell.tile.left, "y": cell.tile.top, "width": cell.tile.width,
              "height": cell.tile.height, "found_by": cell.found_by, "score": cell.score, "l_d": cell.l_d,
-             "l_r": cell.l_r, "l_l": cell.l_l, "flagged": cell.flagged}
+             "l_r": cell.l_r, "l_l": cell.l_l, "p_value": cell.p_value, "flagged": cell.flagged}
             for cell in result.cells
         ],
         "heatmap": str(heatmap) if heatmap else None, "warning": warning,
@@ -88,10 +91,11 @@ def _row(name: str, result: SlideResult, heatmap: Path | None, warning: str | No
 def _print_plain(name: str, result: SlideResult, warning: str | None, cells: bool) -> None:
     flag = "FLAGGED" if result.flagged else "normal"
     caution = f"\tWARNING: {warning}" if warning else ""
-    print(f"{name}\t{result.score:.4f}\t{flag}\tL_D {result.l_d:.4g}  L_R {result.l_r:.4g}  L_L {result.l_l:.4g}"
-          f"\t{result.tiling}{caution}")
+    print(f"{name}\t{result.score:.4f}\t{flag}\tp {result.p_value:.4g}\tL_D {result.l_d:.4g}  L_R {result.l_r:.4g}  "
+          f"L_L {result.l_l:.4g}\t{result.tiling}{caution}")
     if cells:
         for cell in result.cells:
             tile = cell.tile
             print(f"  cell {cell.index + 1}\t{cell.score:.4f}\t{'FLAGGED' if cell.flagged else 'normal'}\t"
+                  f"p {cell.p_value:.4g}\t"
                   f"x {tile.left} y {tile.top} {tile.width}x{tile.height} ({cell.found_by})")

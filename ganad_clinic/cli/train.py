@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_command, add_device_threads, apply_threads, load_images
+from ganad_clinic.cli.common import add_command, add_device_threads, apply_threads, load_images, rate
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -20,13 +20,17 @@ plain ValueError, which this command does not catch: said here first, on one lin
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ganad_clinic.model.conformal import CALIBRATION_FRACTION, MIN_CALIBRATION
+
     parser = add_command(
         subparsers, "train", arguments=add_arguments,
         help="train a model on the normal images of a dataset folder",
         description="Train on the normal images of DIR (ALL-IDB2 names or normal/ + anomalous/ folders). "
                     f"{VAL_FRACTION:.0%} of the normal images and all anomalous ones are held out for "
-                    "validation: they choose the checkpoint, the score normalisation and the threshold, "
-                    "and never take part in a gradient step.")
+                    "validation: they choose the checkpoint and the score's form and never take part in a "
+                    f"gradient step. Of the other normals, {CALIBRATION_FRACTION:.0%} (at least "
+                    f"{MIN_CALIBRATION} when there are enough) are held out for calibration: they take part in "
+                    "neither, and set the threshold for the target false-positive rate (split-conformal).")
     parser.set_defaults(func=run)
 
 
@@ -34,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
     from ganad_clinic.model.methods import METHODS
     from ganad_clinic.model.networks import SPECS
+    from ganad_clinic.model.config import DEFAULT_TARGET_FPR
     from ganad_clinic.model.trainer import CELL_LAMBDA, PAPER_LAMBDA, TrainConfig
 
     parser.add_argument("--data", required=True, help="dataset folder")
@@ -68,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "as in Table 5)")
     parser.add_argument("--recipe", choices=("default", "paper"), default="default",
                         help="paper: the paper's recipe exactly (no augmentation, no EMA, raw score sums)")
+    parser.add_argument("--target-fpr", type=rate, default=DEFAULT_TARGET_FPR, metavar="RATE",
+                        help=f"the share of normal slides the model may flag (default {DEFAULT_TARGET_FPR:g}); the "
+                             "lab can change it later without retraining (ganad operating-point set)")
     parser.add_argument("--seed", type=int, default=0)
     add_device_threads(parser)
 
@@ -81,7 +89,7 @@ def config_from_args(args: argparse.Namespace, n_train: int) -> TrainConfig:
                                               ("geometry", args.geometry)) if value}
     given.update({name: value for name, value in (("lam", args.lam), ("beta", args.beta)) if value is not None})
     config = recommended_config(args.image_size, args.channels, args.spec, args.method, seed=args.seed,
-                                device=args.device, **given)
+                                device=args.device, target_fpr=args.target_fpr, **given)
     if args.recipe == "paper":
         config = paper_recipe(config)
     if args.epochs:
@@ -93,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ganad_clinic.imaging.datasets import load_dataset, split_dataset
-    from ganad_clinic.model.bundle import save_bundle
+    from ganad_clinic.model.bundle import save_bundle, threshold_rule, trained_on
+    from ganad_clinic.model.conformal import split_calibration
     from ganad_clinic.model.inference import CROP_SIZE_KEY
     from ganad_clinic.model.trainer import train
 
@@ -101,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         dataset = load_dataset(args.data)
         split = split_dataset(dataset, train=1 - VAL_FRACTION, val=VAL_FRACTION, test=0.0, seed=args.seed)
-        train_images, val_images = load_images(split.train), load_images(split.val)
+        train_samples, calibration_samples = split_calibration(split.train, seed=args.seed)
+        train_images, val_images = load_images(train_samples), load_images(split.val)
+        calibration_images = load_images(calibration_samples)
     except GanadError as error:
         print(f"ganad train: {error}", file=sys.stderr)
         return 2
@@ -111,14 +122,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"ganad train: {error}", file=sys.stderr)
         return 2
     val_labels = [sample.label for sample in split.val]
-    if min(len(train_images), val_labels.count(0)) < MIN_NORMAL_IMAGES:
-        print(f"ganad train: {args.data} gives {len(train_images)} normal images for training and "
-              f"{val_labels.count(0)} for validation; training needs at least {MIN_NORMAL_IMAGES} of each",
+    if min(len(train_images), val_labels.count(0)) < MIN_NORMAL_IMAGES or not calibration_images:
+        print(f"ganad train: {args.data} gives {len(train_images)} normal images for training, "
+              f"{val_labels.count(0)} for validation and {len(calibration_images)} for calibration; training "
+              f"needs at least {MIN_NORMAL_IMAGES} for each of the first two and one to calibrate",
               file=sys.stderr)
         return 2
     print(f"training on {len(train_images)} normal images of {args.data}; validating on "
-          f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; method {config.method}, "
-          f"{config.steps} steps, spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
+          f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; calibrating on "
+          f"{len(calibration_images)} normal for a false-positive rate of {config.target_fpr:g}; method "
+          f"{config.method}, {config.steps} steps, spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr)
 
     def report(progress: TrainProgress) -> None:
@@ -128,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(f"epoch {progress.epoch} {losses} {progress.validation_name} {figure}")
 
     try:
-        result = train(config, train_images, val_images, val_labels, progress=report)
+        result = train(config, train_images, val_images, val_labels, calibration_images, progress=report)
     except KeyboardInterrupt:
         bar.close()
         print("ganad train: cancelled; no bundle was written", file=sys.stderr)
@@ -141,12 +154,19 @@ def run(args: argparse.Namespace) -> int:
     training = {"config": config.to_dict(), "data": str(args.data), "n_train": len(train_images),
                 CROP_SIZE_KEY: max(train_images[0].shape[:2]),
                 "n_val_normal": val_labels.count(0), "n_val_anomalous": val_labels.count(1),
-                "seconds": round(result.seconds, 1), "best_step": result.best_step}
-    path = save_bundle(args.out, result.model, result.score_config, result.threshold, training=training,
+                "n_calibration": len(calibration_images),
+                "seconds": round(result.seconds, 1), "best_step": result.best_step,
+                **trained_on(*([sample.path for sample in part] for part in (train_samples, split.val,
+                                                                                  calibration_samples)))}
+    path = save_bundle(args.out, result.model, result.score_config, result.operating_point, training=training,
                        validation_metrics=result.validation_metrics,
                        changelog=f"trained on {len(train_images)} normal images of {args.data}")
     metrics = result.validation_metrics
-    print(f"wrote {path}: threshold {result.threshold.value:.4g} ({result.threshold.rule}); validation "
+    point = result.operating_point
+    print(f"wrote {path}: threshold {point.threshold():.4g} ({threshold_rule(point)}); validation "
           f"AUC {metrics['auc']:.4f}, sensitivity {metrics['sensitivity']:.3f}, specificity "
           f"{metrics['specificity']:.3f}; {result.seconds:.0f} s")
+    shortfall = point.shortfall()
+    if shortfall is not None:
+        print(f"ganad train: warning: {shortfall}; give more normal images to keep the target", file=sys.stderr)
     return 0

@@ -1,14 +1,15 @@
 """Model bundles: save, load and verify (MONAI bundle layout, weights only, sha256-checked).
 
     BUNDLE/configs/metadata.json   versions, architecture, λ, β, score statistics, threshold and
-                                   its rule, training summary, validation metrics, changelog
+                                   its rule, the calibration normals' scores and the target
+                                   false-positive rate, training summary, validation metrics, changelog
     BUNDLE/models/model.pt         a state dict only, loaded with weights_only=True
 
 A bundle is written into a temporary sibling folder and renamed into place, so an interrupted save
 never leaves a half-written bundle. The metadata is sealed: `ganad.seal_sha256` is the sha256 of
 the rest of the metadata, which holds the weights' sha256, so the seal covers everything that
 decides a score or a flag (threshold, λ, β, score form and statistics, architecture, method, crop
-size) and the bundle's identity is that one digest. Loading checks the seal and the weights before
+size, calibration scores) and the bundle's identity is that one digest. Loading checks the seal and the weights before
 unpickling anything, then checks every deciding value (`bundle_checks`) before using it. The seal
 is tamper evidence against an edited or damaged file, not a signature: whoever can rewrite the
 file and knows the recipe can reseal it.
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,17 +41,21 @@ from ganad_clinic.model.bundle_checks import (
     check_version,
     checked_settings,
 )
+from ganad_clinic.model.conformal import RULE, Calibration, OperatingPoint, percent
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
 from ganad_clinic.model.protocol import DetectionNetworks
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
-BUNDLE_FORMAT = 4
+BUNDLE_FORMAT = 5
 # Format 2 measured the paper model's all-layer terms in fitted residual units, format 3 stored their
-# evidence power, format 4 seals the metadata. Older bundles are refused: their settings could have
-# been edited without a trace.
+# evidence power, format 4 seals the metadata, format 5 keeps the calibration normals' scores.
+# Older bundles are refused: their settings could have been edited without a trace (before 4), or
+# they cannot say which false-positive rate they keep (4).
 FIRST_SEALED_FORMAT = 4
+FIRST_CALIBRATED_FORMAT = 5
 SEAL_KEY = "seal_sha256"
+TRAINED_ON_KEY = "content_sha256"  # in ganad.training: the sha256 of each file training used, by part
 METADATA = Path("configs/metadata.json")
 WEIGHTS = Path("models/model.pt")
 
@@ -60,14 +66,22 @@ class BundleError(GanadError, ValueError):
 
 @dataclass
 class Bundle:
-    """A loaded, verified bundle; `sha256` is its seal, the identity of weights and settings together."""
+    """A loaded, verified bundle; `sha256` is its seal, the identity of weights and settings together.
+    `threshold` is the one-cell threshold at the training's target rate (`target_fpr`); the
+    operating point in force may ask for another rate (`operating_point`)."""
 
     path: Path
     model: DetectionNetworks
     score_config: ScoreConfig
     threshold: Threshold
+    calibration: Calibration
+    target_fpr: float
     metadata: dict[str, Any]
     sha256: str
+
+    def operating_point(self, target_fpr: float | None = None) -> OperatingPoint:
+        """The bundle's calibration at `target_fpr` (default: the rate it was trained for)."""
+        return OperatingPoint(self.target_fpr if target_fpr is None else target_fpr, self.calibration)
 
     @property
     def version(self) -> str:
@@ -94,8 +108,8 @@ class Bundle:
         return score_batch(self.model, x.to(self.device), self.score_config).cpu()
 
 
-def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreConfig, threshold: Threshold,
-                *, version: str = "1.0.0", training: dict[str, Any] | None = None,
+def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreConfig,
+                operating_point: OperatingPoint, *, version: str = "1.0.0", training: dict[str, Any] | None = None,
                 validation_metrics: dict[str, Any] | None = None, changelog: str = "trained",
                 parent: dict[str, Any] | None = None) -> Path:
     """Write a bundle atomically to `path` (replacing an existing one) and return its path."""
@@ -109,7 +123,7 @@ def save_bundle(path: str | Path, model: DetectionNetworks, score_config: ScoreC
         (staging / METADATA).parent.mkdir(parents=True)
         state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
         torch.save(state, staging / WEIGHTS)
-        metadata = _metadata(model, score_config, threshold, version, training or {}, validation_metrics or {},
+        metadata = _metadata(model, score_config, operating_point, version, training or {}, validation_metrics or {},
                              changelog, parent, file_sha256(staging / WEIGHTS))
         metadata = json.loads(json.dumps(metadata, default=_json_default))  # the form a reader will digest
         metadata["ganad"][SEAL_KEY] = metadata_digest(metadata)
@@ -123,7 +137,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in bundle metadata")
 
 
-def _metadata(model: DetectionNetworks, score_config: ScoreConfig, threshold: Threshold, version: str,
+def _metadata(model: DetectionNetworks, score_config: ScoreConfig, operating_point: OperatingPoint, version: str,
               training: dict[str, Any], validation_metrics: dict[str, Any], changelog: str,
               parent: dict[str, Any] | None, sha256: str) -> dict[str, Any]:
     shape = [model.channels, model.image_size, model.image_size]
@@ -160,12 +174,39 @@ def _metadata(model: DetectionNetworks, score_config: ScoreConfig, threshold: Th
                       "feature_layers": score_config.feature_layers,
                       "term_stats": {k: list(v) for k, v in score_config.term_stats.items()},
                       "pixel_reference": score_config.pixel_reference},
-            "threshold": {"value": threshold.value, "rule": threshold.rule},
+            "threshold": {"value": operating_point.threshold(), "rule": threshold_rule(operating_point)},
+            "calibration": {**operating_point.calibration.to_dict(), "target_fpr": operating_point.target_fpr,
+                            "rule": RULE, "shortfall": operating_point.shortfall()},
             "training": training,
             "validation_metrics": validation_metrics,
             "parent": parent,
         },
     }
+
+
+def trained_on(train: Sequence[Path], validation: Sequence[Path],
+               calibration: Sequence[Path]) -> dict[str, dict[str, list[str]]]:
+    """The sha256 of every file a training used, by part, for its bundle's training section: an
+    acceptance check leaves them out of the evidence it judges the model on."""
+    parts = {"train": train, "validation": validation, "calibration": calibration}
+    return {TRAINED_ON_KEY: {name: [file_sha256(path) for path in paths] for name, paths in parts.items()}}
+
+
+def used_in_training(metadata: dict[str, Any]) -> set[str]:
+    """The content sha256 of every file a bundle's training used (none recorded: an empty set)."""
+    recorded = (metadata.get("ganad", {}).get("training") or {}).get(TRAINED_ON_KEY) or {}
+    return {digest for digests in recorded.values() if isinstance(digests, list) for digest in digests
+            if isinstance(digest, str)}
+
+
+def threshold_rule(operating_point: OperatingPoint) -> str:
+    """How a bundle's one-cell threshold was set, in words."""
+    n = operating_point.calibration.n
+    rule = (f"split-conformal: the {n - operating_point.calibration.allowed(operating_point.cell_level())}th "
+            f"smallest of {n} calibration-normal scores, for a false-positive rate of at most "
+            f"{percent(operating_point.kept_rate())}")
+    shortfall = operating_point.shortfall()
+    return rule if shortfall is None else f"{rule} ({shortfall})"
 
 
 def metadata_digest(metadata: dict[str, Any]) -> str:
@@ -214,6 +255,11 @@ def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
                           "differently; train a new model on your normal images "
                           "(ganad train --data FOLDER --out BUNDLE, then "
                           "ganad models import BUNDLE)")
+    if ganad["bundle_format"] < FIRST_CALIBRATED_FORMAT:
+        raise BundleError(f"model bundle {path}: made by an older GANAD Clinic (bundle format "
+                          f"{ganad['bundle_format']}) that kept no calibration normals, so it cannot say which "
+                          "false-positive rate it keeps; train a new model on your normal images "
+                          "(ganad train --data FOLDER --out BUNDLE, then ganad models import BUNDLE)")
     seal = ganad.get(SEAL_KEY)
     if seal != metadata_digest(metadata):
         raise BundleError(f"model bundle {path}: {METADATA} was changed after the bundle was made (its seal does "
@@ -244,7 +290,8 @@ def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
         target = resolve_device(device)
     except ValueError as error:
         raise BundleError(f"model bundle {path}: {error}") from None
-    return Bundle(path, model.eval().to(target), settings.score_config, settings.threshold, metadata, seal)
+    return Bundle(path, model.eval().to(target), settings.score_config, settings.threshold, settings.calibration,
+                  settings.target_fpr, metadata, seal)
 
 
 def _check_shapes(settings: CheckedSettings, state: dict[str, torch.Tensor]) -> None:

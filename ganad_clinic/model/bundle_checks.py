@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganad_clinic.errors import GanadError
+from ganad_clinic.model.conformal import Calibration
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import ArchSpec
 from ganad_clinic.model.scoring import FEATURE_LAYERS, SCORE_MODES, TERMS, ScoreConfig, Threshold
@@ -29,6 +30,7 @@ MAX_IMAGE_SIZE = 1024
 MAX_LATENT = 4096
 MAX_SEARCH_STEPS = 10_000
 MAX_CROP_SIZE = 10_000
+MAX_CALIBRATION = 1_000_000
 ANOGAN_OPTIONS = ("search_steps", "search_lr", "search_lambda")
 
 
@@ -48,6 +50,8 @@ class CheckedSettings:
     options: dict[str, Any]
     score_config: ScoreConfig
     threshold: Threshold
+    calibration: Calibration
+    target_fpr: float
 
 
 def check_version(value: Any) -> str:
@@ -79,6 +83,7 @@ def checked_settings(ganad: dict[str, Any]) -> CheckedSettings:
     rule = threshold.get("rule")
     if not isinstance(rule, str):
         raise MetadataError(f"ganad.threshold.rule {_shown(rule)} is not a text")
+    calibration, target_fpr = _calibration(_section(ganad, "calibration"))
     return CheckedSettings(
         method=method,
         spec=_spec(_section(architecture, "spec", "ganad.architecture")),
@@ -88,7 +93,23 @@ def checked_settings(ganad: dict[str, Any]) -> CheckedSettings:
         options=_options(method, architecture.get("options") or {}),
         score_config=_score_config(score),
         threshold=Threshold(_number(threshold, "value", "ganad.threshold"), rule),
+        calibration=calibration,
+        target_fpr=target_fpr,
     )
+
+
+def _calibration(section: dict[str, Any]) -> tuple[Calibration, float]:
+    where = "ganad.calibration"
+    scores = section.get("scores")
+    if not isinstance(scores, list) or not 1 <= len(scores) <= MAX_CALIBRATION:
+        raise MetadataError(f"{where}.scores is not a list of 1 to {MAX_CALIBRATION} scores")
+    values = [_number(dict(enumerate(scores)), index, f"{where}.scores") for index in range(len(scores))]
+    if values != sorted(values):
+        raise MetadataError(f"{where}.scores are not in ascending order")
+    target = _number(section, "target_fpr", where, 0.0, 1.0, above_low=True)
+    if target == 1.0:
+        raise MetadataError(f"{where}.target_fpr 1.0 is not a rate below 1")
+    return Calibration.of(values), target
 
 
 def _score_config(score: dict[str, Any]) -> ScoreConfig:

@@ -31,6 +31,14 @@ PAPER_LAMBDA = 0.8
 TERMS = ("l_d", "l_r", "l_l")
 SCORE_MODES = ("normalised", "raw")
 FEATURE_LAYERS = ("all", "last")
+DEFAULT_TARGET_FPR = 0.05  # the false-positive rate a lab states unless it chooses another (model.conformal)
+
+
+def check_target(target_fpr: float) -> float:
+    """A target false-positive rate, checked: a number strictly between 0 and 1."""
+    if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) or not 0.0 < target_fpr < 1.0:
+        raise ValueError(f"a target false-positive rate must lie strictly between 0 and 1, got {target_fpr!r}")
+    return float(target_fpr)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class TrainConfig:
     ema_decay: float | None = 0.99  # None: score with the last weights
     select_best: bool = True  # keep the checkpoint with the best validation figure
     eval_every: int = 50
-    threshold_percentile: float = 95.0
+    target_fpr: float = DEFAULT_TARGET_FPR  # the false-positive rate the calibration normals set the threshold for
     search_steps: int = 500  # AnoGAN's z-search steps per scored batch (Table 5)
     seed: int = 0
     device: str = "auto"
@@ -71,6 +79,7 @@ class TrainConfig:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {RECIPES}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch size must be at least 1")
+        check_target(self.target_fpr)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -37,6 +37,7 @@ from ganad_clinic.imaging.tiling import (
 )
 from ganad_clinic.imaging.transforms import eval_transform, to_display
 from ganad_clinic.model.bundle import Bundle
+from ganad_clinic.model.conformal import SlideDecision
 from ganad_clinic.model.scoring import screening_metrics
 
 PIXELS_PER_BATCH = 32 * 64 * 64
@@ -85,7 +86,6 @@ class ImageScore:
     l_d: float
     l_r: float
     l_l: float
-    flagged: bool
     heat: np.ndarray  # H x W in [0, 1), the model-anchored heat (ScoreBatch.heat)
     reconstruction: np.ndarray  # H x W x 3 in [0, 1], G(E(x))
     model_input: np.ndarray  # H x W x 3 in [0, 1], what the model saw
@@ -111,7 +111,6 @@ class Scorer:
 
     def score_tensors(self, x: torch.Tensor) -> list[ImageScore]:
         results: list[ImageScore] = []
-        threshold = self.bundle.threshold.value
         for start in range(0, len(x), self.batch_size):
             chunk = x[start:start + self.batch_size]
             batch = self.bundle.score(chunk)
@@ -124,7 +123,7 @@ class Scorer:
                 score = float(batch.score[i])
                 results.append(ImageScore(
                     score=score, l_d=float(batch.l_d[i]), l_r=float(batch.l_r[i]), l_l=float(batch.l_l[i]),
-                    flagged=score >= threshold, heat=heat[i],
+                    heat=heat[i],
                     reconstruction=to_display(batch.reconstruction[i]), model_input=to_display(chunk[i]),
                 ))
         return results
@@ -133,7 +132,8 @@ class Scorer:
 @dataclass(frozen=True)
 class CellResult:
     """One tile of a slide (a white cell, a grid tile, or a whole crop): where it lies in slide
-    pixels, how it was found, its score and terms, and whether it passes the threshold."""
+    pixels, how it was found, its score and terms, its conformal p-value against the calibration
+    normals, and whether it is flagged at the slide's operating point."""
 
     index: int  # its place in the slide's plan, from 0
     tile: Tile
@@ -142,6 +142,7 @@ class CellResult:
     l_d: float
     l_r: float
     l_l: float
+    p_value: float
     flagged: bool
 
 
@@ -156,16 +157,31 @@ class CellView:
 @dataclass(frozen=True)
 class SlideResult:
     """One slide: its cells, its score (that of its highest-scoring cell, with that cell's terms;
-    flagged when any cell is), its heat map (the slide's rows and columns, or fewer with the same
-    aspect: at most HEAT_MAX_SIDE on the longer side), the plan and rule that chose its tiles,
-    and the model's views of the cells asked for (by cell index)."""
+    flagged when any cell is), the operating point's decision on it (each cell's p-value and flag,
+    the slide's p-value and threshold), its heat map (the slide's rows and columns, or fewer with
+    the same aspect: at most HEAT_MAX_SIDE on the longer side), the plan and rule that chose its
+    tiles, and the model's views of the cells asked for (by cell index)."""
 
     cells: list[CellResult]
     heat: np.ndarray
     plan: TilePlan
     rule: TilingRule
-    threshold: float
+    decision: SlideDecision
+    calibration_n: int
     views: dict[int, CellView] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        """The score a cell of this slide must exceed to be flagged (Bonferroni over its cells)."""
+        return self.decision.threshold
+
+    @property
+    def p_value(self) -> float:
+        return self.decision.p_value
+
+    @property
+    def target_fpr(self) -> float:
+        return self.decision.target_fpr
 
     @property
     def top(self) -> CellResult:
@@ -198,18 +214,24 @@ class SlideResult:
 
 
 class Inferencer:
-    """Scores slides with one bundle. `field_scale` is the pixel scale of fields relative to the
-    crops the bundle learnt from (1 for ALL-IDB1 fields at full resolution, 0.5 for the synthetic
-    fields, drawn at half); crops are scored whole whatever it is."""
+    """Scores slides with one bundle at one operating point. `field_scale` is the pixel scale of
+    fields relative to the crops the bundle learnt from (1 for ALL-IDB1 fields at full resolution,
+    0.5 for the synthetic fields, drawn at half); crops are scored whole whatever it is.
+    `target_fpr` is the slide false-positive rate in force (default: the one the bundle was
+    trained for); each slide's cells are judged against the bundle's calibration normals at it."""
 
-    def __init__(self, bundle: Bundle, field_scale: float = 1.0, batch_size: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, field_scale: float = 1.0, batch_size: int | None = None,
+                 target_fpr: float | None = None) -> None:
         self.bundle = bundle
         self.rule = TilingRule(crop_size=crop_size_of(bundle), field_scale=field_scale)
         self.scorer = Scorer(bundle, batch_size)
+        self.operating_point = bundle.operating_point(target_fpr)
 
     @property
     def threshold(self) -> float:
-        return self.bundle.threshold.value
+        """The one-cell threshold (a crop's) at the operating point; slides of several cells use
+        their own (`SlideResult.threshold`)."""
+        return self.operating_point.threshold()
 
     def plan(self, image: np.ndarray) -> TilePlan:
         """The tiles an image is scored by (finding a field's white cells takes a moment: plan once)."""
@@ -230,7 +252,7 @@ class Inferencer:
         if len(plans) != len(images):
             raise ValueError(f"{len(plans)} tile plans for {len(images)} images")
         heats = [np.zeros(heat_shape(image.shape[:2], HEAT_MAX_SIDE), dtype=np.float32) for image in images]
-        cells: list[list[CellResult]] = [[] for _ in images]
+        scored: list[list[tuple[int, Tile, ImageScore]]] = [[] for _ in images]
         kept: list[list[tuple[float, int, CellView]]] = [[] for _ in images]
         jobs = [(slide, index, tile) for slide, plan in enumerate(plans) for index, tile in enumerate(plan.tiles)]
         for start in range(0, len(jobs), self.scorer.batch_size):
@@ -238,16 +260,20 @@ class Inferencer:
             results = self.scorer.score_images([pixels_to_float(tile.cut(images[slide])) for slide, _, tile in batch])
             for (slide, index, tile), result in zip(batch, results):
                 paint_heat(heats[slide], result.heat, tile, images[slide].shape[:2])
-                cells[slide].append(CellResult(index, tile, plans[slide].found_by, result.score, result.l_d,
-                                               result.l_r, result.l_l, result.flagged))
+                scored[slide].append((index, tile, result))
                 if keep_views:
                     view = (result.score, -index, CellView(result.model_input, result.reconstruction))
                     (heapq.heappush if len(kept[slide]) < keep_views else heapq.heappushpop)(kept[slide], view)
         rule = self.rule if rule is None else rule
-        return [
-            SlideResult(own, heat, plan, rule, self.threshold, {-index: view for _, index, view in views})
-            for own, heat, plan, views in zip(cells, heats, plans, kept)
-        ]
+        return [self._judged(own, heat, plan, rule, {-index: view for _, index, view in views})
+                for own, heat, plan, views in zip(scored, heats, plans, kept)]
+
+    def _judged(self, scored: list[tuple[int, Tile, ImageScore]], heat: np.ndarray, plan: TilePlan,
+                rule: TilingRule, views: dict[int, CellView]) -> SlideResult:
+        decision = self.operating_point.decide([result.score for _, _, result in scored])
+        cells = [CellResult(index, tile, plan.found_by, result.score, result.l_d, result.l_r, result.l_l, p, flag)
+                 for (index, tile, result), p, flag in zip(scored, decision.p_values, decision.flagged)]
+        return SlideResult(cells, heat, plan, rule, decision, self.operating_point.calibration.n, views)
 
 
 @dataclass(frozen=True)
@@ -260,10 +286,13 @@ class Evaluation:
 
 
 def evaluate_slides(inferencer: Inferencer, paths: Sequence[Path], labels: Sequence[int]) -> Evaluation:
-    """Screening metrics at the bundle's threshold of slides scored as the service scores them
-    (one slide-level label per file: crops and fields alike), with `n_tiled`: how many were tiled."""
+    """Screening metrics at the inferencer's operating point of slides scored as the service
+    scores them (one slide-level label per file: crops and fields alike; each slide flagged by its
+    own decision), with `n_tiled`: how many were tiled."""
     results = [inferencer.score_file(path) for path in paths]
     scores = [result.score for result in results]
-    metrics = screening_metrics(np.array(scores, dtype=np.float64), np.asarray(labels), inferencer.threshold)
+    flagged = [result.flagged for result in results]
+    metrics = screening_metrics(np.array(scores, dtype=np.float64), np.asarray(labels), np.array(flagged, dtype=bool))
     metrics["n_tiled"] = sum(result.plan.rule != WHOLE_IMAGE for result in results)
-    return Evaluation(metrics, scores, [result.flagged for result in results])
+    metrics["target_fpr"] = inferencer.operating_point.target_fpr
+    return Evaluation(metrics, scores, flagged)

@@ -153,35 +153,6 @@ class Threshold:
     rule: str  # how it was chosen, in words, stored in the bundle
 
 
-def choose_threshold(scores: np.ndarray, labels: np.ndarray, percentile: float = 95.0,
-                     target_sensitivity: float | None = None) -> Threshold:
-    """Pick the flagging threshold on validation data only.
-
-    With anomalies: Youden's J (or the highest threshold reaching `target_sensitivity`). With normal
-    images only: the `percentile` of their scores, never a "best F1" (that flags everything).
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
-    normals, anomalies = scores[labels == 0], scores[labels == 1]
-    if normals.size == 0:
-        raise ValueError("choosing a threshold needs at least one validation-normal image")
-    if anomalies.size == 0:
-        value = float(np.percentile(normals, percentile))
-        return Threshold(value, f"{percentile:g}th percentile of {normals.size} validation-normal scores")
-    candidates = np.unique(scores)
-    sensitivity = np.array([(anomalies >= t).mean() for t in candidates])
-    specificity = np.array([(normals < t).mean() for t in candidates])
-    if target_sensitivity is not None:
-        reaching = np.flatnonzero(sensitivity >= target_sensitivity)
-        index = int(reaching[-1])
-        return Threshold(float(candidates[index]),
-                         f"highest threshold with sensitivity >= {target_sensitivity:g} on validation "
-                         f"({normals.size} normal, {anomalies.size} anomalous)")
-    index = int(np.argmax(sensitivity + specificity - 1))
-    return Threshold(float(candidates[index]),
-                     f"Youden's J on validation ({normals.size} normal, {anomalies.size} anomalous)")
-
-
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (MONAI); NaN when only one class is present."""
     labels = np.asarray(labels)
@@ -192,11 +163,12 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
                                  torch.as_tensor(labels, dtype=torch.float64)))
 
 
-def screening_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float | int]:
-    """AUC and, at `threshold` (flag when score >= threshold), sensitivity, specificity, F1, accuracy."""
+def screening_metrics(scores: np.ndarray, labels: np.ndarray, flagged: np.ndarray) -> dict[str, float | int]:
+    """AUC of the scores and, for the flags given (a single threshold's `scores > threshold`, or each
+    slide's own decision), sensitivity, specificity, F1, accuracy."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
-    flagged = scores >= threshold
+    flagged = np.asarray(flagged, dtype=bool)
     tp = int((flagged & (labels == 1)).sum())
     fp = int((flagged & (labels == 0)).sum())
     tn = int((~flagged & (labels == 0)).sum())
@@ -210,7 +182,6 @@ def screening_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) 
         "specificity": tn / n_normal if n_normal else float("nan"),
         "f1": 2 * precision * sensitivity / (precision + sensitivity) if precision + sensitivity > 0 else 0.0,
         "accuracy": (tp + tn) / len(labels) if len(labels) else float("nan"),
-        "threshold": float(threshold),
         "n_normal": n_normal,
         "n_anomalous": n_anomalous,
     }

@@ -29,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganad_clinic.imaging.transforms import eval_transform, train_transform
 from ganad_clinic.model.augment import diff_augment
+from ganad_clinic.model.conformal import Calibration, OperatingPoint
 from ganad_clinic.model.config import (  # noqa: F401 (offered here)
     CELL_LAMBDA,
     PAPER_LAMBDA,
@@ -49,8 +50,6 @@ from ganad_clinic.model.optim import OptimiserUpdate
 from ganad_clinic.model.protocol import DetectionNetworks
 from ganad_clinic.model.scoring import (
     ScoreConfig,
-    Threshold,
-    choose_threshold,
     combine_arrays,
     compute_terms,
     fit_pixel_reference,
@@ -108,7 +107,7 @@ class TrainProgress:
 class TrainResult:
     model: DetectionNetworks  # in eval mode, on the CPU, with the weights that score
     score_config: ScoreConfig
-    threshold: Threshold
+    operating_point: OperatingPoint  # the calibration normals' scores at the config's target rate
     validation_metrics: dict[str, float | int]
     history: list[dict[str, float]] = field(default_factory=list)
     best_step: int = 0
@@ -129,12 +128,15 @@ def prepare_eval_batch(images: Sequence[np.ndarray], config: TrainConfig) -> tor
 
 
 def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: Sequence[np.ndarray],
-          val_labels: Sequence[int], progress: Callable[[TrainProgress], None] | None = None,
-          cancel: CancelFlag | None = None) -> TrainResult:
+          val_labels: Sequence[int], calibration_images: Sequence[np.ndarray],
+          progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag | None = None) -> TrainResult:
     """Train on normal images only; validation images (normal, optionally anomalous) choose the
-    checkpoint, the score normalisation and the threshold. Images are HxWx3 float arrays in [0, 1]."""
+    checkpoint and the score's form; the calibration normals, which take part in neither, set the
+    threshold for `config.target_fpr` (model.conformal). Images are HxWx3 float arrays in [0, 1]."""
     if len(train_images) < 2:
         raise ValueError(f"training needs at least 2 normal images, got {len(train_images)}")
+    if len(calibration_images) < 1:
+        raise ValueError("calibration needs at least one normal image that takes no part in training or validation")
     val_labels_np = np.asarray(val_labels, dtype=np.int64)
     if (val_labels_np == 0).sum() < 2:
         raise ValueError("validation needs at least 2 normal images (the heat-map reference and the threshold)")
@@ -206,8 +208,9 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
 
     scorer.load_state_dict(best_state if best_state is not None else _scoring_state(model, ema))
     scorer = scorer.cpu().eval()
-    score_config, threshold, metrics = calibrate(scorer, x_train, x_val, val_labels_np, config)
-    return TrainResult(scorer, score_config, threshold, metrics, history, best_step or config.steps,
+    score_config, operating_point, metrics = calibrate(scorer, x_train, x_val, val_labels_np,
+                                                       prepare_eval_batch(calibration_images, config), config)
+    return TrainResult(scorer, score_config, operating_point, metrics, history, best_step or config.steps,
                        time.monotonic() - started)
 
 
@@ -253,12 +256,18 @@ def _validation_figure(model: DetectionNetworks, x_train: torch.Tensor, x_val: t
 
 
 def calibrate(model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
-              config: TrainConfig) -> tuple[ScoreConfig, Threshold, dict[str, float | int]]:
-    """Fit the residual units and term statistics on the training normals, then the heat-map
-    reference and the threshold on validation data only."""
+              x_calibration: torch.Tensor,
+              config: TrainConfig) -> tuple[ScoreConfig, OperatingPoint, dict[str, float | int]]:
+    """Fit the residual units and term statistics on the training normals and the heat-map
+    reference on the validation normals; score the calibration normals for the operating point;
+    measure validation at its one-cell threshold."""
     score_config = _score_config(model, x_train, x_val, labels, config)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
     scores = combine_arrays(terms, score_config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
-    threshold = choose_threshold(scores, labels, percentile=config.threshold_percentile)
-    return score_config, threshold, screening_metrics(scores, labels, threshold.value)
+    calibration_terms, _ = compute_terms(model, x_calibration, config.feature_layers)
+    calibration = Calibration.of(combine_arrays(calibration_terms, score_config))
+    operating_point = OperatingPoint(config.target_fpr, calibration)
+    threshold = operating_point.threshold()
+    metrics = screening_metrics(scores, labels, scores > threshold)
+    return score_config, operating_point, {**metrics, "threshold": threshold, "n_calibration": calibration.n}

@@ -35,7 +35,8 @@ from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.datasets import ANOMALOUS, Sample, load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, write_dataset
-from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.bundle import save_bundle, trained_on
+from ganad_clinic.model.conformal import calibration_count, split_calibration
 from ganad_clinic.model.inference import CROP_SIZE_KEY
 from ganad_clinic.model.scoring import screening_metrics
 from ganad_clinic.model.trainer import TrainConfig, TrainProgress, train
@@ -93,7 +94,9 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         f"in {workdir / 'slides'}")
     synthetic = write_dataset(workdir / "slides", N_NORMAL, N_BLAST, seed=seed, n_fields=N_FIELDS)
     split = paper_split(load_dataset(synthetic.out_dir), seed=seed)
-    say(f"2/5 paper split: train {len(split.train)} normal, validate {_counts(split.val)}, test {_counts(split.test)}")
+    held = calibration_count(len(split.train))
+    say(f"2/5 paper split: train {len(split.train) - held} normal, calibrate {held} normal, validate "
+        f"{_counts(split.val)}, test {_counts(split.test)}")
 
     config = replace(TrainConfig(seed=seed), steps=QUICK_STEPS) if quick else TrainConfig(seed=seed)
     say(f"3/5 training ({config.steps} steps{', --quick' if quick else ''}; {config.image_size} px)")
@@ -121,7 +124,7 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
     threshold = crops[0].threshold
     assert threshold is not None  # a scored crop has its model's threshold
     metrics = screening_metrics(np.array([row.score for row in crops]), np.array([row.truth for row in crops]),
-                                threshold)
+                                np.array([bool(row.flagged) for row in crops]))
     results_csv = workdir / RESULTS_NAME
     _write_results(results_csv, rows)
     say("5/5 results")
@@ -133,10 +136,12 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
     return DemoResult(rows, float(metrics["auc"]), metrics, results_csv, home, started, actor)
 
 
-def _train(config: TrainConfig, train_samples: tuple[Sample, ...], val_samples: tuple[Sample, ...],
+def _train(config: TrainConfig, normal_samples: tuple[Sample, ...], val_samples: tuple[Sample, ...],
            out: Path) -> Path:
+    train_samples, calibration_samples = split_calibration(normal_samples, seed=config.seed)
     train_images = [read_image(sample.path) for sample in train_samples]
     val_images = [read_image(sample.path) for sample in val_samples]
+    calibration_images = [read_image(sample.path) for sample in calibration_samples]
     labels = [sample.label for sample in val_samples]
     with tqdm(total=config.steps, unit="step", desc="training", file=sys.stderr) as bar:
         def report(progress: TrainProgress) -> None:
@@ -144,11 +149,14 @@ def _train(config: TrainConfig, train_samples: tuple[Sample, ...], val_samples: 
             figure = "-" if progress.validation is None else f"{progress.validation:.3f}"
             bar.set_postfix_str(f"ae {progress.losses['ae']:.4f} {progress.validation_name} {figure}")
 
-        result = train(config, train_images, val_images, labels, progress=report)
+        result = train(config, train_images, val_images, labels, calibration_images, progress=report)
     training = {"config": config.to_dict(), "data": "synthetic (ganad demo)", CROP_SIZE_KEY: CROP_SIZE,
                 "n_train": len(train_images), "n_val_normal": labels.count(0),
-                "n_val_anomalous": labels.count(1), "seconds": round(result.seconds, 1)}
-    return save_bundle(out, result.model, result.score_config, result.threshold, training=training,
+                "n_val_anomalous": labels.count(1), "n_calibration": len(calibration_images),
+                "seconds": round(result.seconds, 1),
+                **trained_on(*([sample.path for sample in part] for part in (train_samples, val_samples,
+                                                                             calibration_samples)))}
+    return save_bundle(out, result.model, result.score_config, result.operating_point, training=training,
                        validation_metrics=result.validation_metrics, changelog="trained by ganad demo")
 
 

@@ -22,7 +22,8 @@ class Outcome(enum.Enum):
 class SlideScored:
     """A file has a committed score: `score_slide_id` is the slide the score belongs to (the
     original, for a duplicate); `tiles` and `seconds` describe scoring done now, else None;
-    `warning` is a caveat the technician must see with the score ("page 1 of 3 scored...")."""
+    `warning` is a caveat the technician must see with the score ("page 1 of 3 scored...");
+    `p_value` the slide's conformal p-value (None for a score made before they were kept)."""
 
     path: Path
     slide_id: int
@@ -36,6 +37,7 @@ class SlideScored:
     tiles: int | None = None
     seconds: float | None = None
     warning: str | None = None
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)

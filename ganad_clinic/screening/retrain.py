@@ -26,7 +26,8 @@ import numpy as np
 from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES, read_image
 from ganad_clinic.imaging.tiling import TilingRule
-from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.bundle import save_bundle, threshold_rule, trained_on
+from ganad_clinic.model.conformal import split_calibration
 from ganad_clinic.model.inference import CROP_SIZE_KEY, Inferencer, evaluate_slides
 from ganad_clinic.model.trainer import CancelFlag, TrainConfig, TrainingCancelled, TrainProgress, train
 from ganad_clinic.screening.names import slide_file
@@ -75,6 +76,7 @@ class GatheredSamples:
 class RetrainSplit:
     train: tuple[RetrainSample, ...]  # normal only
     val: tuple[RetrainSample, ...]  # normal and confirmed anomalous
+    calibration: tuple[RetrainSample, ...]  # normal only: they set the threshold and take no other part
 
     @property
     def val_labels(self) -> list[int]:
@@ -137,15 +139,18 @@ def images_in(folder: str | os.PathLike[str]) -> list[Path]:
 
 def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_FRACTION,
                   seed: int = 0) -> RetrainSplit:
-    """Hold out `val_fraction` of the normals (at least MIN_VAL_NORMALS) and every anomaly for validation."""
-    needed = MIN_TRAIN_NORMALS + MIN_VAL_NORMALS
+    """Hold out the calibration normals (model.conformal.calibration_count of them), then
+    `val_fraction` of the other normals (at least MIN_VAL_NORMALS) and every anomaly for validation."""
+    needed = MIN_TRAIN_NORMALS + MIN_VAL_NORMALS + 1
     if len(gathered.normals) < needed:
         raise RetrainError(f"retraining needs at least {needed} normal samples (slides reviewed as normal or "
-                           f"images in the folder); found {len(gathered.normals)}")
-    normals = list(gathered.normals)
+                           f"images in the folder): {MIN_TRAIN_NORMALS} to train, {MIN_VAL_NORMALS} to validate "
+                           f"and one to calibrate; found {len(gathered.normals)}")
+    rest, calibration = split_calibration(gathered.normals, seed)
+    normals = list(rest)
     random.Random(seed).shuffle(normals)
     n_val = min(max(MIN_VAL_NORMALS, round(len(normals) * val_fraction)), len(normals) - MIN_TRAIN_NORMALS)
-    return RetrainSplit(tuple(normals[n_val:]), tuple(normals[:n_val]) + gathered.anomalies)
+    return RetrainSplit(tuple(normals[n_val:]), tuple(normals[:n_val]) + gathered.anomalies, tuple(calibration))
 
 
 def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int | None = None) -> TrainConfig:
@@ -217,22 +222,30 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     rule = parent_scorer.rule
     train_images = [tile for tiles in slide_tiles([sample.path for sample in split.train], rule) for tile in tiles]
     val_images, val_labels = validation_tiles(split, rule)
-    result = train(config, train_images, val_images, val_labels, progress=progress, cancel=cancel)
+    calibration_images = [tile for tiles in slide_tiles([sample.path for sample in split.calibration], rule)
+                          for tile in tiles]
+    result = train(config, train_images, val_images, val_labels, calibration_images, progress=progress,
+                   cancel=cancel)
     if cancel is not None and cancel.is_set():
         raise TrainingCancelled("training was cancelled; no bundle was written")
 
-    reviewed = sum(sample.origin == FROM_REVIEW for sample in split.train + split.val if sample.label == NORMAL)
-    from_folder = sum(sample.origin == FROM_FOLDER for sample in split.train + split.val)
+    normals = split.train + split.val + split.calibration
+    reviewed = sum(sample.origin == FROM_REVIEW for sample in normals if sample.label == NORMAL)
+    from_folder = sum(sample.origin == FROM_FOLDER for sample in normals)
     anomalous = val_labels.count(ANOMALOUS)
     version = next_version(parent.version, {model.version for model in store.list_model_versions()})
     changelog = (f"retrained locally by {actor} from {parent.version} on {reviewed} slides reviewed as normal"
                  f"{f' and {from_folder} folder images' if from_folder else ''}")
     training = {"config": config.to_dict(), CROP_SIZE_KEY: rule.crop_size, "data": "local retrain",
                 "n_train": len(train_images), "n_val_normal": val_labels.count(NORMAL),
-                "n_val_anomalous": anomalous, "seconds": round(result.seconds, 1), "best_step": result.best_step}
+                "n_val_anomalous": anomalous, "n_calibration": len(calibration_images),
+                "seconds": round(result.seconds, 1), "best_step": result.best_step,
+                **trained_on(*([sample.path for sample in part] for part in (split.train, split.val,
+                                                                             split.calibration)))}
     staging = resolve_home(home) / CANDIDATES_FOLDER / uuid.uuid4().hex
     try:
-        save_bundle(staging, result.model, result.score_config, result.threshold, version=version, training=training,
+        save_bundle(staging, result.model, result.score_config, result.operating_point, version=version,
+                    training=training,
                     validation_metrics=result.validation_metrics, changelog=changelog,
                     parent={"version": parent.version, "sha256": parent.sha256})
         model = import_bundle(store, staging, home, actor=actor).model
@@ -243,7 +256,8 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
                                            "folder_images": from_folder, "val_anomalous": anomalous})
     val_paths, val_slide_labels = [sample.path for sample in split.val], split.val_labels
     candidate_scorer = Inferencer(load_registered(model), field_scale)
-    return Candidate(model, parent, result.threshold.value, result.threshold.rule, parent_scorer.threshold,
+    return Candidate(model, parent, result.operating_point.threshold(), threshold_rule(result.operating_point),
+                     parent_scorer.threshold,
                      evaluate_slides(candidate_scorer, val_paths, val_slide_labels).metrics,
                      evaluate_slides(parent_scorer, val_paths, val_slide_labels).metrics,
                      len(train_images), val_labels.count(NORMAL), anomalous)

@@ -24,6 +24,7 @@ from ganad_clinic.errors import ConfigError
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.tiling import TilePlan
 from ganad_clinic.model.device import resolve_device
+from ganad_clinic.model.conformal import percent
 from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
@@ -31,7 +32,7 @@ from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
 from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
 from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.screening.registry import find_model_version, load_registered
-from ganad_clinic.screening.slide_records import cell_rows, tiling_record
+from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, Slide, Store, StoreError, resolve_home
@@ -216,13 +217,20 @@ class ScreeningService:
             self._notify(self._on_stopped, self.error)
 
     def _current_model(self) -> _LoadedModel:
-        """The model to score with now; reloaded when another version has been activated."""
+        """The model to score with now, at the operating point in force: reloaded when another
+        version has been activated, re-judged when the lab has stated another rate."""
         version = find_model_version(self.store, self.config.model_version)
+        setting = self.store.target_fpr_setting()
+        target = None if setting is None else setting.target_fpr
         if self._model is None or self._model.version.id != version.id:
             bundle = load_registered(version, self.config.device)
-            scorer = Inferencer(bundle, self.config.field_scale)
-            self._model = _LoadedModel(version, scorer)
-            log.info("scoring with model %s (%s)", version.version, version.bundle_path)
+            self._model = _LoadedModel(version, Inferencer(bundle, self.config.field_scale, target_fpr=target))
+            log.info("scoring with model %s (%s) at a false-positive rate of %s", version.version,
+                     version.bundle_path, percent(self._model.scorer.operating_point.target_fpr))
+        elif target is not None and target != self._model.scorer.operating_point.target_fpr:
+            bundle = self._model.scorer.bundle
+            self._model = _LoadedModel(version, Inferencer(bundle, self.config.field_scale, target_fpr=target))
+            log.info("the operating point is now a false-positive rate of %s", percent(target))
         return self._model
 
     def _rescan(self) -> None:
@@ -370,7 +378,6 @@ class ScreeningService:
             self._failed(arrivals[0], f"the model could not score this image ({error})")
             return
         per_tile = (time.monotonic() - started) / max(1, sum(len(result.cells) for result in results))
-        threshold = model.scorer.threshold
         for arrival, result, seconds in zip(arrivals, results, planning):
             image, score_slide_id, outcome = arrival.to_score()
             heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
@@ -379,12 +386,14 @@ class ScreeningService:
             warning = score_warning(arrival.info, model.scorer.bundle.channels)
             self.store.add_score(
                 score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
-                l_l=result.l_l, threshold=threshold, flagged=result.flagged, duration_seconds=duration,
+                l_l=result.l_l, threshold=result.threshold, flagged=result.flagged, duration_seconds=duration,
                 heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
+                judgement=judgement(result),
             )
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
-                result.flagged, threshold, model.version.version, heatmap, len(result.cells), duration, warning,
+                result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
+                warning, result.p_value,
             ))
 
     def _failed(self, arrival: Arrival, reason: str) -> None:
@@ -426,7 +435,7 @@ class ScreeningService:
         self._finish(arrival, SlideScored(
             arrival.path, slide.id, score.slide_id, outcome, score.score, score.flagged,
             score.threshold, score.model_version, Path(score.heatmap_path) if score.heatmap_path else None,
-            warning=score.warning,
+            warning=score.warning, p_value=score.p_value,
         ))
 
     def _finish(self, arrival: Arrival, event: SlideScored | SlideRejected) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ganad_clinic.errors import GanadError
 from ganad_clinic.imaging.tiling import FOUND_BY, Tile, TilePlan, TilingRule
 from ganad_clinic.model.inference import SlideResult
-from ganad_clinic.store import Cell, Score, TilingRecord
+from ganad_clinic.store import Cell, Judgement, Score, TilingRecord
 
 
 class UnrecordedTilingError(GanadError, ValueError):
@@ -21,12 +21,17 @@ def tiling_record(result: SlideResult) -> TilingRecord:
     return TilingRecord(result.plan.rule, result.plan.how, rule.crop_size, rule.field_scale, rule.overlap)
 
 
+def judgement(result: SlideResult) -> Judgement:
+    decision = result.decision
+    return Judgement(decision.p_value, decision.target_fpr, decision.kept_rate, result.calibration_n)
+
+
 def cell_rows(result: SlideResult) -> list[Cell]:
     """One cells row per tile of the slide, not yet tied to its score."""
     return [
         Cell(cell_index=cell.index, x=cell.tile.left, y=cell.tile.top, width=cell.tile.width,
              height=cell.tile.height, found_by=cell.found_by, score=cell.score, l_d=cell.l_d, l_r=cell.l_r,
-             l_l=cell.l_l, flagged=cell.flagged)
+             l_l=cell.l_l, flagged=cell.flagged, p_value=cell.p_value)
         for cell in result.cells
     ]
 

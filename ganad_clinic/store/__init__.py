@@ -18,7 +18,16 @@ from ganad_clinic.store.models import (
     Slide,
     SlideStatus,
 )
-from ganad_clinic.store.repository import RecordedSlide, SlideSummary, Store, TilingRecord, open_store
+from ganad_clinic.store.repository import (
+    OPERATING_POINT_SET,
+    Judgement,
+    OperatingPointSetting,
+    RecordedSlide,
+    SlideSummary,
+    Store,
+    TilingRecord,
+    open_store,
+)
 
 __all__ = [
     "AppendOnlyError",
@@ -36,6 +45,9 @@ __all__ = [
     "Store",
     "StoreError",
     "TilingRecord",
+    "Judgement",
+    "OperatingPointSetting",
+    "OPERATING_POINT_SET",
     "open_store",
     "resolve_home",
     "resolve_url",

@@ -56,15 +56,17 @@ def row_hash(table_name: str, previous_hash: str | None, values: Mapping[str, An
     return hashlib.sha256(serialised.encode("ascii")).hexdigest()
 
 
-CELL_DIGEST_COLUMNS = ("cell_index", "x", "y", "width", "height", "found_by", "score", "l_d", "l_r", "l_l", "flagged")
-"""The columns of a cells row its score's `cells_sha256` covers: all but its own id and its score's."""
+CELL_DIGEST_COLUMNS = ("cell_index", "x", "y", "width", "height", "found_by", "score", "l_d", "l_r", "l_l", "flagged",
+                       "p_value")
+"""The columns of a cells row its score's `cells_sha256` covers: all but its own id and its score's
+(NULL ones left out, as in row_hash, so cells written before a nullable column keep their digest)."""
 
 
 def cells_digest(cells: Sequence[Mapping[str, Any]]) -> str:
     """The digest of a score's cells (in cell_index order), kept in the score's row and so in its
     chained hash: a cell changed, added or removed behind the triggers' back breaks it."""
-    rows = sorted(({name: _canonical(cell[name]) for name in CELL_DIGEST_COLUMNS} for cell in cells),
-                  key=lambda row: row["cell_index"])
+    rows = sorted(({name: _canonical(cell[name]) for name in CELL_DIGEST_COLUMNS if cell.get(name) is not None}
+                   for cell in cells), key=lambda row: row["cell_index"])
     payload = {"format": CHAIN_FORMAT, "table": "cells", "rows": rows}
     serialised = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(serialised.encode("ascii")).hexdigest()

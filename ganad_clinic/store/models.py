@@ -151,6 +151,7 @@ class ModelVersion(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acceptance_report: Mapped[str | None] = mapped_column(Text)  # PDF of its latest acceptance check
 
 
 class Score(Base):
@@ -178,6 +179,10 @@ class Score(Base):
     field_scale: Mapped[float | None] = mapped_column(Float)  # field pixels per crop pixel
     tile_overlap: Mapped[float | None] = mapped_column(Float)  # of the grid's tiles
     cells_sha256: Mapped[str | None] = mapped_column(String(64))  # digest of its cells rows (store.chain)
+    p_value: Mapped[float | None] = mapped_column(Float)  # the slide's conformal p-value; None before 0005
+    target_fpr: Mapped[float | None] = mapped_column(Float)  # the slide false-positive rate it was flagged at
+    kept_fpr: Mapped[float | None] = mapped_column(Float)  # the rate its calibration keeps for its cell count
+    calibration_n: Mapped[int | None] = mapped_column(Integer)  # calibration normals behind the p-values
     warning: Mapped[str | None] = mapped_column(Text)  # a plain-words caveat: "page 1 of 3 scored"
     duration_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
@@ -204,6 +209,7 @@ class Cell(Base):
     l_r: Mapped[float] = mapped_column(Float)
     l_l: Mapped[float] = mapped_column(Float)
     flagged: Mapped[bool] = mapped_column(Boolean)
+    p_value: Mapped[float | None] = mapped_column(Float)  # its conformal p-value; None before 0005
 
 
 class Review(Base):

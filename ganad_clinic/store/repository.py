@@ -117,6 +117,30 @@ class TilingRecord:
     overlap: float
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """The operating point's say on a score, stored with it: the slide's conformal p-value, the
+    slide false-positive rate in force, the rate its calibration keeps for its number of cells
+    and how many calibration normals stand behind the p-values."""
+
+    p_value: float
+    target_fpr: float
+    kept_fpr: float
+    calibration_n: int
+
+
+@dataclass(frozen=True)
+class OperatingPointSetting:
+    """The lab's stated false-positive rate: who set it, when and why (its audit event)."""
+
+    target_fpr: float
+    actor: str
+    time: datetime
+    reason: str
+
+
+OPERATING_POINT_SET = "operating_point.set"  # the audit action that states the lab's target rate
+
 READ_BATCH = 500  # rows fetched at a time by the incremental read
 MAX_WATCHED_IDS = 5_000  # more slides to read again than this: read every slide from the lowest on
 HOLE_SPAN = 1_000  # ids not yet seen are looked for again until this many newer ids exist
@@ -395,9 +419,11 @@ class Store:
         tiling: TilingRecord | None = None,
         cells: Sequence[Cell] = (),
         warning: str | None = None,
+        judgement: Judgement | None = None,
     ) -> Score:
         """Append a score with its cells (one per tile, `score_id` left unset) and mark the slide
-        scored, in one transaction. The model's version and sha256 are copied from the registry so
+        scored, in one transaction; `judgement` is the operating point's say on it (its p-value,
+        the rate it was flagged at). The model's version and sha256 are copied from the registry so
         the row says exactly which bundle produced it; `warning` is a plain-words caveat on the
         result ("page 1 of 3 scored")."""
         indices = sorted(cell.cell_index for cell in cells)
@@ -434,6 +460,10 @@ class Store:
                 cells_sha256=chain.cells_digest([_cell_values(cell) for cell in cells]) if cells else None,
                 warning=warning,
                 duration_seconds=duration_seconds,
+                p_value=None if judgement is None else judgement.p_value,
+                target_fpr=None if judgement is None else judgement.target_fpr,
+                kept_fpr=None if judgement is None else judgement.kept_fpr,
+                calibration_n=None if judgement is None else judgement.calibration_n,
             )
             chain.append(session, row)
             for cell in cells:
@@ -690,6 +720,22 @@ class Store:
 
         return self._write(work)
 
+    def link_acceptance_report(self, version: str, report_path: str | os.PathLike[str], *, actor: str,
+                               details: dict[str, Any]) -> ModelVersion:
+        """Link the PDF of a model's acceptance check from its registry entry, audited with the
+        check's outcome (`details`, JSON-serialisable)."""
+
+        def work(session: Session) -> ModelVersion:
+            model = _find_version(session, version)
+            if model is None:
+                raise StoreError(f"model version {version} is not registered")
+            model.acceptance_report = str(report_path)
+            _add_audit(session, actor, "model.acceptance_report", {"version": version, "report": str(report_path),
+                                                                  **details})
+            return model
+
+        return self._write(work)
+
     def active_model_version(self) -> ModelVersion | None:
         return self._read(_active_version)
 
@@ -709,6 +755,28 @@ class Store:
         if action is not None:
             statement = statement.where(AuditEvent.action == action)
         return self._read(lambda session: list(session.scalars(statement)))
+
+    # the operating point
+
+    def set_target_fpr(self, target_fpr: float, *, actor: str, reason: str) -> OperatingPointSetting:
+        """State the lab's slide false-positive rate from now on, audited (the audit trail is its
+        record: the latest such event is the rate in force). Stored flags stay as they were."""
+        if isinstance(target_fpr, bool) or not isinstance(target_fpr, (int, float)) or not 0 < target_fpr < 1:
+            raise StoreError(f"a target false-positive rate must lie strictly between 0 and 1, got {target_fpr!r}")
+        if not reason.strip():
+            raise StoreError("changing the operating point needs a reason, for the audit trail")
+        previous = self.target_fpr_setting()
+        event = self.audit(actor, OPERATING_POINT_SET, {
+            "target_fpr": float(target_fpr), "reason": reason.strip(),
+            "previous": None if previous is None else previous.target_fpr})
+        return _setting_of(event)
+
+    def target_fpr_setting(self) -> OperatingPointSetting | None:
+        """The lab's stated rate, or None when it never stated one (each model's own then holds)."""
+        statement = (select(AuditEvent).where(AuditEvent.action == OPERATING_POINT_SET)
+                     .order_by(AuditEvent.id.desc()).limit(1))
+        event = self._read(lambda session: session.scalars(statement).first())
+        return None if event is None else _setting_of(event)
 
     # maintenance
 
@@ -766,6 +834,11 @@ def _holes(session: Session, model: type[Slide] | type[Score] | type[Review], se
     return frozenset(candidates - present)
 
 
+def _setting_of(event: AuditEvent) -> OperatingPointSetting:
+    return OperatingPointSetting(float(event.details["target_fpr"]), event.actor, event.time,
+                                 str(event.details.get("reason", "")))
+
+
 def _cell_values(cell: Cell) -> dict[str, Any]:
     """Make a cell hold what the database will give back (the digest covers that), and return it."""
     for name in ("cell_index", "x", "y", "width", "height"):
@@ -773,6 +846,8 @@ def _cell_values(cell: Cell) -> dict[str, Any]:
     for name in ("score", "l_d", "l_r", "l_l"):
         setattr(cell, name, float(getattr(cell, name)))
     cell.flagged = bool(cell.flagged)
+    if cell.p_value is not None:
+        cell.p_value = float(cell.p_value)
     return {name: getattr(cell, name) for name in chain.CELL_DIGEST_COLUMNS}
 
 

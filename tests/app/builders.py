@@ -38,8 +38,9 @@ def cells(n: int, blast: bool, start: int = 0) -> list[np.ndarray]:
 
 def train_app_bundle(out: Path) -> Path:
     config = tiny_config()
-    result = train(config, cells(8, False), cells(3, False, 8) + cells(3, True), [0, 0, 0, 1, 1, 1])
-    return save_bundle(out, result.model, result.score_config, result.threshold,
+    result = train(config, cells(8, False), cells(3, False, 8) + cells(3, True), [0, 0, 0, 1, 1, 1],
+                   cells(12, False, 11))
+    return save_bundle(out, result.model, result.score_config, result.operating_point,
                        training={"config": config.to_dict(), "crop_size": CROP, "n_train": 8},
                        validation_metrics=result.validation_metrics, changelog="tiny test model")
 
@@ -49,7 +50,7 @@ def perturbed_copy(bundle_path: Path, out: Path) -> Path:
     bundle = load_bundle(bundle_path)
     with torch.no_grad():
         next(bundle.model.parameters()).add_(0.01)
-    return save_bundle(out, bundle.model, bundle.score_config, bundle.threshold,
+    return save_bundle(out, bundle.model, bundle.score_config, bundle.operating_point(),
                        training=bundle.metadata["ganad"]["training"], changelog="perturbed copy")
 
 

@@ -18,9 +18,10 @@ def cells(n: int, blast: bool, start: int = 0) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def tiny_data() -> dict:
-    return {"train": cells(8, False), "val": cells(3, False, start=8) + cells(3, True), "labels": [0, 0, 0, 1, 1, 1]}
+    return {"train": cells(8, False), "val": cells(3, False, start=8) + cells(3, True), "labels": [0, 0, 0, 1, 1, 1],
+            "calibration": cells(12, False, start=11)}
 
 
 @pytest.fixture(scope="session")
 def tiny_result(tiny_data):
-    return train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    return train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])

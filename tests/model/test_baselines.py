@@ -36,7 +36,7 @@ def tiny(method: str, **overrides):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data) -> dict:
-    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
             for method in BASELINES}
 
 
@@ -68,7 +68,7 @@ def test_baselines_train_with_their_references_settings(trained, method) -> None
 
 @pytest.mark.parametrize("method", BASELINES)
 def test_baselines_are_deterministic_per_seed(tiny_data, trained, method) -> None:
-    again = train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    again = train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     for (name, a), b in zip(trained[method].model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
 

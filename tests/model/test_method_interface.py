@@ -75,7 +75,7 @@ def test_training_changes_nothing_of_the_process_and_ignores_other_draws(tiny_da
     def other_code_draws(progress) -> None:  # as a thread beside the training would, between its steps
         torch.rand(100)
 
-    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], progress=other_code_draws)
+    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"], progress=other_code_draws)
     for (name, a), b in zip(tiny_result.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
     after = _process_state()
@@ -138,7 +138,7 @@ def test_cuda_training_steps_run_in_mixed_precision(tiny_data, dtype, monkeypatc
     monkeypatch.setattr(optim, "amp_dtype", lambda device: dtype)
     for method in METHODS:
         config = tiny_config(method=method, device="cuda", steps=3, search_steps=3)
-        result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+        result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
         assert all(np.isfinite(row["d"]) and np.isfinite(row["g"]) for row in result.history), method
         assert all(p.dtype == torch.float32 for p in result.model.parameters())
 

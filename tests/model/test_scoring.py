@@ -16,7 +16,6 @@ from ganad_clinic.model.scoring import (
     ScoreBatch,
     ScoreConfig,
     border_taper,
-    choose_threshold,
     combine,
     fit_term_stats,
     heat_of_ratio,
@@ -215,29 +214,10 @@ def test_residual_map_is_channel_mean_of_absolute_difference() -> None:
     assert residual[0, 0, 0].item() == 0.0
 
 
-def test_threshold_with_anomalies_uses_youden() -> None:
-    scores = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9, 0.4])
-    labels = np.array([0, 0, 0, 0, 1, 1, 1])
-    threshold = choose_threshold(scores, labels)
-    assert threshold.value == pytest.approx(0.4)
-    assert "Youden" in threshold.rule
-    sensitive = choose_threshold(scores, labels, target_sensitivity=1.0)
-    assert sensitive.value <= 0.4
-
-
-def test_threshold_on_normals_only_is_a_percentile_not_best_f1() -> None:
-    scores = np.linspace(0, 1, 101)
-    threshold = choose_threshold(scores, np.zeros(101, dtype=int))
-    assert threshold.value == pytest.approx(0.95)
-    assert "95th percentile" in threshold.rule
-    flagged = (scores >= threshold.value).mean()
-    assert flagged == pytest.approx(0.06, abs=0.01)
-
-
 def test_screening_metrics_by_hand() -> None:
     scores = np.array([0.1, 0.6, 0.7, 0.2, 0.9])
     labels = np.array([0, 0, 1, 1, 1])
-    metrics = screening_metrics(scores, labels, threshold=0.5)
+    metrics = screening_metrics(scores, labels, scores > 0.5)
     assert metrics["sensitivity"] == pytest.approx(2 / 3)
     assert metrics["specificity"] == pytest.approx(1 / 2)
     assert metrics["accuracy"] == pytest.approx(3 / 5)

@@ -58,17 +58,17 @@ def test_cell_crops_weigh_the_pixel_residual_more_than_small_images_do() -> None
 
 
 def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
-    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     for (name, a), b in zip(tiny_result.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert again.threshold == tiny_result.threshold
-    other = train(tiny_config(seed=1), tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    other = train(tiny_config(seed=1), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     assert not torch.equal(next(iter(other.model.parameters())), next(iter(tiny_result.model.parameters())))
 
 
 def test_progress_reports_every_step_with_time_left(tiny_data) -> None:
     seen: list[TrainProgress] = []
-    train(tiny_config(steps=3), tiny_data["train"], tiny_data["val"], tiny_data["labels"], progress=seen.append)
+    train(tiny_config(steps=3), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"], progress=seen.append)
     assert [p.step for p in seen] == [1, 2, 3]
     assert seen[-1].seconds_left == 0 and seen[0].seconds_left >= 0
     assert seen[1].validation is not None and seen[1].validation_name == "auc"
@@ -84,7 +84,7 @@ def test_cancel_flag_stops_training(tiny_data) -> None:
 
     steps: list[int] = []
     with pytest.raises(TrainingCancelled):
-        train(tiny_config(steps=10), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+        train(tiny_config(steps=10), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"],
               progress=lambda p: (steps.append(p.step), stop_after_two(p)), cancel=cancel)
     assert steps == [1, 2]
 
@@ -97,13 +97,13 @@ def test_normal_only_validation_uses_a_percentile(tiny_data) -> None:
 def test_paper_recipe_uses_raw_sums_without_ema_or_augmentation(tiny_data) -> None:
     config = paper_recipe(tiny_config(steps=2))
     assert (config.diff_augment, config.ema_decay, config.score_mode) == ((), None, "raw")
-    result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"])
+    result = train(config, tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     assert result.score_config.mode == "raw"
 
 
 def test_bad_inputs_are_refused(tiny_data) -> None:
     with pytest.raises(ValueError, match="at least 2 normal"):
-        train(tiny_config(), tiny_data["train"][:1], tiny_data["val"], tiny_data["labels"])
+        train(tiny_config(), tiny_data["train"][:1], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     with pytest.raises(ValueError, match="validation needs"):
         train(tiny_config(), tiny_data["train"], tiny_data["val"][3:], [1, 1, 1])
     with pytest.raises(ValueError, match="unknown architecture"):

@@ -34,8 +34,9 @@ def train_tiny_bundle(out: Path, seed: int = 0) -> Path:
 
     config = TrainConfig(spec="all", image_size=32, width=0.125, latent=16, batch_size=4, steps=4,
                          eval_every=2, seed=seed)
-    result = train(config, cells(8, False), cells(3, False, 8) + cells(3, True), [0, 0, 0, 1, 1, 1])
-    return save_bundle(out, result.model, result.score_config, result.threshold,
+    result = train(config, cells(8, False), cells(3, False, 8) + cells(3, True), [0, 0, 0, 1, 1, 1],
+                   cells(12, False, 11))
+    return save_bundle(out, result.model, result.score_config, result.operating_point,
                        training={"crop_size": TINY_CROP, "n_train": 8}, validation_metrics=result.validation_metrics)
 
 
