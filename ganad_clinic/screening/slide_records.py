@@ -36,8 +36,8 @@ def cell_rows(result: SlideResult) -> list[Cell]:
     ]
 
 
-def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, TilingRule]:
-    """The tiles a stored score was made from, and the rule that chose them."""
+def recorded_tiling(score: Score, cells: Sequence[Cell]) -> TilingRecord:
+    """The tiling a stored score was made with, as `tiling_record` gave it."""
     # the four tiling columns are written together (all or none)
     if (score.tiling_rule is None or score.crop_size is None or score.field_scale is None
             or score.tile_overlap is None or not cells):
@@ -46,9 +46,16 @@ def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, Tiling
             "as it was made: only its stored heat-map picture (in the earlier colours) can be shown. Scores made "
             "from now on keep their cells, also when a new model re-scores the slide (ganad watch --rescore)"
         )
-    rule = TilingRule(crop_size=score.crop_size, field_scale=score.field_scale, overlap=score.tile_overlap)
+    return TilingRecord(score.tiling_rule, score.tiling or score.tiling_rule, score.crop_size, score.field_scale,
+                        score.tile_overlap)
+
+
+def recorded_plan(score: Score, cells: Sequence[Cell]) -> tuple[TilePlan, TilingRule]:
+    """The tiles a stored score was made from, and the rule that chose them."""
+    tiling = recorded_tiling(score, cells)
+    rule = TilingRule(crop_size=tiling.crop_size, field_scale=tiling.field_scale, overlap=tiling.overlap)
     ordered = sorted(cells, key=lambda cell: cell.cell_index)
-    if {cell.found_by for cell in ordered} != {FOUND_BY[score.tiling_rule]}:
-        raise ValueError(f"score {score.id}: its cells were not all found by its rule ({score.tiling_rule})")
+    if {cell.found_by for cell in ordered} != {FOUND_BY[tiling.rule]}:
+        raise ValueError(f"score {score.id}: its cells were not all found by its rule ({tiling.rule})")
     tiles = [Tile(cell.y, cell.x, cell.height, cell.width) for cell in ordered]
-    return TilePlan(tiles, score.tiling or score.tiling_rule, score.tiling_rule), rule
+    return TilePlan(tiles, tiling.how, tiling.rule), rule

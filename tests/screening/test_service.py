@@ -184,7 +184,7 @@ def _other_model(store: Store, tiny_bundle: Path, home: Path, tmp_path: Path) ->
     bundle = load_bundle(tiny_bundle)
     with torch.no_grad():
         next(bundle.model.parameters()).add_(0.01)
-    path = save_bundle(tmp_path / "other", bundle.model, bundle.score_config, bundle.threshold,
+    path = save_bundle(tmp_path / "other", bundle.model, bundle.score_config, bundle.operating_point(),
                        training=bundle.metadata["ganad"]["training"])
     return import_bundle(store, path, home, actor="tester").model
 
