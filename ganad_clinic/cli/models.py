@@ -1,4 +1,8 @@
-"""`ganad models list|import|activate|rollback`: the model registry, every change audited."""
+"""`ganad models list|import|compare|activate|rollback`: the model registry, every change audited.
+
+A model becomes active only through its acceptance check (screening.acceptance): `compare`
+prints the check, `activate` applies it and refuses, changing nothing, unless overridden with a
+reason. `rollback` returns to a model that was active before and is not checked again."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ganad_clinic.cli.common import add_field_scale
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -27,10 +32,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "of an empty registry becomes active. A version already registered with other weights "
                     "is registered as VERSION+<sha256 prefix>.")
     importing.add_argument("bundle", type=Path, metavar="BUNDLE")
-    activate = actions.add_parser("activate", help="make a registered version the active model")
+    compare = actions.add_parser(
+        "compare", help="the acceptance check of a version against the active model (exit 1: refused)",
+        description="Both models score the held-out evidence (reviewed slides the version never used, and its "
+                    "calibration normals) at the lab's operating point: AUC, sensitivity and specificity with "
+                    "95 % bootstrap intervals and the counts they rest on. The check is audited.")
+    compare.add_argument("version", metavar="VERSION")
+    compare.add_argument("--json", action="store_true", help="the check as one JSON object")
+    compare.add_argument("--report", type=Path, metavar="PDF",
+                         help="also write the check as a PDF, linked from the version's registry entry")
+    activate = actions.add_parser(
+        "activate", help="make a registered version the active model, if its acceptance check accepts it",
+        description="Runs the acceptance check (see `ganad models compare`); a refused version is not activated "
+                    "and nothing changes, unless --override gives a reason, which the audit trail keeps.")
     activate.add_argument("version", metavar="VERSION")
-    rollback = actions.add_parser("rollback", help="re-activate the previously active version")
-    for action in (listing, importing, activate, rollback):
+    activate.add_argument("--override", metavar="REASON",
+                          help="activate even if the check refuses, for this reason (audited)")
+    for action in (compare, activate):
+        add_field_scale(action)
+    rollback = actions.add_parser(
+        "rollback", help="re-activate the previously active version (not checked again: it was active before)")
+    for action in (listing, importing, compare, activate, rollback):
         action.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
         action.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
     parser.set_defaults(func=run)
@@ -46,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
                 return _list(store, args.json)
             if args.models_action == "import":
                 return _import(store, args)
+            if args.models_action == "compare":
+                return _compare(store, args)
             if args.models_action == "activate":
-                model = store.activate_model_version(args.version, actor=current_actor())
-                print(f"model {model.version} is active")
-                return 0
+                return _activate(store, args)
             model = store.rollback_model_version(actor=current_actor())
             print(f"rolled back: model {model.version} is active")
             return 0
@@ -59,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(store: Store, args: argparse.Namespace) -> int:
+    from ganad_clinic.screening.acceptance import check_candidate, describe
     from ganad_clinic.screening.registry import current_actor, import_bundle
 
     imported = import_bundle(store, args.bundle, args.home, actor=current_actor())
@@ -66,8 +89,57 @@ def _import(store: Store, args: argparse.Namespace) -> int:
     if not imported.created:
         print(f"{args.bundle} is already registered as model {model.version} ({model.bundle_path})")
         return 0
-    state = "active" if model.active else "not active: `ganad models activate " + model.version + "`"
-    print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} ({state})")
+    if not model.active:
+        print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} (not active: "
+              f"`ganad models compare {model.version}`, then `ganad models activate {model.version}`)")
+        return 0
+    print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} (active: the first "
+          "model of an empty registry needs no comparison; its check is recorded)")
+    for line in describe(check_candidate(store, model.version, actor=current_actor())):
+        print(f"  {line}")
+    return 0
+
+
+def _compare(store: Store, args: argparse.Namespace) -> int:
+    from ganad_clinic.report.acceptance_pdf import write_acceptance_report
+    from ganad_clinic.screening.acceptance import check_candidate, describe
+    from ganad_clinic.screening.registry import current_actor
+
+    actor = current_actor()
+    check = check_candidate(store, args.version, field_scale=args.field_scale, actor=actor)
+    report = None if args.report is None else write_acceptance_report(check, args.report).absolute()
+    if report is not None:
+        store.link_acceptance_report(check.candidate.version, report, actor=actor,
+                                     details={"accepted": check.accepted, "refusals": list(check.refusals)})
+    if args.json:
+        print(json.dumps({**check.to_dict(), "report": None if report is None else str(report)}, indent=2))
+    else:
+        print("\n".join(describe(check)))
+        if report is not None:
+            print(f"acceptance report: {report}")
+    return 0 if check.accepted else 1
+
+
+def _activate(store: Store, args: argparse.Namespace) -> int:
+    from ganad_clinic.screening.acceptance import CHECKED, AcceptanceRefused, activate_checked, describe
+    from ganad_clinic.screening.registry import current_actor, find_model_version
+
+    if find_model_version(store, args.version).active:
+        print(f"model {args.version} is already active")
+        return 0
+    try:
+        model = activate_checked(store, args.version, actor=current_actor(), override=args.override,
+                                 field_scale=args.field_scale)
+    except AcceptanceRefused as refused:
+        print("\n".join(describe(refused.check)), file=sys.stderr)
+        print(f"ganad models activate: model {args.version} was not activated; nothing changed. To activate it "
+              "anyway, give the reason: --override REASON", file=sys.stderr)
+        return 1
+    [check] = [event.details for event in store.list_audit_events(CHECKED)
+               if event.details.get("version") == model.version][-1:]
+    verdict = ("its acceptance check accepted it" if check["accepted"]
+               else "its acceptance check refused it; the override and its reason are in the audit trail")
+    print(f"model {model.version} is active ({verdict})")
     return 0
 
 
@@ -86,6 +158,8 @@ def _list(store: Store, as_json: bool) -> int:
         marker = "*" if model.active else " "
         print(f"{marker} {model.version:<24} {model.sha256[:12]:<12} {auc_text:>6}  "
               f"{model.created_at:%Y-%m-%d %H:%M:%S}  {model.bundle_path}")
+        if model.acceptance_report:
+            print(f"  {'':<24} acceptance report: {model.acceptance_report}")
     return 0
 
 
@@ -93,4 +167,5 @@ def _as_dict(model: ModelVersion) -> dict:
     return {"version": model.version, "active": model.active, "sha256": model.sha256,
             "bundle_path": model.bundle_path, "metrics": model.metrics,
             "created_at": model.created_at.isoformat(),
-            "activated_at": model.activated_at.isoformat() if model.activated_at else None}
+            "activated_at": model.activated_at.isoformat() if model.activated_at else None,
+            "acceptance_report": model.acceptance_report}

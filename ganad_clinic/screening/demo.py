@@ -35,7 +35,7 @@ from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.datasets import ANOMALOUS, Sample, load_dataset, paper_split
 from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import CROP_SIZE, FIELD_SCALE, write_dataset
-from ganad_clinic.model.bundle import save_bundle, trained_on
+from ganad_clinic.model.bundle import read_metadata, save_bundle, trained_on
 from ganad_clinic.model.conformal import calibration_count, split_calibration
 from ganad_clinic.model.inference import CROP_SIZE_KEY
 from ganad_clinic.model.scoring import screening_metrics
@@ -101,6 +101,7 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
     config = replace(TrainConfig(seed=seed), steps=QUICK_STEPS) if quick else TrainConfig(seed=seed)
     say(f"3/5 training ({config.steps} steps{', --quick' if quick else ''}; {config.image_size} px)")
     bundle_path = _train(config, split.train, split.val, workdir / "bundle")
+    say(f"    threshold: {read_metadata(bundle_path)['ganad']['threshold']['rule']}")
 
     with open_store(home=home) as store:
         actor = current_actor()

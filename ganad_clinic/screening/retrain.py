@@ -1,12 +1,13 @@
 """Retraining on the lab's own normal samples: gather, split, train, save and register a candidate.
 
 The training images are the slides a reviewer marked normal (their latest review) plus, optionally,
-a folder of normal images. A share of those normals and every slide confirmed anomalous form the
-validation set, which picks the checkpoint and the threshold and never takes part in a gradient
-step. Slides are cut into tiles with the active model's tiling rule, so the model learns from what
-it will score. The result is registered but never activated here: a person compares the candidate
-with the active model (both scoring the same validation slides as the screening service scores
-them, model.inference.Inferencer) and decides.
+a folder of normal images. A share of those normals is held out to calibrate the threshold
+(model.conformal); another share and half of the slides confirmed anomalous form the validation
+set, which picks the checkpoint and the score's form and never takes part in a gradient step; the
+other half of the anomalies is held out for the acceptance check, which must judge the candidate
+on slides it never saw. Slides are cut into tiles with the active model's tiling rule, so the model learns from what
+it will score. The result is registered but never activated here: its acceptance check against
+the active model (screening.acceptance) is run and audited, and activation goes through it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ganad_clinic.imaging.io import SUPPORTED_SUFFIXES, read_image
 from ganad_clinic.imaging.tiling import TilingRule
 from ganad_clinic.model.bundle import save_bundle, threshold_rule, trained_on
 from ganad_clinic.model.conformal import split_calibration
-from ganad_clinic.model.inference import CROP_SIZE_KEY, Inferencer, evaluate_slides
+from ganad_clinic.model.inference import CROP_SIZE_KEY, Inferencer
 from ganad_clinic.model.trainer import CancelFlag, TrainConfig, TrainingCancelled, TrainProgress, train
+from ganad_clinic.screening.acceptance import AcceptanceCheck, check_candidate
 from ganad_clinic.screening.names import slide_file
 from ganad_clinic.screening.registry import import_bundle, load_registered
 from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, Store, resolve_home
@@ -77,6 +79,7 @@ class RetrainSplit:
     train: tuple[RetrainSample, ...]  # normal only
     val: tuple[RetrainSample, ...]  # normal and confirmed anomalous
     calibration: tuple[RetrainSample, ...]  # normal only: they set the threshold and take no other part
+    held_out: tuple[RetrainSample, ...] = ()  # confirmed anomalies kept for the acceptance check: no part at all
 
     @property
     def val_labels(self) -> list[int]:
@@ -85,19 +88,15 @@ class RetrainSplit:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A registered, inactive model and the figures to compare it with the active one.
-
-    `metrics` and `active_metrics` come from the same validation slides, scored as the screening
-    service scores them, each model at its own threshold.
-    """
+    """A registered, inactive model, what it was trained on, and its acceptance check against the
+    active model (`check`: the held-out evidence, which leaves out every slide this retrain used
+    except its calibration normals)."""
 
     model: ModelVersion
     parent: ModelVersion
     threshold: float
     threshold_rule: str
-    active_threshold: float
-    metrics: dict[str, Any]
-    active_metrics: dict[str, Any]
+    check: AcceptanceCheck
     n_train_tiles: int
     n_val_normal: int
     n_val_anomalous: int
@@ -140,7 +139,8 @@ def images_in(folder: str | os.PathLike[str]) -> list[Path]:
 def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_FRACTION,
                   seed: int = 0) -> RetrainSplit:
     """Hold out the calibration normals (model.conformal.calibration_count of them), then
-    `val_fraction` of the other normals (at least MIN_VAL_NORMALS) and every anomaly for validation."""
+    `val_fraction` of the other normals (at least MIN_VAL_NORMALS) for validation; the confirmed
+    anomalies go half to validation (the larger half when odd) and half to the acceptance check."""
     needed = MIN_TRAIN_NORMALS + MIN_VAL_NORMALS + 1
     if len(gathered.normals) < needed:
         raise RetrainError(f"retraining needs at least {needed} normal samples (slides reviewed as normal or "
@@ -150,7 +150,11 @@ def split_samples(gathered: GatheredSamples, val_fraction: float = DEFAULT_VAL_F
     normals = list(rest)
     random.Random(seed).shuffle(normals)
     n_val = min(max(MIN_VAL_NORMALS, round(len(normals) * val_fraction)), len(normals) - MIN_TRAIN_NORMALS)
-    return RetrainSplit(tuple(normals[n_val:]), tuple(normals[:n_val]) + gathered.anomalies, tuple(calibration))
+    anomalies = list(gathered.anomalies)
+    random.Random(seed).shuffle(anomalies)
+    n_held = len(anomalies) // 2
+    return RetrainSplit(tuple(normals[n_val:]), tuple(normals[:n_val]) + tuple(anomalies[n_held:]),
+                        tuple(calibration), tuple(anomalies[:n_held]))
 
 
 def config_for(metadata: dict[str, Any], *, lam: float, beta: float, steps: int | None = None) -> TrainConfig:
@@ -213,8 +217,9 @@ def validation_tiles(split: RetrainSplit, rule: TilingRule) -> tuple[list[np.nda
 def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSplit, config: TrainConfig, *,
             parent: ModelVersion, actor: str, field_scale: float = 1.0,
             progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag | None = None) -> Candidate:
-    """Train on `split`, save the bundle, register it inactive and audit the retrain. Fields are
-    tiled at `field_scale` (the screening service's), for training and for the comparison.
+    """Train on `split`, save the bundle, register it inactive, audit the retrain and run the
+    candidate's acceptance check (audited too). Fields are tiled at `field_scale` (the screening
+    service's), for training and for the check.
 
     Raises TrainingCancelled (nothing written or registered) when `cancel` is set.
     """
@@ -254,10 +259,6 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     store.audit(actor, "model.retrained", {"version": model.version, "parent": parent.version,
                                            "train_tiles": len(train_images), "reviewed_normals": reviewed,
                                            "folder_images": from_folder, "val_anomalous": anomalous})
-    val_paths, val_slide_labels = [sample.path for sample in split.val], split.val_labels
-    candidate_scorer = Inferencer(load_registered(model), field_scale)
+    check = check_candidate(store, model.version, field_scale=field_scale, actor=actor)
     return Candidate(model, parent, result.operating_point.threshold(), threshold_rule(result.operating_point),
-                     parent_scorer.threshold,
-                     evaluate_slides(candidate_scorer, val_paths, val_slide_labels).metrics,
-                     evaluate_slides(parent_scorer, val_paths, val_slide_labels).metrics,
-                     len(train_images), val_labels.count(NORMAL), anomalous)
+                     check, len(train_images), val_labels.count(NORMAL), anomalous)

@@ -86,11 +86,20 @@ def test_split_holds_out_normals_and_every_anomaly(tmp_path: Path):
     normals = tuple(RetrainSample(tmp_path / f"n{i}.png", 0, FROM_FOLDER) for i in range(10))
     anomalies = (RetrainSample(tmp_path / "a.png", 1, FROM_FOLDER),)
     split = split_samples(GatheredSamples(normals, anomalies, 0))
-    assert len(split.train) == 8 and len(split.val) == 3
+    assert (len(split.train), len(split.val), len(split.calibration), len(split.held_out)) == (2, 3, 6, 0)
     assert split.val_labels.count(1) == 1
-    assert not set(split.train) & set(split.val)
-    with pytest.raises(RetrainError, match="at least 4 normal samples"):
-        split_samples(GatheredSamples(normals[:3], anomalies, 0))
+    assert not set(split.train) & set(split.val) and not set(split.calibration) & set(split.train + split.val)
+
+
+def test_half_the_anomalies_are_held_out_for_the_acceptance_check(tmp_path: Path):
+    normals = tuple(RetrainSample(tmp_path / f"n{i}.png", 0, FROM_FOLDER) for i in range(10))
+    anomalies = tuple(RetrainSample(tmp_path / f"a{i}.png", 1, FROM_FOLDER) for i in range(7))
+    split = split_samples(GatheredSamples(normals, anomalies, 0))
+    assert (split.val_labels.count(1), len(split.held_out)) == (4, 3)
+    assert set(split.held_out) | {s for s in split.val if s.label == 1} == set(anomalies)
+    assert not set(split.held_out) & set(split.val)
+    with pytest.raises(RetrainError, match="at least 5 normal samples"):
+        split_samples(GatheredSamples(normals[:4], anomalies, 0))
 
 
 def test_validation_keeps_a_normal_fields_cells_and_an_anomalous_crop_but_no_anomalous_field(tmp_path: Path):
@@ -103,7 +112,8 @@ def test_validation_keeps_a_normal_fields_cells_and_an_anomalous_crop_but_no_ano
     val = (RetrainSample(field("normal.png", 3, 0.0), 0, FROM_FOLDER),
            RetrainSample(field("one blast.png", 1, 1.0), 1, FROM_FOLDER),
            RetrainSample(cell_file(tmp_path, 7, blast=True), 1, FROM_FOLDER))
-    images, labels = validation_tiles(RetrainSplit(train=(), val=val), TilingRule(field_scale=FIELD_SCALE))
+    split = RetrainSplit(train=(), val=val, calibration=())
+    images, labels = validation_tiles(split, TilingRule(field_scale=FIELD_SCALE))
     assert labels == [0, 0, 0, 1]  # one tile per white cell of the normal field, then the crop whole
     assert [image.shape[:2] for image in images] == [(128, 128)] * 3 + [(CROP, CROP)]
 
@@ -146,8 +156,12 @@ def test_retrain_registers_an_inactive_candidate_and_audits_it(store, model, hom
     assert steps == [1, 2, 3]
     assert candidate.model.version == "1.1.0" and not candidate.model.active
     assert store.active_model_version().id == model.id
-    assert (candidate.n_train_tiles, candidate.n_val_normal, candidate.n_val_anomalous) == (3, 2, 1)
-    assert set(candidate.active_metrics) >= {"auc", "specificity", "threshold"}
+    assert (candidate.n_train_tiles, candidate.n_val_normal, candidate.n_val_anomalous) == (2, 2, 1)
+    check = candidate.check  # every reviewed slide went into the retrain: only its calibration normal is evidence
+    assert check.active.id == model.id and check.candidate.id == candidate.model.id and not check.accepted
+    assert (check.evidence.calibration, check.evidence.held_out, check.evidence.used_in_training) == (1, 0, 5)
+    [checked] = store.list_audit_events("model.acceptance_checked")
+    assert checked.actor == "Dr Test" and checked.details["version"] == "1.1.0"
     metadata = read_metadata(candidate.model.bundle_path)
     assert metadata["ganad"]["parent"] == {"version": model.version, "sha256": model.sha256}
     assert metadata["ganad"]["training"]["crop_size"] == CROP
@@ -157,7 +171,7 @@ def test_retrain_registers_an_inactive_candidate_and_audits_it(store, model, hom
 
 
 def test_a_cancelled_retrain_registers_nothing(store, model, home: Path, tmp_path: Path):
-    for index in range(4):
+    for index in range(5):
         reviewed(store, model, cell_file(tmp_path / "slides", index), ReviewDecision.NORMAL)
     cancel = threading.Event()
 
