@@ -13,6 +13,7 @@ from ganad_clinic.cli.common import add_command, add_field_scale, configure_torc
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
+    from ganad_clinic.screening.drift import DriftState
     from ganad_clinic.screening.events import SlideRejected, SlideScored
     from ganad_clinic.screening.service import ScreeningService
     from ganad_clinic.store import Store
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         configure_torch(config.torch_threads)  # process-wide: set here, at the entry point, not by the service
         service = ScreeningService(store, config, on_scored=_print_scored, on_rejected=_print_rejected,
-                                   on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr))
+                                   on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr),
+                                   on_drift=_print_drift)
         inboxes = ", ".join(path_text(inbox) for inbox in config.inboxes)
         print(f"watching {inboxes} -> {display_url(store.url)}; model {version or 'active'}"
               f"{'; once' if args.once else '; Ctrl-C stops'}", flush=True)
@@ -146,3 +148,8 @@ def _print_rejected(event: SlideRejected) -> None:
 
     note = "  (rejected before)" if event.known else ""
     print(f"{'rejected':<9} {path_text(event.path)}\t{event.reason}{note}", flush=True)
+
+
+def _print_drift(state: DriftState) -> None:
+    """The drift alarm raised or cleared, as a line among the slides' (the audit trail keeps it too)."""
+    print(f"{'DRIFT' if state.alarm else 'drift ok':<9} {state.message}", flush=True)

@@ -13,6 +13,11 @@ global statistic such as mean colour.
 
 Every image is drawn from its own `numpy.random.default_rng((seed, stream, index))`, so a seed
 always gives the same bytes and image k does not depend on how many images are asked for.
+
+`stain_shift` simulates another lab's or another dye batch's staining, for testing the drift
+alarm: every stain's optical density is multiplied by 1 + stain_shift (0.5: half as strong again,
+-0.3: 30 % weaker), beyond the per-image variation above. The random draws are the same, so a
+shifted image shows the very cells of its unshifted twin, and 0 (the default) changes no byte.
 """
 
 from __future__ import annotations
@@ -125,6 +130,17 @@ def _draw_stains(rng: np.random.Generator) -> _Stains:
         cytoplasm=vary(_OD_CYTOPLASM, 0.1),
         background=(_OD_BACKGROUND * np.exp(rng.normal(0.0, 0.4, 3))).astype(np.float32),
     )
+
+
+def _shift_stains(stains: _Stains, stain_shift: float) -> _Stains:
+    """The stains made 1 + stain_shift times as dense (the glass's background is left as it is)."""
+    if stain_shift <= -1.0:
+        raise ValueError(f"stain_shift must be above -1 (no stain at all), got {stain_shift}")
+    if stain_shift == 0.0:
+        return stains
+    factor = np.float32(1.0 + stain_shift)
+    return _Stains(rbc=stains.rbc * factor, nucleus=stains.nucleus * factor, cytoplasm=stains.cytoplasm * factor,
+                   background=stains.background)
 
 
 def _soft_inside(boundary: np.ndarray | float, distance: np.ndarray, edge: float) -> np.ndarray:
@@ -292,19 +308,22 @@ def _render(maps: _DensityMaps, stains: _Stains, rng: np.random.Generator, scale
     return np.clip(np.rint(np.asarray(image, np.float32) + noise), 0, 255).astype(np.uint8)
 
 
-def generate_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) -> np.ndarray:
-    """One ALL-IDB2-style crop (size x size x 3, uint8): a centred white cell among red cells."""
-    return draw_cell(rng, blast, size)[0]
+def generate_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE, stain_shift: float = 0.0) -> np.ndarray:
+    """One ALL-IDB2-style crop (size x size x 3, uint8): a centred white cell among red cells;
+    `stain_shift` as in the module's docstring."""
+    return draw_cell(rng, blast, size, stain_shift)[0]
 
 
-def draw_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE) -> tuple[np.ndarray, FieldCell]:
+def draw_cell(rng: np.random.Generator, blast: bool, size: int = CROP_SIZE,
+              stain_shift: float = 0.0) -> tuple[np.ndarray, FieldCell]:
     """One ALL-IDB2-style crop (size x size x 3, uint8) and its white cell: drawn off-centre by a
-    few pixels, so a test of where a cell is found needs the centre it was drawn at."""
+    few pixels, so a test of where a cell is found needs the centre it was drawn at. `stain_shift`
+    as in the module's docstring."""
     if size < 16:
         raise ValueError(f"crop size must be at least 16 pixels, got {size}")
     scale = size / CROP_SIZE
     maps = _DensityMaps(size, size)
-    stains = _draw_stains(rng)
+    stains = _shift_stains(_draw_stains(rng), stain_shift)
     centre = (size - 1) / 2
     cx, cy = centre + rng.uniform(-4, 4, 2) * scale
     cell_radius = _draw_cell_radius(rng, blast, scale)
@@ -320,10 +339,11 @@ def generate_field(
     height: int = FIELD_HEIGHT,
     n_cells: int | None = None,
     blast_fraction: float = 0.5,
+    stain_shift: float = 0.0,
 ) -> tuple[np.ndarray, bool]:
     """One ALL-IDB1-style field (height x width x 3, uint8, at half ALL-IDB1 resolution) and
     whether it holds any blast; see `draw_field`."""
-    image, cells = draw_field(rng, width, height, n_cells, blast_fraction)
+    image, cells = draw_field(rng, width, height, n_cells, blast_fraction, stain_shift)
     return image, any(cell.blast for cell in cells)
 
 
@@ -333,12 +353,13 @@ def draw_field(
     height: int = FIELD_HEIGHT,
     n_cells: int | None = None,
     blast_fraction: float = 0.5,
+    stain_shift: float = 0.0,
 ) -> tuple[np.ndarray, list[FieldCell]]:
     """One ALL-IDB1-style field (height x width x 3, uint8, at half ALL-IDB1 resolution) and the
     white cells drawn in it.
 
     `n_cells` white cells (2-6 at random when None; fewer if they do not fit apart), each a blast
-    with probability `blast_fraction`.
+    with probability `blast_fraction`; `stain_shift` as in the module's docstring.
     """
     if width < 64 or height < 64:
         raise ValueError(f"field must be at least 64x64 pixels, got {width}x{height}")
@@ -348,7 +369,7 @@ def draw_field(
         raise ValueError(f"blast_fraction must lie in [0, 1], got {blast_fraction}")
     count = int(rng.integers(2, 7)) if n_cells is None else n_cells
     maps = _DensityMaps(height, width)
-    stains = _draw_stains(rng)
+    stains = _shift_stains(_draw_stains(rng), stain_shift)
     margin = _BLAST_CELL_RADIUS[3] * FIELD_SCALE
     white_cells: list[tuple[float, float, float, bool]] = []
     for _ in range(count * 50):
@@ -410,18 +431,22 @@ def read_xyc(path: str | Path) -> list[tuple[int, int]]:
 
 
 def write_dataset(
-    out_dir: str | Path, n_normal: int = 130, n_blast: int = 130, seed: int = 0, n_fields: int = 0
+    out_dir: str | Path, n_normal: int = 130, n_blast: int = 130, seed: int = 0, n_fields: int = 0,
+    stain_shift: float = 0.0,
 ) -> SyntheticSet:
     """Write an ALL-IDB2-style crop set (`ImNNN_L.tif`, blasts first) and ALL-IDB1-style fields.
 
     Fields go to `out_dir/fields/ImNNN_L.jpg`, each with its blast centres in `ImNNN_L.xyc` beside
-    it (`write_xyc`); every other field may hold blasts, so both labels occur.
+    it (`write_xyc`); every other field may hold blasts, so both labels occur. `stain_shift` stains
+    every image differently from the default (see the module's docstring).
     """
     for name, count in (("n_normal", n_normal), ("n_blast", n_blast), ("n_fields", n_fields)):
         if count < 0:
             raise ValueError(f"{name} must not be negative, got {count}")
     if seed < 0:
         raise ValueError(f"seed must not be negative, got {seed}")
+    if stain_shift <= -1.0:
+        raise ValueError(f"stain_shift must be above -1 (no stain at all), got {stain_shift}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -429,7 +454,7 @@ def write_dataset(
     crop_paths = []
     for number, (blast, index) in enumerate(crops, start=1):
         path = out / f"Im{number:03d}_{int(blast)}.tif"
-        Image.fromarray(generate_cell(crop_rng(seed, blast, index), blast)).save(path)
+        Image.fromarray(generate_cell(crop_rng(seed, blast, index), blast, stain_shift=stain_shift)).save(path)
         crop_paths.append(path)
 
     field_paths, field_cells, xyc_paths = [], [], []
@@ -438,7 +463,7 @@ def write_dataset(
         (out / "fields").mkdir(exist_ok=True)
     for index in range(n_fields):
         blast_fraction = 0.5 if index % 2 else 0.0
-        field, cells = draw_field(field_rng(seed, index), blast_fraction=blast_fraction)
+        field, cells = draw_field(field_rng(seed, index), blast_fraction=blast_fraction, stain_shift=stain_shift)
         has_blast = any(cell.blast for cell in cells)
         path = out / "fields" / f"Im{index + 1:03d}_{int(has_blast)}.jpg"
         Image.fromarray(field).save(path, quality=90)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
-from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
+from ganad_clinic.model.conformal import p_value_words
+from ganad_clinic.screening.drift import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED
+from ganad_clinic.store import AuditEvent, Cell, ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
 
 BUNDLE_METADATA = Path("configs/metadata.json")
 """Where a model bundle keeps its metadata (the bundle contract in DESIGN.md). Read here as plain
@@ -44,6 +46,7 @@ class CellRow:
     l_r: float
     l_l: float
     flagged: bool
+    p_value: float | None  # its conformal p-value; None for scores made before p-values were kept
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class SlideRow:
     tiling: str | None  # how the slide was tiled; None for scores stored before that was recorded
     tiling_rule: str | None  # "whole image", "white cells" or "grid"; None for scores stored before cells were
     warning: str | None  # a caveat on the score ("page 1 of 3 scored"); None when there is none
+    p_value: float | None  # the slide's conformal p-value; None for scores made before p-values were kept
+    target_fpr: float | None  # the slide false-positive rate it was flagged at; None likewise
+    calibration_n: int | None  # the calibration normals behind its p-values; None likewise
     cells: tuple[CellRow, ...]  # of the current score, in plan order; none for scores stored before cells were
     decision: ReviewDecision | None
     reviewer: str | None
@@ -87,6 +93,13 @@ class SlideRow:
     def flagged_cells(self) -> tuple[CellRow, ...]:
         """The flagged cells, highest score first (the order a reviewer looks at them)."""
         return tuple(sorted((cell for cell in self.cells if cell.flagged), key=lambda cell: (-cell.score, cell.number)))
+
+    def p_value_text(self, p_value: float | None) -> str | None:
+        """A p-value of this slide's score (its own or a cell's) in words; None for a score made
+        before p-values were kept."""
+        if p_value is None or not self.calibration_n:
+            return None
+        return p_value_words(p_value, self.calibration_n)
 
     @property
     def shows_cells(self) -> bool:
@@ -132,6 +145,16 @@ class SummaryCounts:
 
 
 @dataclass(frozen=True)
+class DriftEvent:
+    """The screening service's drift alarm raised or cleared (its audit event)."""
+
+    time: datetime  # local time
+    raised: bool
+    model_version: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ReportContent:
     lab: str
     operator: str
@@ -142,6 +165,12 @@ class ReportContent:
     rows: tuple[SlideRow, ...]
     models: tuple[ModelInfo, ...]  # models behind this period's scores, most used first
     counts: SummaryCounts
+    drift_events: tuple[DriftEvent, ...]  # the drift alarm's changes in the period, oldest first
+
+    @property
+    def drift_alarms(self) -> tuple[DriftEvent, ...]:
+        """The drift alarms raised in the period."""
+        return tuple(event for event in self.drift_events if event.raised)
 
     @property
     def is_empty(self) -> bool:
@@ -209,6 +238,7 @@ def gather_content(
         rows=rows,
         models=_models(store, rows),
         counts=count(rows),
+        drift_events=_drift_events(store, start, end),
     )
 
 
@@ -239,7 +269,7 @@ def _cells(store: Store, summary: SlideSummary) -> tuple[CellRow, ...]:
 def _cell_row(cell: Cell) -> CellRow:
     return CellRow(number=cell.cell_index + 1, x=cell.x, y=cell.y, width=cell.width, height=cell.height,
                    found_by=cell.found_by, score=cell.score, l_d=cell.l_d, l_r=cell.l_r, l_l=cell.l_l,
-                   flagged=cell.flagged)
+                   flagged=cell.flagged, p_value=cell.p_value)
 
 
 def _row(summary: SlideSummary, cells: tuple[CellRow, ...]) -> SlideRow:
@@ -268,12 +298,28 @@ def _row(summary: SlideSummary, cells: tuple[CellRow, ...]) -> SlideRow:
         tiling=None if score is None else score.tiling,
         tiling_rule=None if score is None else score.tiling_rule,
         warning=None if score is None else score.warning,
+        p_value=None if score is None else score.p_value,
+        target_fpr=None if score is None else score.target_fpr,
+        calibration_n=None if score is None else score.calibration_n,
         cells=cells,
         decision=None if review is None else review.decision,
         reviewer=None if review is None else review.reviewer,
         review_note="" if review is None else review.note,
         reviewed_at=None if review is None else review.created_at.astimezone(),
     )
+
+
+def _drift_events(store: Store, start: datetime | None, end: datetime | None) -> tuple[DriftEvent, ...]:
+    """The drift alarm's audit events of [start, end), from whichever inbox (the alarm is the service's)."""
+    events = [event for action in (DRIFT_ALARM_RAISED, DRIFT_ALARM_CLEARED) for event in store.list_audit_events(action)
+              if (start is None or event.time >= start) and (end is None or event.time < end)]
+    return tuple(_drift_event(event) for event in sorted(events, key=lambda event: event.id))
+
+
+def _drift_event(event: AuditEvent) -> DriftEvent:
+    details = event.details if isinstance(event.details, dict) else {}
+    return DriftEvent(time=event.time.astimezone(), raised=event.action == DRIFT_ALARM_RAISED,
+                      model_version=str(details.get("model_version", "?")), message=str(details.get("message", "")))
 
 
 def _models(store: Store, rows: tuple[SlideRow, ...]) -> tuple[ModelInfo, ...]:

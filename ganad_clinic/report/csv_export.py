@@ -4,7 +4,9 @@ cells of each slide's current score (`<name>_cells.csv`), one line per cell.
 Text cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
 carriage return: a file named `=HYPERLINK(...).png`) get a leading single quote, as OWASP's CSV
 injection advice says; the quote shows the cell is text and strips off to give the original.
-Numeric columns are written as numbers, so a score of -3.1 stays -3.1.
+Numeric columns are written as numbers, so a score of -3.1 stays -3.1. New columns go at the end,
+so a laboratory system that reads the columns by position keeps reading the same ones; a value a
+score does not have (a p-value of a score made before they were kept) is left empty.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from ganad_clinic.report.content import CellRow, ReportContent, SlideRow
 COLUMNS = (
     "slide_id", "file", "path", "received", "status", "score", "threshold", "flagged", "l_d", "l_r", "l_l",
     "model_version", "model_sha256", "review_decision", "reviewer", "reviewed_at", "review_note",
-    "rejection_reason", "duplicate_of", "tiling", "warning",
+    "rejection_reason", "duplicate_of", "tiling", "warning", "p_value", "target_fpr",
 )
 CELL_COLUMNS = (
     "slide_id", "file", "score_id", "cell", "x", "y", "width", "height", "found_by", "score", "l_d", "l_r", "l_l",
-    "flagged", "threshold",
+    "flagged", "threshold", "p_value",
 )
 CELLS_SUFFIX = "_cells"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -81,6 +83,8 @@ def csv_row(row: SlideRow) -> list[str]:
         "" if row.duplicate_of_id is None else str(row.duplicate_of_id),
         _text(row.tiling or ""),
         _text(row.warning or ""),
+        _number(row.p_value),
+        _number(row.target_fpr),
     ]
 
 
@@ -102,6 +106,7 @@ def cell_csv_row(row: SlideRow, cell: CellRow) -> list[str]:
         _number(cell.l_l),
         str(int(cell.flagged)),
         _number(row.threshold),
+        _number(cell.p_value),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -163,7 +163,7 @@ def _story(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[
         Paragraph(DISCLAIMER, styles.disclaimer),
     ]
     story += _model_section(content, fonts, styles)
-    story += _summary_section(content, styles)
+    story += _summary_section(content, fonts, styles)
     if content.is_empty:
         story.append(Paragraph(
             "<b>This report is empty:</b> no slides were received in this period"
@@ -247,7 +247,10 @@ def _model_items(model: ModelInfo, fonts: ReportFonts, several: bool) -> list[tu
     return items
 
 
-def _summary_section(content: ReportContent, styles: _Styles) -> list[Flowable]:
+DRIFT_EVENTS_SHOWN = 5  # the latest drift alarms said in the summary; the audit trail keeps them all
+
+
+def _summary_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
     counts = content.counts
     awaiting = str(counts.flags_awaiting_review)
     if counts.flags_second_read:
@@ -268,7 +271,28 @@ def _summary_section(content: ReportContent, styles: _Styles) -> list[Flowable]:
     ]
     if counts.unflagged_confirmed:
         items.append(("Not flagged, but anomalous on review", str(counts.unflagged_confirmed)))
-    return [Paragraph("Summary", styles.heading), _key_values(items, styles, key_width=6.5 * cm)]
+    items.append(("Drift alarm", _drift_text(content)))
+    flow: list[Flowable] = [Paragraph("Summary", styles.heading), _key_values(items, styles, key_width=6.5 * cm)]
+    alarms = content.drift_alarms
+    for alarm in alarms[-DRIFT_EVENTS_SHOWN:]:
+        flow.append(Paragraph(f"Drift alarm {alarm.time:%Y-%m-%d %H:%M}, model "
+                              f"{fonts.markup(_short(alarm.model_version))}: {fonts.markup(_short(alarm.message))}",
+                              styles.warning))
+    if len(alarms) > DRIFT_EVENTS_SHOWN:
+        flow.append(Paragraph(f"… and {len(alarms) - DRIFT_EVENTS_SHOWN} earlier drift alarms (see the audit trail).",
+                              styles.small))
+    return flow
+
+
+def _drift_text(content: ReportContent) -> str:
+    """Whether the screening service's drift alarm was raised in the period, and is still."""
+    raised = len(content.drift_alarms)
+    if not raised:
+        return "none raised in this period"
+    text = f"<b>raised {raised} time{'s' if raised != 1 else ''} in this period</b>"
+    if content.drift_events[-1].raised:
+        text += ", still raised at its end"
+    return text + " (stain, focus or scanner change, or a run of abnormal samples: worth a look)"
 
 
 def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
@@ -410,7 +434,7 @@ def _field_figures(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
                                            (OVERVIEW_BOX + 0.3 * cm, None))]
     if shown:
         flow.append(Paragraph("Flagged cells close up, highest score first:", styles.small))
-        flow.append(_crops_table(shown, crops, row.threshold, fonts, styles))
+        flow.append(_crops_table(row, shown, crops, fonts, styles))
     hidden = len(row.flagged_cells) - len(shown)
     if hidden:
         flow.append(Paragraph(f"… and {hidden} more flagged cell{'s' if hidden != 1 else ''}, boxed in "
@@ -422,16 +446,20 @@ def _box(cell: CellRow, threshold: float) -> CellBox:
     return CellBox(cell.number, cell.x, cell.y, cell.width, cell.height, cell.score, threshold)
 
 
-def _crops_table(cells: tuple[CellRow, ...], crops: tuple[Thumbnail | None, ...], threshold: float,
+def _crops_table(row: SlideRow, cells: tuple[CellRow, ...], crops: tuple[Thumbnail | None, ...],
                  fonts: ReportFonts, styles: _Styles) -> Table:
-    """One column per flagged cell: its close-up, then its number on a label coloured as its box in
-    the overview, its score and the threshold."""
+    """One column per flagged cell of `row`: its close-up, then its number on a label coloured as
+    its box in the overview, its score, the threshold and its p-value in words (when kept)."""
+    threshold = cast(float, row.threshold)  # a field shown cell by cell has a score
     columns = []
     for cell, crop in zip(cells, crops):
         picture = placeholder(CROP_BOX, "no picture", fonts.regular) if crop is None else picture_box(crop, CROP_BOX)
         label = _colour_label(f"cell {cell.number}", cell_colour(cell.score, threshold), fonts)
-        columns.append([picture, Paragraph(label, styles.small),
-                        Paragraph(f"score <b>{cell.score:.4g}</b><br/>threshold {threshold:.4g}", styles.small)])
+        figures = f"score <b>{cell.score:.4g}</b><br/>threshold {threshold:.4g}"
+        words = row.p_value_text(cell.p_value)
+        if words is not None:
+            figures += f"<br/>p = {cell.p_value:.3g}: {words}"
+        columns.append([picture, Paragraph(label, styles.small), Paragraph(figures, styles.small)])
     table = Table([columns], colWidths=[CROP_COLUMN] * len(columns), hAlign="LEFT")
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -459,10 +487,12 @@ def _details(row: SlideRow, fonts: ReportFonts, styles: _Styles, width: float) -
         if row.reviewed_at is not None:
             review += f", {row.reviewed_at:%Y-%m-%d %H:%M}"
     cells = [f"{len(row.flagged_cells)} of {len(row.cells)} cells flagged"] if row.shows_cells else []
+    words = row.p_value_text(row.p_value)
     lines = [
         f"<b>{fonts.markup(row.file_name, width, DETAILS_SIZE, bold=True)}</b>",
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
         f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
+        *([] if words is None else [f"Slide p = {row.p_value:.3g}: {words}"]),
         *cells,
         f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
         *([f"Scored by {fonts.markup(row.tiling)}"] if row.tiling else []),

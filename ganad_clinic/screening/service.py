@@ -2,7 +2,8 @@
 keep every result. Headless; the command line runs it and the GUI will embed it.
 
 `start()` returns at once; a worker thread owns torch, the model and the loop. Listeners get one
-event per file (`SlideScored` or `SlideRejected`) on that thread. Each slide's result is committed
+event per file (`SlideScored` or `SlideRejected`) on that thread, and a `DriftState` when the
+loaded model's drift alarm (screening.drift) is raised or cleared. Each slide's result is committed
 in its own transaction before the file is archived or reported, and a slide recorded as pending
 when the process died is finished on the next start, so a kill at any moment loses nothing and
 scores nothing twice. If the database itself is lost (its file deleted or replaced), the service
@@ -23,15 +24,16 @@ from typing import cast
 from ganad_clinic.errors import ConfigError
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.tiling import TilePlan
-from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.conformal import percent
+from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.screening.archive import Archiver
+from ganad_clinic.screening.drift import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED, DriftMonitor, DriftState
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
 from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
 from ganad_clinic.screening.names import path_text, stored_path
-from ganad_clinic.screening.registry import find_model_version, load_registered
+from ganad_clinic.screening.registry import current_actor, find_model_version, load_registered
 from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
@@ -115,6 +117,7 @@ class ServiceConfig:
 class _LoadedModel:
     version: ModelVersion
     scorer: Inferencer  # holds the bundle
+    drift: DriftMonitor  # watches this model's slides against its calibration
 
 
 class ScreeningService:
@@ -129,6 +132,7 @@ class ScreeningService:
         on_rejected: Callable[[SlideRejected], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         on_stopped: Callable[[BaseException | None], None] | None = None,
+        on_drift: Callable[[DriftState], None] | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -136,6 +140,7 @@ class ScreeningService:
         self._on_rejected = on_rejected
         self._on_error = on_error
         self._on_stopped = on_stopped
+        self._on_drift = on_drift
         self._idle = threading.Event()
         self._stop_requested = threading.Event()
         self._stopped = threading.Event()
@@ -224,12 +229,17 @@ class ScreeningService:
         target = None if setting is None else setting.target_fpr
         if self._model is None or self._model.version.id != version.id:
             bundle = load_registered(version, self.config.device)
-            self._model = _LoadedModel(version, Inferencer(bundle, self.config.field_scale, target_fpr=target))
+            scorer = Inferencer(bundle, self.config.field_scale, target_fpr=target)
+            previous, self._model = self._model, _LoadedModel(version, scorer, DriftMonitor(bundle.calibration.n))
             log.info("scoring with model %s (%s) at a false-positive rate of %s", version.version,
-                     version.bundle_path, percent(self._model.scorer.operating_point.target_fpr))
+                     version.bundle_path, percent(scorer.operating_point.target_fpr))
+            if previous is not None:
+                self._drift_changed(previous, previous.drift.end(f"model {version.version} now scores, "
+                                                                 "against its own calibration"))
         elif target is not None and target != self._model.scorer.operating_point.target_fpr:
-            bundle = self._model.scorer.bundle
-            self._model = _LoadedModel(version, Inferencer(bundle, self.config.field_scale, target_fpr=target))
+            bundle = self._model.scorer.bundle  # the same calibration, so the same drift window
+            scorer = Inferencer(bundle, self.config.field_scale, target_fpr=target)
+            self._model = _LoadedModel(version, scorer, self._model.drift)
             log.info("the operating point is now a false-positive rate of %s", percent(target))
         return self._model
 
@@ -395,6 +405,21 @@ class ScreeningService:
                 result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
                 warning, result.p_value,
             ))
+            self._drift_changed(model, model.drift.observe(result.decision.p_values))
+
+    def _drift_changed(self, model: _LoadedModel, state: DriftState | None) -> None:
+        """Record and report a change of `model`'s drift alarm (none when `state` is None)."""
+        if state is None:
+            return
+        action = DRIFT_ALARM_RAISED if state.alarm else DRIFT_ALARM_CLEARED
+        try:
+            self.store.audit(current_actor(), action, {"model_version": model.version.version, **state.to_dict()})
+        except DatabaseLostError:
+            raise
+        except StoreError as error:  # the score is committed: the alarm is still said, and the audit gap too
+            self._report_error(f"the drift alarm could not be recorded in the audit trail ({error})")
+        log.warning("model %s: %s", model.version.version, state.message)
+        self._notify(self._on_drift, state)
 
     def _failed(self, arrival: Arrival, reason: str) -> None:
         """A slide that could not be scored: rejected with the reason, or, when it was being

@@ -12,6 +12,7 @@ from ganad_clinic.imaging.synthetic import (
     FieldCell,
     crop_rng,
     draw_cell,
+    draw_field,
     field_rng,
     generate_cell,
     generate_field,
@@ -228,3 +229,45 @@ def test_synth_command_writes_fields_with_their_ground_truth(tmp_path, capsys) -
     stems = {suffix: sorted(p.stem for p in (out / "fields").glob(f"*{suffix}")) for suffix in (".jpg", ".xyc")}
     assert stems[".jpg"] == stems[".xyc"] and len(stems[".jpg"]) == 2
     assert "fields/*.xyc" in capsys.readouterr().out
+
+@pytest.mark.parametrize("blast", [False, True])
+def test_no_shift_draws_the_very_crop_and_field_of_the_default(blast: bool) -> None:
+    np.testing.assert_array_equal(generate_cell(crop_rng(3, blast, 1), blast),
+                                  generate_cell(crop_rng(3, blast, 1), blast, stain_shift=0.0))
+    default, cells = draw_field(field_rng(3, 1), width=320, height=240)
+    unshifted, same_cells = draw_field(field_rng(3, 1), width=320, height=240, stain_shift=0.0)
+    np.testing.assert_array_equal(default, unshifted)
+    assert cells == same_cells
+
+
+def test_the_dataset_writer_without_a_shift_writes_the_same_bytes(tmp_path) -> None:
+    write_dataset(tmp_path / "default", n_normal=2, n_blast=1, seed=5, n_fields=1)
+    write_dataset(tmp_path / "zero", n_normal=2, n_blast=1, seed=5, n_fields=1, stain_shift=0.0)
+    assert file_bytes(tmp_path / "default") == file_bytes(tmp_path / "zero")
+
+
+def test_a_shift_stains_the_same_cells_darker_or_lighter() -> None:
+    plain, cell = draw_cell(crop_rng(1, False, 0), False, 64)
+    darker, darker_cell = draw_cell(crop_rng(1, False, 0), False, 64, stain_shift=0.5)
+    lighter, _ = draw_cell(crop_rng(1, False, 0), False, 64, stain_shift=-0.4)
+    assert darker_cell == cell  # the same draws: the same cell, where it was
+    assert lighter.mean() > plain.mean() + 5 > darker.mean() + 10
+    after, shifted_after = crop_rng(1, False, 0), crop_rng(1, False, 0)
+    draw_cell(after, False, 64)
+    draw_cell(shifted_after, False, 64, stain_shift=0.5)
+    assert after.random() == shifted_after.random()
+
+
+def test_the_dataset_writer_shifts_every_image(tmp_path) -> None:
+    plain = write_dataset(tmp_path / "plain", n_normal=1, n_blast=1, seed=2, n_fields=1)
+    write_dataset(tmp_path / "shifted", n_normal=1, n_blast=1, seed=2, n_fields=1, stain_shift=0.3)
+    for path in plain.crop_paths + plain.field_paths:
+        assert path.read_bytes() != (tmp_path / "shifted" / path.relative_to(tmp_path / "plain")).read_bytes()
+
+
+@pytest.mark.parametrize("shift", [-1.0, -2.5])
+def test_a_shift_that_removes_the_stain_is_refused(tmp_path, shift: float) -> None:
+    with pytest.raises(ValueError, match="stain_shift"):
+        generate_cell(crop_rng(0, False, 0), False, 32, stain_shift=shift)
+    with pytest.raises(ValueError, match="stain_shift"):
+        write_dataset(tmp_path / "none", n_normal=1, n_blast=0, stain_shift=shift)
