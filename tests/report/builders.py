@@ -14,7 +14,7 @@ from PIL import Image
 
 from ganad_clinic.imaging.overlay import overlay
 from ganad_clinic.imaging.synthetic import draw_field, generate_cell
-from ganad_clinic.store import Cell, ModelVersion, Store, TilingRecord
+from ganad_clinic.store import Cell, Judgement, ModelVersion, Store, TilingRecord
 
 THRESHOLD = 0.7
 THRESHOLD_RULE = "95th percentile of 20 validation-normal scores"
@@ -98,11 +98,15 @@ class Field:
     height: int
     boxes: tuple[tuple[int, int, int, int], ...]
 
-    def cells(self, scores: Sequence[float], threshold: float = THRESHOLD, found_by: str = "white cell") -> list[Cell]:
-        """One stored cell per tile with these scores, flagged as the scorer flags (at or above the threshold)."""
+    def cells(self, scores: Sequence[float], threshold: float = THRESHOLD, found_by: str = "white cell",
+              p_values: Sequence[float | None] | None = None) -> list[Cell]:
+        """One stored cell per tile with these scores (and p-values, if given), flagged as the scorer
+        flags (at or above the threshold)."""
+        kept = [None] * len(scores) if p_values is None else p_values
         return [Cell(cell_index=index, x=x, y=y, width=width, height=height, found_by=found_by, score=score,
-                     l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2, flagged=score >= threshold)
-                for index, ((x, y, width, height), score) in enumerate(zip(self.boxes, scores, strict=True))]
+                     l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2, flagged=score >= threshold, p_value=p_value)
+                for index, ((x, y, width, height), score, p_value) in enumerate(zip(self.boxes, scores, kept,
+                                                                                   strict=True))]
 
 
 def tiling(how: str, rule: str = "grid") -> TilingRecord:
@@ -111,20 +115,24 @@ def tiling(how: str, rule: str = "grid") -> TilingRecord:
 
 def record_scored(store: Store, model: ModelVersion, path: Path, heatmap: Path | None, score: float,
                   *, threshold: float = THRESHOLD, folder: Path | None = None, tiling: TilingRecord | None = None,
-                  cells: Sequence[Cell] = (), size: tuple[int, int] | None = None, warning: str | None = None) -> int:
-    """Record a slide (`size` its width and height) and score it with its cells; returns the slide id."""
+                  cells: Sequence[Cell] = (), size: tuple[int, int] | None = None, warning: str | None = None,
+                  judgement: Judgement | None = None) -> int:
+    """Record a slide (`size` its width and height) and score it with its cells (and the operating
+    point's `judgement`, as scores since p-values were kept have it); returns the slide id."""
     width, height = (None, None) if size is None else size
     slide = store.record_slide(path, hashlib.sha256(str(path).encode()).hexdigest(), 1000,
                                folder or path.parent, width=width, height=height).slide
     store.add_score(slide.id, model.id, score=score, l_d=score * 0.5, l_r=score * 0.3, l_l=score * 0.2,
                     threshold=threshold, flagged=score >= threshold, duration_seconds=0.1, heatmap_path=heatmap,
-                    tiling=tiling, cells=cells, warning=warning)
+                    tiling=tiling, cells=cells, warning=warning, judgement=judgement)
     return slide.id
 
 
 def record_field(store: Store, model: ModelVersion, field: Field, scores: Sequence[float],
-                 threshold: float = THRESHOLD) -> int:
+                 threshold: float = THRESHOLD, p_values: Sequence[float] | None = None,
+                 judgement: Judgement | None = None) -> int:
     """Record a field and score it as the scorer does: its score is its highest cell's."""
     return record_scored(store, model, field.path, field.heatmap, max(scores), threshold=threshold,
                          tiling=tiling(f"{len(scores)} tiles, one per white cell", "white cells"),
-                         cells=field.cells(scores, threshold), size=(field.width, field.height))
+                         cells=field.cells(scores, threshold, p_values=p_values), size=(field.width, field.height),
+                         judgement=judgement)
