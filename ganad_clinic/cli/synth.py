@@ -13,6 +13,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _shift(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not -1.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above -1 and finite (0.25 stains 25 % more densely), got {text}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synth",
@@ -26,13 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_count, default=0, help="random seed (default 0)")
     parser.add_argument("--field", type=_count, default=0,
                         help="ALL-IDB1-style full fields, each with its .xyc ground truth (default 0)")
+    parser.add_argument("--stain-shift", type=_shift, default=0.0, metavar="FRACTION",
+                        help="stain every image this much more (or, below 0, less) densely, as a changed stain or "
+                             "scanner would (default 0: the usual images); for trying the drift alarm")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ganad_clinic.imaging.synthetic import write_dataset
 
-    written = write_dataset(args.out, n_normal=args.normal, n_blast=args.blast, seed=args.seed, n_fields=args.field)
+    written = write_dataset(args.out, n_normal=args.normal, n_blast=args.blast, seed=args.seed, n_fields=args.field,
+                            stain_shift=args.stain_shift)
     truth = "; their blast centres in fields/*.xyc" if written.n_fields else ""
     print(
         f"wrote {written.n_normal} normal + {written.n_blast} blast crops and {written.n_fields} fields "
