@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ganad_clinic.imaging.transforms import TRAIN_GEOMETRIES
+    from ganad_clinic.model.config import DEFAULT_TARGET_FPR
     from ganad_clinic.model.methods import METHODS
     from ganad_clinic.model.networks import SPECS
-    from ganad_clinic.model.config import DEFAULT_TARGET_FPR
     from ganad_clinic.model.trainer import CELL_LAMBDA, PAPER_LAMBDA, TrainConfig
 
     parser.add_argument("--data", required=True, help="dataset folder")
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ganad_clinic.imaging.datasets import load_dataset, split_dataset
     from ganad_clinic.model.bundle import save_bundle, threshold_rule, trained_on
-    from ganad_clinic.model.conformal import split_calibration
+    from ganad_clinic.model.conformal import percent, split_calibration
     from ganad_clinic.model.inference import CROP_SIZE_KEY
     from ganad_clinic.model.trainer import train
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"training on {len(train_images)} normal images of {args.data}; validating on "
           f"{val_labels.count(0)} normal + {val_labels.count(1)} anomalous; calibrating on "
-          f"{len(calibration_images)} normal for a false-positive rate of {config.target_fpr:g}; method "
+          f"{len(calibration_images)} normal for a false-positive rate of {percent(config.target_fpr)}; method "
           f"{config.method}, {config.steps} steps, spec {config.spec}, {config.image_size} px, recipe {config.recipe}")
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr)
 
@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
                        changelog=f"trained on {len(train_images)} normal images of {args.data}")
     metrics = result.validation_metrics
     point = result.operating_point
-    print(f"wrote {path}: threshold {point.threshold():.4g} ({threshold_rule(point)}); validation "
-          f"AUC {metrics['auc']:.4f}, sensitivity {metrics['sensitivity']:.3f}, specificity "
+    print(f"wrote {path}: target false-positive rate {percent(point.target_fpr)}, one-cell threshold "
+          f"{point.threshold():.4g} ({threshold_rule(point, with_shortfall=False)}); validation AUC "
+          f"{metrics['auc']:.4f}, sensitivity {metrics['sensitivity']:.3f}, specificity "
           f"{metrics['specificity']:.3f}; {result.seconds:.0f} s")
     shortfall = point.shortfall()
     if shortfall is not None:

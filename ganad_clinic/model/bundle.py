@@ -199,14 +199,20 @@ def used_in_training(metadata: dict[str, Any]) -> set[str]:
             if isinstance(digest, str)}
 
 
-def threshold_rule(operating_point: OperatingPoint) -> str:
-    """How a bundle's one-cell threshold was set, in words."""
+def threshold_rule(operating_point: OperatingPoint, *, with_shortfall: bool = True) -> str:
+    """How a bundle's one-cell threshold was set, in words, with the calibration's shortfall if any
+    (`with_shortfall=False`: for a caller that warns of it separately)."""
     n = operating_point.calibration.n
-    rule = (f"split-conformal: the {n - operating_point.calibration.allowed(operating_point.cell_level())}th "
-            f"smallest of {n} calibration-normal scores, for a false-positive rate of at most "
-            f"{percent(operating_point.kept_rate())}")
-    shortfall = operating_point.shortfall()
-    return rule if shortfall is None else f"{rule} ({shortfall})"
+    rank = n - operating_point.calibration.allowed(operating_point.cell_level())
+    rule = (f"split-conformal: the {_ordinal(rank)} smallest of {n} calibration-normal scores, for a "
+            f"false-positive rate of at most {percent(operating_point.kept_rate())}")
+    shortfall = operating_point.shortfall() if with_shortfall else None
+    return rule if shortfall is None else f"{rule}; {shortfall}"
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def metadata_digest(metadata: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganad_clinic.errors import GanadError
-from ganad_clinic.model.conformal import Calibration
+from ganad_clinic.model.conformal import Calibration, OperatingPoint
 from ganad_clinic.model.methods import METHODS
 from ganad_clinic.model.networks import ArchSpec
 from ganad_clinic.model.scoring import FEATURE_LAYERS, SCORE_MODES, TERMS, ScoreConfig, Threshold
@@ -84,6 +84,11 @@ def checked_settings(ganad: dict[str, Any]) -> CheckedSettings:
     if not isinstance(rule, str):
         raise MetadataError(f"ganad.threshold.rule {_shown(rule)} is not a text")
     calibration, target_fpr = _calibration(_section(ganad, "calibration"))
+    value = _number(threshold, "value", "ganad.threshold")
+    kept = OperatingPoint(target_fpr, calibration).threshold()
+    if value != kept:  # the shown one-cell threshold must be the one the calibration flags by
+        raise MetadataError(f"ganad.threshold.value {_shown(value)} is not the calibration's threshold {kept!r} "
+                            f"at ganad.calibration.target_fpr {target_fpr!r}")
     return CheckedSettings(
         method=method,
         spec=_spec(_section(architecture, "spec", "ganad.architecture")),
@@ -92,7 +97,7 @@ def checked_settings(ganad: dict[str, Any]) -> CheckedSettings:
         latent=_integer(architecture, "latent", "ganad.architecture", 1, MAX_LATENT),
         options=_options(method, architecture.get("options") or {}),
         score_config=_score_config(score),
-        threshold=Threshold(_number(threshold, "value", "ganad.threshold"), rule),
+        threshold=Threshold(value, rule),
         calibration=calibration,
         target_fpr=target_fpr,
     )
@@ -106,6 +111,8 @@ def _calibration(section: dict[str, Any]) -> tuple[Calibration, float]:
     values = [_number(dict(enumerate(scores)), index, f"{where}.scores") for index in range(len(scores))]
     if values != sorted(values):
         raise MetadataError(f"{where}.scores are not in ascending order")
+    if section.get("n") != len(values):
+        raise MetadataError(f"{where}.n {_shown(section.get('n'))} is not the number of scores ({len(values)})")
     target = _number(section, "target_fpr", where, 0.0, 1.0, above_low=True)
     if target == 1.0:
         raise MetadataError(f"{where}.target_fpr 1.0 is not a rate below 1")

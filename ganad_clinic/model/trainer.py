@@ -29,7 +29,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganad_clinic.imaging.transforms import eval_transform, train_transform
 from ganad_clinic.model.augment import diff_augment
-from ganad_clinic.model.conformal import Calibration, OperatingPoint
 from ganad_clinic.model.config import (  # noqa: F401 (offered here)
     CELL_LAMBDA,
     PAPER_LAMBDA,
@@ -37,6 +36,7 @@ from ganad_clinic.model.config import (  # noqa: F401 (offered here)
     StepInputs,
     TrainConfig,
 )
+from ganad_clinic.model.conformal import Calibration, OperatingPoint
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import (
     arch_of,

@@ -28,14 +28,14 @@ from ganad_clinic.store.errors import StoreError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: PostgreSQL workstations starting together migrate one after the other.
 _PG_MIGRATION_LOCK_KEY = 0x6A4AD
-# What the application's everyday PostgreSQL role may do: read, add results, move slides forward and
-# switch the active model, updating only the columns the store itself updates (what identifies a
-# slide or a model bundle is never writable). Never change or delete a result; owning nothing, it
-# cannot alter the schema or disable a trigger.
+# What the application's everyday PostgreSQL role may do: read, add results, move slides forward,
+# switch the active model and link its acceptance report, updating only the columns the store itself
+# updates (what identifies a slide or a model bundle is never writable). Never change or delete a
+# result; owning nothing, it cannot alter the schema or disable a trigger.
 EVERYDAY_GRANTS = (
     ("SELECT, INSERT", ("scores", "cells", "reviews", "audit_events")),
     ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path)", ("slides",)),
-    ("SELECT, INSERT, UPDATE (active, activated_at)", ("model_versions",)),
+    ("SELECT, INSERT, UPDATE (active, activated_at, acceptance_report)", ("model_versions",)),
     ("SELECT", ("alembic_version",)),
 )
 EVERYDAY_TABLES = tuple(table for _, tables in EVERYDAY_GRANTS for table in tables)

@@ -765,18 +765,19 @@ class Store:
             raise StoreError(f"a target false-positive rate must lie strictly between 0 and 1, got {target_fpr!r}")
         if not reason.strip():
             raise StoreError("changing the operating point needs a reason, for the audit trail")
-        previous = self.target_fpr_setting()
-        event = self.audit(actor, OPERATING_POINT_SET, {
-            "target_fpr": float(target_fpr), "reason": reason.strip(),
-            "previous": None if previous is None else previous.target_fpr})
-        return _setting_of(event)
+
+        def work(session: Session) -> OperatingPointSetting:
+            previous = _target_fpr_setting(session)  # in the same transaction as the new one
+            event = _add_audit(session, actor, OPERATING_POINT_SET, {
+                "target_fpr": float(target_fpr), "reason": reason.strip(),
+                "previous": None if previous is None else previous.target_fpr})
+            return _setting_of(event)
+
+        return self._write(work)
 
     def target_fpr_setting(self) -> OperatingPointSetting | None:
         """The lab's stated rate, or None when it never stated one (each model's own then holds)."""
-        statement = (select(AuditEvent).where(AuditEvent.action == OPERATING_POINT_SET)
-                     .order_by(AuditEvent.id.desc()).limit(1))
-        event = self._read(lambda session: session.scalars(statement).first())
-        return None if event is None else _setting_of(event)
+        return self._read(_target_fpr_setting)
 
     # maintenance
 
@@ -832,6 +833,13 @@ def _holes(session: Session, model: type[Slide] | type[Score] | type[Review], se
         return frozenset()
     present = set(session.scalars(select(model.id).where(model.id > min(candidates) - 1, model.id <= top)))
     return frozenset(candidates - present)
+
+
+def _target_fpr_setting(session: Session) -> OperatingPointSetting | None:
+    """The latest audit event stating the lab's rate, as a setting."""
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == OPERATING_POINT_SET)
+                            .order_by(AuditEvent.id.desc()).limit(1)).first()
+    return None if event is None else _setting_of(event)
 
 
 def _setting_of(event: AuditEvent) -> OperatingPointSetting:

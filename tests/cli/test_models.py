@@ -32,7 +32,9 @@ def test_import_copies_verifies_and_activates_the_first_model(tmp_path: Path, ti
         assert Path(model.bundle_path) == home / "models" / "1.0.0"
         assert model.sha256 == load_bundle(tiny_bundle).sha256  # the seal: weights and settings
         assert load_registered(model).sha256 == model.sha256
-        assert [event.action for event in store.list_audit_events()] == ["model.registered", "model.imported"]
+        # the first model of an empty registry is active at once; its acceptance check is recorded
+        assert [event.action for event in store.list_audit_events()] == [
+            "model.registered", "model.imported", "model.acceptance_checked"]
 
     assert models(home, "import", str(tiny_bundle)) == 0
     assert "already registered as model 1.0.0" in capsys.readouterr().out
@@ -51,7 +53,9 @@ def test_same_version_other_weights_gets_a_sha_suffix_then_activate_and_rollback
     assert [(entry["version"], entry["active"]) for entry in listed] == [("1.0.0", True), (other_version, False)]
     assert listed[1]["bundle_path"] == str(home / "models" / other_version)
 
-    assert models(home, "activate", other_version) == 0
+    assert models(home, "activate", other_version) == 1  # no reviewed slides: too little evidence
+    assert "was not activated; nothing changed" in capsys.readouterr().err
+    assert models(home, "activate", other_version, "--override", "a test of the registry") == 0
     assert models(home, "list") == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith(f"* {other_version}") for line in lines)

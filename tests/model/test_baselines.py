@@ -36,7 +36,8 @@ def tiny(method: str, **overrides):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data) -> dict:
-    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
+    return {method: train(tiny(method), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+                          tiny_data["calibration"])
             for method in BASELINES}
 
 
@@ -112,7 +113,7 @@ def test_anogan_search_lowers_its_loss_and_ignores_the_batch(trained) -> None:
 @pytest.mark.parametrize("method", BASELINES)
 def test_bundles_round_trip_every_method(tmp_path, trained, method) -> None:
     result = trained[method]
-    path = save_bundle(tmp_path / method, result.model, result.score_config, result.threshold)
+    path = save_bundle(tmp_path / method, result.model, result.score_config, result.operating_point)
     metadata = json.loads((path / "configs/metadata.json").read_text())
     assert metadata["ganad"]["architecture"]["method"] == method
     bundle = load_bundle(path)
@@ -126,7 +127,7 @@ def test_bundles_round_trip_every_method(tmp_path, trained, method) -> None:
 
 def test_a_bundle_whose_weights_belong_to_another_method_is_refused(tmp_path, trained) -> None:
     result = trained["efficient-gan"]
-    path = save_bundle(tmp_path / "b", result.model, result.score_config, result.threshold)
+    path = save_bundle(tmp_path / "b", result.model, result.score_config, result.operating_point)
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
     for method, message in (("alad", "incompatible"), ("ganomaly", "method 'ganomaly' is not one of")):

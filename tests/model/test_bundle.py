@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from ganad_clinic.model import bundle as bundle_module
-from ganad_clinic.model.bundle import BundleError, load_bundle, save_bundle
+from ganad_clinic.model.bundle import BundleError, load_bundle, save_bundle, threshold_rule
+from ganad_clinic.model.conformal import RULE, Calibration, OperatingPoint
 from ganad_clinic.model.trainer import CELL_LAMBDA
 
 
@@ -17,15 +18,19 @@ def _reseal(metadata_path, metadata) -> None:
 
 
 def _save(tiny_result, path, **kwargs):
-    return save_bundle(path, tiny_result.model, tiny_result.score_config, tiny_result.threshold,
+    return save_bundle(path, tiny_result.model, tiny_result.score_config, tiny_result.operating_point,
                        validation_metrics=tiny_result.validation_metrics, **kwargs)
 
 
 def test_round_trip_scores_identically(tmp_path, tiny_result) -> None:
     path = _save(tiny_result, tmp_path / "bundle", version="1.2.0", training={"n_train": 8})
     loaded = load_bundle(path)
+    point = tiny_result.operating_point
     assert loaded.version == "1.2.0"
-    assert loaded.threshold == tiny_result.threshold
+    assert loaded.calibration == point.calibration and loaded.target_fpr == point.target_fpr == 0.05
+    assert loaded.operating_point() == point
+    assert loaded.operating_point(0.2) == OperatingPoint(0.2, point.calibration)
+    assert loaded.threshold.value == point.threshold() and loaded.threshold.rule == threshold_rule(point)
     assert loaded.score_config == tiny_result.score_config
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     from ganad_clinic.model.scoring import score_batch
@@ -37,7 +42,9 @@ def test_round_trip_scores_identically(tmp_path, tiny_result) -> None:
     for key in ("version", "monai_version", "pytorch_version", "numpy_version", "task", "network_data_format",
                 "changelog"):
         assert key in metadata
-    assert metadata["ganad"]["threshold"]["rule"] == tiny_result.threshold.rule
+    assert metadata["ganad"]["threshold"]["rule"] == threshold_rule(point)
+    assert metadata["ganad"]["calibration"] == {"scores": list(point.calibration.scores), "n": point.calibration.n,
+                                                "target_fpr": 0.05, "rule": RULE, "shortfall": point.shortfall()}
     assert metadata["ganad"]["score"]["lambda"] == tiny_result.score_config.lam == CELL_LAMBDA
 
 
@@ -130,7 +137,7 @@ def test_an_unsealed_older_bundle_is_refused_with_how_to_make_a_new_one(tmp_path
     path = _save(tiny_result, tmp_path / "bundle")
     metadata_path = path / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    assert metadata["ganad"]["bundle_format"] == bundle_module.BUNDLE_FORMAT == 4
+    assert metadata["ganad"]["bundle_format"] == bundle_module.BUNDLE_FORMAT == 5
     metadata["ganad"]["bundle_format"] = old_format
     del metadata["ganad"]["seal_sha256"]
     metadata_path.write_text(json.dumps(metadata))
@@ -139,10 +146,23 @@ def test_an_unsealed_older_bundle_is_refused_with_how_to_make_a_new_one(tmp_path
         load_bundle(path)
 
 
+def test_a_sealed_format_4_bundle_without_calibration_is_refused_with_how_to_retrain(tmp_path, tiny_result) -> None:
+    path = _save(tiny_result, tmp_path / "bundle")
+    metadata_path = path / "configs/metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["ganad"]["bundle_format"] = 4
+    del metadata["ganad"]["calibration"]
+    _reseal(metadata_path, metadata)  # a genuine format-4 bundle: sealed, no calibration normals
+    expected = (r"older GANAD Clinic \(bundle format 4\) that kept no calibration normals.*"
+                r"false-positive rate.*train a new model.*ganad train --data FOLDER")
+    with pytest.raises(BundleError, match=expected):
+        load_bundle(path)
+
+
 def test_the_chosen_evidence_power_travels_in_the_bundle(tmp_path, tiny_result) -> None:
     model = copy.deepcopy(tiny_result.model)
     model.residual_units.evidence_power.fill_(2.0)
-    path = save_bundle(tmp_path / "bundle", model, tiny_result.score_config, tiny_result.threshold)
+    path = save_bundle(tmp_path / "bundle", model, tiny_result.score_config, tiny_result.operating_point)
     loaded = load_bundle(path)
     assert float(loaded.model.residual_units.evidence_power) == 2.0
     x = torch.rand(3, 3, 32, 32) * 2 - 1
@@ -172,6 +192,8 @@ def _set(*keys_and_value):
 DECIDING_EDITS = {
     "threshold 1e9": _set("ganad", "threshold", "value", 1e9),
     "threshold NaN": _set("ganad", "threshold", "value", float("nan")),
+    "a calibration score": lambda metadata: metadata["ganad"]["calibration"]["scores"].__setitem__(-1, 1e9),
+    "target rate": _set("ganad", "calibration", "target_fpr", 0.5),
     "lambda 0.99": _set("ganad", "score", "lambda", 0.99),
     "beta": _set("ganad", "score", "beta", 0.0),
     "score form": _set("ganad", "score", "mode", "raw"),
@@ -188,7 +210,7 @@ DECIDING_EDITS = {
 @pytest.mark.parametrize("edit", DECIDING_EDITS.values(), ids=DECIDING_EDITS.keys())
 def test_an_edited_setting_breaks_the_seal_and_the_bundle_is_refused(tmp_path, tiny_result, edit) -> None:
     path = _save(tiny_result, tmp_path / "bundle", training={"crop_size": 48})
-    assert load_bundle(path).threshold == tiny_result.threshold
+    assert load_bundle(path).threshold.value == tiny_result.operating_point.threshold()
     _edit(path, edit)
     with pytest.raises(BundleError, match="was changed after the bundle was made"):
         load_bundle(path)
@@ -218,6 +240,26 @@ RESEALED_BAD_VALUES = {
     "huge width": (_set("ganad", "architecture", "spec", "critic_widths", [8, 10**9]),
                    "critic_widths.1 .* is not a whole"),
     "huge image": (_set("ganad", "architecture", "image_size", 100_000), "image_size 100000 is not a whole"),
+    "calibration unsorted": (lambda m: m["ganad"]["calibration"]["scores"].reverse(),
+                             r"calibration.scores are not in ascending order"),
+    "calibration score NaN": (lambda m: m["ganad"]["calibration"]["scores"].__setitem__(0, float("nan")),
+                              r"calibration.scores.0 nan is not a finite number"),
+    "calibration score infinite": (lambda m: m["ganad"]["calibration"]["scores"].__setitem__(-1, float("inf")),
+                                   r"calibration.scores.11 inf is not a finite number"),
+    "calibration score a text": (lambda m: m["ganad"]["calibration"]["scores"].__setitem__(0, "0.1"),
+                                 r"calibration.scores.0 '0.1' is not a finite number"),
+    "calibration empty": (_set("ganad", "calibration", "scores", []), r"calibration.scores is not a list of 1"),
+    "calibration missing": (lambda m: m["ganad"].pop("calibration"), r"ganad.calibration is missing"),
+    "target rate 0": (_set("ganad", "calibration", "target_fpr", 0.0), r"calibration.target_fpr 0.0 lies outside"),
+    "target rate 1": (_set("ganad", "calibration", "target_fpr", 1.0), r"calibration.target_fpr 1.0 is not a rate"),
+    "target rate above 1": (_set("ganad", "calibration", "target_fpr", 1.5),
+                            r"calibration.target_fpr 1.5 lies outside"),
+    "target rate a text": (_set("ganad", "calibration", "target_fpr", "5 %"),
+                           r"calibration.target_fpr '5 %' is not a finite number"),
+    "calibration count": (_set("ganad", "calibration", "n", 99),
+                          r"calibration.n 99 is not the number of scores \(12\)"),
+    "threshold not the calibration's": (_set("ganad", "threshold", "value", 1e9),
+                                        r"threshold.value 1000000000.0 is not the calibration's threshold"),
     "crop size text": (_set("ganad", "training", "crop_size", "big"), "crop_size 'big' is not a whole"),
     "version ..": (_set("version", ".."), r"version '\.\.' is not a valid bundle version"),
     "version .": (_set("version", "."), r"version '\.' is not a valid bundle version"),
@@ -269,3 +311,22 @@ def test_a_resealed_description_of_a_huge_network_is_refused_before_it_is_built(
     with pytest.raises(BundleError, match="incompatible.*the metadata describes .* the weights hold"):
         load_bundle(path)
     assert built == ["meta"]  # described, never allocated
+
+
+@pytest.mark.parametrize("n, target, words", [
+    (1, 0.5, "the 1st smallest of 1 calibration-normal scores, for a false-positive rate of at most 50 %"),
+    (3, 0.5, "the 2nd smallest of 3 calibration-normal scores, for a false-positive rate of at most 50 %"),
+    (3, 0.25, "the 3rd smallest of 3 calibration-normal scores, for a false-positive rate of at most 25 %"),
+    (21, 0.05, "the 21st smallest of 21 calibration-normal scores, for a false-positive rate of at most 4.55 %"),
+])
+def test_the_threshold_rule_says_the_rank_and_the_rate_kept(n, target, words) -> None:
+    point = OperatingPoint(target, Calibration.of(range(n)))
+    assert threshold_rule(point) == threshold_rule(point, with_shortfall=False) == f"split-conformal: {words}"
+
+
+def test_the_threshold_rule_adds_the_shortfall_of_a_small_calibration() -> None:
+    point = OperatingPoint(0.05, Calibration.of(range(11)))
+    rule = threshold_rule(point)
+    assert rule == (f"split-conformal: the 11th smallest of 11 calibration-normal scores, for a false-positive rate "
+                    f"of at most 8.33 %; {point.shortfall()}")
+    assert threshold_rule(point, with_shortfall=False) == rule.split("; ")[0]

@@ -17,13 +17,13 @@ def test_auto_is_the_cpu_without_a_gpu_and_names_are_checked() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_cuda_without_a_gpu_is_refused_naming_the_bundle(tmp_path, tiny_result) -> None:
-    path = save_bundle(tmp_path / "bundle", tiny_result.model, tiny_result.score_config, tiny_result.threshold)
+    path = save_bundle(tmp_path / "bundle", tiny_result.model, tiny_result.score_config, tiny_result.operating_point)
     with pytest.raises(BundleError, match=r"bundle .*no CUDA GPU"):
         load_bundle(path, device="cuda")
 
 
 def test_bundle_scores_on_its_device_and_returns_cpu_float32(tmp_path, tiny_result) -> None:
-    path = save_bundle(tmp_path / "bundle", tiny_result.model, tiny_result.score_config, tiny_result.threshold)
+    path = save_bundle(tmp_path / "bundle", tiny_result.model, tiny_result.score_config, tiny_result.operating_point)
     bundle = load_bundle(path, device="auto")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     batch = bundle.score(x)

@@ -75,7 +75,8 @@ def test_training_changes_nothing_of_the_process_and_ignores_other_draws(tiny_da
     def other_code_draws(progress) -> None:  # as a thread beside the training would, between its steps
         torch.rand(100)
 
-    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"], progress=other_code_draws)
+    again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"],
+                  progress=other_code_draws)
     for (name, a), b in zip(tiny_result.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
     after = _process_state()

@@ -13,6 +13,7 @@ from ganad_clinic.imaging.synthetic import draw_field, field_rng
 from ganad_clinic.imaging.tiling import GRID, WHITE_CELLS, WHOLE_IMAGE, TilingRule, stitch_heat
 from ganad_clinic.model import inference
 from ganad_clinic.model.bundle import load_bundle
+from ganad_clinic.model.conformal import Calibration
 from ganad_clinic.model.inference import Inferencer, Scorer
 
 
@@ -63,16 +64,37 @@ def test_every_tile_is_a_cell_and_the_slide_is_its_highest_cell(scorer: Inferenc
     np.testing.assert_array_equal(field.heat, expected)
 
 
-def test_a_cell_is_flagged_by_its_own_score_against_the_threshold(tiny_bundle: Path, field_file: Path) -> None:
+def test_each_cell_is_judged_by_its_p_value_at_the_slides_bonferroni_level(tiny_bundle: Path,
+                                                                            field_file: Path) -> None:
     bundle = load_bundle(tiny_bundle)
     probe = Inferencer(bundle, field_scale=0.5).score([read_pixels(field_file)])[0]
     scores = sorted(cell.score for cell in probe.cells)
-    bundle.threshold = type(bundle.threshold)((scores[0] + scores[1]) / 2, "between the two lowest cells")
+    between = (scores[0] + scores[1]) / 2
+    # 100 calibration normals all scoring between the two lowest cells: the lowest cell is less
+    # unusual than every one of them (p = 1), the others more unusual than all (p = 1/101).
+    bundle.calibration = Calibration.of([between] * 100)
 
     result = Inferencer(bundle, field_scale=0.5).score([read_pixels(field_file)])[0]
 
-    assert [cell.flagged for cell in sorted(result.cells, key=lambda cell: cell.score)] == [False, True, True]
-    assert result.flagged and result.threshold == bundle.threshold.value
+    ordered = sorted(result.cells, key=lambda cell: cell.score)
+    assert [cell.p_value for cell in ordered] == [1.0, 1 / 101, 1 / 101]
+    assert [cell.flagged for cell in ordered] == [False, True, True]  # 1/101 <= 0.05 / 3
+    assert result.flagged and result.threshold == between
+    assert result.p_value == pytest.approx(3 / 101) and result.target_fpr == bundle.target_fpr
+    assert result.decision.cell_level == pytest.approx(bundle.target_fpr / 3)
+    assert result.calibration_n == 100 and result.decision.supported
+
+
+def test_a_cell_scoring_exactly_the_threshold_is_not_flagged(tiny_bundle: Path, field_file: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    probe = Inferencer(bundle, field_scale=0.5).score([read_pixels(field_file)])[0]
+    top = max(cell.score for cell in probe.cells)
+    bundle.calibration = Calibration.of([top] * 100)  # the threshold is the top cell's own score
+
+    result = Inferencer(bundle, field_scale=0.5).score([read_pixels(field_file)])[0]
+
+    assert result.threshold == top and not result.flagged  # flagged only when the score exceeds it
+    assert result.p_value == 1.0
 
 
 def test_the_views_of_the_highest_scoring_cells_are_kept(scorer: Inferencer, field_file: Path) -> None:

@@ -23,10 +23,50 @@ def test_training_returns_a_calibrated_model(tiny_result) -> None:
     assert tiny_result.score_config.mode == "normalised"
     assert set(tiny_result.score_config.term_stats) == {"l_d", "l_r", "l_l"}
     assert tiny_result.score_config.pixel_reference > 0
-    assert "Youden" in tiny_result.threshold.rule
+    assert tiny_result.operating_point.target_fpr == TrainConfig.target_fpr == 0.05
     assert 0.0 <= tiny_result.validation_metrics["auc"] <= 1.0
     assert [row["step"] for row in tiny_result.history] == [1, 2, 3, 4]
     assert all(np.isfinite(row["ae"]) and np.isfinite(row["d"]) for row in tiny_result.history)
+
+
+def test_the_calibration_normals_set_the_split_conformal_threshold(tiny_data, tiny_result) -> None:
+    from ganad_clinic.model.scoring import score_batch
+    from ganad_clinic.model.trainer import prepare_eval_batch
+
+    point = tiny_result.operating_point
+    x = prepare_eval_batch(tiny_data["calibration"], tiny_config())
+    expected = np.sort(score_batch(tiny_result.model, x, tiny_result.score_config).score.numpy().astype(np.float64))
+    np.testing.assert_allclose(point.calibration.scores, expected, rtol=1e-5)
+    assert point.calibration.n == len(tiny_data["calibration"]) == 12
+    # 12 normals cannot resolve 5 %: ceil(13 x 0.95) = 13 > 12, so the threshold is the highest score
+    assert point.threshold() == point.calibration.scores[-1]
+    assert point.shortfall() is not None and point.kept_rate() == pytest.approx(1 / 13)
+    metrics = tiny_result.validation_metrics
+    assert metrics["threshold"] == point.threshold() and metrics["n_calibration"] == 12
+    assert "youden" not in " ".join(map(str, metrics)).lower()
+
+
+def test_the_calibration_images_take_no_part_in_checkpoint_choice(tiny_data, tiny_result) -> None:
+    from .conftest import cells
+
+    other = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+                  cells(12, False, start=100))
+    for (name, a), b in zip(tiny_result.model.state_dict().items(), other.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert other.score_config == tiny_result.score_config and other.best_step == tiny_result.best_step
+    assert other.operating_point.calibration != tiny_result.operating_point.calibration
+    assert other.operating_point.threshold() != tiny_result.operating_point.threshold()
+
+
+def test_the_target_rate_is_the_configs(tiny_data) -> None:
+    result = train(tiny_config(steps=2, target_fpr=0.2), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+                   tiny_data["calibration"])
+    point = result.operating_point
+    assert point.target_fpr == 0.2 and point.shortfall() is None
+    # ceil(13 x 0.8) = 11: the 11th smallest of 12 scores
+    assert point.threshold() == point.calibration.scores[10]
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        tiny_config(target_fpr=0.0)
 
 
 def test_residual_units_are_fitted_on_the_training_normals(tiny_data, tiny_result) -> None:
@@ -61,14 +101,16 @@ def test_same_seed_same_weights_on_cpu(tiny_data, tiny_result) -> None:
     again = train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     for (name, a), b in zip(tiny_result.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
-    assert again.threshold == tiny_result.threshold
-    other = train(tiny_config(seed=1), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
+    assert again.operating_point == tiny_result.operating_point
+    other = train(tiny_config(seed=1), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+                  tiny_data["calibration"])
     assert not torch.equal(next(iter(other.model.parameters())), next(iter(tiny_result.model.parameters())))
 
 
 def test_progress_reports_every_step_with_time_left(tiny_data) -> None:
     seen: list[TrainProgress] = []
-    train(tiny_config(steps=3), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"], progress=seen.append)
+    train(tiny_config(steps=3), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"],
+          progress=seen.append)
     assert [p.step for p in seen] == [1, 2, 3]
     assert seen[-1].seconds_left == 0 and seen[0].seconds_left >= 0
     assert seen[1].validation is not None and seen[1].validation_name == "auc"
@@ -84,14 +126,18 @@ def test_cancel_flag_stops_training(tiny_data) -> None:
 
     steps: list[int] = []
     with pytest.raises(TrainingCancelled):
-        train(tiny_config(steps=10), tiny_data["train"], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"],
-              progress=lambda p: (steps.append(p.step), stop_after_two(p)), cancel=cancel)
+        train(tiny_config(steps=10), tiny_data["train"], tiny_data["val"], tiny_data["labels"],
+              tiny_data["calibration"], progress=lambda p: (steps.append(p.step), stop_after_two(p)), cancel=cancel)
     assert steps == [1, 2]
 
 
-def test_normal_only_validation_uses_a_percentile(tiny_data) -> None:
-    result = train(tiny_config(steps=2), tiny_data["train"], tiny_data["val"][:3], [0, 0, 0])
-    assert "percentile" in result.threshold.rule
+def test_normal_only_validation_still_calibrates_on_the_calibration_normals(tiny_data) -> None:
+    seen: list[TrainProgress] = []
+    result = train(tiny_config(steps=2), tiny_data["train"], tiny_data["val"][:3], [0, 0, 0], tiny_data["calibration"],
+                   progress=seen.append)
+    assert seen[-1].validation_name == "normal spread"
+    assert result.operating_point.calibration.n == 12
+    assert result.validation_metrics["threshold"] == result.operating_point.threshold()
 
 
 def test_paper_recipe_uses_raw_sums_without_ema_or_augmentation(tiny_data) -> None:
@@ -105,6 +151,8 @@ def test_bad_inputs_are_refused(tiny_data) -> None:
     with pytest.raises(ValueError, match="at least 2 normal"):
         train(tiny_config(), tiny_data["train"][:1], tiny_data["val"], tiny_data["labels"], tiny_data["calibration"])
     with pytest.raises(ValueError, match="validation needs"):
-        train(tiny_config(), tiny_data["train"], tiny_data["val"][3:], [1, 1, 1])
+        train(tiny_config(), tiny_data["train"], tiny_data["val"][3:], [1, 1, 1], tiny_data["calibration"])
+    with pytest.raises(ValueError, match="calibration needs at least one normal image"):
+        train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], [])
     with pytest.raises(ValueError, match="unknown architecture"):
         tiny_config(spec="resnet")

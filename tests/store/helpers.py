@@ -24,6 +24,6 @@ def add_score(store: Store, slide_id: int, model_id: int, score: float = 0.5, th
         l_r=0.2,
         l_l=0.3,
         threshold=threshold,
-        flagged=score >= threshold,
+        flagged=score > threshold,
         duration_seconds=0.25,
     )

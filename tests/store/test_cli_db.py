@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from ganad_clinic.cli import db
-from ganad_clinic.store import Cell, TilingRecord, open_store
+from ganad_clinic.store import Cell, Judgement, TilingRecord, open_store
 from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 
 from .helpers import record, register_model
@@ -101,7 +101,7 @@ def test_verify_refuses_a_database_not_yet_upgraded_and_leaves_it(
         command.downgrade(config, "0002")
     engine.dispose()
     assert ganad_db("verify", "--home", str(tmp_path)) == 1
-    assert "is at revision 0002, not 0004: run `ganad db upgrade` first" in capsys.readouterr().err
+    assert f"is at revision 0002, not {head_revision()}: run `ganad db upgrade` first" in capsys.readouterr().err
     assert database_revisions(f"sqlite:///{tmp_path / 'ganad.db'}") == ("0002",)
 
 
@@ -152,8 +152,11 @@ def test_the_everyday_role_adds_results_but_cannot_change_them_or_the_guards(
                         duration_seconds=0.25, tiling=TilingRecord("white cells", "1 tile, one per white cell", 257,
                                                                    1.0, 0.5),
                         cells=[Cell(cell_index=0, x=-5, y=3, width=128, height=128, found_by="white cell", score=0.9,
-                                    l_d=0.1, l_r=0.2, l_l=0.3, flagged=True)])
+                                    l_d=0.1, l_r=0.2, l_l=0.3, flagged=True, p_value=0.01)],
+                        judgement=Judgement(0.01, 0.05, 0.05, 120))
         store.add_review(slide.id, "ana", "anomaly_confirmed")
+        store.set_target_fpr(0.02, actor="ana", reason="the lab's policy")
+        store.link_acceptance_report("1.1.0", "/reports/1.1.0.pdf", actor="ana", details={"accepted": True})
         store.mark_archived(slide.id, "/archive/a.png")
         store.mark_rejected(record(store, "/in/b.png", "bbb").slide.id, "not an image")
         assert store.link_to_scored_original(copy.id) is not None

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from ganad_clinic.store import StoreError, TilingRecord, open_store
+from ganad_clinic.store import Cell, Judgement, StoreError, TilingRecord, open_store
 from ganad_clinic.store.migrate import alembic_config, database_revisions, head_revision
 from ganad_clinic.store.models import Base
 from ganad_clinic.store.verify import verify_database
@@ -154,3 +154,76 @@ def test_upgrade_from_0002_hashes_earlier_rows_exactly_as_the_store_does(db_url:
     assert all(len(value) == 64 for values in written.values() for value in values)
     engine.dispose()
     assert verify_database(db_url).problems == []
+
+
+def _columns(engine: Engine, table: str) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(table)}
+
+
+JUDGEMENT_COLUMNS = {"p_value", "target_fpr", "kept_fpr", "calibration_n"}
+
+
+def test_downgrade_from_0005_drops_the_judgement_and_keeps_the_rows_and_their_guards(db_url: str) -> None:
+    with open_store(db_url) as store:
+        model = register_model(store)
+        slide = record(store, "/incoming/a.png", "aaa").slide
+        store.add_score(slide.id, model.id, score=0.9, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
+                        duration_seconds=1, cells=[Cell(cell_index=0, x=0, y=0, width=64, height=64,
+                                                        found_by="whole image", score=0.9, l_d=1, l_r=1, l_l=1,
+                                                        flagged=True, p_value=0.01)],
+                        judgement=Judgement(0.01, 0.05, 0.05, 120))
+        store.link_acceptance_report("1.0.0", "/reports/1.0.0.pdf", actor="ana", details={})
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+
+    assert database_revisions(db_url) == ("0004",)
+    assert not JUDGEMENT_COLUMNS & _columns(engine, "scores")
+    assert "p_value" not in _columns(engine, "cells")
+    assert "acceptance_report" not in _columns(engine, "model_versions")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT score, flagged FROM scores")).all() == [(0.9, True)]
+        assert connection.execute(text("SELECT score FROM cells")).scalars().all() == [0.9]
+    for statement in ("UPDATE scores SET score = 0", "UPDATE cells SET score = 0", "DELETE FROM cells"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_upgrade_to_0005_keeps_earlier_scores_verifiable_and_adds_the_judgement(db_url: str) -> None:
+    with open_store(db_url) as store:
+        model = register_model(store)
+        slide = record(store, "/incoming/a.png", "aaa").slide
+        store.add_score(slide.id, model.id, score=0.9, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
+                        duration_seconds=1, cells=[Cell(cell_index=0, x=0, y=0, width=64, height=64,
+                                                        found_by="whole image", score=0.9, l_d=1, l_r=1, l_l=1,
+                                                        flagged=True)])
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:  # back to revision 0004, as the previous GANAD Clinic left it
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    written = _row_hashes(engine)
+
+    with open_store(db_url) as store:
+        assert database_revisions(db_url) == (head_revision(),) == ("0005",)
+        earlier = store.latest_score(slide.id)
+        assert (earlier.p_value, earlier.target_fpr, earlier.kept_fpr, earlier.calibration_n) == (None,) * 4
+        assert store.list_cells(earlier.id)[0].p_value is None
+        assert store.list_model_versions()[0].acceptance_report is None
+        judged = store.add_score(slide.id, model.id, score=0.95, l_d=1, l_r=1, l_l=1, threshold=0.7, flagged=True,
+                                 duration_seconds=1, cells=[Cell(cell_index=0, x=0, y=0, width=64, height=64,
+                                                                 found_by="whole image", score=0.95, l_d=1, l_r=1,
+                                                                 l_l=1, flagged=True, p_value=1 / 121)],
+                                 judgement=Judgement(1 / 121, 0.05, 1 / 121, 120))
+        assert store.latest_score(slide.id).p_value == 1 / 121 and judged.calibration_n == 120
+    assert {table: hashes[:len(written[table])] for table, hashes in _row_hashes(engine).items()} == written
+    assert verify_database(db_url).problems == []
+    for statement in ("UPDATE scores SET p_value = 0.5", "UPDATE cells SET p_value = 0.5"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+    engine.dispose()

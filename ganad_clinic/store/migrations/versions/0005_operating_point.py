@@ -10,8 +10,9 @@ slide false-positive rate in force when it was scored, `kept_fpr` the rate its m
 could keep for its number of cells (above the target when the calibration is too small), and
 `calibration_n` the number of calibration normals behind the p-values. `cells.p_value` is each
 cell's own. `model_versions.acceptance_report` is the path of the PDF of the model's latest
-acceptance check (screening.acceptance), linked from its registry entry. Nullable: scores written before this revision have none (their threshold was chosen
-otherwise) and keep their chained hashes, which leave NULL columns out.
+acceptance check (screening.acceptance), linked from its registry entry. Nullable: scores written
+before this revision have none (their threshold was chosen otherwise) and keep their chained
+hashes, which leave NULL columns out.
 """
 
 from __future__ import annotations
