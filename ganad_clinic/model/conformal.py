@@ -31,7 +31,7 @@ from ganad_clinic.errors import GanadError
 from ganad_clinic.model.config import DEFAULT_TARGET_FPR, check_target
 
 __all__ = ["DEFAULT_TARGET_FPR", "Calibration", "CalibrationError", "OperatingPoint", "SlideDecision",
-           "calibration_count", "check_target", "split_calibration", "p_value_words", "percent"]
+           "allowed_exceeding", "calibration_count", "check_target", "split_calibration", "p_value_words", "percent"]
 CALIBRATION_FRACTION = 0.25  # of the normal images, held out to calibrate
 MIN_CALIBRATION = 20  # calibration normals wanted at least, when the data allow
 RULE = "split-conformal"
@@ -48,6 +48,12 @@ def calibration_count(n_normals: int, reserved: int = 4) -> int:
     validation (2 each)."""
     available = max(0, n_normals - reserved)
     return min(available, max(round(n_normals * CALIBRATION_FRACTION), MIN_CALIBRATION))
+
+
+def allowed_exceeding(level: float, n: int) -> int:
+    """How many of n calibration scores may reach a cell's score for its p-value to be at most
+    `level` (at least 0: p-values below 1 / (n + 1) do not exist)."""
+    return max(0, math.floor(level * (n + 1) + _EPSILON) - 1)
 
 
 Item = TypeVar("Item")
@@ -104,7 +110,7 @@ class Calibration:
     def allowed(self, level: float) -> int:
         """A cell is flagged at `level` when at most this many calibration scores are at or above its
         score (never fewer than none: the lowest level is `lowest_rate`)."""
-        return max(0, math.floor(level * (self.n + 1) + _EPSILON) - 1)
+        return allowed_exceeding(level, self.n)
 
     def threshold(self, level: float) -> float:
         """The score a cell must exceed to be flagged at `level` (levels below `lowest_rate` are

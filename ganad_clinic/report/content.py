@@ -15,8 +15,17 @@ from typing import Any
 
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.conformal import p_value_words
-from ganad_clinic.screening.drift import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED
-from ganad_clinic.store import AuditEvent, Cell, ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store
+from ganad_clinic.store import (
+    DRIFT_ALARM_CLEARED,
+    DRIFT_ALARM_RAISED,
+    AuditEvent,
+    Cell,
+    ModelVersion,
+    ReviewDecision,
+    SlideStatus,
+    SlideSummary,
+    Store,
+)
 
 BUNDLE_METADATA = Path("configs/metadata.json")
 """Where a model bundle keeps its metadata (the bundle contract in DESIGN.md). Read here as plain

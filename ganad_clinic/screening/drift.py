@@ -29,7 +29,6 @@ monitor starts afresh (`end`). The window lives in memory: it starts empty when 
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Sequence
@@ -37,15 +36,13 @@ from dataclasses import dataclass
 
 from scipy.stats import beta, binom
 
-from ganad_clinic.model.conformal import percent
+from ganad_clinic.model.conformal import allowed_exceeding, percent
 
 DRIFT_LEVEL = 0.1  # a slide exceeds when its cell is more unusual than about 90 % of the calibration normals
 BOUND_QUANTILE = 0.999  # of the Beta law of the calibration's true exceedance rate
 WINDOW = 200  # the most recent slides tested
 ALARM_ALPHA = 1e-4  # the alarm is raised when the window's binomial test is significant at this level
 CLEAR_ALPHA = 0.01  # ... and clears when it is no longer significant at this one
-DRIFT_ALARM_RAISED = "drift.alarm_raised"  # the audit actions
-DRIFT_ALARM_CLEARED = "drift.alarm_cleared"
 _EPSILON = 1e-9  # p-values are counts over n + 1: this keeps float rounding out of comparisons
 
 
@@ -81,7 +78,7 @@ class DriftMonitor:
             raise ValueError(f"the drift window must hold at least one slide, got {window}")
         if not 0 < alarm_alpha <= clear_alpha < 1:
             raise ValueError(f"the alarm needs 0 < alarm_alpha <= clear_alpha < 1, got {alarm_alpha}, {clear_alpha}")
-        self.allowed = max(0, math.floor(level * (calibration_n + 1) + _EPSILON) - 1)  # as Calibration.allowed
+        self.allowed = allowed_exceeding(level, calibration_n)
         self.level = (self.allowed + 1) / (calibration_n + 1)  # the level the calibration resolves
         self.expected_rate = float(beta.ppf(BOUND_QUANTILE, self.allowed + 1, calibration_n - self.allowed))
         self.calibration_n = calibration_n

@@ -78,8 +78,8 @@ def reflag_slides(store: Store, *, actor: str, since: datetime | None = None) ->
         counts["newly_flagged"] += flagged and not score.flagged
         counts["no_longer_flagged"] += score.flagged and not flagged
     result = ReflagSummary(target, **counts)
-    store.audit(actor, "operating_point.reflagged", {"target_fpr": target, "since": since.isoformat() if since else None,
-                                                      **counts})
+    store.audit(actor, "operating_point.reflagged",
+                {"target_fpr": target, "since": since.isoformat() if since else None, **counts})
     return result
 
 

@@ -28,7 +28,7 @@ from ganad_clinic.model.conformal import percent
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.inference import Inferencer, score_warning
 from ganad_clinic.screening.archive import Archiver
-from ganad_clinic.screening.drift import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED, DriftMonitor, DriftState
+from ganad_clinic.screening.drift import DriftMonitor, DriftState
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
 from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
@@ -37,7 +37,15 @@ from ganad_clinic.screening.registry import current_actor, find_model_version, l
 from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
-from ganad_clinic.store import ModelVersion, Slide, Store, StoreError, resolve_home
+from ganad_clinic.store import (
+    DRIFT_ALARM_CLEARED,
+    DRIFT_ALARM_RAISED,
+    ModelVersion,
+    Slide,
+    Store,
+    StoreError,
+    resolve_home,
+)
 from ganad_clinic.store.engine import HEATMAPS_FOLDER
 from ganad_clinic.store.errors import DatabaseLostError
 

@@ -19,6 +19,8 @@ from ganad_clinic.store.models import (
     SlideStatus,
 )
 from ganad_clinic.store.repository import (
+    DRIFT_ALARM_CLEARED,
+    DRIFT_ALARM_RAISED,
     OPERATING_POINT_SET,
     Judgement,
     OperatingPointSetting,
@@ -48,6 +50,8 @@ __all__ = [
     "Judgement",
     "OperatingPointSetting",
     "OPERATING_POINT_SET",
+    "DRIFT_ALARM_RAISED",
+    "DRIFT_ALARM_CLEARED",
     "open_store",
     "resolve_home",
     "resolve_url",

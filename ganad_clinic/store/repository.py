@@ -140,6 +140,8 @@ class OperatingPointSetting:
 
 
 OPERATING_POINT_SET = "operating_point.set"  # the audit action that states the lab's target rate
+DRIFT_ALARM_RAISED = "drift.alarm_raised"  # the audit actions of the screening service's drift alarm
+DRIFT_ALARM_CLEARED = "drift.alarm_cleared"
 
 READ_BATCH = 500  # rows fetched at a time by the incremental read
 MAX_WATCHED_IDS = 5_000  # more slides to read again than this: read every slide from the lowest on

@@ -13,8 +13,7 @@ from pypdf import PdfReader
 from ganad_clinic.model.conformal import p_value_words
 from ganad_clinic.report import build_report
 from ganad_clinic.report.content import gather_content
-from ganad_clinic.screening.drift import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED
-from ganad_clinic.store import Judgement, ModelVersion, Store
+from ganad_clinic.store import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED, Judgement, ModelVersion, Store
 
 from .builders import SlideFiles, record_field, record_scored
 

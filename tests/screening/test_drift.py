@@ -17,14 +17,12 @@ from ganad_clinic.model.conformal import Calibration
 from ganad_clinic.screening import ServiceConfig
 from ganad_clinic.screening.drift import (
     ALARM_ALPHA,
-    DRIFT_ALARM_CLEARED,
-    DRIFT_ALARM_RAISED,
     WINDOW,
     DriftMonitor,
     DriftState,
 )
 from ganad_clinic.screening.registry import import_bundle
-from ganad_clinic.store import ModelVersion, Store
+from ganad_clinic.store import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED, ModelVersion, Store
 from tests.screening.helpers import TINY_CROP, Collector, screening, wait_until
 
 CALIBRATION_N = 150
