@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,6 +82,16 @@ def rate(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1 (0.05 is 5 %), got {text}")
     return value
+
+
+def parse_moment(text: str) -> date | datetime:
+    """A date (a whole day) or a date and time, ISO 8601."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-31 or 2024-05-31T14:00") from None
+    is_plain_date = len(text.strip()) == len("YYYY-MM-DD")
+    return moment.date() if is_plain_date else moment
 
 
 def add_field_scale(parser: argparse.ArgumentParser) -> None:

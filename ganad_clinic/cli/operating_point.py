@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import rate
+from ganad_clinic.cli.common import parse_moment, rate
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting.add_argument("rate", type=rate, metavar="RATE", help="e.g. 0.05 for 5 %% of normal slides")
     setting.add_argument("--reason", required=True, help="why, for the audit trail")
     reflag = actions.add_parser("reflag", help="judge earlier slides again at the lab's rate (new score rows)")
-    reflag.add_argument("--since", type=datetime.fromisoformat, metavar="DATE",
-                        help="only slides first seen since DATE (ISO 8601, e.g. 2026-12-01)")
+    reflag.add_argument("--since", type=parse_moment, metavar="DATE",
+                        help="only slides first seen since DATE (ISO 8601, e.g. 2026-12-01: from that day's start, "
+                             "local time; or 2026-12-01T14:00)")
     for action in (show, setting, reflag):
         action.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
         action.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
@@ -67,6 +68,10 @@ def _show(store: Store) -> int:
     from ganad_clinic.screening.registry import find_model_version, load_registered
 
     setting = store.target_fpr_setting()
+    if store.active_model_version() is None:
+        stated = "none stated" if setting is None else f"{_percent(setting.target_fpr)} of normal slides"
+        print(f"operating point: {stated}; no model is active (`ganad models import BUNDLE`)")
+        return 0
     model = find_model_version(store, None)
     bundle = load_registered(model)
     point = bundle.operating_point(None if setting is None else setting.target_fpr)
@@ -88,11 +93,12 @@ def _show(store: Store) -> int:
     return 0
 
 
-def _reflag(store: Store, since: datetime | None) -> int:
+def _reflag(store: Store, since: date | datetime | None) -> int:
+    from ganad_clinic.report.content import period_bounds
     from ganad_clinic.screening.reflag import reflag_slides
     from ganad_clinic.screening.registry import current_actor
 
-    summary = reflag_slides(store, actor=current_actor(), since=since)
+    summary = reflag_slides(store, actor=current_actor(), since=period_bounds(since, None)[0])
     print(f"judged again at {_percent(summary.target_fpr)}: {summary.reflagged} slides got a new score row "
           f"({summary.newly_flagged} now flagged, {summary.no_longer_flagged} no longer flagged); "
           f"{summary.unchanged} were already at this rate; {summary.without_cells} were scored before cells were kept "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import date, datetime
 from pathlib import Path
 
+from ganad_clinic.cli.common import parse_moment
 from ganad_clinic.errors import GanadError
 
 
@@ -31,16 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", action="store_true",
                         help="also write the slide table to FILE.csv and its cells to FILE_cells.csv")
     parser.set_defaults(func=run)
-
-
-def parse_moment(text: str) -> date | datetime:
-    """A date (a whole day) or a date and time, ISO 8601."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-31 or 2024-05-31T14:00") from None
-    is_plain_date = len(text.strip()) == len("YYYY-MM-DD")
-    return moment.date() if is_plain_date else moment
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,10 +44,11 @@ class CalibrationError(GanadError, ValueError):
 
 def calibration_count(n_normals: int, reserved: int = 4) -> int:
     """How many of `n_normals` normal images to hold out for calibration: CALIBRATION_FRACTION of
-    them, at least MIN_CALIBRATION when the data allow, leaving `reserved` for training and
-    validation (2 each)."""
-    available = max(0, n_normals - reserved)
-    return min(available, max(round(n_normals * CALIBRATION_FRACTION), MIN_CALIBRATION))
+    them, raised towards MIN_CALIBRATION as far as half of them allows (the other half trains: a
+    smaller calibration costs resolution, which training and the app then say, whereas a starved
+    training costs the model), never leaving fewer than `reserved`."""
+    wanted = max(round(n_normals * CALIBRATION_FRACTION), min(MIN_CALIBRATION, n_normals // 2))
+    return max(0, min(wanted, n_normals - reserved))
 
 
 def allowed_exceeding(level: float, n: int) -> int:

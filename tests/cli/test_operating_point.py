@@ -52,3 +52,19 @@ def test_reflag_without_a_stated_rate_says_so(tmp_path: Path, tiny_bundle: Path,
     assert main(["models", "import", str(tiny_bundle), "--home", str(home)]) == 0
     assert operating_point(home, "reflag") == 1
     assert "has not stated a false-positive rate" in capsys.readouterr().err
+
+
+def test_reflag_since_a_plain_date(tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture) -> None:
+    home = tmp_path / "home"
+    assert main(["models", "import", str(tiny_bundle), "--home", str(home)]) == 0
+    assert operating_point(home, "set", "0.2", "--reason", "pilot") == 0
+    assert operating_point(home, "reflag", "--since", "2026-12-01") == 0
+    assert "0 slides got a new score row" in capsys.readouterr().out
+    with open_store(home=home) as store:
+        (event,) = store.list_audit_events("operating_point.reflagged")
+        assert event.details["since"].startswith("2026-12-01T00:00:00")  # the day's start, local time
+
+
+def test_show_without_an_active_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert operating_point(tmp_path / "home", "show") == 0
+    assert "none stated; no model is active" in capsys.readouterr().out

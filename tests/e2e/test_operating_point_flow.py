@@ -20,7 +20,7 @@ TINY = ["--image-size", "32", "--width", "0.125", "--latent", "16", "--batch-siz
 
 def test_train_score_watch_and_change_the_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data, bundle, home, inbox = (tmp_path / name for name in ("data", "bundle", "home", "inbox"))
-    assert main(["synth", "--out", str(data), "--normal", "40", "--blast", "4", "--seed", "11"]) == 0
+    assert main(["synth", "--out", str(data), "--normal", "60", "--blast", "4", "--seed", "11"]) == 0
     assert main(["train", "--data", str(data), "--out", str(bundle), "--target-fpr", "0.1", *TINY]) == 0
     trained = capsys.readouterr()
     assert "calibrating on 20 normal for a false-positive rate of 10 %" in trained.out

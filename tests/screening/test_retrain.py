@@ -86,7 +86,7 @@ def test_split_holds_out_normals_and_every_anomaly(tmp_path: Path):
     normals = tuple(RetrainSample(tmp_path / f"n{i}.png", 0, FROM_FOLDER) for i in range(10))
     anomalies = (RetrainSample(tmp_path / "a.png", 1, FROM_FOLDER),)
     split = split_samples(GatheredSamples(normals, anomalies, 0))
-    assert (len(split.train), len(split.val), len(split.calibration), len(split.held_out)) == (2, 3, 6, 0)
+    assert (len(split.train), len(split.val), len(split.calibration), len(split.held_out)) == (3, 3, 5, 0)
     assert split.val_labels.count(1) == 1
     assert not set(split.train) & set(split.val) and not set(split.calibration) & set(split.train + split.val)
 
