@@ -93,9 +93,11 @@ def _import(store: Store, args: argparse.Namespace) -> int:
         print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} (not active: "
               f"`ganad models compare {model.version}`, then `ganad models activate {model.version}`)")
         return 0
-    print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} (active: the first "
-          "model of an empty registry needs no comparison; its check is recorded)")
-    for line in describe(check_candidate(store, model.version, actor=current_actor())):
+    check = check_candidate(store, model.version, actor=current_actor())
+    print(f"registered model {model.version} from {args.bundle} in {model.bundle_path} (active: the first model "
+          "of an empty registry is activated without a comparison; its figures on the evidence there is are "
+          f"recorded, and would {'' if check.accepted else 'not '}pass an acceptance check:)")
+    for line in describe(check):
         print(f"  {line}")
     return 0
 

@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(_row(name, result, heatmap, warning)))
         else:
             _print_plain(name, result, warning, args.cells)
+        shortfall = inferencer.operating_point.shortfall(len(result.cells))
+        if shortfall is not None:
+            print(f"ganad score: {name}: {shortfall}", file=sys.stderr)
     return 1 if failed else 0
 
 

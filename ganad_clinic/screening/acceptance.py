@@ -7,7 +7,8 @@ review says normal or anomaly confirmed and whose content the candidate's traini
 those files (no review contradicting them). Calibration normals set the candidate's threshold, so
 its specificity on them is favoured by construction; the check says how many of the normals they
 are. Both models score every evidence slide as the screening service scores it (Inferencer, at the
-lab's stated false-positive rate, else each model at its own training target).
+lab's stated false-positive rate, else both at the active model's own training target, the rate in
+force).
 
 Each figure (AUC, sensitivity and specificity at the operating point) has a 95 % percentile
 bootstrap interval: RESAMPLES resamples drawn with a seeded generator, stratified by class (each
@@ -143,7 +144,8 @@ class Evidence:
 class AcceptanceCheck:
     """A candidate judged against the active model (None: no other model is active, so the
     candidate is judged on its own figures and the minimums). `target_fpr` is the lab's stated
-    rate, None when each model was judged at its own training target."""
+    rate, None when it stated none; both models are judged at one rate (ModelFigures.target_fpr):
+    the lab's, else the active model's own training target, the rate in force."""
 
     candidate: ModelVersion
     active: ModelVersion | None
@@ -223,11 +225,15 @@ def check_candidate(store: Store, version: str, *, field_scale: float = 1.0, see
         active = None
     setting = store.target_fpr_setting()
     target = None if setting is None else setting.target_fpr
-    candidate_scorer = Inferencer(load_registered(candidate), field_scale, target_fpr=target)
-    evidence = gather_evidence(store, candidate_scorer.bundle.metadata)
+    candidate_bundle = load_registered(candidate)
+    active_bundle = None if active is None else load_registered(active)
+    # one rate for both models: the lab's, else the one in force now (the active model's own target)
+    rate = target if target is not None else (active_bundle or candidate_bundle).target_fpr
+    candidate_scorer = Inferencer(candidate_bundle, field_scale, target_fpr=rate)
+    evidence = gather_evidence(store, candidate_bundle.metadata)
     scorers = [candidate_scorer]
-    if active is not None:
-        scorers.append(Inferencer(load_registered(active), field_scale, target_fpr=target))
+    if active_bundle is not None:
+        scorers.append(Inferencer(active_bundle, field_scale, target_fpr=rate))
     labels = np.array([slide.label for slide in evidence.slides], dtype=np.int64)
     total = len(scorers) * len(evidence.slides)
     scored: list[tuple[np.ndarray, np.ndarray]] = []
@@ -385,12 +391,12 @@ def describe(check: AcceptanceCheck) -> list[str]:
 
 
 def operating_point_words(check: AcceptanceCheck) -> str:
+    """The one rate both models were judged at, and where it comes from."""
+    rate = percent(check.candidate_figures.target_fpr)
     if check.target_fpr is not None:
-        return f"at most {percent(check.target_fpr)} of normal slides flagged (the lab's stated rate)"
-    text = f"each model at its own training target: candidate {percent(check.candidate_figures.target_fpr)}"
-    if check.active_figures is not None:
-        text += f", active {percent(check.active_figures.target_fpr)}"
-    return text
+        return f"at most {rate} of normal slides flagged (the lab's stated rate)"
+    whose = "the active model's" if check.active is not None else "the candidate's"
+    return f"at most {rate} of normal slides flagged ({whose} training target; the lab has stated no rate)"
 
 
 def evidence_words(evidence: Evidence) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from ganad_clinic.cli import main
 from ganad_clinic.store import open_store
+from tests.screening.helpers import write_png
 
 
 def operating_point(home: Path, *args: str) -> int:
@@ -68,3 +69,13 @@ def test_reflag_since_a_plain_date(tmp_path: Path, tiny_bundle: Path, capsys: py
 def test_show_without_an_active_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert operating_point(tmp_path / "home", "show") == 0
     assert "none stated; no model is active" in capsys.readouterr().out
+
+
+def test_score_says_when_the_asked_rate_cannot_be_kept(tmp_path: Path, tiny_bundle: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    crop = write_png(tmp_path / "crop.png", 3)
+    assert main(["score", "--bundle", str(tiny_bundle), "--threads", "1", "--target-fpr", "0.001", str(crop)]) == 0
+    assert (f"ganad score: {crop}: 12 calibration normals cannot keep a false-positive rate of 0.1 % for a single "
+            "cell") in capsys.readouterr().err
+    assert main(["score", "--bundle", str(tiny_bundle), "--threads", "1", "--target-fpr", "0.5", str(crop)]) == 0
+    assert "cannot keep" not in capsys.readouterr().err
