@@ -31,7 +31,7 @@ from ganad_clinic.errors import GanadError
 from ganad_clinic.model.config import DEFAULT_TARGET_FPR, check_target
 
 __all__ = ["DEFAULT_TARGET_FPR", "Calibration", "CalibrationError", "OperatingPoint", "SlideDecision",
-           "allowed_exceeding", "calibration_count", "check_target", "split_calibration", "p_value_words", "percent"]
+           "allowed_exceeding", "calibration_count", "check_target", "slide_p_value_words", "split_calibration", "p_value_words", "percent"]
 CALIBRATION_FRACTION = 0.25  # of the normal images, held out to calibrate
 MIN_CALIBRATION = 20  # calibration normals wanted at least, when the data allow
 RULE = "split-conformal"
@@ -211,3 +211,13 @@ def p_value_words(p_value: float, n: int, what: str = "normal cells") -> str:
         return f"no more unusual than the {what} this model was calibrated on"
     share = math.floor(100 * below / n)
     return f"more unusual than {share} % of the {n} {what} this model was calibrated on"
+
+
+def slide_p_value_words(p_value: float, cell_p_values: Sequence[float], n: int) -> str:
+    """A slide's p-value said for a technician. A crop's is its cell's (`p_value_words`); a slide
+    of m cells has min(1, m x its smallest cell p-value), which is not a share of calibration cells:
+    say its most unusual cell, then how often a normal slide of as many cells shows one so unusual."""
+    if len(cell_p_values) <= 1:
+        return p_value_words(p_value, n)
+    return (f"its most unusual cell is {p_value_words(min(cell_p_values), n)}; a normal slide of "
+            f"{len(cell_p_values)} cells shows one so unusual at most {percent(p_value)} of the time")

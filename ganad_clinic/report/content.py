@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
-from ganad_clinic.model.conformal import p_value_words
+from ganad_clinic.model.conformal import p_value_words, slide_p_value_words
 from ganad_clinic.store import (
     DRIFT_ALARM_CLEARED,
     DRIFT_ALARM_RAISED,
@@ -104,11 +104,19 @@ class SlideRow:
         return tuple(sorted((cell for cell in self.cells if cell.flagged), key=lambda cell: (-cell.score, cell.number)))
 
     def p_value_text(self, p_value: float | None) -> str | None:
-        """A p-value of this slide's score (its own or a cell's) in words; None for a score made
-        before p-values were kept."""
+        """A cell's p-value in words; None for a score made before p-values were kept."""
         if p_value is None or not self.calibration_n:
             return None
         return p_value_words(p_value, self.calibration_n)
+
+    @property
+    def slide_p_value_text(self) -> str | None:
+        """The slide's p-value in words (`slide_p_value_words`); None for a score made before
+        p-values were kept."""
+        cell_p_values = [cell.p_value for cell in self.cells if cell.p_value is not None]
+        if self.p_value is None or not self.calibration_n:
+            return None
+        return slide_p_value_words(self.p_value, cell_p_values, self.calibration_n)
 
     @property
     def shows_cells(self) -> bool:

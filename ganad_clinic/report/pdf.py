@@ -487,7 +487,7 @@ def _details(row: SlideRow, fonts: ReportFonts, styles: _Styles, width: float) -
         if row.reviewed_at is not None:
             review += f", {row.reviewed_at:%Y-%m-%d %H:%M}"
     cells = [f"{len(row.flagged_cells)} of {len(row.cells)} cells flagged"] if row.shows_cells else []
-    words = row.p_value_text(row.p_value)
+    words = row.slide_p_value_text
     lines = [
         f"<b>{fonts.markup(row.file_name, width, DETAILS_SIZE, bold=True)}</b>",
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",

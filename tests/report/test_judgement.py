@@ -62,13 +62,15 @@ def test_flagged_slides_and_cells_say_their_p_values_in_words(store: Store, mode
     build_report(store, tmp_path / "r.pdf")
     text = text_of(tmp_path / "r.pdf")
 
-    assert f"Slide p = {SLIDE_P:.3g}: {p_value_words(SLIDE_P, N)}" in text
+    # a field's p-value (12 x its smallest cell's) is not a share of calibration cells: its top cell is said
+    assert (f"Slide p = {SLIDE_P:.3g}: its most unusual cell is {p_value_words(1 / 151, N)}; a normal slide of 12 "
+            "cells shows one so unusual at most 7.95 % of the time") in text
     assert f"Slide p = {2 / 151:.3g}: {p_value_words(2 / 151, N)}" in text
     assert f"p = {1 / 151:.3g}: {p_value_words(1 / 151, N)}" in text  # cell 2, close up
     assert f"p = {3 / 151:.3g}: {p_value_words(3 / 151, N)}" in text  # cell 5
     assert text.count("this model was calibrated on") == 4  # the old score says nothing
     rows = {row.file_name: row for row in gather_content(store).rows}
-    assert rows["old.png"].p_value_text(rows["old.png"].p_value) is None
+    assert rows["old.png"].slide_p_value_text is None
 
 
 def test_the_summary_says_whether_a_drift_alarm_was_raised_in_the_period(store: Store, model: ModelVersion,
