@@ -31,7 +31,8 @@ from ganad_clinic.errors import GanadError
 from ganad_clinic.model.config import DEFAULT_TARGET_FPR, check_target
 
 __all__ = ["DEFAULT_TARGET_FPR", "Calibration", "CalibrationError", "OperatingPoint", "SlideDecision",
-           "allowed_exceeding", "calibration_count", "check_target", "slide_p_value_words", "split_calibration", "p_value_words", "percent"]
+           "allowed_exceeding", "calibration_count", "check_target", "p_value_words", "percent",
+           "slide_p_value_words", "split_calibration"]
 CALIBRATION_FRACTION = 0.25  # of the normal images, held out to calibrate
 MIN_CALIBRATION = 20  # calibration normals wanted at least, when the data allow
 RULE = "split-conformal"
