@@ -113,7 +113,8 @@ def _bundle(path: Path, image_size: int) -> Path:
     images = [generate_cell(crop_rng(1, False, index), False).astype(np.float32) / 255 for index in range(8)]
     val = [generate_cell(crop_rng(1, blast, 100 + index), blast).astype(np.float32) / 255
            for index in range(3) for blast in (False, True)]
-    result = train(replace(TrainConfig(image_size=image_size), steps=1, batch_size=4), images, val, [0, 1] * 3, val[::2])
+    result = train(replace(TrainConfig(image_size=image_size), steps=1, batch_size=4), images, val, [0, 1] * 3,
+                   val[::2])
     return save_bundle(path, result.model, result.score_config, result.operating_point)
 
 

@@ -41,7 +41,8 @@ def main() -> None:
         if args.recipe == "paper":
             config = paper_recipe(config)
         started = time.monotonic()
-        result = train(config, split.train, split.val, split.val_labels, split.val_normals)  # AUC only: no calibration needed
+        # AUC only: the validation normals stand in for calibration normals (no calibrated threshold here)
+        result = train(config, split.train, split.val, split.val_labels, split.val_normals)
         seconds = time.monotonic() - started
         x_train, x_test = prepare_eval_batch(split.train, config), prepare_eval_batch(split.test, config)
         terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
