@@ -1,5 +1,6 @@
 """The cells of the slide in view, highest score first: a crop of each, its number (as on its box),
-its score and whether it is flagged. A click or the arrow keys pick a cell for the viewer.
+its score and whether it is flagged (at the operating point its slide was scored at). A click or
+the arrow keys pick a cell for the viewer.
 
 Thumbnails are cut from the displayed picture when a row is first drawn, so a field tiled by a grid
 of thousands of tiles costs nothing until it is scrolled to.
@@ -21,7 +22,7 @@ from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from ganad_clinic.app.images import to_pixmap
-from ganad_clinic.imaging.overlay import cell_colour, picture_rect
+from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, picture_rect
 from ganad_clinic.model.inference import CellResult
 
 THUMBNAIL = 44
@@ -35,9 +36,14 @@ ROOT = QModelIndex()
 HEADERS = ("Crop", "Cell", "Score", "Result")
 
 
-def cell_verdict(score: float, threshold: float) -> str:
-    """A cell's flag in the list's words, by the same rule as its box's colour (imaging.overlay.cell_colour)."""
-    return "flagged" if score >= threshold else "normal"
+def cell_verdict(cell: CellResult) -> str:
+    """A cell's flag in the list's words (its box is coloured by the same flag, `flag_colour`)."""
+    return "flagged" if cell.flagged else "normal"
+
+
+def flag_colour(cell: CellResult) -> QColor:
+    """A cell's box and verdict colour: vermillion when flagged, blue otherwise (the overlay's two colours)."""
+    return QColor(*(FLAGGED_COLOUR if cell.flagged else NORMAL_COLOUR))
 
 
 class CellTableModel(QAbstractTableModel):
@@ -46,24 +52,18 @@ class CellTableModel(QAbstractTableModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cells: list[CellResult] = []
-        self.threshold = 0.0
         self._image = np.zeros((0, 0, 3), dtype=np.uint8)
         self._scale = 1.0
         self._thumbnails: dict[int, QPixmap] = {}
 
-    def set_cells(self, cells: list[CellResult], image: np.ndarray, scale: float, threshold: float) -> None:
+    def set_cells(self, cells: list[CellResult], image: np.ndarray, scale: float) -> None:
         """`image` is the displayed picture, `scale` its pixels per slide pixel (the cells' boxes are
         in slide pixels)."""
         self.beginResetModel()
         self.cells = sorted(cells, key=lambda cell: (-cell.score, cell.index))
-        self._image, self._scale, self.threshold = image, scale, threshold
+        self._image, self._scale = image, scale
         self._thumbnails = {}
         self.endResetModel()
-
-    def set_threshold(self, threshold: float) -> None:
-        self.threshold = threshold
-        if self.cells:
-            self.dataChanged.emit(self.index(0, SCORE), self.index(len(self.cells) - 1, RESULT))
 
     def row_of(self, cell_index: int) -> int:
         return next(row for row, cell in enumerate(self.cells) if cell.index == cell_index)
@@ -87,15 +87,16 @@ class CellTableModel(QAbstractTableModel):
             return self._thumbnail(cell)
         if role == Qt.ItemDataRole.DisplayRole:
             return {NUMBER: str(cell.index + 1), SCORE: f"{cell.score:.4f}",
-                    RESULT: cell_verdict(cell.score, self.threshold)}.get(column)
+                    RESULT: cell_verdict(cell)}.get(column)
         if role == Qt.ItemDataRole.ForegroundRole and column == RESULT:
-            return QColor(*cell_colour(cell.score, self.threshold))
+            return flag_colour(cell)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (NUMBER, SCORE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             tile = cell.tile
             return (f"Cell {cell.index + 1} ({cell.found_by}): {tile.width} × {tile.height} px at "
-                    f"x {tile.left}, y {tile.top}; L_D {cell.l_d:.4g}, L_R {cell.l_r:.4g}, L_L {cell.l_l:.4g}")
+                    f"x {tile.left}, y {tile.top}; L_D {cell.l_d:.4g}, L_R {cell.l_r:.4g}, L_L {cell.l_l:.4g}; "
+                    f"p-value {cell.p_value:.3g}")
         return None
 
     def _thumbnail(self, cell: CellResult) -> QPixmap:
@@ -138,18 +139,14 @@ class CellList(QTableView):
         self.selectionModel().currentRowChanged.connect(self._row_changed)
         self.clicked.connect(lambda index: self.cell_chosen.emit(self.cell_model.cells[index.row()].index))
 
-    def show_cells(self, cells: list[CellResult], image: np.ndarray, scale: float, threshold: float,
-                   current: int | None) -> None:
+    def show_cells(self, cells: list[CellResult], image: np.ndarray, scale: float, current: int | None) -> None:
         """List these cells with `current` (a cell index) marked, without announcing it as a choice."""
-        self.cell_model.set_cells(cells, image, scale, threshold)
+        self.cell_model.set_cells(cells, image, scale)
         self.mark(current)
         self._only_marked = current is not None
 
     def clear(self) -> None:
-        self.cell_model.set_cells([], np.zeros((0, 0, 3), dtype=np.uint8), 1.0, 0.0)
-
-    def set_threshold(self, threshold: float) -> None:
-        self.cell_model.set_threshold(threshold)
+        self.cell_model.set_cells([], np.zeros((0, 0, 3), dtype=np.uint8), 1.0)
 
     def mark(self, cell_index: int | None) -> None:
         """Make this cell the current row quietly (it was chosen elsewhere, on the slide or by a key)."""

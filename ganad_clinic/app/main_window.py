@@ -6,6 +6,9 @@ service. The queue is read on a worker thread (app.queue_reader: only what chang
 read, and the active model), whenever the service reports a slide and every few seconds for
 changes made elsewhere (another workstation on a shared database); the rows are merged on the main
 thread. Saving a review is the one database write made here (one short transaction).
+
+The status bar says the operating point in force (the lab's stated rate, or the model's training
+target) and, while the screening service reports one, its drift alarm.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from ganad_clinic.app.folders_panel import FoldersPanel
 from ganad_clinic.app.inspection_worker import InspectionThread
 from ganad_clinic.app.models_panel import ModelsDialog
 from ganad_clinic.app.opened_files import is_image_file, stage_for_screening
+from ganad_clinic.app.operating_point_dialog import APPLIES, OperatingPointDialog
+from ganad_clinic.app.operating_words import rate_in_force
 from ganad_clinic.app.queue_panel import QueuePanel
-from ganad_clinic.app.queue_reader import QueueReader, QueueUpdate
+from ganad_clinic.app.queue_reader import ModelFacts, QueueReader, QueueUpdate
 from ganad_clinic.app.report_dialog import ReportDialog
 from ganad_clinic.app.retrain_dialog import RetrainDialog
 from ganad_clinic.app.review_panel import ReviewPanel
@@ -42,8 +47,18 @@ from ganad_clinic.app.settings_dialog import SettingsDialog
 from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.workers import BackgroundCall
+from ganad_clinic.model.conformal import percent
+from ganad_clinic.screening.drift import DriftState
 from ganad_clinic.screening.names import slide_file
-from ganad_clinic.store import ModelVersion, ReviewDecision, SlideStatus, SlideSummary, Store, StoreError
+from ganad_clinic.store import (
+    ModelVersion,
+    OperatingPointSetting,
+    ReviewDecision,
+    SlideStatus,
+    SlideSummary,
+    Store,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +66,7 @@ REFRESH_DELAY_MS = 150  # events in a burst become one refresh
 POLL_INTERVAL_MS = 5_000
 SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+DRIFT_STYLE = "background: #c82828; color: white; font-weight: 600; padding: 1px 8px;"
 
 
 class MainWindow(QMainWindow):
@@ -64,15 +80,16 @@ class MainWindow(QMainWindow):
         self.models_dialog: ModelsDialog | None = None
         self._shut_down = False
         self.active_model: ModelVersion | None = None
-        self.active_weights: tuple[float, float] | None = None
+        self.active_facts: ModelFacts | None = None
+        self.operating_point: OperatingPointSetting | None = None  # the lab's stated rate, as last read
+        self.drift: DriftState | None = None  # the service's latest drift state
+        self.notice: QMessageBox | None = None  # the last change of the operating point, said
         self.loaded = False  # the first read of the queue is in
 
         self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
         self.inspector = InspectionThread(store, self)
         self.table_model = SlideTableModel(self)
-        self.table_model.set_threshold_offset(settings.threshold_offset)
         self.viewer = SlideViewer(settings.overlay_opacity)
-        self.viewer.set_threshold_offset(settings.threshold_offset)
         self._make_actions()  # after the viewer: its cell keys are in the Review menu
         self.folders_panel = FoldersPanel(settings.watched_folders)
         self.queue = QueuePanel(self.table_model)
@@ -100,6 +117,7 @@ class MainWindow(QMainWindow):
         self.controller.problem.connect(self._service_problem)
         self.controller.failed.connect(self._service_failed)
         self.controller.state_changed.connect(self._update_status)
+        self.controller.drift_changed.connect(self._drift_changed)
         self.inspector.worker.finished.connect(self.viewer.show_inspection)
         self.inspector.worker.failed.connect(self.viewer.show_failure)
         self.queue.current_changed.connect(self._show_slide)
@@ -140,6 +158,8 @@ class MainWindow(QMainWindow):
         self.previous_action = self._action("Previous awaiting review", "K", lambda: self.go_to_awaiting(-1))
         self.models_action = self._action("Models…", "Ctrl+M", self.open_models)
         self.retrain_action = self._action("Retrain on local normals…", "Ctrl+R", self.open_retrain)
+        self.operating_point_action = self._action("Operating point…", None, self.open_operating_point,
+                                                   "Change the share of normal slides the tool may flag (audited)")
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
@@ -159,6 +179,7 @@ class MainWindow(QMainWindow):
         model_menu = menus.addMenu("&Model")
         model_menu.addAction(self.models_action)
         model_menu.addAction(self.retrain_action)
+        model_menu.addAction(self.operating_point_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
         toolbar.setMovable(False)
@@ -185,10 +206,16 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
 
     def _make_status_bar(self) -> None:
+        self.drift_label = QLabel()
+        self.drift_label.setStyleSheet(DRIFT_STYLE)
+        self.drift_label.setWordWrap(True)
+        self.drift_label.hide()
         self.watcher_label = QLabel()
         self.queue_label = QLabel()
+        self.operating_label = QLabel()
         self.model_label = QLabel()
-        for label in (self.watcher_label, self.queue_label, self.model_label):
+        self.statusBar().addPermanentWidget(self.drift_label, 1)  # permanent: a passing message never hides it
+        for label in (self.watcher_label, self.queue_label, self.operating_label, self.model_label):
             label.setContentsMargins(10, 0, 10, 0)
             self.statusBar().addPermanentWidget(label)
 
@@ -204,7 +231,8 @@ class MainWindow(QMainWindow):
         return self.refresher.busy or self.table_model.inserting
 
     def _refreshed(self, update: QueueUpdate) -> None:
-        self.active_model, self.active_weights = update.active_model, update.active_weights
+        self.active_model, self.active_facts = update.active_model, update.active_facts
+        self.operating_point = update.operating_point
         self.table_model.merge(update.summaries)
         self._follow_current()
         self._update_status()
@@ -255,6 +283,28 @@ class MainWindow(QMainWindow):
         self.watcher_label.setText(self.controller.describe())
         active = self.active_model
         self.model_label.setText(f"Model {active.version}" if active else "No active model")
+        facts = self.active_facts
+        self.operating_label.setText(rate_in_force(self.operating_point, None if facts is None else facts.target_fpr))
+
+    def _drift_changed(self, state: DriftState) -> None:
+        """The service's drift alarm: shown until a cleared state comes."""
+        raised = state.alarm and (self.drift is None or not self.drift.alarm)
+        cleared = not state.alarm and self.drift is not None and self.drift.alarm
+        self.drift = state
+        if state.alarm:
+            self.drift_label.setText(f"Drift alarm: {state.message}")
+            expected = percent(state.expected_rate)
+            self.drift_label.setToolTip(f"{state.exceeding} of the last {state.window} slides looked unusual against "
+                                        f"the calibration normals; normal slides do so at most {expected} of the "
+                                        f"time (binomial p = {state.p_value:.2g}). A stain, focus or scanner change, "
+                                        "or a run of abnormal samples: both worth a look.")
+            self.drift_label.show()
+            if raised:
+                log.warning("drift alarm: %s", state.message)
+        else:
+            self.drift_label.hide()
+            if cleared:
+                self.statusBar().showMessage(f"Drift alarm cleared: {state.message}", 15_000)
 
     # review
 
@@ -363,11 +413,9 @@ class MainWindow(QMainWindow):
     def _model_changed(self) -> None:
         if self.models_dialog is not None:
             self.models_dialog.panel.refresh()
-            self.active_model = next((model for model in self.models_dialog.panel.models if model.active), None)
-        self.refresh()  # the worker reads the active model too
+        self.refresh()  # the worker reads the active model too; the status bar follows
         if self.controller.state in (WatcherState.NO_MODEL, WatcherState.FAILED):
             self.controller.restart()
-        self._update_status()
 
     def _opacity_changed(self, percent: int) -> None:
         self.settings.overlay_opacity = percent
@@ -406,20 +454,41 @@ class MainWindow(QMainWindow):
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self.store, self.home, self.settings, self)
             self.models_dialog.panel.active_changed.connect(self._model_changed)
+            self.models_dialog.panel.operating_point_requested.connect(self.open_operating_point)
         self.models_dialog.panel.refresh()
         self._show(self.models_dialog)
         return self.models_dialog
 
+    def open_operating_point(self) -> OperatingPointDialog:
+        """The rate in force and a way to change it (a reason is required; audited)."""
+        facts = self.active_facts
+        dialog = OperatingPointDialog(self.store, self.settings, self.operating_point,
+                                      None if facts is None else facts.target_fpr, self)
+        dialog.changed.connect(self._operating_point_changed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._show(dialog)
+        return dialog
+
+    def _operating_point_changed(self, setting: OperatingPointSetting) -> None:
+        self.operating_point = setting
+        self._update_status()
+        self.notice = QMessageBox(QMessageBox.Icon.Information, "Operating point",
+                                  f"The operating point is now at most {percent(setting.target_fpr)} of normal slides "
+                                  f"flagged. {APPLIES}", QMessageBox.StandardButton.Ok, self)
+        self.notice.open()  # not modal to the event loop: screening and the queue carry on
+        self.refresh()
+        if self.models_dialog is not None:
+            self.models_dialog.panel.refresh()
+
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.active_weights, self)
+        facts = self.active_facts
+        dialog = SettingsDialog(self.settings, None if facts is None else facts.weights, self)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         changes = dialog.apply()
         if not changes:
             return
         self._audit_settings(changes)
-        self.table_model.set_threshold_offset(self.settings.threshold_offset)
-        self.viewer.set_threshold_offset(self.settings.threshold_offset)
         self.review_panel.set_reviewer(self.settings.reviewer)
         self.folders_panel.set_folders(self.settings.watched_folders)
         if SERVICE_SETTINGS & changes.keys():

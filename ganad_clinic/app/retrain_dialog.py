@@ -1,5 +1,6 @@
 """Retrain on local normal samples: gather, train in a worker (progress, time left, live losses,
-Cancel), then show the candidate beside the active model; it becomes active only on request.
+Cancel), then check the candidate against the active model on the held-out evidence (the
+acceptance check, app.acceptance_view); it becomes active only on request, through that check.
 
 The active model, its metadata and the samples (a look at every reviewed slide's file) are read on
 a worker thread too; training starts from the samples the dialog shows."""
@@ -9,27 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from ganad_clinic.app.acceptance_view import AcceptanceView
 from ganad_clinic.app.loss_plot import LossPlot
-from ganad_clinic.app.models_panel import figure
 from ganad_clinic.app.settings import AppSettings
 from ganad_clinic.app.workers import BackgroundCall, TaskRunner
 from ganad_clinic.model.bundle import BundleError, read_metadata
@@ -46,8 +44,6 @@ from ganad_clinic.screening.retrain import (
 from ganad_clinic.store import ModelVersion, Store, StoreError
 
 MAX_STEPS = 100_000
-COMPARISON_ROWS = ("Version", "Threshold", "Validation AUC", "Sensitivity", "Specificity",
-                   "Training tiles", "Validation tiles (normal / anomalous)")
 
 
 @dataclass(frozen=True)
@@ -127,20 +123,12 @@ class RetrainDialog(QDialog):
         self.progress = QProgressBar()
         self.progress_label = QLabel("")
         self.plot = LossPlot()
-        self.comparison = QTableWidget(len(COMPARISON_ROWS), 2)
-        self.comparison.setVerticalHeaderLabels(COMPARISON_ROWS)
-        self.comparison.setHorizontalHeaderLabels(("Active model", "Candidate"))
-        self.comparison.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.comparison.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.comparison.verticalHeader().setDefaultSectionSize(24)
-        self.comparison.setFixedHeight(self.comparison.horizontalHeader().sizeHint().height()
-                                       + 24 * len(COMPARISON_ROWS) + 4)
-        self.comparison.setVisible(False)
         self.result_note = QLabel("")
         self.result_note.setWordWrap(True)
-        self.activate_button = QPushButton("Activate candidate")
-        self.activate_button.setEnabled(False)
-        self.activate_button.clicked.connect(self.activate_candidate)
+        self.acceptance = AcceptanceView(store, home, settings, self)
+        self.acceptance.activated.connect(self._activated)
+        self.acceptance.setVisible(False)
+        self.activate_button = self.acceptance.activate_button
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         run_row = QHBoxLayout()
@@ -149,15 +137,14 @@ class RetrainDialog(QDialog):
         run_row.addWidget(self.progress, 1)
         end_row = QHBoxLayout()
         end_row.addStretch(1)
-        end_row.addWidget(self.activate_button)
         end_row.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(run_row)
         layout.addWidget(self.progress_label)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.comparison)
         layout.addWidget(self.result_note)
+        layout.addWidget(self.acceptance)
         layout.addLayout(end_row)
         self.steps.setValue(TrainConfig.steps)
         self.update_summary()
@@ -246,11 +233,8 @@ class RetrainDialog(QDialog):
                            progress=report, cancel=cancel)
 
         self.candidate = None
-        self.comparison.verticalHeader().setDefaultSectionSize(24)
-        self.comparison.setFixedHeight(self.comparison.horizontalHeader().sizeHint().height()
-                                       + 24 * len(COMPARISON_ROWS) + 4)
-        self.comparison.setVisible(False)
-        self.activate_button.setEnabled(False)
+        self.acceptance.show_check(None)
+        self.acceptance.setVisible(False)
         self.result_note.setText("")
         self.plot.clear(config.steps)
         self.progress.setRange(0, config.steps)
@@ -289,25 +273,12 @@ class RetrainDialog(QDialog):
         self.candidate = candidate
         self.progress.setValue(self.progress.maximum())
         self.progress_label.setText(f"Candidate {candidate.model.version} registered (not active).")
-        columns = (
-            (candidate.parent.version, f"{candidate.active_threshold:.4f}", candidate.active_metrics),
-            (candidate.model.version, f"{candidate.threshold:.4f}", candidate.metrics),
-        )
-        for column, (version, threshold, metrics) in enumerate(columns):
-            cells = (version, threshold, figure(metrics.get("auc")), figure(metrics.get("sensitivity")),
-                     figure(metrics.get("specificity")), str(candidate.n_train_tiles) if column else "–",
-                     f"{candidate.n_val_normal} / {candidate.n_val_anomalous}")
-            for row, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.comparison.setItem(row, column, item)
-        self.comparison.setVisible(True)
-        note = ("Both models scored the same validation slides as screening scores them, each at its own threshold "
-                f"(candidate: {candidate.threshold_rule}).")
-        if not candidate.n_val_anomalous:
-            note += " No confirmed anomalies were available, so AUC and sensitivity cannot be measured."
-        self.result_note.setText(note)
-        self.activate_button.setEnabled(True)
+        self.result_note.setText(
+            f"Its validation figures rest on {candidate.n_val_normal} normal and {candidate.n_val_anomalous} "
+            f"anomalous slides ({candidate.threshold_rule}); the acceptance check below judges it against the "
+            f"active model {candidate.parent.version} on the held-out evidence (it was audited).")
+        self.acceptance.setVisible(True)
+        self.acceptance.show_result(candidate.check)
         self.model_registered.emit()
 
     def _on_failed(self, message: str) -> None:
@@ -321,26 +292,18 @@ class RetrainDialog(QDialog):
         self._training = False
         self._set_running(False)
 
-    def activate_candidate(self) -> None:
-        if self.candidate is None:
-            return
-        try:
-            self.store.activate_model_version(self.candidate.model.version, actor=self.settings.actor())
-        except StoreError as error:
-            QMessageBox.warning(self, "Activate", str(error))
-            return
-        self.activate_button.setEnabled(False)
-        self.result_note.setText(f"Model {self.candidate.model.version} is now active; "
-                                 f"roll back in Models if needed.")
+    def _activated(self, model: ModelVersion) -> None:
+        self.result_note.setText(f"Model {model.version} is now active; roll back in Models if needed.")
         self.model_activated.emit()
 
     def stop_work(self, timeout_ms: int = 60_000) -> bool:
         """Cancel a running training and wait for its thread (nothing is saved), and end the gatherer's."""
         gatherer_stopped = self.gatherer.stop(timeout_ms)
+        acceptance_stopped = self.acceptance.stop_work(timeout_ms)
         training_stopped = self.runner is None or self.runner.stop(timeout_ms)
         if training_stopped:
             self._training = False
-        return training_stopped and gatherer_stopped
+        return training_stopped and gatherer_stopped and acceptance_stopped
 
     def closeEvent(self, event) -> None:
         if self.running:

@@ -1,7 +1,7 @@
 """The screening service inside the app: start, pause, restart on new folders, stop on close.
 
 The service is headless and calls its listeners on its own thread; this controller re-emits each
-event as a Qt signal, which reaches main-thread receivers queued. A service cannot be restarted,
+event as a Qt signal, which reaches main-thread receivers queued (the drift alarm too). A service cannot be restarted,
 so a change of folders stops the running one and starts a new one once it has stopped.
 """
 
@@ -34,6 +34,7 @@ class ScreeningController(QObject):
     problem = Signal(str)  # the service carries on
     failed = Signal(str)  # the service stopped
     state_changed = Signal()
+    drift_changed = Signal(object)  # screening.drift.DriftState: an alarm raised, or cleared
     _stopped = Signal(object)  # from the service's thread
 
     def __init__(self, store: Store, home: Path, *, torch_threads: int | None = None,
@@ -97,7 +98,7 @@ class ScreeningController(QObject):
                                torch_threads=self.torch_threads or default_torch_threads())
         self._service = ScreeningService(self.store, config, on_scored=self.slide_scored.emit,
                                          on_rejected=self.slide_rejected.emit, on_error=self.problem.emit,
-                                         on_stopped=self._stopped.emit)
+                                         on_stopped=self._stopped.emit, on_drift=self.drift_changed.emit)
         self._service.start()
         self._set_state(WatcherState.WATCHING)
 

@@ -127,11 +127,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("field_scale", "field_scale", Kind.NUMBER, DEFAULT_FIELD_SCALE, "Field pixel scale",
             "Pixel scale of large field images relative to the training crops (tiling).",
             minimum=0.05, maximum=8.0, step=0.05),
-    Setting("threshold_offset", "threshold_offset", Kind.NUMBER, 0.0, "Threshold offset",
-            "Flag shown when score ≥ model threshold + offset (negative: more sensitive). Applied in this app "
-            "(queue, filters, viewer) to old and new slides alike. The stored flags, and the PDF reports built "
-            "from them, keep each model's own threshold.",
-            minimum=-100.0, maximum=100.0, step=0.1),
     Setting("lam", "lambda", Kind.NUMBER, DEFAULT_LAMBDA, "λ (critic vs pixels)", minimum=0.0, maximum=1.0, step=0.05),
     Setting("beta", "beta", Kind.NUMBER, DEFAULT_BETA, "β (latent)", RETRAIN_HELP, minimum=0.0, maximum=100.0,
             step=0.1),
@@ -159,7 +154,8 @@ class AppSettings:
     default, so a fresh install just works.
 
     λ and β are those of the next retrain: a trained model keeps the ones it was calibrated with.
-    `threshold_offset` is added to each score's threshold when the app decides what to show as flagged.
+    What is flagged is never a setting here: each score's stored flag is shown (the lab's operating
+    point is stated in the audit trail, `Store.set_target_fpr`).
     """
 
     # the properties, for readers and type checkers; their code comes from SETTINGS below
@@ -169,7 +165,6 @@ class AppSettings:
     poll: bool
     rescan_seconds: float
     field_scale: float
-    threshold_offset: float
     lam: float
     beta: float
     lab: str

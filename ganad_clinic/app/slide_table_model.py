@@ -5,8 +5,8 @@ changed summaries), so the selection survives live updates. New rows go in in ch
 of the event loop, so a first load of a large database never freezes the window. The proxy keeps
 the slide the technician has selected in view even when a change elsewhere would filter it out,
 so that a review key acts on the slide on screen, never on one that slid under the cursor.
-Whether a slide shows as flagged uses the score's own threshold plus the settings' threshold
-offset (the stored flag keeps the threshold in force when it was scored).
+A slide shows as flagged when its stored score says so (the flag made at the operating point in
+force when it was scored), so the queue, the viewer and the PDF report always agree.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ class QueueFilter(enum.Enum):
     ALL = "All slides"
 
 
-def is_flagged(summary: SlideSummary, offset: float = 0.0) -> bool:
-    score = summary.score
-    return score is not None and score.score >= score.threshold + offset
+def is_flagged(summary: SlideSummary) -> bool:
+    """The stored flag of the slide's current score."""
+    return summary.score is not None and summary.score.flagged
 
 
 def is_awaiting_review(summary: SlideSummary) -> bool:
@@ -63,12 +63,12 @@ def is_awaiting_review(summary: SlideSummary) -> bool:
     return summary.review is None or summary.review.decision is ReviewDecision.SECOND_READ
 
 
-def flag_text(summary: SlideSummary, offset: float = 0.0) -> str:
+def flag_text(summary: SlideSummary) -> str:
     if summary.slide.status is SlideStatus.REJECTED:
         return "rejected"
     if summary.score is None:
         return "pending"
-    return "FLAGGED" if is_flagged(summary, offset) else "normal"
+    return "FLAGGED" if is_flagged(summary) else "normal"
 
 
 def review_text(summary: SlideSummary) -> str:
@@ -100,7 +100,6 @@ class SlideTableModel(QAbstractTableModel):
         self._insert_timer = QTimer(self)
         self._insert_timer.setInterval(0)
         self._insert_timer.timeout.connect(self._insert_chunk)
-        self.threshold_offset = 0.0
         self.awaiting_count = 0
         self.flagged_count = 0
 
@@ -129,7 +128,7 @@ class SlideTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and column == FLAG:
             if summary.slide.status is SlideStatus.REJECTED:
                 return REJECTED_BRUSH
-            return FLAGGED_BRUSH if is_flagged(summary, self.threshold_offset) else None
+            return FLAGGED_BRUSH if is_flagged(summary) else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(summary)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == SCORE:
@@ -144,7 +143,7 @@ class SlideTableModel(QAbstractTableModel):
         if column == SCORE:
             return "" if summary.score is None else f"{summary.score.score:.3f}"
         if column == FLAG:
-            return flag_text(summary, self.threshold_offset)
+            return flag_text(summary)
         return review_text(summary)
 
     def _sort_key(self, summary: SlideSummary, column: int):
@@ -155,7 +154,7 @@ class SlideTableModel(QAbstractTableModel):
         if column == SCORE:
             return float("-inf") if summary.score is None else summary.score.score
         if column == FLAG:
-            return (is_flagged(summary, self.threshold_offset), summary.score is not None)
+            return (is_flagged(summary), summary.score is not None)
         return review_text(summary)
 
     def _tooltip(self, summary: SlideSummary) -> str:
@@ -164,8 +163,8 @@ class SlideTableModel(QAbstractTableModel):
         if slide.status is SlideStatus.REJECTED:
             lines.append(f"rejected: {slide.reason}")
         if score is not None:
-            lines.append(f"score {score.score:.4f}, threshold {score.threshold:.4f} (model {score.model_version}); "
-                         f"stored flag: {'flagged' if score.flagged else 'normal'}")
+            lines.append(f"score {score.score:.4f}, threshold {score.threshold:.4f} (model {score.model_version}): "
+                         f"{'flagged' if score.flagged else 'normal'}")
         if slide.duplicate_of_id is not None:
             lines.append(f"same content as slide {slide.duplicate_of_id}")
         return "\n".join(lines)
@@ -245,13 +244,7 @@ class SlideTableModel(QAbstractTableModel):
 
     def _count(self, summary: SlideSummary, sign: int) -> None:
         self.awaiting_count += sign * is_awaiting_review(summary)
-        self.flagged_count += sign * is_flagged(summary, self.threshold_offset)
-
-    def set_threshold_offset(self, offset: float) -> None:
-        self.threshold_offset = offset
-        self.flagged_count = sum(is_flagged(summary, offset) for summary in self._rows)
-        if self._rows:
-            self.dataChanged.emit(self.index(0, FLAG), self.index(len(self._rows) - 1, FLAG))
+        self.flagged_count += sign * is_flagged(summary)
 
 
 def _changed(old: SlideSummary, new: SlideSummary) -> bool:
@@ -329,7 +322,7 @@ class SlideFilterProxy(QSortFilterProxyModel):
         if self.queue_filter is QueueFilter.AWAITING:
             return is_awaiting_review(summary)
         if self.queue_filter is QueueFilter.FLAGGED:
-            return is_flagged(summary, model.threshold_offset)
+            return is_flagged(summary)
         return True
 
     def summary_at(self, row: int) -> SlideSummary:

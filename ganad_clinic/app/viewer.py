@@ -6,7 +6,9 @@ The stored score is shown at once; the picture, the cells, the raw heat and the 
 arrive from the inspection worker (see inspection.py), recomputed from the stored tiles with the
 stored settings. At first the side panels show the highest-scoring cell and the whole slide is in
 view; choosing a cell (in the list, on its box, or with C / Shift+C) zooms to it. When the slide
-cannot be recomputed, the stored heat-map picture is shown instead.
+cannot be recomputed, the stored heat-map picture is shown instead. Flags are the stored ones (the
+recompute judges at the rate the score was flagged at), and the slide's and the chosen cell's
+stored p-values are said in words.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -28,13 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganad_clinic.app.cell_list import CellList, cell_verdict
+from ganad_clinic.app.cell_list import CellList, cell_verdict, flag_colour
 from ganad_clinic.app.heat_legend import HeatLegend
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.inspection import KEPT_VIEWS, Inspection
+from ganad_clinic.app.operating_words import kept_short, p_value_text, slide_judgement
 from ganad_clinic.app.slide_table_model import flag_text, is_flagged
 from ganad_clinic.app.zoom_view import MAX_LABELLED_BOXES, Box, ZoomView
-from ganad_clinic.imaging.overlay import cell_colour, heat_rgba
+from ganad_clinic.imaging.overlay import heat_rgba
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.inference import CellResult
 from ganad_clinic.store import SlideStatus, SlideSummary
@@ -79,7 +82,6 @@ class SlideViewer(QWidget):
         super().__init__(parent)
         self.summary: SlideSummary | None = None
         self.inspection: Inspection | None = None
-        self.threshold_offset = 0.0
         self.current_cell: int | None = None  # index of the cell the side panels show
         self.failure: str | None = None  # why the slide in view could not be recomputed
 
@@ -148,7 +150,8 @@ class SlideViewer(QWidget):
         self.terms: dict[str, QLabel] = {}
         grid = QGridLayout()
         for column, (key, caption) in enumerate((("score", "Score A(x)"), ("threshold", "Threshold"),
-                                                 ("l_d", "L_D (critic)"), ("l_r", "L_R (pixels)"),
+                                                 ("p_value", "p-value"), ("l_d", "L_D (critic)"),
+                                                 ("l_r", "L_R (pixels)"),
                                                  ("l_l", "L_L (latent)"), ("model", "Model"))):
             label = _caption(caption)
             value = QLabel("–")
@@ -157,6 +160,9 @@ class SlideViewer(QWidget):
             grid.addWidget(label, 0, column)
             grid.addWidget(value, 1, column)
             self.terms[key] = value
+        self.judgement = QLabel("")
+        self.judgement.setWordWrap(True)
+        self.judgement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: palette(mid);")
@@ -166,6 +172,7 @@ class SlideViewer(QWidget):
         layout.addWidget(images, 1)
         layout.addLayout(controls)
         layout.addLayout(grid)
+        layout.addWidget(self.judgement)
         layout.addWidget(self.status)
 
     def _action(self, text: str, shortcut: str, rows: int) -> QAction:
@@ -202,14 +209,6 @@ class SlideViewer(QWidget):
             self._set_titles(None)
         self._show_text()
 
-    @property
-    def threshold(self) -> float | None:
-        """What a cell is judged by here: the model's threshold with the technician's offset (as the slide's flag)."""
-        return None if self.inspection is None else self._judged_by(self.inspection)
-
-    def _judged_by(self, inspection: Inspection) -> float:
-        return inspection.result.threshold + self.threshold_offset
-
     def _inspected(self) -> Inspection:
         """The inspection in view, where the caller knows there is one."""
         assert self.inspection is not None, "no inspection in view"
@@ -221,21 +220,21 @@ class SlideViewer(QWidget):
             self.title.setText("No slide selected")
             for value in self.terms.values():
                 value.setText("–")
+            self.judgement.setText("")
             self.status.setText("")
             return
         slide, score = summary.slide, summary.score
-        flag = flag_text(summary, self.threshold_offset)
-        colour = "#c82828" if is_flagged(summary, self.threshold_offset) else "palette(text)"
+        flag = flag_text(summary)
+        colour = "#c82828" if is_flagged(summary) else "palette(text)"
         self.title.setText(f"{html.escape(slide.file_name)} — <span style='color:{colour}'>{flag}</span>")
+        self.judgement.setText(self._judgement_text())
         if score is None:
             for value in self.terms.values():
                 value.setText("–")
         else:
             self.terms["score"].setText(f"{score.score:.4f}")
-            threshold = f"{score.threshold:.4f}"
-            if self.threshold_offset:
-                threshold += f" {self.threshold_offset:+.2f}"
-            self.terms["threshold"].setText(threshold)
+            self.terms["threshold"].setText(f"{score.threshold:.4f}")
+            self.terms["p_value"].setText("–" if score.p_value is None else f"{score.p_value:.3g}")
             self.terms["l_d"].setText(f"{score.l_d:.4g}")
             self.terms["l_r"].setText(f"{score.l_r:.4g}")
             self.terms["l_l"].setText(f"{score.l_l:.4g}")
@@ -254,18 +253,40 @@ class SlideViewer(QWidget):
             self.status.setText(f"<span style='color:{CAUTION_COLOUR}'><b>Caution:</b> {html.escape(score.warning)}."
                                 f"</span> {html.escape(self.status.text())}")
 
+    def _judgement_text(self) -> str:
+        """The slide's stored p-value in words, the chosen cell's, and a calibration that could not
+        keep the target for this slide."""
+        score = None if self.summary is None else self.summary.score
+        if score is None:
+            return ""
+        inspection = self.inspection
+        cells = None if inspection is None else len(inspection.result.cells)
+        lines = [html.escape(slide_judgement(score, () if inspection is None else inspection.stored_p_values),
+                             quote=False)]
+        if inspection is not None and inspection.result.plan.rule != WHOLE_IMAGE:
+            cell = self._cell(self.current_cell)
+            words = p_value_text(inspection.stored_p_values[cell.index], score.calibration_n)
+            lines.append(html.escape(f"Cell {cell.index + 1}: {words}.", quote=False))
+        short = kept_short(score, cells)
+        if short is not None:
+            lines.append(f"<span style='color:{CAUTION_COLOUR}'><b>Calibration too small:</b> "
+                         f"{html.escape(short, quote=False)}.</span>")
+        return "<br>".join(lines)
+
     def _inspection_note(self, inspection: Inspection) -> str:
         result = inspection.result
         note = f"{self._cell_note(inspection)} Heat map and reconstruction recomputed with model " \
                f"{inspection.model_version} ({result.tiling})."
         if not inspection.matches_stored:
             note += f" Recomputed score {result.score:.4f} differs from the stored one."
+        elif not inspection.flags_match:
+            note += " The recomputed cell flags differ from the stored ones."
         return note
 
     def _cell_note(self, inspection: Inspection) -> str:
         """Which cell the side panels show, in the words of the list and the boxes."""
         result, cell = inspection.result, self._cell(self.current_cell)
-        verdict = cell_verdict(cell.score, self._judged_by(inspection))
+        verdict = cell_verdict(cell)
         if result.plan.rule == WHOLE_IMAGE:
             return f"The side panels show the whole image (one cell), score {cell.score:.4f}, {verdict}."
         highest = " (the highest)" if cell.index == result.top.index else ""
@@ -297,23 +318,16 @@ class SlideViewer(QWidget):
             self.cells_title.setText(f"{len(result.cells)} cells ({result.cells[0].found_by}), highest score first "
                                      f"({NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / previous){unnumbered}")
             self._show_boxes()
-            self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self._judged_by(inspection),
-                                      self.current_cell)
+            self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self.current_cell)
         self._show_cell_views()
         self._show_text()
 
     def _show_boxes(self) -> None:
-        """Each cell's box, numbered as in the list, coloured by its score against the threshold in use."""
+        """Each cell's box, numbered as in the list, coloured by its flag."""
         inspection = self._inspected()
-        self.slide_view.show_boxes([
-            Box(_box_rect(cell, inspection.scale), str(cell.index + 1), colour)
-            for cell, colour in zip(inspection.result.cells, self._box_colours(inspection), strict=True)
-        ])
+        self.slide_view.show_boxes([Box(_box_rect(cell, inspection.scale), str(cell.index + 1), flag_colour(cell))
+                                    for cell in inspection.result.cells])
         self.slide_view.choose_box(self.current_cell)
-
-    def _box_colours(self, inspection: Inspection) -> list[QColor]:
-        threshold = self._judged_by(inspection)
-        return [QColor(*cell_colour(cell.score, threshold)) for cell in inspection.result.cells]
 
     def choose_cell(self, index: int) -> None:
         """Show this cell: its box chosen, the slide view zoomed to it, its input and reconstruction beside."""
@@ -364,11 +378,4 @@ class SlideViewer(QWidget):
             self.failure = f"Showing the stored heat map (opacity fixed; no cells, no reconstruction): {message}"
         else:
             self.failure = f"Cannot show this slide: {message}"
-        self._show_text()
-
-    def set_threshold_offset(self, offset: float) -> None:
-        self.threshold_offset = offset
-        if self.inspection is not None and self.inspection.result.plan.rule != WHOLE_IMAGE:
-            self.slide_view.recolour_boxes(self._box_colours(self.inspection))  # not rebuilt: a grid has thousands
-            self.cell_list.set_threshold(self._judged_by(self.inspection))
         self._show_text()

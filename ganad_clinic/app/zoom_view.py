@@ -142,15 +142,6 @@ class ZoomView(QGraphicsView):
             self.scene().addItem(item)
             self.boxes.append(item)
 
-    def recolour_boxes(self, colours: list[QColor]) -> None:
-        """Give the boxes shown (and their numbers) these colours, in their order, keeping the chosen one."""
-        for place, (item, colour) in enumerate(zip(self.boxes, colours, strict=True)):
-            item.setPen(self._pen(colour, CHOSEN_LINE if place == self._chosen else BOX_LINE))
-            for child in item.childItems():
-                if isinstance(child, _Label):
-                    child.colour = colour
-                    child.update()
-
     def set_boxes_visible(self, visible: bool) -> None:
         self._boxes_visible = visible
         for item in self.boxes:

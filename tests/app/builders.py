@@ -17,8 +17,8 @@ from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.model.trainer import TrainConfig, train
 from ganad_clinic.screening.registry import load_registered
-from ganad_clinic.screening.slide_records import cell_rows, tiling_record
-from ganad_clinic.store import Cell, ModelVersion, ReviewDecision, Score, Slide, Store, TilingRecord
+from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
+from ganad_clinic.store import Cell, Judgement, ModelVersion, ReviewDecision, Score, Slide, Store, TilingRecord
 
 CROP = 48
 TINY_FIELD_SCALE = CROP_SIZE * FIELD_SCALE / CROP
@@ -45,11 +45,12 @@ def train_app_bundle(out: Path) -> Path:
                        validation_metrics=result.validation_metrics, changelog="tiny test model")
 
 
-def perturbed_copy(bundle_path: Path, out: Path) -> Path:
-    """The same model with slightly different weights: another registry entry, no training."""
+def perturbed_copy(bundle_path: Path, out: Path, delta: float = 0.01) -> Path:
+    """The same model with its first weights moved by `delta` (its calibration is the original's, so
+    a perturbed copy is miscalibrated; 0: the same scores): another registry entry, no training."""
     bundle = load_bundle(bundle_path)
     with torch.no_grad():
-        next(bundle.model.parameters()).add_(0.01)
+        next(bundle.model.parameters()).add_(delta)
     return save_bundle(out, bundle.model, bundle.score_config, bundle.operating_point(),
                        training=bundle.metadata["ganad"]["training"], changelog="perturbed copy")
 
@@ -72,28 +73,35 @@ def write_field(folder: Path, index: int, name: str | None = None) -> Path:
     return path
 
 
-def add_scored_slide(store: Store, model_id: int, path: Path, score: float, threshold: float = 1.0) -> Slide:
-    """A crop with a made-up score, kept as one whole-image cell (a recompute gives another score)."""
+def add_scored_slide(store: Store, model_id: int, path: Path, score: float, threshold: float = 1.0, *,
+                     flagged: bool | None = None, judged: Judgement | None = None) -> Slide:
+    """A crop with a made-up score, kept as one whole-image cell (a recompute gives another score);
+    its stored flag is `score > threshold` unless `flagged` says otherwise (another operating point)."""
     recorded = store.record_slide(path, file_sha256(path), path.stat().st_size, path.parent)
     with Image.open(path) as image:
         width, height = image.size
+    flag = score > threshold if flagged is None else flagged
     cell = Cell(cell_index=0, x=0, y=0, width=width, height=height, found_by=FOUND_BY[WHOLE_IMAGE], score=score,
-                l_d=score / 2, l_r=score * 10, l_l=score / 3, flagged=score >= threshold)
+                l_d=score / 2, l_r=score * 10, l_l=score / 3, flagged=flag,
+                p_value=None if judged is None else judged.p_value)
     store.add_score(recorded.slide.id, model_id, score=score, l_d=score / 2, l_r=score * 10, l_l=score / 3,
-                    threshold=threshold, flagged=score >= threshold, duration_seconds=0.01,
-                    tiling=TilingRecord(WHOLE_IMAGE, WHOLE_IMAGE, CROP, TINY_FIELD_SCALE, 0.5), cells=[cell])
+                    threshold=threshold, flagged=flag, duration_seconds=0.01,
+                    tiling=TilingRecord(WHOLE_IMAGE, WHOLE_IMAGE, CROP, TINY_FIELD_SCALE, 0.5), cells=[cell],
+                    judgement=judged)
     return recorded.slide
 
 
-def score_slide(store: Store, model: ModelVersion, path: Path) -> Score:
-    """Score a file with the registered model and store it as the screening service does: the
-    result with its tiling and one row per cell."""
+def score_slide(store: Store, model: ModelVersion, path: Path, target_fpr: float | None = None) -> Score:
+    """Score a file with the registered model at `target_fpr` (default: the model's own) and store
+    it as the screening service does: the result with its tiling, its judgement (p-value, rates) and
+    one row per cell."""
     recorded = store.record_slide(path, file_sha256(path), path.stat().st_size, path.parent)
-    inferencer = Inferencer(load_registered(model), TINY_FIELD_SCALE)
+    inferencer = Inferencer(load_registered(model), TINY_FIELD_SCALE, target_fpr=target_fpr)
     result = inferencer.score_file(path)
     return store.add_score(recorded.slide.id, model.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
-                           l_l=result.l_l, threshold=inferencer.threshold, flagged=result.flagged,
-                           duration_seconds=0.01, tiling=tiling_record(result), cells=cell_rows(result))
+                           l_l=result.l_l, threshold=result.threshold, flagged=result.flagged,
+                           duration_seconds=0.01, tiling=tiling_record(result), cells=cell_rows(result),
+                           judgement=judgement(result))
 
 
 def reviewed_slides(store: Store, model_id: int, folder: Path, normals: int, anomalies: int) -> None:

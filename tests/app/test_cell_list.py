@@ -18,7 +18,7 @@ def cell_list(qtbot, inspected_field) -> CellList:
     listed.show()
     qtbot.waitExposed(listed)
     result = inspection.result
-    listed.show_cells(result.cells, inspection.image, inspection.scale, result.threshold, result.top.index)
+    listed.show_cells(result.cells, inspection.image, inspection.scale, result.top.index)
     return listed
 
 
@@ -30,9 +30,8 @@ def test_cells_are_listed_highest_score_first_with_crop_number_score_and_flag(ce
     for row, cell in enumerate(ordered):
         assert model.data(model.index(row, NUMBER)) == str(cell.index + 1)
         assert model.data(model.index(row, SCORE)) == f"{cell.score:.4f}"
-        flagged = cell.score >= inspection.result.threshold
-        assert model.data(model.index(row, RESULT)) == ("flagged" if flagged else "normal")
-        assert flagged == cell.flagged  # the list's word is the model's flag at the threshold
+        assert model.data(model.index(row, RESULT)) == ("flagged" if cell.flagged else "normal")
+        assert cell.flagged == (cell.score > inspection.result.threshold)  # the flag at the slide's threshold
         crop = model.data(model.index(row, CROP), Qt.ItemDataRole.DecorationRole)
         assert not crop.isNull() and max(crop.width(), crop.height()) == THUMBNAIL
     assert cell_list.currentIndex().row() == 0  # the highest is marked: the one the panels show at first

@@ -20,7 +20,7 @@ def _start_long_retrain(window, qtbot):
 
 def test_closing_during_a_retrain_asks_then_stops_the_worker(make_window, store, model, tmp_path: Path, qtbot,
                                                              monkeypatch):
-    reviewed_slides(store, model.id, tmp_path / "slides", normals=4, anomalies=0)
+    reviewed_slides(store, model.id, tmp_path / "slides", normals=5, anomalies=0)
     window = make_window()
     dialog = _start_long_retrain(window, qtbot)
     questions = []

@@ -59,8 +59,18 @@ def test_filters_search_and_sorting(make_window, store, model, tmp_path: Path):
     assert proxy.rowCount() == 1
     window.queue.search.clear()
 
-    window.table_model.set_threshold_offset(1.0)  # only scores >= 2.0 show as flagged now
+
+
+def test_the_queue_shows_each_scores_stored_flag(make_window, store, model, tmp_path: Path):
+    """A slide flagged at another operating point keeps its stored flag, whatever its score and threshold."""
+    low, high = write_cells(tmp_path / "slides", 2)
+    add_scored_slide(store, model.id, low, 0.2, threshold=1.0, flagged=True)
+    add_scored_slide(store, model.id, high, 3.0, threshold=1.0, flagged=False)
+    window = make_window()
+    proxy = window.queue.proxy
+
     window.queue.set_queue_filter(QueueFilter.FLAGGED)
     assert proxy.rowCount() == 1
     assert proxy.index(0, FLAG).data() == "FLAGGED"
-    assert proxy.index(0, SCORE).data() == "3.000"
+    assert proxy.index(0, SCORE).data() == "0.200"
+    assert window.table_model.flagged_count == 1

@@ -5,6 +5,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from ganad_clinic.app.retrain_dialog import RetrainDialog
+from ganad_clinic.screening.acceptance import OVERRIDDEN
 from tests.app.builders import reviewed_slides
 
 TIMEOUT_MS = 90_000
@@ -12,14 +13,15 @@ TIMEOUT_MS = 90_000
 
 def _dialog(qtbot, store, home, settings) -> RetrainDialog:
     dialog = RetrainDialog(store, home, settings)
-    qtbot.addWidget(dialog)
+    qtbot.addWidget(dialog, before_close_func=lambda widget: widget.stop_work())  # its workers end first
     dialog.show()
     qtbot.waitUntil(lambda: not dialog.gathering, timeout=TIMEOUT_MS)  # the samples are gathered on a worker
     return dialog
 
 
-def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_on_request(qtbot, store, model, home, settings,
-                                                                             tmp_path: Path):
+def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_through_its_check(qtbot, store, model, home,
+                                                                                    settings, tmp_path: Path,
+                                                                                    monkeypatch):
     reviewed_slides(store, model.id, tmp_path / "slides", normals=6, anomalies=2)
     dialog = _dialog(qtbot, store, home, settings)
     assert "6 slides reviewed as normal" in dialog.data_summary.text()
@@ -32,21 +34,31 @@ def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_on_request(qtb
     candidate = dialog.candidate
     assert candidate.model.version == "1.1.0" and not candidate.model.active
     assert store.active_model_version().version == model.version  # nothing changes until the user says so
-    assert dialog.comparison.isVisible()
-    assert dialog.comparison.item(0, 0).text() == model.version
-    assert dialog.comparison.item(0, 1).text() == "1.1.0"
     assert dialog.progress.value() == dialog.progress.maximum()
     assert len(dialog.plot.steps) == 4
-    assert candidate.n_val_anomalous == 2
+    assert (f"rest on {candidate.n_val_normal} normal and {candidate.n_val_anomalous} anomalous slides"
+            in dialog.result_note.text())
+    shown = dialog.acceptance.text.text()  # the check the retrain ran, not a comparison on its validation slides
+    assert f"Acceptance check of model 1.1.0 against the active model {model.version}" in shown
+    assert "Verdict: refused" in shown and "too little evidence" in shown
 
-    with qtbot.waitSignal(dialog.model_activated):
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(dialog.acceptance, "ask_override", lambda refusals: asked.append(refusals))
+    qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
+    assert asked == [candidate.check.refusals]  # refused as on the command line; no reason, no activation
+    assert store.active_model_version().version == model.version
+
+    monkeypatch.setattr(dialog.acceptance, "ask_override", lambda refusals: "tried on the bench first")
+    with qtbot.waitSignal(dialog.model_activated, timeout=TIMEOUT_MS):
         qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
     assert store.active_model_version().version == "1.1.0"
     assert [event.actor for event in store.list_audit_events("model.activated")] == ["Dr Test"]
+    [override] = store.list_audit_events(OVERRIDDEN)
+    assert override.details["reason"] == "tried on the bench first"
 
 
 def test_a_retrain_can_be_cancelled_and_leaves_nothing_behind(qtbot, store, model, home, settings, tmp_path: Path):
-    reviewed_slides(store, model.id, tmp_path / "slides", normals=4, anomalies=0)
+    reviewed_slides(store, model.id, tmp_path / "slides", normals=5, anomalies=0)
     dialog = _dialog(qtbot, store, home, settings)
     dialog.steps.setValue(100_000)
 
@@ -70,5 +82,5 @@ def test_too_few_normal_samples_are_explained(qtbot, store, model, home, setting
     reviewed_slides(store, model.id, tmp_path / "slides", normals=1, anomalies=0)
     dialog = _dialog(qtbot, store, home, settings)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-    assert "at least 4 normal samples" in warnings[0]
+    assert "at least 5 normal samples" in warnings[0]
     assert not dialog.running

@@ -12,10 +12,15 @@ from PySide6.QtGui import QColor
 
 from ganad_clinic.app.cell_list import CROP, CROP_WIDTH, NUMBER, RESULT, SCORE
 from ganad_clinic.app.images import to_pixmap
+from ganad_clinic.app.inspection import inspect_slide
+from ganad_clinic.app.operating_words import NOT_CALIBRATED
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.zoom_view import CHOSEN_LINE, MAX_LABELLED_BOXES
 from ganad_clinic.files import file_sha256
-from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, cell_colour
+from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR
+from ganad_clinic.model.conformal import p_value_words, percent
+from ganad_clinic.screening.registry import load_registered
+from ganad_clinic.store import Judgement
 from tests.app.builders import add_scored_slide, score_slide, write_cells, write_field
 
 
@@ -56,7 +61,7 @@ def test_a_field_shows_each_cell_boxed_numbered_and_coloured_by_its_score(viewer
     for box, cell in zip(boxes, result.cells):
         assert box.rect() == _box_rect(cell, inspection.scale)
         assert box.childItems()[0].text == str(cell.index + 1)
-        assert box.pen().color() == QColor(*cell_colour(cell.score, result.threshold))
+        assert box.pen().color() == QColor(*(FLAGGED_COLOUR if cell.flagged else NORMAL_COLOUR))
     assert viewer.cells_box.isVisible()
     scores = [cell.score for cell in sorted(result.cells, key=lambda cell: -cell.score)]
     assert _rows(viewer, SCORE) == [f"{score:.4f}" for score in scores]
@@ -120,15 +125,76 @@ def test_a_click_on_a_cells_box_chooses_that_cell(viewer, inspected_field, qtbot
     assert viewer.slide_view.visible_rect().contains(_box_rect(cell, inspection.scale))
 
 
-def test_the_threshold_offset_recolours_the_boxes_and_the_list(viewer, inspected_field):
+def test_the_boxes_and_the_list_show_the_stored_flags(viewer, inspected_field, store):
     summary, inspection = inspected_field
     viewer.show_summary(summary)
     viewer.show_inspection(inspection)
-    for offset, colour, verdict in ((1000.0, NORMAL_COLOUR, "normal"), (-1000.0, FLAGGED_COLOUR, "flagged")):
-        viewer.set_threshold_offset(offset)
-        assert {box.pen().color().getRgb()[:3] for box in viewer.slide_view.boxes} == {colour}
-        assert set(_rows(viewer, RESULT)) == {verdict}
-        assert f", {verdict}." in viewer.status.text()
+
+    stored = {cell.cell_index: cell.flagged for cell in store.list_cells(summary.score.id)}
+    assert inspection.flags_match  # recomputed at the rate the score was flagged at
+    for box, cell in zip(viewer.slide_view.boxes, inspection.result.cells, strict=True):
+        assert box.pen().color().getRgb()[:3] == (FLAGGED_COLOUR if stored[cell.index] else NORMAL_COLOUR)
+    listed = viewer.cell_list.cell_model.cells
+    assert _rows(viewer, RESULT) == ["flagged" if stored[cell.index] else "normal" for cell in listed]
+    assert ("FLAGGED" in viewer.title.text()) == summary.score.flagged
+
+
+def test_the_slides_and_the_chosen_cells_p_values_are_said_in_words(viewer, inspected_field, store):
+    summary, inspection = inspected_field
+    score = summary.score
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    cells = {cell.cell_index: cell for cell in store.list_cells(score.id)}
+
+    words = viewer.judgement.text()
+    assert p_value_words(score.p_value, score.calibration_n) in words
+    assert f"p = {score.p_value:.3g}" in words
+    assert viewer.terms["p_value"].text() == f"{score.p_value:.3g}"
+    top = inspection.result.top.index
+    assert f"Cell {top + 1}: {p_value_words(cells[top].p_value, score.calibration_n)}." in words
+    other = viewer.cell_list.cell_model.cells[-1].index
+    viewer.choose_cell(other)
+    assert f"Cell {other + 1}: {p_value_words(cells[other].p_value, score.calibration_n)}." in viewer.judgement.text()
+
+
+def test_a_calibration_too_small_for_the_slide_is_said_plainly(viewer, inspected_field):
+    summary, inspection = inspected_field
+    score = summary.score
+    assert score.kept_fpr > score.target_fpr  # the tiny model has 12 calibration normals: too few for 5 %
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    said = (f"this model's calibration keeps at most {percent(score.kept_fpr)} for slides of "
+            f"{len(inspection.result.cells)} cells; the target is {percent(score.target_fpr)}")
+    assert said in viewer.judgement.text()
+
+
+def test_the_recompute_judges_at_the_rate_the_score_was_flagged_at(store, model, tmp_path: Path):
+    path = write_field(tmp_path / "slides", 1)
+    score = score_slide(store, model, path, target_fpr=0.5)  # the lab stated 50 % when it was scored
+    inspection = inspect_slide(score.slide_id, path, load_registered(model), score, store.list_cells(score.id))
+    assert inspection.result.target_fpr == 0.5 == score.target_fpr
+    assert inspection.flags_match and inspection.matches_stored
+
+
+def test_a_score_without_a_p_value_says_it_is_not_calibrated(make_window, store, model, tmp_path: Path, qtbot):
+    (path,) = write_cells(tmp_path / "slides", 1)
+    add_scored_slide(store, model.id, path, 0.2)  # as scores were made before p-values were kept
+    window = make_window()
+    qtbot.waitUntil(lambda: window.viewer.summary is not None, timeout=30_000)
+    assert NOT_CALIBRATED in window.viewer.judgement.text()
+    assert window.viewer.terms["p_value"].text() == "–"
+
+
+def test_a_judged_crop_shows_its_p_value_and_the_rate_it_was_flagged_at(make_window, store, model, tmp_path: Path,
+                                                                       qtbot):
+    (path,) = write_cells(tmp_path / "slides", 1, blast=True)
+    add_scored_slide(store, model.id, path, 3.0, judged=Judgement(0.01, 0.05, 0.05, 150))
+    window = make_window()
+    qtbot.waitUntil(lambda: window.viewer.summary is not None, timeout=30_000)
+    words = window.viewer.judgement.text()
+    assert "Slide: more unusual than 99 % of the 150 normal cells this model was calibrated on (p = 0.01)" in words
+    assert "judged at a target of at most 5 % of normal slides flagged" in words
+    assert "Calibration too small" not in words
 
 
 def test_a_cell_without_kept_views_says_so(viewer, inspected_field):
@@ -218,21 +284,9 @@ def _many_cells(inspection, count: int):
     """The field's inspection with its cells repeated to `count` (as a grid of tiles gives thousands)."""
     cells = inspection.result.cells
     many = [replace(cells[place % len(cells)], index=place) for place in range(count)]
-    return replace(inspection, result=replace(inspection.result, cells=many))
-
-
-def test_a_threshold_offset_recolours_the_boxes_in_place(viewer, inspected_field):
-    summary, inspection = inspected_field
-    viewer.show_summary(summary)
-    viewer.show_inspection(inspection)
-    viewer.choose_cell(inspection.result.top.index)
-    boxes = list(viewer.slide_view.boxes)
-
-    viewer.set_threshold_offset(1000.0)
-
-    assert all(after is before for after, before in zip(viewer.slide_view.boxes, boxes, strict=True))
-    assert {box.childItems()[0].colour.getRgb()[:3] for box in boxes} == {NORMAL_COLOUR}
-    assert boxes[inspection.result.top.index].pen().widthF() == CHOSEN_LINE  # still the chosen one
+    return replace(inspection, result=replace(inspection.result, cells=many),
+                   stored_p_values=tuple(inspection.stored_p_values[cell.index % len(cells)] for cell in many),
+                   stored_flags=tuple(cell.flagged for cell in many))
 
 
 def test_a_grid_of_many_tiles_is_boxed_without_numbers_and_says_so(viewer, inspected_field):

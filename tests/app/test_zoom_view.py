@@ -1,5 +1,5 @@
 """The zoom view's boxes: numbered on the picture even when they reach beyond it, not numbered by
-the thousand, recoloured in place."""
+the thousand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPixmap
 
-from ganad_clinic.app.zoom_view import BOX_LINE, CHOSEN_LINE, MAX_LABELLED_BOXES, Box, ZoomView
+from ganad_clinic.app.zoom_view import MAX_LABELLED_BOXES, Box, ZoomView
 
 
 @pytest.fixture
@@ -41,18 +41,3 @@ def test_many_boxes_are_outlined_without_numbers(view):
     assert all(box.childItems() == [] for box in view.boxes)
     view.show_boxes([Box(rect, str(place + 1), colour) for place, rect in enumerate(rects[:MAX_LABELLED_BOXES])])
     assert all(len(box.childItems()) == 1 for box in view.boxes)
-
-
-def test_recolouring_keeps_the_boxes_their_numbers_and_the_chosen_one(view):
-    blue, red = QColor(0, 0, 200), QColor(200, 0, 0)
-    view.show_boxes([Box(QRectF(10 * place, 0, 10, 10), str(place + 1), blue) for place in range(3)])
-    view.choose_box(1)
-    items = list(view.boxes)
-
-    view.recolour_boxes([red, blue, red])
-
-    assert all(after is before for after, before in zip(view.boxes, items, strict=True))
-    assert [box.pen().color() for box in view.boxes] == [red, blue, red]
-    assert [box.childItems()[0].colour for box in view.boxes] == [red, blue, red]
-    assert [box.pen().widthF() for box in view.boxes] == [BOX_LINE, CHOSEN_LINE, BOX_LINE]
-    assert all(box.pen().isCosmetic() for box in view.boxes)

@@ -1,0 +1,52 @@
+"""The operating point in the window: the rate in force in the status bar, a dialog to change it
+(a reason is required; audited; applies to slides scored from now on), and the drift alarm."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ganad_clinic.screening.drift import DriftState
+
+ALARM = DriftState(True, 41, 200, 0.1, 1e-7, "41 of the last 200 slides looked unusual; about 20 expected")
+CLEARED = DriftState(False, 22, 200, 0.1, 0.3, "22 of the last 200 slides looked unusual, as expected")
+
+
+def test_the_status_bar_says_the_operating_point_and_the_dialog_changes_it(make_window, store, model, qtbot):
+    window = make_window()
+    assert window.operating_label.text() == ("Operating point: at most 5 % of normal slides flagged (the model's "
+                                             "training target)")
+    dialog = window.open_operating_point()
+    assert dialog.rate.value() == 5.0
+    assert not dialog.save_button.isEnabled()  # a reason is required
+    dialog.rate.setValue(2.0)
+    dialog.reason.setText("the lab's own validation, December")
+
+    with qtbot.waitSignal(dialog.changed, timeout=10_000):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+
+    setting = store.target_fpr_setting()
+    assert setting.target_fpr == pytest.approx(0.02)
+    assert (setting.actor, setting.reason) == ("Dr Test", "the lab's own validation, December")
+    assert window.operating_label.text().startswith("Operating point: at most 2 % of normal slides flagged "
+                                                    "(set by Dr Test, ")
+    assert window.notice.isVisible()
+    assert "applies to slides scored from now on" in window.notice.text()
+    assert "stay as they were" in window.notice.text()
+    window.notice.accept()
+
+
+def test_a_drift_alarm_stays_in_the_status_bar_until_a_cleared_state_comes(make_window, qtbot):
+    window = make_window()
+    assert window.drift_label.isHidden()
+
+    window.controller.drift_changed.emit(ALARM)
+    assert window.drift_label.isVisible()
+    assert window.drift_label.text() == f"Drift alarm: {ALARM.message}"
+    assert "41 of the last 200 slides" in window.drift_label.toolTip()
+    window.controller.drift_changed.emit(ALARM)  # the alarm stands while the service says so
+    assert window.drift_label.isVisible()
+
+    window.controller.drift_changed.emit(CLEARED)
+    assert window.drift_label.isHidden()
+    assert window.statusBar().currentMessage() == f"Drift alarm cleared: {CLEARED.message}"
