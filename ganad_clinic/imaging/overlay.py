@@ -87,23 +87,22 @@ def _reduced_strip(strip: np.ndarray, factor: int) -> np.ndarray:
 
 
 class CellBox(NamedTuple):
-    """A cell to outline: its number as shown to the user, its box in slide pixels, its score and
-    the threshold it is judged by."""
+    """A cell to outline: its number as shown to the user, its box in slide pixels and whether it
+    is flagged (its stored flag: the colour never decides a flag again)."""
 
     number: int
     x: int
     y: int
     width: int
     height: int
-    score: float
-    threshold: float
+    flagged: bool
 
 
-def cell_colour(score: float, threshold: float) -> tuple[int, int, int]:
-    """The one colour rule for cell boxes: vermillion when flagged (score >= threshold, as a flag
-    is decided), blue otherwise. Two colours only: scores may be z-scores of either sign, so a
-    "within x % of the threshold" band would mean nothing."""
-    return FLAGGED_COLOUR if score >= threshold else NORMAL_COLOUR
+def cell_colour(flagged: bool) -> tuple[int, int, int]:
+    """The one colour rule for cell boxes: vermillion when flagged, blue otherwise. Two colours
+    only: scores may be z-scores of either sign, so a "within x % of the threshold" band would
+    mean nothing."""
+    return FLAGGED_COLOUR if flagged else NORMAL_COLOUR
 
 
 def picture_rect(x: int, y: int, width: int, height: int, scale: float, picture_width: int,
@@ -128,8 +127,8 @@ def draw_cells(picture: np.ndarray, boxes: Iterable[CellBox], scale: float) -> n
     draw = ImageDraw.Draw(canvas)
     line = 2 if max(canvas.size) < 1024 else 3
     font = ImageFont.load_default(size=10 + 2 * line)
-    for number, x, y, width, height, score, threshold in boxes:
-        colour = cell_colour(score, threshold)
+    for number, x, y, width, height, flagged in boxes:
+        colour = cell_colour(flagged)
         left, top = round(x * scale), round(y * scale)
         right, bottom = max(left, round((x + width) * scale) - 1), max(top, round((y + height) * scale) - 1)
         draw.rectangle((left, top, right, bottom), outline=colour, width=line)

@@ -24,8 +24,8 @@ MAX_THRESHOLD_LINES = 4
 def score_histogram(
     scores: Sequence[float], thresholds: Sequence[float], width: float, height: float, font: str
 ) -> Drawing:
-    """Counts of scores in equal bins, bars at or above the (first) threshold in red, and a dashed
-    line at each threshold in force."""
+    """Counts of scores in equal bins, bars above the lowest threshold in red, and a dashed line at
+    each threshold in force."""
     drawing = Drawing(width, height)
     left, bottom, right, top = 34.0, 26.0, width - 8.0, height - 18.0
     if not scores:

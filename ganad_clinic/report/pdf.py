@@ -298,8 +298,9 @@ def _drift_text(content: ReportContent) -> str:
 def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
     thresholds = sorted({row.threshold for row in content.rows if row.threshold is not None})
     chart = score_histogram(content.scores, thresholds, FRAME_WIDTH, 5.2 * cm, fonts.regular)
-    caption = Paragraph("Bars at or above the threshold are red; the dashed line is the threshold in force.",
-                        styles.small)
+    caption = Paragraph("Bars above the lowest threshold in force are red; the dashed lines are the thresholds in "
+                        "force (a slide of more cells has a higher one: each cell is judged at the target rate divided "
+                        "by their number).", styles.small)
     return [KeepTogether([Paragraph("Distribution of scores", styles.heading), chart, caption])]
 
 
@@ -375,10 +376,10 @@ def _flagged_section(content: ReportContent, fonts: ReportFonts, styles: _Styles
         CondPageBreak(8 * cm),
         Paragraph(f"Flagged slides ({len(flagged)})", styles.heading),
         Paragraph("Each flagged slide beside its heat map. A field is shown whole with each of its cells boxed "
-                  f"and numbered ({_colour_word(FLAGGED_COLOUR, 'vermillion')}: the cell's score is at or above the "
-                  f"threshold; {_colour_word(NORMAL_COLOUR, 'blue')}: below), then its flagged cells close up, highest "
-                  "score first. The heat-map colours use one fixed scale for every slide, anchored to the model's "
-                  "normal slides:", styles.small),
+                  f"and numbered ({_colour_word(FLAGGED_COLOUR, 'vermillion')}: the cell is flagged, its score "
+                  f"above the slide's threshold; {_colour_word(NORMAL_COLOUR, 'blue')}: not), then its flagged cells "
+                  "close up, highest score first. The heat-map colours use one fixed scale for every slide, anchored "
+                  "to the model's normal slides:", styles.small),
         Spacer(1, 4),
         heat_legend(FRAME_WIDTH * 0.75, fonts.regular),
         Spacer(1, 6),
@@ -425,8 +426,8 @@ def _field_figures(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
     cut from the same heat map."""
     assert row.slide_width is not None and row.threshold is not None  # a flagged field with cells has both
     shown = row.flagged_cells[:CROPS_SHOWN]
-    pictures = field_pictures(row.heatmap_path, row.slide_width, [_box(cell, row.threshold) for cell in row.cells],
-                              [_box(cell, row.threshold) for cell in shown])
+    pictures = field_pictures(row.heatmap_path, row.slide_width, [_box(cell) for cell in row.cells],
+                              [_box(cell) for cell in shown])
     overview: Flowable = (placeholder(IMAGE_BOX, "heat map\nnot found", fonts.regular) if pictures is None
                           else picture_box(pictures.overview, OVERVIEW_BOX))
     crops = (None,) * len(shown) if pictures is None else pictures.crops
@@ -442,8 +443,8 @@ def _field_figures(row: SlideRow, fonts: ReportFonts, styles: _Styles) -> list[F
     return flow
 
 
-def _box(cell: CellRow, threshold: float) -> CellBox:
-    return CellBox(cell.number, cell.x, cell.y, cell.width, cell.height, cell.score, threshold)
+def _box(cell: CellRow) -> CellBox:
+    return CellBox(cell.number, cell.x, cell.y, cell.width, cell.height, cell.flagged)
 
 
 def _crops_table(row: SlideRow, cells: tuple[CellRow, ...], crops: tuple[Thumbnail | None, ...],
@@ -454,7 +455,7 @@ def _crops_table(row: SlideRow, cells: tuple[CellRow, ...], crops: tuple[Thumbna
     columns = []
     for cell, crop in zip(cells, crops):
         picture = placeholder(CROP_BOX, "no picture", fonts.regular) if crop is None else picture_box(crop, CROP_BOX)
-        label = _colour_label(f"cell {cell.number}", cell_colour(cell.score, threshold), fonts)
+        label = _colour_label(f"cell {cell.number}", cell_colour(cell.flagged), fonts)
         figures = f"score <b>{cell.score:.4g}</b><br/>threshold {threshold:.4g}"
         words = row.p_value_text(cell.p_value)
         if words is not None:

@@ -94,14 +94,13 @@ def test_opacity_rises_from_nothing_at_zero_heat_to_full_at_a_quarter_above_norm
 
 
 def test_cells_are_red_when_flagged_and_blue_when_not() -> None:
-    assert cell_colour(1.0, 1.0) == cell_colour(-0.5, -1.0) == FLAGGED_COLOUR
-    assert cell_colour(0.99, 1.0) == cell_colour(-2.0, -1.0) == NORMAL_COLOUR
+    assert cell_colour(True) == FLAGGED_COLOUR and cell_colour(False) == NORMAL_COLOUR
     assert FLAGGED_COLOUR != NORMAL_COLOUR
 
 
 def test_cell_boxes_are_outlined_in_their_colour_and_numbered_on_a_label() -> None:
     picture = np.full((120, 160, 3), 200, dtype=np.uint8)
-    boxes = [CellBox(3, 40, 40, 100, 80, 2.0, 1.0), (12, 200, 100, 80, 100, 0.1, 1.0)]  # slide pixels
+    boxes = [CellBox(3, 40, 40, 100, 80, True), (12, 200, 100, 80, 100, False)]  # slide pixels
 
     drawn = draw_cells(picture, boxes, scale=0.5)
 
@@ -122,7 +121,7 @@ def test_cell_boxes_are_outlined_in_their_colour_and_numbered_on_a_label() -> No
 def test_a_box_reaching_beyond_the_picture_keeps_its_number_on_the_picture() -> None:
     picture = np.full((120, 160, 3), 200, dtype=np.uint8)
 
-    drawn = draw_cells(picture, [CellBox(7, -34, -34, 128, 128, 2.0, 1.0)], scale=1.0)
+    drawn = draw_cells(picture, [CellBox(7, -34, -34, 128, 128, True)], scale=1.0)
 
     label = drawn[0:16, 0:14]  # clamped into the picture's corner: vermillion with light digits
     assert (label == FLAGGED_COLOUR).all(-1).mean() > 0.5 and (label[..., 2] > 200).sum() >= 5

@@ -50,9 +50,9 @@ def test_a_fields_overview_is_boxed_and_its_crops_are_cut_at_the_pictures_scale(
     picture = np.full((500, 1000, 3), 230, dtype=np.uint8)
     picture[100:200, 300:400] = (20, 200, 40)  # cell 1, at slide pixels (600, 200) to (800, 400)
     Image.fromarray(picture).save(heatmap)
-    cell = CellBox(1, 600, 200, 200, 200, 0.9, 0.7)
-    calm = CellBox(2, 0, 0, 200, 200, 0.1, 0.7)
-    outside = CellBox(3, 2100, 0, 200, 200, 0.9, 0.7)
+    cell = CellBox(1, 600, 200, 200, 200, True)
+    calm = CellBox(2, 0, 0, 200, 200, False)
+    outside = CellBox(3, 2100, 0, 200, 200, True)
 
     pictures = field_pictures(str(heatmap), 2000, [cell, calm], [cell, outside])
 
