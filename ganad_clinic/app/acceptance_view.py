@@ -44,7 +44,7 @@ def _activate(store: Store, version: str, actor: str, override: str | None,
               field_scale: float) -> ModelVersion | AcceptanceRefused:
     """Activation through the gate; a refusal comes back as a value (the window asks for an override)."""
     try:
-        return activate_checked(store, version, actor=actor, override=override, field_scale=field_scale)
+        return activate_checked(store, version, actor=actor, override=override, field_scale=field_scale).model
     except AcceptanceRefused as refused:
         return refused
 

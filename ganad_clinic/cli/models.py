@@ -123,25 +123,24 @@ def _compare(store: Store, args: argparse.Namespace) -> int:
 
 
 def _activate(store: Store, args: argparse.Namespace) -> int:
-    from ganad_clinic.screening.acceptance import CHECKED, AcceptanceRefused, activate_checked, describe
+    from ganad_clinic.screening.acceptance import AcceptanceRefused, activate_checked, describe
     from ganad_clinic.screening.registry import current_actor, find_model_version
 
     if find_model_version(store, args.version).active:
         print(f"model {args.version} is already active")
         return 0
     try:
-        model = activate_checked(store, args.version, actor=current_actor(), override=args.override,
-                                 field_scale=args.field_scale)
+        activation = activate_checked(store, args.version, actor=current_actor(), override=args.override,
+                                      field_scale=args.field_scale)
     except AcceptanceRefused as refused:
         print("\n".join(describe(refused.check)), file=sys.stderr)
         print(f"ganad models activate: model {args.version} was not activated; nothing changed. To activate it "
               "anyway, give the reason: --override REASON", file=sys.stderr)
         return 1
-    [check] = [event.details for event in store.list_audit_events(CHECKED)
-               if event.details.get("version") == model.version][-1:]
-    verdict = ("its acceptance check accepted it" if check["accepted"]
+    accepted = activation.check is None or activation.check.accepted
+    verdict = ("its acceptance check accepted it" if accepted
                else "its acceptance check refused it; the override and its reason are in the audit trail")
-    print(f"model {model.version} is active ({verdict})")
+    print(f"model {activation.model.version} is active ({verdict})")
     return 0
 
 

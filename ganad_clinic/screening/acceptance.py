@@ -339,8 +339,17 @@ def refusals(candidate: ModelFigures, active: ModelFigures | None,
     return tuple(reasons)
 
 
+@dataclass(frozen=True)
+class Activation:
+    """An activation through the gate: the model now active and the check it passed or whose
+    refusal was overridden (None: it was active already, and nothing was checked)."""
+
+    model: ModelVersion
+    check: AcceptanceCheck | None
+
+
 def activate_checked(store: Store, version: str, *, actor: str, override: str | None = None,
-                     field_scale: float = 1.0) -> ModelVersion:
+                     field_scale: float = 1.0) -> Activation:
     """Make `version` active if its acceptance check accepts it, or if a person overrides the
     refusal with a reason (audited with the refusals). Refused without an override: raises
     AcceptanceRefused and changes nothing. An already active model stays as it is, unchecked."""
@@ -348,7 +357,7 @@ def activate_checked(store: Store, version: str, *, actor: str, override: str | 
         raise AcceptanceError("an override needs a reason, for the audit trail")
     model = find_model_version(store, version)
     if model.active:
-        return model
+        return Activation(model, None)
     check = check_candidate(store, version, field_scale=field_scale, actor=actor)
     if not check.accepted:
         if override is None:
@@ -356,7 +365,7 @@ def activate_checked(store: Store, version: str, *, actor: str, override: str | 
         store.audit(actor, OVERRIDDEN, {"version": version, "reason": override.strip(),
                                         "refusals": list(check.refusals),
                                         "active": None if check.active is None else check.active.version})
-    return store.activate_model_version(version, actor=actor)
+    return Activation(store.activate_model_version(version, actor=actor), check)
 
 
 def describe(check: AcceptanceCheck) -> list[str]:

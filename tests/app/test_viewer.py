@@ -18,7 +18,7 @@ from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.zoom_view import CHOSEN_LINE, MAX_LABELLED_BOXES
 from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR
-from ganad_clinic.model.conformal import p_value_words, percent
+from ganad_clinic.model.conformal import p_value_words, percent, slide_p_value_words
 from ganad_clinic.screening.registry import load_registered
 from ganad_clinic.store import Judgement
 from tests.app.builders import add_scored_slide, score_slide, write_cells, write_field
@@ -147,7 +147,9 @@ def test_the_slides_and_the_chosen_cells_p_values_are_said_in_words(viewer, insp
     cells = {cell.cell_index: cell for cell in store.list_cells(score.id)}
 
     words = viewer.judgement.text()
-    assert p_value_words(score.p_value, score.calibration_n) in words
+    # a field's own p-value (cells x the smallest) is said by its most unusual cell
+    assert slide_p_value_words(score.p_value, [cell.p_value for cell in cells.values()], score.calibration_n) in words
+    assert f"a normal slide of {len(cells)} cells shows one so unusual" in words
     assert f"p = {score.p_value:.3g}" in words
     assert viewer.terms["p_value"].text() == f"{score.p_value:.3g}"
     top = inspection.result.top.index

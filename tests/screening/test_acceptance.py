@@ -184,13 +184,17 @@ def test_too_little_evidence_is_refused_and_activation_needs_an_override_with_a_
     with pytest.raises(AcceptanceError, match="needs a reason"):
         activate_checked(store, candidate.version, actor="Dr Test", override="  ")
 
-    active = activate_checked(store, candidate.version, actor="Dr Test", override="urgent: the old model is retired")
+    activation = activate_checked(store, candidate.version, actor="Dr Test",
+                                  override="urgent: the old model is retired")
+    active = activation.model
+    assert activation.check is not None and not activation.check.accepted
     assert active.version == "1.1.0" and store.active_model_version().version == "1.1.0"
     [override] = store.list_audit_events(OVERRIDDEN)
     assert override.actor == "Dr Test" and override.details["reason"] == "urgent: the old model is retired"
     assert override.details["refusals"] == list(check.refusals) and override.details["active"] == model.version
     assert [event.details["version"] for event in store.list_audit_events("model.activated")] == ["1.1.0"]
-    assert activate_checked(store, candidate.version, actor="Dr Test").active  # already active: unchanged
+    again = activate_checked(store, candidate.version, actor="Dr Test")  # already active: unchanged, unchecked
+    assert again.model.active and again.check is None
 
 
 def test_a_clearly_worse_candidate_on_enough_evidence_is_refused(
