@@ -56,6 +56,12 @@ def add_command(subparsers: argparse._SubParsersAction, name: str, *,
     return parser
 
 
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """Where the results database is: --db URL and --home DIR (see store.resolve_url)."""
+    parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
+    parser.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+
+
 def add_device_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CUDA when a GPU is present, else the CPU")

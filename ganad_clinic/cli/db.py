@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ganad_clinic.cli.common import add_store_options
 from ganad_clinic.errors import GanadError
 from ganad_clinic.store import open_store, resolve_url
 from ganad_clinic.store.engine import display_url
@@ -34,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "(exit 1 naming what is wrong)",
     )
     for action in (upgrade, current, verify):
-        action.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
-        action.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+        add_store_options(action)
     parser.set_defaults(func=run)
 
 

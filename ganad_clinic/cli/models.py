@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_field_scale
+from ganad_clinic.cli.common import add_field_scale, add_store_options
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -53,8 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rollback = actions.add_parser(
         "rollback", help="re-activate the previously active version (not checked again: it was active before)")
     for action in (listing, importing, compare, activate, rollback):
-        action.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
-        action.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+        add_store_options(action)
     parser.set_defaults(func=run)
 
 

@@ -7,7 +7,7 @@ import sys
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import parse_moment, rate
+from ganad_clinic.cli.common import add_store_options, parse_moment, rate
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="only slides first seen since DATE (ISO 8601, e.g. 2026-12-01: from that day's start, "
                              "local time; or 2026-12-01T14:00)")
     for action in (show, setting, reflag):
-        action.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
-        action.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+        add_store_options(action)
     parser.set_defaults(func=run)
 
 

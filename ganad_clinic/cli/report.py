@@ -7,7 +7,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from ganad_clinic.cli.common import parse_moment
+from ganad_clinic.cli.common import add_store_options, parse_moment
 from ganad_clinic.errors import GanadError
 
 
@@ -18,8 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "histogram, every slide, rejected files, each flagged slide with its heat map, and a "
                     "sign-off block. The file is replaced only when complete.")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.pdf", help="the PDF to write")
-    parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
-    parser.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+    add_store_options(parser)
     parser.add_argument("--since", type=parse_moment, metavar="DATE",
                         help="first day (YYYY-MM-DD) or moment (YYYY-MM-DDTHH:MM), local time")
     parser.add_argument("--until", type=parse_moment, metavar="DATE",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_command, add_field_scale, configure_torch
+from ganad_clinic.cli.common import add_command, add_field_scale, add_store_options, configure_torch
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--inbox", action="append", required=True, type=Path, metavar="DIR",
                         help="folder to watch (repeat for several)")
-    parser.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy URL (default: $GANAD_DB)")
-    parser.add_argument("--home", metavar="DIR", help="GANAD Clinic home folder (default: $GANAD_HOME)")
+    add_store_options(parser)
     parser.add_argument("--bundle", type=Path, help="score with this bundle (registered if new) instead of "
                                                     "the active model")
     parser.add_argument("--once", action="store_true", help="score what is there now, then exit")

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
-from ganad_clinic.model.bundle import save_bundle
+from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.model.trainer import TrainConfig, train
 from ganad_clinic.screening import ScreeningService, ServiceConfig, SlideRejected, SlideScored
 from ganad_clinic.screening.registry import import_bundle
-from ganad_clinic.store import open_store
+from ganad_clinic.store import ModelVersion, Store, open_store
 
 TINY_CROP = 48
 
@@ -38,6 +39,17 @@ def train_tiny_bundle(out: Path, seed: int = 0) -> Path:
                    cells(12, False, 11))
     return save_bundle(out, result.model, result.score_config, result.operating_point,
                        training={"crop_size": TINY_CROP, "n_train": 8}, validation_metrics=result.validation_metrics)
+
+
+def nudged_model(store: Store, bundle_path: Path, home: Path, folder: Path) -> ModelVersion:
+    """The tiny model with one weight nudged, registered: another sha256 and the same version
+    string and calibration size."""
+    bundle = load_bundle(bundle_path)
+    with torch.no_grad():
+        next(bundle.model.parameters()).add_(0.01)
+    path = save_bundle(folder / "other", bundle.model, bundle.score_config, bundle.operating_point(),
+                       training=bundle.metadata["ganad"]["training"])
+    return import_bundle(store, path, home, actor="tester").model
 
 
 _TINY_BUNDLES: dict[int, Path] = {}

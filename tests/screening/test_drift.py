@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganad_clinic.cli.watch import _print_drift
 from ganad_clinic.imaging.synthetic import crop_rng, generate_cell
-from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.model.conformal import Calibration
 from ganad_clinic.screening import ServiceConfig
 from ganad_clinic.screening.drift import (
@@ -21,9 +19,8 @@ from ganad_clinic.screening.drift import (
     DriftMonitor,
     DriftState,
 )
-from ganad_clinic.screening.registry import import_bundle
-from ganad_clinic.store import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED, ModelVersion, Store
-from tests.screening.helpers import TINY_CROP, Collector, screening, wait_until
+from ganad_clinic.store import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED
+from tests.screening.helpers import TINY_CROP, Collector, nudged_model, screening, wait_until
 
 CALIBRATION_N = 150
 
@@ -113,16 +110,6 @@ def test_ganad_watch_prints_a_line_when_the_alarm_changes(capsys: pytest.Capture
                                                     "drift ok  drift alarm cleared: 20 of the last 200 slides ..."]
 
 
-def _nudged_model(store: Store, bundle_path: Path, home: Path, folder: Path) -> ModelVersion:
-    """The tiny model with one weight nudged: another model with the same calibration size."""
-    bundle = load_bundle(bundle_path)
-    with torch.no_grad():
-        next(bundle.model.parameters()).add_(0.01)
-    path = save_bundle(folder / "other", bundle.model, bundle.score_config, bundle.operating_point(),
-                       training=bundle.metadata["ganad"]["training"])
-    return import_bundle(store, path, home, actor="tester").model
-
-
 def test_stain_shifted_slides_raise_the_services_alarm_audited_and_another_model_clears_it(
         tiny_bundle: Path, inbox: Path, home: Path, tmp_path: Path) -> None:
     for index in range(30):  # far darker than the tiny model's 12 calibration normals
@@ -140,7 +127,7 @@ def test_stain_shifted_slides_raise_the_services_alarm_audited_and_another_model
         assert event.details["model_version"] == version.version
         assert event.details["exceeding"] == raised.exceeding and event.details["message"] == raised.message
 
-        other = _nudged_model(service.store, tiny_bundle, home, tmp_path)
+        other = nudged_model(service.store, tiny_bundle, home, tmp_path)
         service.store.activate_model_version(other.version, actor="tester")
         Image.fromarray(generate_cell(crop_rng(9, False, 99), False, TINY_CROP)).save(inbox / "after.png")
         wait_until(lambda: len(drift) == 2)

@@ -9,19 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import draw_field, field_rng
-from ganad_clinic.model.bundle import load_bundle, save_bundle
 from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
 from ganad_clinic.screening.archive import Archiver
-from ganad_clinic.screening.registry import RegistryError, import_bundle
+from ganad_clinic.screening.registry import RegistryError
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
-from tests.screening.helpers import Collector, png_bytes, wait_until, write_png
+from tests.screening.helpers import Collector, nudged_model, png_bytes, wait_until, write_png
 
 QUIET = 0.1
 GRACE = 0.5  # files that look unfinished (broken.png, an empty file) wait this long before rejection
@@ -179,23 +177,13 @@ def test_a_periodic_rescan_takes_files_whose_events_were_lost(store: Store, mode
     assert scores_of(store) == {"unnoticed.png": 1}
 
 
-def _other_model(store: Store, tiny_bundle: Path, home: Path, tmp_path: Path) -> ModelVersion:
-    """The tiny model with one weight nudged: another sha256, the same version string."""
-    bundle = load_bundle(tiny_bundle)
-    with torch.no_grad():
-        next(bundle.model.parameters()).add_(0.01)
-    path = save_bundle(tmp_path / "other", bundle.model, bundle.score_config, bundle.operating_point(),
-                       training=bundle.metadata["ganad"]["training"])
-    return import_bundle(store, path, home, actor="tester").model
-
-
 @pytest.mark.parametrize("rescore", [False, True])
 def test_a_new_active_model_rescores_only_when_asked(store: Store, model: ModelVersion, inbox: Path, home: Path,
                                                      tiny_bundle: Path, tmp_path: Path, rescore: bool) -> None:
     write_png(inbox / "a.png", 1)
     with running(store, config(inbox, home), Collector()) as service:
         assert service.wait_until_idle(30)
-    other = _other_model(store, tiny_bundle, home, tmp_path)
+    other = nudged_model(store, tiny_bundle, home, tmp_path)
     assert other.version.startswith("1.0.0+")
     store.activate_model_version(other.version, actor="tester")
 
