@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +41,17 @@ from sklearn.metrics import roc_auc_score
 from ganad_clinic.cli.common import configure_torch, load_images
 from ganad_clinic.cli.train import VAL_FRACTION
 from ganad_clinic.imaging.datasets import load_dataset, split_dataset
-from ganad_clinic.imaging.synthetic import FIELD_SCALE, FieldCell, crop_rng, draw_field, field_rng, generate_cell
+from ganad_clinic.imaging.synthetic import FIELD_SCALE, crop_rng, draw_field, field_rng, generate_cell
 from ganad_clinic.model.bundle import Bundle, load_bundle, save_bundle, threshold_rule
 from ganad_clinic.model.conformal import Calibration, OperatingPoint, split_calibration
 from ganad_clinic.model.inference import Inferencer, SlideResult
 
 try:
     from training.cell_pointing import holds
+    from training.field_screening import drawn_fields
 except ModuleNotFoundError:  # run as a script: `python training/calibration_study.py`, its folder first on the path
     from cell_pointing import holds  # type: ignore[no-redef]
+    from field_screening import drawn_fields  # type: ignore[no-redef]
 
 TRAIN_SEED = 7001  # training crops, the extra calibration crops and the calibration fields
 CROP_TEST_SEED = 7002
@@ -119,19 +121,6 @@ def ganad(*arguments: str) -> list[str]:
 
 def crops(seed: int, blast: bool, count: int, start: int = 0) -> list[np.ndarray]:
     return [generate_cell(crop_rng(seed, blast, index), blast) for index in range(start, start + count)]
-
-
-def test_fields(count: int, seed: int) -> Iterator[tuple[np.ndarray, list[FieldCell], int]]:
-    """`count` fields without a blast, then `count` with at least one (as training/field_screening.py draws them)."""
-    index = 0
-    for blast in (False, True):
-        made = 0
-        while made < count:
-            image, cells = draw_field(field_rng(seed, index), blast_fraction=0.5 if blast else 0.0)
-            index += 1
-            if any(cell.blast for cell in cells) == blast:
-                made += 1
-                yield image, cells, int(blast)
 
 
 def recalibrated(bundle: Bundle, scores: Sequence[float], path: Path, source: str) -> Bundle:
@@ -231,7 +220,7 @@ def part_b(bundles: dict[str, Bundle], sizes: Sizes) -> dict:
     planner = next(iter(inferencers.values()))
     results: dict[str, list[SlideResult]] = {name: [] for name in bundles}
     labels, cell_scores, cell_labels, cell_counts = [], [], [], []
-    for image, drawn, label in test_fields(sizes.fields, FIELD_TEST_SEED):
+    for image, drawn, label in drawn_fields(sizes.fields, FIELD_TEST_SEED):
         plan = planner.plan(image)
         scored = {name: inferencer.score([image], [plan])[0] for name, inferencer in inferencers.items()}
         for name, result in scored.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -26,9 +27,9 @@ from ganad_clinic.model.bundle import load_bundle
 from ganad_clinic.model.inference import Inferencer
 
 
-def synthetic_fields(count: int, seed: int) -> tuple[list[np.ndarray], list[list[FieldCell]], list[int]]:
-    """`count` normal fields, then `count` fields with at least one blast."""
-    images, cells, labels = [], [], []
+def drawn_fields(count: int, seed: int) -> Iterator[tuple[np.ndarray, list[FieldCell], int]]:
+    """`count` normal fields, then `count` fields with at least one blast: each as drawn (uint8
+    pixels), its cells and its label."""
     index = 0
     for blast in (False, True):
         made = 0
@@ -36,10 +37,17 @@ def synthetic_fields(count: int, seed: int) -> tuple[list[np.ndarray], list[list
             image, drawn = draw_field(field_rng(seed, index), blast_fraction=0.5 if blast else 0.0)
             index += 1
             if any(cell.blast for cell in drawn) == blast:
-                images.append(image.astype(np.float32) / 255)
-                cells.append(drawn)
-                labels.append(int(blast))
                 made += 1
+                yield image, drawn, int(blast)
+
+
+def synthetic_fields(count: int, seed: int) -> tuple[list[np.ndarray], list[list[FieldCell]], list[int]]:
+    """`drawn_fields` as float images in [0, 1], with their cells and labels."""
+    images, cells, labels = [], [], []
+    for image, drawn, label in drawn_fields(count, seed):
+        images.append(image.astype(np.float32) / 255)
+        cells.append(drawn)
+        labels.append(label)
     return images, cells, labels
 
 
