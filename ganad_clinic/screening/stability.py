@@ -155,9 +155,18 @@ class StabilityTracker:
         return taken
 
     def settle(self, path: str | os.PathLike[str], signature: FileSignature) -> None:
-        """Remember that `path` was handled while it had `signature`."""
+        """Remember that `path` was handled while it had `signature`. An offer made while it was
+        being handled (its writer's closing event, a rescan) is dropped when the file is still as
+        it was handled, so that the same content is not taken, and reported, a second time."""
+        path = Path(path)
+        try:
+            current = file_signature(path)
+        except OSError:
+            current = None
         with self._lock:
-            self._settled[Path(path)] = signature
+            self._settled[path] = signature
+            if current == signature:
+                self._watched.pop(path, None)
 
     def accounted_for(self, path: str | os.PathLike[str], signature: FileSignature) -> bool:
         """Whether `path` is watched again or was handled with `signature`: a batch retried after

@@ -79,6 +79,26 @@ def test_a_settled_file_is_ignored_until_it_changes(tmp_path: Path) -> None:
     assert tracker.offer(path, tmp_path)
 
 
+def test_an_offer_made_while_a_file_is_handled_is_dropped_when_it_is_settled_unchanged(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tracker = StabilityTracker(0.1, clock=clock)
+    path, other = tmp_path / "a.png", tmp_path / "b.png"
+    path.write_bytes(b"x")
+    other.write_bytes(b"y")
+    tracker.offer(path, tmp_path)
+    tracker.offer(other, tmp_path)
+    clock.now += 1
+    taken = {item.path: item for item in tracker.take_stable()}
+    assert tracker.offer(path, tmp_path)  # the writer's closing event arrives while the file is scored
+    assert tracker.offer(other, tmp_path)
+    other.write_bytes(b"changed while it was scored")
+    tracker.settle(path, taken[path].signature)
+    tracker.settle(other, taken[other].signature)
+    assert tracker.take_stable() == []  # the change starts the other's quiet period afresh
+    clock.now += 1
+    assert [item.path for item in tracker.take_stable()] == [other]  # only the file that changed
+
+
 def test_offers_are_oldest_first_and_limited(tmp_path: Path) -> None:
     clock = FakeClock()
     tracker = StabilityTracker(0.1, clock=clock)
