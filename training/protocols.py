@@ -5,6 +5,10 @@
 - "all-idb2": the same split on a user's real ALL-IDB2 folder.
 - "mnist", "cifar10", "svhn": the paper's two strategies on 10 labelled classes, "9v1" (one class
   normal, nine anomalous) and "1v9" (one class anomalous, nine normal), by `one_class_split`.
+- protocol "normal", a lab with normal samples only: no anomaly anywhere before the test, so training
+  chooses on pseudo-anomalies (`model.trainer.choice_set`). On the class sets, "9v1" with its
+  validation anomalies left out; on the synthetic cells, `synthetic_normal_split`, whose "class" is
+  the data seed the crops are drawn with.
 
 Images are H x W x 3 float32 in [0, 1] everywhere (gray repeated to 3 channels), as `read_image`
 gives them; `image_size` and `channels` say what the models should be built for.
@@ -14,7 +18,7 @@ gives them; `image_size` and `channels` say what the models should be built for.
 # sys.modules, and @dataclass must then see real annotations rather than strings.
 import pickle
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +30,11 @@ from ganad_clinic.imaging.io import read_image
 from ganad_clinic.imaging.synthetic import write_dataset
 
 DATASETS = ("synthetic", "all-idb2", "mnist", "cifar10", "svhn")
-PROTOCOLS = ("9v1", "1v9")
+PROTOCOLS = ("9v1", "1v9")  # the paper's two strategies on the class sets
+NORMAL_ONLY = "normal"
+SYNTHETIC_NORMAL_COUNTS = {"train": 110, "val": 24, "calibration": 40, "test": 100}
+"""How `synthetic_normal_split` shares its normals out; SYNTHETIC_NORMAL_BLASTS are its test's anomalies."""
+SYNTHETIC_NORMAL_BLASTS = 130
 N_CLASSES = 10
 MAX_VAL_NORMALS = 200
 """Validation normals are capped so the validation passes stay cheap on the large pools."""
@@ -54,10 +62,24 @@ class Split:
     test_labels: np.ndarray
     image_size: int
     channels: int
+    calibration: list[np.ndarray] | None = None  # normals of neither training nor validation, when the split has them
 
     @property
     def val_normals(self) -> list[np.ndarray]:
         return [image for image, label in zip(self.val, self.val_labels) if label == 0]
+
+    @property
+    def calibration_normals(self) -> list[np.ndarray]:
+        """The normals that set the threshold: the split's own, else (the paper's split has no
+        others) the validation normals, so that threshold is not a calibrated operating point."""
+        return self.val_normals if self.calibration is None else self.calibration
+
+
+def normal_only(split: Split) -> Split:
+    """`split` with its validation anomalies left out (they take no part at all)."""
+    keep = split.val_labels == 0
+    return replace(split, name=f"{split.name}-normal", val=[image for image, k in zip(split.val, keep) if k],
+                   val_labels=split.val_labels[keep])
 
 
 def synthetic_split(seed: int, data_seed: int = 0, folder: Path | None = None) -> Split:
@@ -72,6 +94,29 @@ def synthetic_split(seed: int, data_seed: int = 0, folder: Path | None = None) -
     with tempfile.TemporaryDirectory() as temporary:
         write_dataset(temporary, 130, 130, seed=data_seed)
         return _paper_protocol_split(Path(temporary), seed, name)
+
+
+def synthetic_normal_split(data_seed: int, seed: int) -> Split:
+    """A lab with normal crops only, on crops drawn with `data_seed`: normals shuffled by `seed` and
+    shared out as SYNTHETIC_NORMAL_COUNTS says (train, normal-only validation, calibration, test),
+    with SYNTHETIC_NORMAL_BLASTS blasts in the test set only."""
+    counts = SYNTHETIC_NORMAL_COUNTS
+    with tempfile.TemporaryDirectory() as temporary:
+        write_dataset(temporary, sum(counts.values()), SYNTHETIC_NORMAL_BLASTS, seed=data_seed)
+        try:
+            samples = load_dataset(Path(temporary)).samples
+        except DatasetError as error:
+            raise ProtocolDataError(str(error)) from error
+        normals = [read_image(s.path) for s in samples if s.label == 0]
+        blasts = [read_image(s.path) for s in samples if s.label == 1]
+    order = np.random.default_rng(seed).permutation(len(normals))
+    parts, start = {}, 0
+    for name, count in counts.items():
+        parts[name] = [normals[i] for i in order[start:start + count]]
+        start += count
+    return Split(f"synthetic-normal-data{data_seed}-seed{seed}", parts["train"], parts["val"],
+                 np.zeros(counts["val"], dtype=np.int64), parts["test"] + blasts,
+                 np.r_[np.zeros(counts["test"]), np.ones(len(blasts))].astype(np.int64), 64, 3, parts["calibration"])
 
 
 def allidb2_split(folder: Path, seed: int) -> Split:
@@ -197,10 +242,14 @@ def load_split(dataset: str, protocol: str | None, cls: int | None, seed: int, d
     """The split of `dataset`; synthetic and all-idb2 take no protocol or class, the others need both."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    if dataset == "synthetic" and protocol == NORMAL_ONLY:
+        if not isinstance(cls, int) or cls < 0:
+            raise ValueError(f"synthetic's {NORMAL_ONLY} protocol needs a data seed (a whole number >= 0) as its class")
+        return synthetic_normal_split(cls, seed)
     if dataset in _WITHOUT_PROTOCOL and (protocol is not None or cls is not None):
         raise ValueError(f"{dataset} has a single protocol; give no protocol or class (got {protocol!r}, {cls!r})")
     if dataset not in _WITHOUT_PROTOCOL and (protocol is None or cls is None):
-        raise ValueError(f"{dataset} needs a protocol ({' or '.join(PROTOCOLS)}) and a class (0-9)")
+        raise ValueError(f"{dataset} needs a protocol ({', '.join(PROTOCOLS)} or {NORMAL_ONLY}) and a class (0-9)")
     if dataset in _NEEDS_DATA_DIR and data_dir is None:
         raise ValueError(f"{dataset} needs data_dir, the folder holding its files")
     if dataset not in _NEEDS_DATA_DIR and data_dir is not None:
@@ -209,6 +258,8 @@ def load_split(dataset: str, protocol: str | None, cls: int | None, seed: int, d
         return synthetic_split(seed)
     if dataset == "all-idb2":
         return allidb2_split(data_dir, seed)
+    if protocol == NORMAL_ONLY:
+        return normal_only(load_split(dataset, "9v1", cls, seed, data_dir))
     if dataset == "mnist":
         return mnist_split(protocol, cls, seed)
     if dataset == "cifar10":

@@ -31,7 +31,14 @@ import torch
 
 from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.model.methods import METHODS
-from ganad_clinic.model.scoring import ScoreConfig, combine_arrays, compute_terms, roc_auc, screening_metrics
+from ganad_clinic.model.scoring import (
+    ScoreConfig,
+    combine_arrays,
+    compute_terms,
+    roc_auc,
+    screening_metrics,
+    sensitivity_at_specificity,
+)
 from ganad_clinic.model.trainer import TrainConfig, TrainResult, prepare_eval_batch, recommended_config, train
 
 try:  # imported as part of the package (tests, `python -m training.run`)
@@ -48,6 +55,7 @@ ANCHORS = ("pca", "knn", "ocsvm", "iforest")
 ALL_METHODS = (*METHODS, *ANCHORS)  # the order of the tables
 RUN_SETTINGS = ("seeds", "classes", "max_test")  # recipe keys that shape the run, not a TrainConfig
 LAMBDA_SWEEP = (0.0, 0.2, 0.5, 0.8, 1.0)  # rescored, but for the model's own λ
+SPECIFICITIES = (0.95, 0.99)  # sensitivity is stated at these: a field shows five cells, so specificity per cell counts
 
 
 def load_recipe(name: str, quick: bool) -> dict:
@@ -87,6 +95,10 @@ def gan_rows(method: str, split: Split, x_test: torch.Tensor, recipe: dict, seed
     """Train one GAN method on the split and score its test images; with ablations, the variants."""
     config = recommended_config(split.image_size, split.channels, method=method, seed=seed, **recipe["train"])
     rows = [_gan_row(method, config, split, x_test)]
+    chosen = rows[0]["_result"].score_config
+    if (chosen.lam, chosen.beta) != (config.lam, config.beta):  # what choosing λ and β bought
+        rows.append(_scored(f"{method} own λ β", rows[0]["_terms"], replace(chosen, lam=config.lam, beta=config.beta),
+                            None, split.test_labels, 0.0, rows[0]["best_step"], rescored=True))
     if ablations and method == "ganad":
         result, terms = rows[0].pop("_result"), rows[0].pop("_terms")
         variants = {"ganad β=0": replace(result.score_config, beta=0.0),
@@ -106,13 +118,13 @@ def gan_rows(method: str, split: Split, x_test: torch.Tensor, recipe: dict, seed
 
 def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor) -> dict:
     started = time.monotonic()
-    # the protocols compare AUCs; the validation normals stand in for calibration normals (the paper split has no
-    # others), so this threshold's sensitivity and specificity are not a calibrated operating point
-    result: TrainResult = train(config, split.train, split.val, split.val_labels, split.val_normals)
+    result: TrainResult = train(config, split.train, split.val, split.val_labels, split.calibration_normals)
     terms, _ = compute_terms(result.model, x_test, result.score_config.feature_layers)
     row = _scored(name, terms, result.score_config, result.operating_point.threshold(), split.test_labels,
                   time.monotonic() - started, result.best_step)
-    row.update(val_auc=result.validation_metrics["auc"], _result=result, _terms=terms)
+    row.update(val_auc=result.validation_metrics["auc"], calibrated=split.calibration is not None,
+               choice=result.choices["figure"], lam=result.score_config.lam, beta=result.score_config.beta,
+               _result=result, _terms=terms)
     if config.method == "ganad" and config.feature_layers == "all":
         row.update(result.model.residual_units.form())
     return row
@@ -124,7 +136,7 @@ def _scored(name: str, terms: dict[str, np.ndarray], score_config: ScoreConfig, 
     metrics = (screening_metrics(scores, labels, scores > threshold) if threshold is not None
                else {"auc": roc_auc(scores, labels)})
     row = {"method": name, **{k: metrics[k] for k in ("auc", "sensitivity", "specificity", "f1", "accuracy")
-                              if k in metrics},
+                              if k in metrics}, **specificity_columns(scores, labels),
            "seconds": round(seconds, 1), "best_step": best_step, "scores": scores.tolist(), "labels": labels.tolist()}
     if rescored:
         row["rescored"] = True
@@ -134,8 +146,15 @@ def _scored(name: str, terms: dict[str, np.ndarray], score_config: ScoreConfig, 
 def anchor_row(name: str, x_train: torch.Tensor, x_test: torch.Tensor, labels: np.ndarray, seed: int) -> dict:
     started = time.monotonic()
     scores = anchors(seed)[name].fit(x_train).score(x_test)
-    return {"method": name, "auc": roc_auc(scores, labels), "seconds": round(time.monotonic() - started, 1),
-            "scores": np.asarray(scores).tolist(), "labels": labels.tolist()}
+    return {"method": name, "auc": roc_auc(scores, labels), **specificity_columns(scores, labels),
+            "seconds": round(time.monotonic() - started, 1), "scores": np.asarray(scores).tolist(),
+            "labels": labels.tolist()}
+
+
+def specificity_columns(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Sensitivity at each of SPECIFICITIES, as `sens_at_95_spec`, `sens_at_99_spec`."""
+    return {f"sens_at_{round(100 * level)}_spec": sensitivity_at_specificity(scores, labels, level)
+            for level in SPECIFICITIES}
 
 
 def _method_rank(name: str) -> int:
@@ -160,14 +179,14 @@ def main() -> None:
     parser.add_argument("--protocols", nargs="+")
     parser.add_argument("--classes", type=int, nargs="+")
     parser.add_argument("--data-dir", type=Path, help="the dataset's files (all-idb2, cifar10, svhn)")
-    parser.add_argument("--out", type=Path, help="default training/results/<dataset>[-quick]")
+    parser.add_argument("--out", type=Path, help="default training/results/<recipe>[-quick]")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-ablations", action="store_true")
     parser.add_argument("--tables-only", action="store_true", help="rewrite the tables from OUT/runs.jsonl")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe, args.quick)
     dataset = recipe["dataset"]
-    out = args.out or HERE / "results" / (dataset + ("-quick" if args.quick else ""))
+    out = args.out or HERE / "results" / (Path(args.recipe).stem + ("-quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / "runs.jsonl"
     command = " ".join(["python training/run.py", args.recipe, *(["--quick"] if args.quick else []),

@@ -29,8 +29,9 @@ Row = dict[str, object]
 
 RUN_KEY = ("dataset", "protocol", "cls", "method", "seed")
 RUN_COLUMNS = [*RUN_KEY, "auc", "seconds"]
-SUMMARY_COLUMNS = ["dataset", "protocol", "method", "auc_mean", "auc_std", "n_seeds", "n_classes", "seconds",
-                   "incomplete"]
+SUMMARY_COLUMNS = ["dataset", "protocol", "method", "auc_mean", "auc_std", "auc_min", "sens_at_95_spec",
+                   "sens_at_99_spec", "n_seeds", "n_classes", "seconds", "incomplete"]
+SENSITIVITIES = ("sens_at_95_spec", "sens_at_99_spec")  # run columns (training/run.py) averaged like the AUC
 INCOMPLETE = "†"
 FOOTNOTE = (f"{INCOMPLETE} incomplete: not every class was run with the same seeds, or a class or seed other "
             "methods have is missing (seed counts per class in summary.csv).")
@@ -44,7 +45,8 @@ def summarise(rows: Sequence[Row]) -> list[Row]:
     class-mean, taken over the seeds that ran every class. Stds are population stds (ddof=0,
     numpy's default), so a single seed has std 0. A protocol without classes has `n_classes` 0 and
     plain seed mean and std. A NaN AUC (a test set with one class) makes the figures it enters NaN
-    rather than being dropped. `seconds` sums the runs' seconds.
+    rather than being dropped. `seconds` sums the runs' seconds. `auc_min` is the worst single run;
+    each of SENSITIVITIES is the mean over runs of the runs that have it (None when none has).
     """
     seen: set[tuple] = set()
     for row in rows:
@@ -87,13 +89,16 @@ def markdown(rows: Sequence[Row], summary: Sequence[Row], title: str, command: s
     The best value of each column is bold, a NaN is "n/a", a class a method never ran is "—"."""
     lines = [f"# {title}", "", "Regenerate with:", "", "```", command, "```", "",
              f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. AUC in %: mean ± population std "
-             "(ddof 0) over seeds.", ""]
+             "(ddof 0) over seeds; the worst single run; sensitivity (%) at the strictest threshold that keeps "
+             "95 % and 99 % of the test normals unflagged, mean over runs (— where a run did not record it).", ""]
     for (dataset, protocol), entries in _groups(summary, ("dataset", "protocol")).items():
         methods = [_escape(str(entry["method"])) for entry in entries]
         marks = [bool(entry["incomplete"]) for entry in entries]
         lines += [f"## {dataset}, protocol {protocol}", ""]
-        lines += _table(["Method", "AUC (%)"], methods, [_column([e["auc_mean"] for e in entries], marks,
-                                                                 [e["auc_std"] for e in entries])])
+        lines += _table(["Method", "AUC (%)", "worst run", "sens. at 95 % spec.", "sens. at 99 % spec."], methods,
+                        [_column([e["auc_mean"] for e in entries], marks, [e["auc_std"] for e in entries]),
+                         _column([e["auc_min"] for e in entries], marks, footnoted=False),
+                         *(_column([e[name] for e in entries], marks, footnoted=False) for name in SENSITIVITIES)])
         classes = sorted({row["cls"] for row in rows if (row["dataset"], row["protocol"]) == (dataset, protocol)
                           and row["cls"] is not None})
         if classes:
@@ -143,6 +148,9 @@ def _summary_row(dataset: object, protocol: object, method: object, rows: Sequen
         "dataset": dataset, "protocol": protocol, "method": method,
         "auc_mean": float(np.mean(class_means)), "auc_std": float(np.std(seed_means)) if seed_means else math.nan,
         "n_seeds": len({seed for _, seed in aucs}), "n_classes": 0 if classes == [None] else len(classes),
+        "auc_min": min(aucs.values()),
+        **{name: float(np.mean(values)) if (values := [float(row[name]) for row in rows if row.get(name) is not None])
+           else None for name in SENSITIVITIES},
         "seconds": float(sum(float(row["seconds"]) for row in rows)),
         "incomplete": (len({tuple(s) for s in seeds.values()}) > 1 or set(classes) != protocol_classes
                        or {seed for _, seed in aucs} != protocol_seeds),
@@ -163,9 +171,11 @@ def _groups(rows: Iterable[Row], keys: Sequence[str]) -> dict[tuple, list[Row]]:
     return groups
 
 
-def _column(means: Sequence[float | None], marks: Sequence[bool], stds: Sequence[float] | None = None) -> list[str]:
+def _column(means: Sequence[float | None], marks: Sequence[bool], stds: Sequence[float] | None = None,
+            footnoted: bool = True) -> list[str]:
     """Table cells in percent, one decimal (with ± std when given); the best as shown bold (among the
-    complete entries when there are any), ties all bold; NaN "n/a", None (never run) "—"."""
+    complete entries when there are any), ties all bold; NaN "n/a", None (never run) "—"; an
+    incomplete entry footnoted when `footnoted` (once per row: in its first column)."""
     shown = [None if m is None or math.isnan(m) else round(100 * m, 1) for m in means]
     complete = [value for value, mark in zip(shown, marks) if value is not None and not mark]
     best = max(complete or [value for value in shown if value is not None], default=None)
@@ -176,7 +186,7 @@ def _column(means: Sequence[float | None], marks: Sequence[bool], stds: Sequence
             text += f" ± {_percent(stds[i])}"
         if value is not None and value == best:
             text = f"**{text}**"
-        cells.append(text + (f" {INCOMPLETE}" if marks[i] else ""))
+        cells.append(text + (f" {INCOMPLETE}" if marks[i] and footnoted else ""))
     return cells
 
 

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 CROP_SIZE_KEY: max(train_images[0].shape[:2]),
                 "n_val_normal": val_labels.count(0), "n_val_anomalous": val_labels.count(1),
                 "n_calibration": len(calibration_images),
-                "seconds": round(result.seconds, 1), "best_step": result.best_step,
+                **result.record(),
                 **trained_on(*([sample.path for sample in part] for part in (train_samples, split.val,
                                                                                   calibration_samples)))}
     path = save_bundle(args.out, result.model, result.score_config, result.operating_point, training=training,

@@ -66,7 +66,8 @@ class TrainConfig:
     diff_augment: tuple[str, ...] = ("color", "translation", "cutout")  # DiffAugment policies; () = off
     geometry: str = "cells"  # what the training pipeline does to geometry (transforms.TRAIN_GEOMETRIES)
     ema_decay: float | None = 0.99  # None: score with the last weights
-    select_best: bool = True  # keep the checkpoint with the best validation figure
+    select_best: bool = True  # keep the checkpoint with the best figure on the choice set (trainer.choice_set)
+    choose_weights: bool = True  # choose λ and β on pseudo-anomalies, when there are enough (trainer.calibrate)
     eval_every: int = 50
     target_fpr: float = DEFAULT_TARGET_FPR  # the false-positive rate the calibration normals set the threshold for
     search_steps: int = 500  # AnoGAN's z-search steps per scored batch (Table 5)

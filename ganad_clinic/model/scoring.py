@@ -13,6 +13,7 @@ by a soft maximum rather than a sum (`ganad.terms.raw_terms`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -161,6 +162,20 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     # MONAI annotates the result as any array-like; with average="macro" (its default) it is a float
     return float(compute_roc_auc(torch.as_tensor(np.asarray(scores, dtype=np.float64)),  # type: ignore[arg-type]
                                  torch.as_tensor(labels, dtype=torch.float64)))
+
+
+def sensitivity_at_specificity(scores: np.ndarray, labels: np.ndarray, specificity: float) -> float:
+    """The share of anomalies flagged at the strictest threshold that still leaves at least
+    `specificity` of the normals unflagged (flagged: score above the threshold), e.g. at 0.99 with
+    100 normals at most one normal is above it. NaN when a class is missing."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels)
+    normals, anomalies = np.sort(scores[labels == 0]), scores[labels == 1]
+    if not len(normals) or not len(anomalies):
+        return float("nan")
+    kept = math.ceil(specificity * len(normals) - 1e-9)  # normals that must stay at or below the threshold
+    threshold = normals[max(kept, 1) - 1]
+    return float((anomalies > threshold).mean())
 
 
 def screening_metrics(scores: np.ndarray, labels: np.ndarray, flagged: np.ndarray) -> dict[str, float | int]:

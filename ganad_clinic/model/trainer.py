@@ -38,6 +38,7 @@ from ganad_clinic.model.config import (  # noqa: F401 (offered here)
 )
 from ganad_clinic.model.conformal import Calibration, OperatingPoint
 from ganad_clinic.model.device import resolve_device
+from ganad_clinic.model.ganad.calibration import FORM_CHOICE_MIN
 from ganad_clinic.model.methods import (
     arch_of,
     build_model,
@@ -48,6 +49,7 @@ from ganad_clinic.model.methods import (
 from ganad_clinic.model.networks import attach_dropout_generator
 from ganad_clinic.model.optim import OptimiserUpdate
 from ganad_clinic.model.protocol import DetectionNetworks
+from ganad_clinic.model.pseudo_anomalies import pseudo_anomalies
 from ganad_clinic.model.scoring import (
     ScoreConfig,
     combine_arrays,
@@ -59,6 +61,8 @@ from ganad_clinic.model.scoring import (
 )
 
 STATS_IMAGES = 512  # training normals, evenly spaced, that fit the score's statistics
+WEIGHT_CHOICES = tuple((lam, beta) for lam in (0.0, 0.2, 0.5, 0.8, 1.0) for beta in (0.0, 1.0))
+"""The (λ, β) pairs a run with `choose_weights` picks from on its choice set (ties: its own)."""
 
 
 def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "auto", method: str = "ganad",
@@ -83,12 +87,13 @@ def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "aut
 def paper_recipe(config: TrainConfig) -> TrainConfig:
     """The paper's recipe exactly: Table 5's widths, latent 200 (ALL) or 100, λ 0.8, β 1, AdamW at 1e-4 for
     both, no augmentation of the critic's input, no EMA, raw score sums of D's last hidden layer
-    and E's output, D trained on G(z) only, the last weights rather than the best checkpoint."""
+    and E's output, D trained on G(z) only, the last weights rather than the best checkpoint, and
+    its own λ and β rather than chosen ones."""
     if config.method != "ganad":
         raise ValueError(f"the paper recipe is the paper's own model's; {config.method} has its reference's settings")
     return check_config(replace(config, recipe="paper", width=1.0, latent=200 if config.spec == "all" else 100,
                                 lam=PAPER_LAMBDA, beta=1.0, lr=1e-4, lr_ae=1e-4, diff_augment=(), ema_decay=None,
-                                score_mode="raw", select_best=False, feature_layers="last",
+                                score_mode="raw", select_best=False, choose_weights=False, feature_layers="last",
                                 critic_sees_reconstructions=False))
 
 
@@ -99,7 +104,7 @@ class TrainProgress:
     epoch: int
     losses: dict[str, float]
     validation: float | None  # the latest validation figure
-    validation_name: str  # "auc" or "normal spread"
+    validation_name: str  # "auc" (confirmed anomalies) or "pseudo-anomaly auc" (normals only)
     seconds_left: float
 
 
@@ -112,6 +117,12 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_step: int = 0
     seconds: float = 0.0
+    choices: dict[str, object] = field(default_factory=dict)  # what the choice set chose, and on what
+
+    def record(self) -> dict[str, object]:
+        """What a bundle's training metadata keeps of the run: its time, the checkpoint it scores
+        with and what the choice set chose."""
+        return {"seconds": round(self.seconds, 1), "best_step": self.best_step, "choices": self.choices}
 
 
 class CancelFlag(Protocol):
@@ -127,12 +138,27 @@ def prepare_eval_batch(images: Sequence[np.ndarray], config: TrainConfig) -> tor
     return torch.stack([torch.as_tensor(transform(image)) for image in images]).float()
 
 
+def choice_set(x_val: torch.Tensor, labels: np.ndarray, seed: int) -> tuple[torch.Tensor, np.ndarray, str]:
+    """The images training chooses with, their labels and the name of the figure they give: the
+    validation images when they hold confirmed anomalies; else the validation normals beside
+    pseudo-anomalies made of them (model.pseudo_anomalies), so that a lab with normal samples only
+    still chooses by how well anomalies are told apart, not by how tight the normals' scores are."""
+    if (labels == 1).any():
+        return x_val, labels, "auc"
+    normals = x_val[torch.as_tensor(labels == 0)]
+    made = pseudo_anomalies(normals, seed)
+    return (torch.cat([normals, made]), np.concatenate([np.zeros(len(normals)), np.ones(len(made))]).astype(np.int64),
+            "pseudo-anomaly auc")
+
+
 def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: Sequence[np.ndarray],
           val_labels: Sequence[int], calibration_images: Sequence[np.ndarray],
           progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag | None = None) -> TrainResult:
-    """Train on normal images only; validation images (normal, optionally anomalous) choose the
-    checkpoint and the score's form; the calibration normals, which take part in neither, set the
-    threshold for `config.target_fpr` (model.conformal). Images are HxWx3 float arrays in [0, 1]."""
+    """Train on normal images only; the choice set (`choice_set`: the validation images, or the
+    validation normals and pseudo-anomalies made of them) chooses the checkpoint, the score's form
+    and, on pseudo-anomalies, λ and β (`calibrate`); the calibration normals, which take part in none of
+    it, set the threshold for `config.target_fpr` (model.conformal). The validation normals alone
+    set the heat maps' reference. Images are HxWx3 float arrays in [0, 1]."""
     if len(train_images) < 2:
         raise ValueError(f"training needs at least 2 normal images, got {len(train_images)}")
     if len(calibration_images) < 1:
@@ -169,6 +195,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     transform.set_random_state(seed=config.seed)
     dataset = CacheDataset(list(train_images), transform=transform, progress=False)
     x_val = prepare_eval_batch(val_images, config)
+    x_choice, choice_labels, validation_name = choice_set(x_val, val_labels_np, config.seed)
     x_train = _statistics_sample(prepare_eval_batch(train_images, config))
 
     batch_size = min(config.batch_size, len(dataset))
@@ -176,7 +203,6 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
     history: list[dict[str, float]] = []
     best_figure, best_state, best_step = -math.inf, None, 0
     last_validation: float | None = None
-    validation_name = "auc" if (val_labels_np == 1).any() else "normal spread"
     order = torch.randperm(len(dataset), generator=order_rng)
     for step in range(1, config.steps + 1):
         if cancel is not None and cancel.is_set():
@@ -196,7 +222,7 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
         if config.select_best and (step % config.eval_every == 0 or step == config.steps):
             state = _scoring_state(model, ema)
             scorer.load_state_dict(state)
-            last_validation = _validation_figure(scorer, x_train, x_val, val_labels_np, config)
+            last_validation = _validation_figure(scorer, x_train, x_choice, choice_labels, config)
             record["validation"] = last_validation
             if step >= config.steps // 3 and last_validation > best_figure:
                 best_figure, best_state, best_step = last_validation, state, step
@@ -208,10 +234,13 @@ def train(config: TrainConfig, train_images: Sequence[np.ndarray], val_images: S
 
     scorer.load_state_dict(best_state if best_state is not None else _scoring_state(model, ema))
     scorer = scorer.cpu().eval()
-    score_config, operating_point, metrics = calibrate(scorer, x_train, x_val, val_labels_np,
-                                                       prepare_eval_batch(calibration_images, config), config)
+    score_config, operating_point, metrics, choices = calibrate(
+        scorer, x_train, x_val, val_labels_np, prepare_eval_batch(calibration_images, config), config,
+        pseudo=None if validation_name == "auc" else (x_choice, choice_labels))
+    choices = {"figure": validation_name, "checkpoint_step": best_step or config.steps,
+               "checkpoint_figure": None if best_state is None else best_figure, **choices}
     return TrainResult(scorer, score_config, operating_point, metrics, history, best_step or config.steps,
-                       time.monotonic() - started)
+                       time.monotonic() - started, choices)
 
 
 def _statistics_sample(x_train: torch.Tensor) -> torch.Tensor:
@@ -244,24 +273,49 @@ def _score_config(model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.
     return replace(score_config, term_stats=fit_term_stats(train_terms))
 
 
-def _validation_figure(model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
-                       config: TrainConfig) -> float:
-    """Higher is better: the validation AUC, or minus the relative spread of normal scores."""
-    score_config = _score_config(model, x_train, x_val, labels, config)
-    terms, _ = compute_terms(model, x_val, config.feature_layers)
-    if (labels == 1).any():
-        return roc_auc(combine_arrays(terms, score_config), labels)
-    raw = combine_arrays(terms, replace(score_config, mode="raw"))
-    return -float(raw.std() / max(abs(raw.mean()), 1e-12))
+def _validation_figure(model: DetectionNetworks, x_train: torch.Tensor, x_choice: torch.Tensor,
+                       labels: np.ndarray, config: TrainConfig) -> float:
+    """Higher is better: the AUC on the choice set."""
+    score_config = _score_config(model, x_train, x_choice, labels, config)
+    terms, _ = compute_terms(model, x_choice, config.feature_layers)
+    return roc_auc(combine_arrays(terms, score_config), labels)
+
+
+def choose_weights(terms: dict[str, np.ndarray], labels: np.ndarray,
+                   score_config: ScoreConfig) -> tuple[ScoreConfig, float]:
+    """The (λ, β) of WEIGHT_CHOICES whose score has the best AUC on the choice set's terms, ties
+    going to `score_config`'s own pair, and that AUC."""
+    own = (score_config.lam, score_config.beta)
+    candidates = [own, *(pair for pair in WEIGHT_CHOICES if pair != own)]
+    aucs = [roc_auc(combine_arrays(terms, replace(score_config, lam=lam, beta=beta)), labels)
+            for lam, beta in candidates]
+    best = int(np.argmax(aucs))
+    lam, beta = candidates[best]
+    return replace(score_config, lam=lam, beta=beta), aucs[best]
 
 
 def calibrate(model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray,
-              x_calibration: torch.Tensor,
-              config: TrainConfig) -> tuple[ScoreConfig, OperatingPoint, dict[str, float | int]]:
-    """Fit the residual units and term statistics on the training normals and the heat-map
-    reference on the validation normals; score the calibration normals for the operating point;
-    measure validation at its one-cell threshold."""
-    score_config = _score_config(model, x_train, x_val, labels, config)
+              x_calibration: torch.Tensor, config: TrainConfig,
+              pseudo: tuple[torch.Tensor, np.ndarray] | None = None,
+              ) -> tuple[ScoreConfig, OperatingPoint, dict[str, float | int], dict[str, object]]:
+    """Fit the residual units and term statistics on the training normals, the score's form on the
+    choice set when it holds FORM_CHOICE_MIN images of each class, and the heat-map reference on
+    the validation normals; score the calibration normals for the operating point; measure
+    validation at its one-cell threshold. Also returns what was chosen, for the record.
+
+    The choice set is `pseudo` (the validation normals and pseudo-anomalies, `choice_set`) when
+    given, else the validation images. λ and β are chosen (`config.choose_weights`) on
+    pseudo-anomalies only: a lab's confirmed anomalies keep the configured weights, as measured on
+    the paper's splits, and serve the acceptance check."""
+    x_choice, choice_labels = pseudo if pseudo is not None else (x_val, labels)
+    score_config = _score_config(model, x_train, x_choice, choice_labels, config)
+    units = getattr(model, "residual_units", None)  # the paper's model's all-layer terms have a form
+    choices: dict[str, object] = {"form": None if units is None else units.form()}
+    enough = min((choice_labels == label).sum() for label in (0, 1)) >= FORM_CHOICE_MIN
+    if config.choose_weights and enough and pseudo is not None:
+        choice_terms, _ = compute_terms(model, x_choice, config.feature_layers)
+        score_config, figure = choose_weights(choice_terms, choice_labels, score_config)
+        choices.update(lam=score_config.lam, beta=score_config.beta, weights_figure=figure)
     terms, residuals = compute_terms(model, x_val, config.feature_layers)
     scores = combine_arrays(terms, score_config)
     score_config = replace(score_config, pixel_reference=fit_pixel_reference(residuals[labels == 0]))
@@ -270,4 +324,4 @@ def calibrate(model: DetectionNetworks, x_train: torch.Tensor, x_val: torch.Tens
     operating_point = OperatingPoint(config.target_fpr, calibration)
     threshold = operating_point.threshold()
     metrics = screening_metrics(scores, labels, scores > threshold)
-    return score_config, operating_point, {**metrics, "threshold": threshold, "n_calibration": calibration.n}
+    return score_config, operating_point, {**metrics, "threshold": threshold, "n_calibration": calibration.n}, choices

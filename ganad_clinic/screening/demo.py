@@ -154,7 +154,7 @@ def _train(config: TrainConfig, normal_samples: tuple[Sample, ...], val_samples:
     training = {"config": config.to_dict(), "data": "synthetic (ganad demo)", CROP_SIZE_KEY: CROP_SIZE,
                 "n_train": len(train_images), "n_val_normal": labels.count(0),
                 "n_val_anomalous": labels.count(1), "n_calibration": len(calibration_images),
-                "seconds": round(result.seconds, 1),
+                **result.record(),
                 **trained_on(*([sample.path for sample in part] for part in (train_samples, val_samples,
                                                                              calibration_samples)))}
     return save_bundle(out, result.model, result.score_config, result.operating_point, training=training,

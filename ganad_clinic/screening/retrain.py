@@ -244,7 +244,7 @@ def retrain(store: Store, home: str | os.PathLike[str] | None, split: RetrainSpl
     training = {"config": config.to_dict(), CROP_SIZE_KEY: rule.crop_size, "data": "local retrain",
                 "n_train": len(train_images), "n_val_normal": val_labels.count(NORMAL),
                 "n_val_anomalous": anomalous, "n_calibration": len(calibration_images),
-                "seconds": round(result.seconds, 1), "best_step": result.best_step,
+                **result.record(),
                 **trained_on(*([sample.path for sample in part] for part in (split.train, split.val,
                                                                              split.calibration)))}
     staging = resolve_home(home) / CANDIDATES_FOLDER / uuid.uuid4().hex

@@ -32,6 +32,7 @@ def test_train_writes_a_bundle_that_validated_on_held_out_images(trained, capsys
     assert (training["n_train"], training["n_val_normal"], training["n_val_anomalous"]) == (4, 2, 4)
     assert training["n_calibration"] == metadata["ganad"]["calibration"]["n"] == 4
     assert training["config"]["steps"] == 3
+    assert training["choices"]["figure"] == "auc" and training["choices"]["checkpoint_step"] == training["best_step"]
     assert metadata["ganad"]["threshold"]["rule"].startswith("split-conformal: the 4th smallest of 4 calibration")
     parts = training["content_sha256"]
     assert [len(parts[part]) for part in ("train", "validation", "calibration")] == [4, 6, 4]

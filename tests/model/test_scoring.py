@@ -269,3 +269,19 @@ def test_the_border_taper_is_a_half_cosine_over_an_eighth_of_the_side() -> None:
     assert taper.dtype == torch.float64
     assert float(taper[0]) == 0.0 and float(taper[4]) == pytest.approx(0.5) and float(taper[8]) == 1.0
     assert (taper[8:56] == 1.0).all()
+
+
+def test_sensitivity_at_specificity_by_hand() -> None:
+    import numpy as np
+
+    from ganad_clinic.model.scoring import sensitivity_at_specificity
+
+    normals = np.arange(100, dtype=float)  # 0 ... 99
+    anomalies = np.array([98.5, 99.5, 120.0, 50.0])
+    scores, labels = np.concatenate([normals, anomalies]), np.r_[np.zeros(100), np.ones(4)]
+    # 99 % of 100 normals at or below the threshold: it is the 99th smallest, 98; above it 98.5, 99.5, 120
+    assert sensitivity_at_specificity(scores, labels, 0.99) == 0.75
+    # 95 %: the threshold is 94; 50 is still missed
+    assert sensitivity_at_specificity(scores, labels, 0.95) == 0.75
+    assert sensitivity_at_specificity(scores, labels, 1.0) == 0.5  # above the highest normal, 99
+    assert np.isnan(sensitivity_at_specificity(normals, np.zeros(100), 0.99))

@@ -135,7 +135,7 @@ def test_normal_only_validation_still_calibrates_on_the_calibration_normals(tiny
     seen: list[TrainProgress] = []
     result = train(tiny_config(steps=2), tiny_data["train"], tiny_data["val"][:3], [0, 0, 0], tiny_data["calibration"],
                    progress=seen.append)
-    assert seen[-1].validation_name == "normal spread"
+    assert seen[-1].validation_name == "pseudo-anomaly auc" == result.choices["figure"]
     assert result.operating_point.calibration.n == 12
     assert result.validation_metrics["threshold"] == result.operating_point.threshold()
 
@@ -156,3 +156,41 @@ def test_bad_inputs_are_refused(tiny_data) -> None:
         train(tiny_config(), tiny_data["train"], tiny_data["val"], tiny_data["labels"], [])
     with pytest.raises(ValueError, match="unknown architecture"):
         tiny_config(spec="resnet")
+
+
+def test_the_choice_set_is_validation_with_anomalies_else_normals_and_pseudo_anomalies_of_them() -> None:
+    from ganad_clinic.model.trainer import choice_set
+
+    x = torch.rand(5, 3, 16, 16) * 2 - 1
+    labels = np.array([0, 0, 0, 1, 1])
+    chosen, chosen_labels, name = choice_set(x, labels, seed=0)
+    assert chosen is x and chosen_labels is labels and name == "auc"
+    chosen, chosen_labels, name = choice_set(x[:3], np.zeros(3, dtype=np.int64), seed=0)
+    assert name == "pseudo-anomaly auc" and len(chosen) == 12 and torch.equal(chosen[:3], x[:3])
+    assert chosen_labels.tolist() == [0] * 3 + [1] * 9
+
+
+def test_weights_are_chosen_by_auc_on_the_choice_set_ties_keeping_the_runs_own() -> None:
+    from ganad_clinic.model.scoring import ScoreConfig
+    from ganad_clinic.model.trainer import choose_weights
+
+    labels = np.array([0] * 20 + [1] * 20)
+    rng = np.random.default_rng(0)
+    terms = {"l_d": labels + rng.normal(0, 0.1, 40), "l_r": rng.normal(0, 1, 40), "l_l": rng.normal(0, 1, 40)}
+    chosen, auc = choose_weights(terms, labels, ScoreConfig(lam=0.2, beta=1.0, mode="raw"))
+    assert (chosen.lam, chosen.beta, auc) == (1.0, 0.0, 1.0)  # only the critic's term tells them apart
+    same = {"l_d": labels * 1.0, "l_r": labels * 1.0, "l_l": labels * 1.0}
+    chosen, auc = choose_weights(same, labels, ScoreConfig(lam=0.5, beta=1.0, mode="raw"))
+    assert (chosen.lam, chosen.beta, auc) == (0.5, 1.0, 1.0)  # every pair ties: the run's own stays
+
+
+def test_normal_only_training_chooses_weights_on_pseudo_anomalies_but_the_paper_recipe_keeps_its_own() -> None:
+    from .conftest import cells
+
+    train_images, val, calibration = cells(8, False), cells(20, False, start=60), cells(4, False, start=90)
+    result = train(tiny_config(steps=2), train_images, val, [0] * 20, calibration)
+    assert result.choices["figure"] == "pseudo-anomaly auc" and 0 <= result.choices["weights_figure"] <= 1
+    assert (result.score_config.lam, result.score_config.beta) == (result.choices["lam"], result.choices["beta"])
+    paper = train(paper_recipe(tiny_config(steps=2, width=0.0625)), train_images, val, [0] * 20, calibration)
+    assert "lam" not in paper.choices
+    assert (paper.score_config.lam, paper.score_config.beta) == (0.8, 1.0)

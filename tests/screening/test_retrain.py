@@ -165,6 +165,7 @@ def test_retrain_registers_an_inactive_candidate_and_audits_it(store, model, hom
     metadata = read_metadata(candidate.model.bundle_path)
     assert metadata["ganad"]["parent"] == {"version": model.version, "sha256": model.sha256}
     assert metadata["ganad"]["training"]["crop_size"] == CROP
+    assert metadata["ganad"]["training"]["choices"]["figure"] == "auc"  # one confirmed anomaly validates
     [event] = store.list_audit_events("model.retrained")
     assert event.actor == "Dr Test" and event.details["parent"] == model.version
     assert not any((home / "candidates").iterdir())

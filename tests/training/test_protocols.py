@@ -190,3 +190,28 @@ def test_protocol_classes() -> None:
     assert all(protocols.protocol_classes(name) == list(range(10)) for name in ("mnist", "cifar10", "svhn"))
     with pytest.raises(ValueError, match="unknown dataset"):
         protocols.protocol_classes("imagenet")
+
+
+def test_the_synthetic_normal_protocol_has_no_anomaly_before_the_test(monkeypatch) -> None:
+    monkeypatch.setattr(protocols, "SYNTHETIC_NORMAL_COUNTS", {"train": 6, "val": 3, "calibration": 2, "test": 4})
+    monkeypatch.setattr(protocols, "SYNTHETIC_NORMAL_BLASTS", 5)
+    split = protocols.load_split("synthetic", "normal", 8401, 0, None)
+    assert split.name == "synthetic-normal-data8401-seed0"
+    assert (len(split.train), len(split.val), len(split.calibration_normals)) == (6, 3, 2)
+    assert split.val_labels.tolist() == [0, 0, 0] and split.test_labels.tolist() == [0] * 4 + [1] * 5
+    seen = [image.tobytes() for image in split.train + split.val + split.calibration_normals + split.test]
+    assert len(set(seen)) == len(seen)  # every crop in one part only
+    other = protocols.load_split("synthetic", "normal", 8401, 1, None)
+    assert sorted(i.tobytes() for i in other.test[4:]) == sorted(i.tobytes() for i in split.test[4:])  # same blasts
+    assert [i.tobytes() for i in other.train] != [i.tobytes() for i in split.train]  # normals shared out anew
+    with pytest.raises(ValueError, match="needs a data seed"):
+        protocols.load_split("synthetic", "normal", None, 0, None)
+
+
+def test_the_normal_protocol_of_a_class_set_is_9v1_without_its_validation_anomalies() -> None:
+    images, labels = _indexed_pool(20)
+    full = protocols.one_class_split(images, labels, "9v1", 3, 0, 1, 3, "fake")
+    split = protocols.normal_only(full)
+    assert split.name == "fake-normal" and split.val_labels.tolist() == [0] * 4
+    assert all(np.array_equal(a, b) for a, b in zip(split.val, full.val_normals))
+    assert split.train is full.train and split.test is full.test and split.calibration_normals == split.val_normals

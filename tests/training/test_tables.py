@@ -96,7 +96,7 @@ def test_write_tables_writes_csvs_markdown_and_readable_roc_plots(tmp_path: Path
     with paths["summary"].open(newline="") as handle:
         reader = csv.DictReader(handle)
         summary = list(reader)
-    assert reader.fieldnames[:9] == tables.SUMMARY_COLUMNS and "auc_mean_1" in reader.fieldnames
+    assert reader.fieldnames[:12] == tables.SUMMARY_COLUMNS and "auc_mean_1" in reader.fieldnames
     assert [(s["dataset"], s["method"]) for s in summary] == [
         ("mnist", "ganad"), ("mnist", "pca"), ("synthetic", "ganad"), ("synthetic", "pca")]
 
@@ -104,7 +104,7 @@ def test_write_tables_writes_csvs_markdown_and_readable_roc_plots(tmp_path: Path
     assert f"```\n{command}\n```" in text and "# GAN methods vs anchors" in text and " UTC" in text
     synthetic = [s for s in tables.summarise(rows) if s["dataset"] == "synthetic"][0]
     best = f"{100 * synthetic['auc_mean']:.1f} ± {100 * synthetic['auc_std']:.1f}"
-    assert best == "97.7 ± 1.2" and f"| ganad | **{best}** |" in text
+    assert best == "97.7 ± 1.2" and f"| ganad | **{best}** | **96.0** | — | — |" in text  # worst run; no sensitivities
     assert "| pca | 70.0 ± 0.0 † |" in text  # one seed beside two
     assert "| Method | 0 | 1 | mean |" in text
     assert "Wall time: ganad 4.0 min, 2 seeds; pca 4.0 min, 2 seeds." in text
@@ -139,3 +139,13 @@ def test_an_incomplete_entry_is_never_the_bold_best(tmp_path: Path) -> None:
     rows.append(_run("ganad", None, 0, 0.99, dataset="synthetic", protocol="paper"))
     text = tables.write_tables(rows, tmp_path, "t", "cmd")["markdown"].read_text(encoding="utf-8")
     assert "| pca | **80.0 ± 0.0** |" in text and f"| ganad | 99.0 ± 0.0 {tables.INCOMPLETE} |" in text
+
+
+def test_the_worst_run_and_the_sensitivities_at_high_specificity_are_summarised() -> None:
+    rows = [_run("ganad", None, seed, auc, dataset="synthetic", protocol="normal", sens_at_95_spec=s95,
+                 sens_at_99_spec=s99) for seed, (auc, s95, s99) in enumerate([(0.96, 0.8, 0.5), (0.90, 0.6, 0.3)])]
+    rows.append(_run("pca", None, 0, 0.8, dataset="synthetic", protocol="normal"))
+    ganad, pca = tables.summarise(rows)
+    assert ganad["auc_min"] == 0.90 and ganad["sens_at_95_spec"] == pytest.approx(0.7)
+    assert ganad["sens_at_99_spec"] == pytest.approx(0.4)
+    assert pca["auc_min"] == 0.8 and pca["sens_at_95_spec"] is None

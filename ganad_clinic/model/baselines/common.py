@@ -25,7 +25,8 @@ from ganad_clinic.model.protocol import DetectionNetworks
 # augmentation. EMA is 0.99 rather than the references' 0.999, which would still hold half the
 # untrained weights after a budget of 800 steps.
 REFERENCE_DEFAULTS: dict[str, Any] = dict(gan="sgan", beta=0.0, score_mode="raw", feature_layers="last",
-                                          diff_augment=(), critic_sees_reconstructions=False)
+                                          diff_augment=(), critic_sees_reconstructions=False,
+                                          choose_weights=False)  # each keeps its reference's score weights
 
 
 class GanBaselineMethod:
