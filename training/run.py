@@ -96,7 +96,7 @@ def gan_rows(method: str, split: Split, x_test: torch.Tensor, recipe: dict, seed
     config = recommended_config(split.image_size, split.channels, method=method, seed=seed, **recipe["train"])
     rows = [_gan_row(method, config, split, x_test)]
     chosen = rows[0]["_result"].score_config
-    if (chosen.lam, chosen.beta) != (config.lam, config.beta):  # what choosing λ and β bought
+    if "lam" in rows[0]["_result"].choices:  # what choosing λ and β bought, on every run that chose
         rows.append(_scored(f"{method} own λ β", rows[0]["_terms"], replace(chosen, lam=config.lam, beta=config.beta),
                             None, split.test_labels, 0.0, rows[0]["best_step"], rescored=True))
     if ablations and method == "ganad":
@@ -123,8 +123,7 @@ def _gan_row(name: str, config: TrainConfig, split: Split, x_test: torch.Tensor)
     row = _scored(name, terms, result.score_config, result.operating_point.threshold(), split.test_labels,
                   time.monotonic() - started, result.best_step)
     row.update(val_auc=result.validation_metrics["auc"], calibrated=split.calibration is not None,
-               choice=result.choices["figure"], lam=result.score_config.lam, beta=result.score_config.beta,
-               _result=result, _terms=terms)
+               choice=result.choices["figure"], _result=result, _terms=terms)
     if config.method == "ganad" and config.feature_layers == "all":
         row.update(result.model.residual_units.form())
     return row
@@ -137,7 +136,8 @@ def _scored(name: str, terms: dict[str, np.ndarray], score_config: ScoreConfig, 
                else {"auc": roc_auc(scores, labels)})
     row = {"method": name, **{k: metrics[k] for k in ("auc", "sensitivity", "specificity", "f1", "accuracy")
                               if k in metrics}, **specificity_columns(scores, labels),
-           "seconds": round(seconds, 1), "best_step": best_step, "scores": scores.tolist(), "labels": labels.tolist()}
+           "lam": score_config.lam, "beta": score_config.beta, "seconds": round(seconds, 1), "best_step": best_step,
+           "scores": scores.tolist(), "labels": labels.tolist()}
     if rescored:
         row["rescored"] = True
     return row

@@ -62,7 +62,7 @@ from ganad_clinic.model.scoring import (
 
 STATS_IMAGES = 512  # training normals, evenly spaced, that fit the score's statistics
 WEIGHT_CHOICES = tuple((lam, beta) for lam in (0.0, 0.2, 0.5, 0.8, 1.0) for beta in (0.0, 1.0))
-"""The (λ, β) pairs a run with `choose_weights` picks from on its choice set (ties: its own)."""
+"""The (λ, β) pairs a run with `choose_weights` picks from on pseudo-anomalies (ties: its own)."""
 
 
 def recommended_config(image_size: int = 64, channels: int = 3, spec: str = "auto", method: str = "ganad",

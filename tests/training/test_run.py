@@ -84,3 +84,17 @@ def test_tables_list_our_model_and_its_variants_then_the_baselines_then_the_anch
     runs = ["pca", "anogan", "ganad", "iforest", "ganad λ=0", "alad", "ganad sgan"]
     expected = ["ganad", "ganad λ=0", "ganad sgan", "anogan", "alad", "pca", "iforest"]
     assert sorted(runs, key=run._method_rank) == expected
+
+
+def test_a_normal_only_run_chooses_on_pseudo_anomalies_and_keeps_its_own_weights_beside(tmp_path) -> None:
+    out = tmp_path / "out"
+    done = _run("mnist-normal", "--quick", "--methods", "ganad", "--classes", "1", "--threads", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = {row["method"]: row for row in map(json.loads, (out / "runs.jsonl").read_text().splitlines())}
+    assert set(rows) == {"ganad", "ganad own λ β"}  # on every run that chose λ and β, whatever it chose
+    chosen, own = rows["ganad"], rows["ganad own λ β"]
+    assert chosen["protocol"] == "normal" and chosen["choice"] == "pseudo-anomaly auc"
+    assert (own["lam"], own["beta"]) == (0.8, 1.0) and own["best_step"] == chosen["best_step"]
+    assert own["labels"] == chosen["labels"]
+    for row in rows.values():
+        assert 0.0 <= row["sens_at_95_spec"] <= 1.0 and 0.0 <= row["sens_at_99_spec"] <= row["sens_at_95_spec"]
