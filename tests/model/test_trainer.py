@@ -184,13 +184,17 @@ def test_weights_are_chosen_by_auc_on_the_choice_set_ties_keeping_the_runs_own()
     assert (chosen.lam, chosen.beta, auc) == (0.5, 1.0, 1.0)  # every pair ties: the run's own stays
 
 
-def test_normal_only_training_chooses_weights_on_pseudo_anomalies_but_the_paper_recipe_keeps_its_own() -> None:
+def test_weights_are_chosen_on_pseudo_anomalies_only_when_asked_and_never_by_the_paper_recipe() -> None:
     from .conftest import cells
 
     train_images, val, calibration = cells(8, False), cells(20, False, start=60), cells(4, False, start=90)
-    result = train(tiny_config(steps=2), train_images, val, [0] * 20, calibration)
-    assert result.choices["figure"] == "pseudo-anomaly auc" and 0 <= result.choices["weights_figure"] <= 1
-    assert (result.score_config.lam, result.score_config.beta) == (result.choices["lam"], result.choices["beta"])
-    paper = train(paper_recipe(tiny_config(steps=2, width=0.0625)), train_images, val, [0] * 20, calibration)
+    default = train(tiny_config(steps=2), train_images, val, [0] * 20, calibration)
+    assert default.choices["figure"] == "pseudo-anomaly auc" and "lam" not in default.choices  # measured: no gain
+    assert (default.score_config.lam, default.score_config.beta) == (tiny_config().lam, tiny_config().beta)
+    asked = train(tiny_config(steps=2, choose_weights=True), train_images, val, [0] * 20, calibration)
+    assert 0 <= asked.choices["weights_figure"] <= 1
+    assert (asked.score_config.lam, asked.score_config.beta) == (asked.choices["lam"], asked.choices["beta"])
+    paper = train(paper_recipe(tiny_config(steps=2, width=0.0625, choose_weights=True)), train_images, val,
+                  [0] * 20, calibration)
     assert "lam" not in paper.choices
     assert (paper.score_config.lam, paper.score_config.beta) == (0.8, 1.0)
