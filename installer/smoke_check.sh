@@ -70,6 +70,8 @@ for file in ganad_clinic/store/migrations/env.py ganad_clinic/store/migrations/v
             ganad_clinic/store/migrations/versions/0002_score_tiling.py \
             ganad_clinic/store/migrations/versions/0003_tamper_evidence.py \
             ganad_clinic/store/migrations/versions/0004_cells.py \
+            ganad_clinic/store/migrations/versions/0005_operating_point.py \
+            ganad_clinic/store/migrations/versions/0006_review_withdrawals.py \
             resources/icon.png reportlab/fonts/Vera.ttf reportlab/fonts/VeraBd.ttf; do
     [ -f "$dist/_internal/$file" ] || fail "not bundled: _internal/$file"
 done

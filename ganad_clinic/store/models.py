@@ -213,7 +213,9 @@ class Cell(Base):
 
 
 class Review(Base):
-    """One reviewer decision on a slide (append-only). The latest row is the current review."""
+    """One reviewer decision on a slide, or the withdrawal of one (append-only). The current
+    review is the latest decision not withdrawn; a withdrawal (`withdraws_id` set) repeats the
+    decision it withdraws, so the row reads on its own, and is never a current review itself."""
 
     __tablename__ = "reviews"
     __table_args__ = (Index("ix_reviews_slide_id_id", "slide_id", "id"),)
@@ -223,6 +225,7 @@ class Review(Base):
     reviewer: Mapped[str] = mapped_column(String(128))
     decision: Mapped[ReviewDecision] = mapped_column(_string_enum(ReviewDecision, "review_decision"))
     note: Mapped[str] = mapped_column(Text, default="")
+    withdraws_id: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)  # None before 0006
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     row_hash: Mapped[str | None] = mapped_column(String(64))
 

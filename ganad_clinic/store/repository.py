@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, or_, select, text, update
+from sqlalchemy import Engine, exists, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 import ganad_clinic.store.chain as chain
 from ganad_clinic.store.engine import (
@@ -73,6 +73,7 @@ class SlideSummary:
     slide: Slide
     score: Score | None
     review: Review | None
+    last_review_id: int = 0  # the slide's latest review row, a withdrawal too: it only grows, unlike `review`
 
 
 @dataclass(frozen=True)
@@ -516,12 +517,35 @@ class Store:
 
         return self._write(work)
 
-    def latest_review(self, slide_id: int) -> Review | None:
-        return self._read(
-            lambda session: session.scalars(
-                select(Review).where(Review.slide_id == slide_id).order_by(Review.id.desc()).limit(1)
-            ).one_or_none()
-        )
+    def withdraw_review(self, review_id: int, actor: str, reason: str = "") -> Review:
+        """Withdraw a slide's current review (an undo): append a withdrawal row and its audit
+        event, in one transaction; the review before it, if any, is current again."""
+
+        def work(session: Session) -> Review:
+            review = _get(session, Review, review_id)
+            if review.withdraws_id is not None:
+                raise StoreError(f"review {review_id} is a withdrawal; review the slide again instead")
+            current = session.scalar(_current_review_id(review.slide_id))
+            if current != review.id:
+                raise StoreError(f"review {review_id} is not the current review of slide {review.slide_id} "
+                                 "(withdrawn already, or reviewed again since): only the current review can be "
+                                 "withdrawn")
+            withdrawal = Review(slide_id=review.slide_id, reviewer=actor, decision=review.decision, note=reason,
+                                withdraws_id=review.id)
+            chain.append(session, withdrawal)
+            _add_audit(
+                session, actor, "review.withdrawn",
+                {"slide_id": review.slide_id, "review_id": withdrawal.id, "withdraws": review.id,
+                 "decision": review.decision.value},
+            )
+            return withdrawal
+
+        return self._write(work)
+
+    def current_review(self, slide_id: int) -> Review | None:
+        """The slide's latest review that is neither a withdrawal nor withdrawn."""
+        current = _current_review_id(slide_id).scalar_subquery()
+        return self._read(lambda session: session.scalars(select(Review).where(Review.id == current)).one_or_none())
 
     def list_slides(
         self,
@@ -536,15 +560,11 @@ class Store:
         latest_scores = (
             select(Score.slide_id, func.max(Score.id).label("score_id")).group_by(Score.slide_id).subquery()
         )
-        latest_reviews = (
-            select(Review.slide_id, func.max(Review.id).label("review_id")).group_by(Review.slide_id).subquery()
-        )
         statement = (
-            select(Slide, Score, Review)
+            select(Slide, Score, Review, _last_review_id())
             .outerjoin(latest_scores, latest_scores.c.slide_id == func.coalesce(Slide.duplicate_of_id, Slide.id))
             .outerjoin(Score, Score.id == latest_scores.c.score_id)
-            .outerjoin(latest_reviews, latest_reviews.c.slide_id == Slide.id)
-            .outerjoin(Review, Review.id == latest_reviews.c.review_id)
+            .outerjoin(Review, Review.id == _current_review_id(Slide.id).correlate(Slide).scalar_subquery())
             .order_by(Slide.first_seen, Slide.id)
         )
         if since is not None:
@@ -557,7 +577,7 @@ class Store:
             statement = statement.where(Score.flagged.is_(True))
         return self._read(
             lambda session: [
-                SlideSummary(slide, score, review) for slide, score, review in session.execute(statement)
+                SlideSummary(slide, score, review, last) for slide, score, review, last in session.execute(statement)
             ]
         )
 
@@ -609,7 +629,7 @@ class Store:
                 statement = statement.where(or_(*conditions))
             # In batches: a reader on a worker thread lets the others (a GUI's) run between batches.
             rows = session.execute(statement.execution_options(yield_per=READ_BATCH))
-            summaries = [SlideSummary(slide, score, review) for slide, score, review in rows]
+            summaries = [SlideSummary(slide, score, review, last) for slide, score, review, last in rows]
             pending, settling = set(), set()
             for summary in summaries:
                 slide = summary.slide
@@ -806,8 +826,25 @@ class Store:
         return self._read(work)
 
 
+def _current_review_id(slide_id):
+    """The id of a slide's current review: its latest review that is neither a withdrawal nor
+    withdrawn (`slide_id` a value, or `Slide.id` in a correlated subquery)."""
+    withdrawn = aliased(Review)
+    return select(func.max(Review.id)).where(
+        Review.slide_id == slide_id,
+        Review.withdraws_id.is_(None),
+        ~exists().where(withdrawn.withdraws_id == Review.id),
+    )
+
+
+def _last_review_id():
+    """The id of a slide's latest review row of any kind (0 for none), for a summary's `last_review_id`."""
+    latest = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
+    return func.coalesce(latest, 0)
+
+
 def _current_summaries():
-    """Slides with their current score (a duplicate's: its original's latest) and latest review,
+    """Slides with their current score (a duplicate's: its original's latest) and current review,
     oldest first; each looked up through the (slide_id, id) indexes, so a filter on the slides
     reads only what it selects."""
     score_id = (
@@ -816,11 +853,10 @@ def _current_summaries():
         .correlate(Slide)
         .scalar_subquery()
     )
-    review_id = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
     return (
-        select(Slide, Score, Review)
+        select(Slide, Score, Review, _last_review_id())
         .outerjoin(Score, Score.id == score_id)
-        .outerjoin(Review, Review.id == review_id)
+        .outerjoin(Review, Review.id == _current_review_id(Slide.id).correlate(Slide).scalar_subquery())
         .order_by(Slide.first_seen, Slide.id)
     )
 

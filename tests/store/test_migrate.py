@@ -209,7 +209,7 @@ def test_upgrade_to_0005_keeps_earlier_scores_verifiable_and_adds_the_judgement(
     written = _row_hashes(engine)
 
     with open_store(db_url) as store:
-        assert database_revisions(db_url) == (head_revision(),) == ("0005",)
+        assert database_revisions(db_url) == (head_revision(),)
         earlier = store.latest_score(slide.id)
         assert (earlier.p_value, earlier.target_fpr, earlier.kept_fpr, earlier.calibration_n) == (None,) * 4
         assert store.list_cells(earlier.id)[0].p_value is None
@@ -223,6 +223,42 @@ def test_upgrade_to_0005_keeps_earlier_scores_verifiable_and_adds_the_judgement(
     assert {table: hashes[:len(written[table])] for table, hashes in _row_hashes(engine).items()} == written
     assert verify_database(db_url).problems == []
     for statement in ("UPDATE scores SET p_value = 0.5", "UPDATE cells SET p_value = 0.5"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_0006_keeps_earlier_reviews_verifiable_and_its_downgrade_keeps_the_reviews_and_their_guards(
+        db_url: str) -> None:
+    with open_store(db_url) as store:
+        slide = record(store, "/incoming/a.png", "aaa").slide
+        store.add_review(slide.id, "ana", "normal")
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:  # back to revision 0005, as the previous GANAD Clinic left it
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    assert "withdraws_id" not in _columns(engine, "reviews")
+    written = _row_hashes(engine)
+
+    with open_store(db_url) as store:
+        assert database_revisions(db_url) == (head_revision(),) == ("0006",)
+        earlier = store.current_review(slide.id)
+        assert earlier.withdraws_id is None
+        store.withdraw_review(earlier.id, "ana", "wrong slide")
+        assert store.current_review(slide.id) is None
+    assert {table: hashes[:len(written[table])] for table, hashes in _row_hashes(engine).items()} == written
+    assert verify_database(db_url).problems == []
+
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    assert "withdraws_id" not in _columns(engine, "reviews")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT decision FROM reviews ORDER BY id")).scalars().all() == [
+            "normal", "normal"]
+    for statement in ("UPDATE reviews SET note = ''", "DELETE FROM reviews"):
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.begin() as connection:
                 connection.execute(text(statement))

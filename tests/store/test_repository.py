@@ -102,13 +102,51 @@ def test_reviews_append_and_are_audited(store: Store) -> None:
     slide = record(store, "/in/a.png", "aaa").slide
     first = store.add_review(slide.id, "ana", ReviewDecision.SECOND_READ, "unsure")
     second = store.add_review(slide.id, "ben", "anomaly_confirmed")
-    assert store.latest_review(slide.id).id == second.id
+    assert store.current_review(slide.id).id == second.id
     assert first.decision is ReviewDecision.SECOND_READ
     events = store.list_audit_events("review.added")
     assert [(event.actor, event.details["decision"]) for event in events] == [
         ("ana", "second_read"),
         ("ben", "anomaly_confirmed"),
     ]
+
+
+def test_a_withdrawn_review_gives_way_to_the_one_before_and_is_kept_with_its_audit(store: Store) -> None:
+    slide = record(store, "/in/a.png", "aaa").slide
+    first = store.add_review(slide.id, "ana", ReviewDecision.SECOND_READ, "unsure")
+    second = store.add_review(slide.id, "ana", ReviewDecision.NORMAL)
+    withdrawal = store.withdraw_review(second.id, "ana", "pressed twice")
+    assert (withdrawal.withdraws_id, withdrawal.decision, withdrawal.note) == (second.id, ReviewDecision.NORMAL,
+                                                                              "pressed twice")
+    assert store.current_review(slide.id).id == first.id
+    [summary] = store.list_slides()
+    assert summary.review.id == first.id
+    assert store.list_slides_changed_since(None).summaries[0].review.id == first.id
+    [event] = store.list_audit_events("review.withdrawn")
+    assert event.actor == "ana" and event.details == {"slide_id": slide.id, "review_id": withdrawal.id,
+                                                      "withdraws": second.id, "decision": "normal"}
+
+    store.withdraw_review(first.id, "ana")
+    assert store.current_review(slide.id) is None and store.list_slides()[0].review is None
+    again = store.add_review(slide.id, "ben", ReviewDecision.ANOMALY_CONFIRMED)
+    assert store.current_review(slide.id).id == again.id
+
+
+def test_only_the_current_review_can_be_withdrawn_and_only_once(store: Store) -> None:
+    slide = record(store, "/in/a.png", "aaa").slide
+    first = store.add_review(slide.id, "ana", ReviewDecision.NORMAL)
+    second = store.add_review(slide.id, "ana", ReviewDecision.ANOMALY_CONFIRMED)
+    with pytest.raises(StoreError, match=f"review {first.id} is not the current review"):
+        store.withdraw_review(first.id, "ana")
+    withdrawal = store.withdraw_review(second.id, "ana")
+    with pytest.raises(StoreError, match="not the current review"):
+        store.withdraw_review(second.id, "ana")
+    with pytest.raises(StoreError, match="is a withdrawal"):
+        store.withdraw_review(withdrawal.id, "ana")
+    with pytest.raises(StoreError):
+        store.withdraw_review(10_000, "ana")
+    assert len(store.list_audit_events("review.withdrawn")) == 1
+    assert store.current_review(slide.id).id == first.id
 
 
 def test_an_unknown_review_decision_is_refused(store: Store) -> None:
