@@ -5,7 +5,15 @@ The window is thin: it forwards events and hands anything slow to a worker or to
 service. The queue is read on a worker thread (app.queue_reader: only what changed since the last
 read, and the active model), whenever the service reports a slide and every few seconds for
 changes made elsewhere (another workstation on a shared database); the rows are merged on the main
-thread. Saving a review is the one database write made here (one short transaction).
+thread. Saving a review, or withdrawing one (Ctrl+Z), is the one database write made here (one
+short transaction).
+
+A review key acts on the slide on screen, and only once its picture has been in view for
+REVIEW_DWELL_S: a press that comes sooner (a double press that would land on the next slide) is
+not applied, and the status line says so. The status line names every slide reviewed; Ctrl+Z
+withdraws the last review made here (a withdrawal row is appended: reviews stay append-only and
+audited) and goes back to its slide. The review keys act from anywhere in the window but a text
+field, where the letters type and Alt+A / Alt+N / Alt+S review.
 
 The status bar says the operating point in force (the lab's stated rate, or the model's training
 target) and, while the screening service reports one, its drift alarm.
@@ -53,6 +61,7 @@ from ganad_clinic.screening.names import slide_file
 from ganad_clinic.store import (
     ModelVersion,
     OperatingPointSetting,
+    Review,
     ReviewDecision,
     SlideStatus,
     SlideSummary,
@@ -63,6 +72,9 @@ from ganad_clinic.store import (
 log = logging.getLogger(__name__)
 
 REFRESH_DELAY_MS = 150  # events in a burst become one refresh
+REVIEW_DWELL_S = 0.35
+"""A review key counts only once the slide's picture has been in view this long: two presses 0.12 s
+apart were seen to review the next slide unseen; looking at a slide takes longer than this."""
 POLL_INTERVAL_MS = 5_000
 SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -84,6 +96,7 @@ class MainWindow(QMainWindow):
         self.operating_point: OperatingPointSetting | None = None  # the lab's stated rate, as last read
         self.drift: DriftState | None = None  # the service's latest drift state
         self.notice: QMessageBox | None = None  # the last change of the operating point, said
+        self.undoable: list[tuple[Review, SlideSummary]] = []  # reviews made here, each with the summary before it
         self.loaded = False  # the first read of the queue is in
 
         self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
@@ -121,6 +134,7 @@ class MainWindow(QMainWindow):
         self.inspector.worker.finished.connect(self.viewer.show_inspection)
         self.inspector.worker.failed.connect(self.viewer.show_failure)
         self.queue.current_changed.connect(self._show_slide)
+        self.review_panel.leave_requested.connect(self.queue.focus_table)
         self.folders_panel.folders_changed.connect(self._folders_changed)
         self.folders_panel.pause_toggled.connect(self.controller.set_paused)
         self.viewer.opacity_changed.connect(self._opacity_changed)
@@ -132,10 +146,12 @@ class MainWindow(QMainWindow):
 
     # building
 
-    def _action(self, text: str, shortcut: str | QKeySequence.StandardKey | None, slot, tip: str = "") -> QAction:
+    def _action(self, text: str, shortcut: str | QKeySequence.StandardKey | None, slot, tip: str = "",
+                also: str | None = None) -> QAction:
+        """A window action; `also` is a second shortcut, one that works while typing in a text field."""
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcuts([QKeySequence(shortcut), *([QKeySequence(also)] if also else [])])
         action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut is not None else tip or text)
         action.triggered.connect(slot)
         self.addAction(action)
@@ -149,11 +165,13 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close)
         self.refresh_action = self._action("Refresh", "F5", self.refresh)
         self.confirm_action = self._action("Confirm anomaly", "A",
-                                           lambda: self.review(ReviewDecision.ANOMALY_CONFIRMED))
+                                           lambda: self.review(ReviewDecision.ANOMALY_CONFIRMED), also="Alt+A")
         self.normal_action = self._action("Normal", "N", lambda: self.review(ReviewDecision.NORMAL),
-                                          "Mark normal (overrule a flag)")
+                                          "Mark normal (overrule a flag)", also="Alt+N")
         self.second_read_action = self._action("Second read", "S", lambda: self.review(ReviewDecision.SECOND_READ),
-                                               "Second read needed")
+                                               "Second read needed", also="Alt+S")
+        self.undo_action = self._action("Undo last review", QKeySequence.StandardKey.Undo, self.undo_review,
+                                        "Withdraw the last review made here and go back to its slide")
         self.next_action = self._action("Next awaiting review", "J", lambda: self.go_to_awaiting(1))
         self.previous_action = self._action("Previous awaiting review", "K", lambda: self.go_to_awaiting(-1))
         self.models_action = self._action("Models…", "Ctrl+M", self.open_models)
@@ -168,7 +186,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         review_menu = menus.addMenu("&Review")
-        for action in (self.confirm_action, self.normal_action, self.second_read_action):
+        for action in (self.confirm_action, self.normal_action, self.second_read_action, self.undo_action):
             review_menu.addAction(action)
         review_menu.addSeparator()
         review_menu.addAction(self.next_action)
@@ -309,12 +327,19 @@ class MainWindow(QMainWindow):
     # review
 
     def review(self, decision: ReviewDecision) -> None:
-        """Review the slide on screen (the viewer's; the queue keeps it selected and in view)."""
-        shown = self.viewer.summary
+        """Review the slide on screen: the viewer's, which is the queue's selected row, once its
+        picture has been in view for REVIEW_DWELL_S."""
+        shown, selected = self.viewer.summary, self.queue.current_summary()
         row = None if shown is None else self.table_model.row_of(shown.slide.id)
         summary = None if row is None else self.table_model.summary(row)
-        if summary is None or summary.slide.status is not SlideStatus.SCORED:
+        if (summary is None or selected is None or selected.slide.id != summary.slide.id
+                or summary.slide.status is not SlideStatus.SCORED):
             self.statusBar().showMessage("Select a scored slide to review.", 5_000)
+            return
+        on_screen = self.viewer.seconds_on_screen()
+        if on_screen is None or on_screen < REVIEW_DWELL_S:
+            self.statusBar().showMessage(f"Not reviewed: {summary.slide.file_name} is not on screen yet. "
+                                         "Look at it, then press again.", 5_000)
             return
         reviewer = self._reviewer()
         if not reviewer:
@@ -322,20 +347,57 @@ class MainWindow(QMainWindow):
         following = (self.queue.awaiting_neighbour(1, exclude=summary.slide.id)
                      or self.queue.awaiting_neighbour(-1, exclude=summary.slide.id))
         try:
-            saved = self.store.add_review(summary.slide.id, reviewer, decision, self.review_panel.take_note())
+            saved = self.store.add_review(summary.slide.id, reviewer, decision,
+                                          self.review_panel.take_note(summary.slide.id))
         except StoreError as error:
             QMessageBox.critical(self, "Review", f"The review was not saved: {error}")
             return
-        self.statusBar().showMessage(f"{summary.slide.file_name}: {DECISION_TEXT[decision]} ({reviewer})", 5_000)
-        reviewed = replace(summary, review=saved)
+        self.undoable.append((saved, summary))
+        self.statusBar().showMessage(f"Reviewed {summary.slide.file_name}: {DECISION_TEXT[decision]} ({reviewer}). "
+                                     "Ctrl+Z undoes it.", 8_000)
+        reviewed = replace(summary, review=saved, last_review_id=saved.id)
         self.table_model.replace_row(reviewed)  # at once; the worker's next read confirms it
         if following is not None:
             self.queue.select_slide(following.slide.id)
-        elif self.viewer.summary is not None and self.viewer.summary.slide.id == reviewed.slide.id:
-            self.viewer.show_summary(reviewed, keep_pictures=True)
-            self.review_panel.show_summary(reviewed)
+        else:
+            self._show_again(reviewed)
         self._update_status()
         self.refresh()
+
+    def undo_review(self) -> None:
+        """Withdraw the last review made here (a withdrawal is appended) and go back to its slide."""
+        if not self.undoable:
+            self.statusBar().showMessage("No review to undo: none was made in this window.", 5_000)
+            return
+        saved, before = self.undoable[-1]
+        reviewer = self.settings.reviewer or saved.reviewer
+        try:
+            withdrawal = self.store.withdraw_review(saved.id, reviewer, "undone in the app (Ctrl+Z)")
+        except StoreError as error:
+            self.undoable.pop()
+            QMessageBox.warning(self, "Undo review", f"{before.slide.file_name}: the review could not be withdrawn: "
+                                                     f"{error}")
+            self.refresh()
+            return
+        self.undoable.pop()
+        self.statusBar().showMessage(f"Withdrawn: the review of {before.slide.file_name} "
+                                     f"({DECISION_TEXT[saved.decision]}); back to it.", 8_000)
+        row = self.table_model.row_of(before.slide.id)
+        restored = replace(before if row is None else self.table_model.summary(row), review=before.review,
+                           last_review_id=withdrawal.id)
+        self.table_model.replace_row(restored)  # at once; the worker's next read confirms it
+        if not self.queue.select_slide(restored.slide.id):
+            self.statusBar().showMessage(f"Withdrawn: the review of {before.slide.file_name}; the slide is not in "
+                                         "this view (choose All slides to see it).", 8_000)
+        self._show_again(restored)
+        self._update_status()
+        self.refresh()
+
+    def _show_again(self, summary: SlideSummary) -> None:
+        """The slide on screen with its new review (its pictures stay)."""
+        if self.viewer.summary is not None and self.viewer.summary.slide.id == summary.slide.id:
+            self.viewer.show_summary(summary, keep_pictures=True)
+            self.review_panel.show_summary(summary)
 
     def _reviewer(self) -> str:
         """The reviewer's name, asked once and kept in the settings."""

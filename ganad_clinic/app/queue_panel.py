@@ -1,8 +1,15 @@
-"""The review queue: filter (awaiting review, flagged, all), search by name, the sortable table."""
+"""The review queue: filter (awaiting review, flagged, all), search by name, the sortable table.
+
+The keyboard goes back to the table once a filter is chosen, and from the search box on Enter, Esc
+or its clear button, so the review keys that follow act on the slides and never type into a box.
+A filter that hides the selected slide selects the first slide left in view (or none): the slide
+on screen is always one the table shows.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,10 +48,15 @@ class QueuePanel(QGroupBox):
         for queue_filter in QueueFilter:
             self.filter.addItem(queue_filter.value, queue_filter)
         self.filter.currentIndexChanged.connect(self._filter_changed)
+        self.filter.activated.connect(self.focus_table)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search by file name")
+        self.search.setPlaceholderText("Search by file name (Enter or Esc: back to the slides)")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.set_search)
+        self.search.textChanged.connect(self._search_changed)
+        self.search.returnPressed.connect(self.focus_table)
+        leave = QShortcut(QKeySequence("Escape"), self.search)  # connected: a callable given would keep the panel alive
+        leave.setContext(Qt.ShortcutContext.WidgetShortcut)
+        leave.activated.connect(self.focus_table)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -63,6 +75,8 @@ class QueuePanel(QGroupBox):
         header.setSectionResizeMode(REVIEW, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(REVIEW, REVIEW_WIDTH)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        for action in self.search.findChildren(QAction):  # the clear button's
+            action.triggered.connect(self.focus_table)
         top = QHBoxLayout()
         top.addWidget(self.filter)
         top.addWidget(self.search, 1)
@@ -70,11 +84,29 @@ class QueuePanel(QGroupBox):
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
 
+    def focus_table(self) -> None:
+        """The keyboard back to the slides (after a filter is chosen, or from the search box)."""
+        self.table.setFocus()
+
     def _filter_changed(self) -> None:
         current = self.current_summary()
         self.proxy.set_queue_filter(self.filter.currentData())
-        if current is not None:
-            self.select_slide(current.slide.id)
+        self._keep_selection(current)
+
+    def _search_changed(self, text: str) -> None:
+        current = self.current_summary()
+        self.proxy.set_search(text)
+        self._keep_selection(current)
+
+    def _keep_selection(self, before: SlideSummary | None) -> None:
+        """After a filter change: the slide selected before if it is still in view, else the first
+        one in view, else none; the viewer follows whichever it is."""
+        if before is not None and self.select_slide(before.slide.id):
+            return
+        self.table.selectionModel().clear()
+        self.select_first()
+        if not self.table.currentIndex().isValid():
+            self.current_changed.emit(None)
 
     def set_queue_filter(self, queue_filter: QueueFilter) -> None:
         self.filter.setCurrentIndex(self.filter.findData(queue_filter))

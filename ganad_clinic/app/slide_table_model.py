@@ -250,16 +250,16 @@ class SlideTableModel(QAbstractTableModel):
 def _changed(old: SlideSummary, new: SlideSummary) -> bool:
     def key(summary: SlideSummary) -> tuple:
         return (summary.slide.status, summary.slide.archived_path, summary.slide.duplicate_of_id,
-                summary.score.id if summary.score else None, summary.review.id if summary.review else None)
+                summary.score.id if summary.score else None, summary.last_review_id)
 
     return key(old) != key(new)
 
 
 def _older(new: SlideSummary, old: SlideSummary) -> bool:
     """`new` was read before `old` (a queued read overtaken by a review saved here): scores and
-    reviews only grow, and a slide's status and archive place only move forward."""
+    review rows (withdrawals too) only grow, and a slide's status and archive place only move forward."""
     def ids(summary: SlideSummary) -> tuple[int, int]:
-        return (summary.score.id if summary.score else 0, summary.review.id if summary.review else 0)
+        return (summary.score.id if summary.score else 0, summary.last_review_id)
 
     (new_score, new_review), (old_score, old_review) = ids(new), ids(old)
     return (new_score < old_score or new_review < old_review

@@ -14,6 +14,7 @@ stored p-values are said in words.
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -84,6 +85,7 @@ class SlideViewer(QWidget):
         self.inspection: Inspection | None = None
         self.current_cell: int | None = None  # index of the cell the side panels show
         self.failure: str | None = None  # why the slide in view could not be recomputed
+        self.shown_at: float | None = None  # time.monotonic() when the slide's picture (or why not) appeared
 
         self.title = QLabel("No slide selected")
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
@@ -202,12 +204,17 @@ class SlideViewer(QWidget):
             self.inspection = None
             self.current_cell = None
             self.failure = None
+            self.shown_at = None
             for view in (self.slide_view, self.input_view, self.reconstruction_view):
                 view.clear()
             self.cell_list.clear()
             self.cells_box.hide()
             self._set_titles(None)
         self._show_text()
+
+    def seconds_on_screen(self) -> float | None:
+        """How long the slide's picture has been in view (or the reason it cannot be); None until then."""
+        return None if self.shown_at is None else time.monotonic() - self.shown_at
 
     def _inspected(self) -> Inspection:
         """The inspection in view, where the caller knows there is one."""
@@ -309,6 +316,7 @@ class SlideViewer(QWidget):
         result = inspection.result
         self.current_cell = result.top.index
         self.slide_view.show_pixmaps(to_pixmap(inspection.image), to_pixmap(heat_rgba(result.heat)))
+        self.shown_at = time.monotonic()
         tiled = result.plan.rule != WHOLE_IMAGE
         self.cells_box.setVisible(tiled)
         self.boxes_toggle.setEnabled(tiled)
@@ -378,4 +386,5 @@ class SlideViewer(QWidget):
             self.failure = f"Showing the stored heat map (opacity fixed; no cells, no reconstruction): {message}"
         else:
             self.failure = f"Cannot show this slide: {message}"
+        self.shown_at = time.monotonic()
         self._show_text()
