@@ -52,7 +52,7 @@ from ganad_clinic.app.review_panel import ReviewPanel
 from ganad_clinic.app.screening_controller import ScreeningController, WatcherState
 from ganad_clinic.app.settings import AppSettings
 from ganad_clinic.app.settings_dialog import SettingsDialog
-from ganad_clinic.app.slide_table_model import DECISION_TEXT, SlideTableModel
+from ganad_clinic.app.slide_table_model import DECISION_TEXT, QueueFilter, SlideTableModel
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.model.conformal import percent
@@ -289,15 +289,21 @@ class MainWindow(QMainWindow):
     def _show_slide(self, summary: SlideSummary | None) -> None:
         self.viewer.show_summary(summary)
         self.review_panel.show_summary(summary)
-        if summary is None or summary.score is None or summary.slide.status is not SlideStatus.SCORED:
+        scored = summary is not None and summary.score is not None and summary.slide.status is SlideStatus.SCORED
+        for action in (self.confirm_action, self.normal_action, self.second_read_action):
+            action.setEnabled(scored)  # a rejected or pending file cannot be reviewed as normal or anomalous
+        if summary is None or summary.score is None or not scored:
             return
         path = slide_file(summary.slide.archived_path, summary.slide.path)
         self.inspector.worker.request(summary.slide.id, path, summary.score)
 
     def _update_status(self) -> None:
         model = self.table_model
-        self.queue_label.setText(f"{model.awaiting_count} awaiting review · {model.flagged_count} flagged · "
-                                 f"{model.rowCount()} slides")
+        counts = model.counts
+        self.queue_label.setText(f"{counts[QueueFilter.FLAGGED_OPEN]} flagged to review · "
+                                 f"{counts[QueueFilter.AWAITING]} awaiting review · "
+                                 f"{counts[QueueFilter.PROBLEMS]} not scored · {model.rowCount()} slides")
+        self.queue.show_counts()
         self.watcher_label.setText(self.controller.describe())
         active = self.active_model
         self.model_label.setText(f"Model {active.version}" if active else "No active model")

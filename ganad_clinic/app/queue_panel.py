@@ -1,4 +1,5 @@
-"""The review queue: filter (awaiting review, flagged, all), search by name, the sortable table.
+"""The review queue: the worklists with their counts (flagged and not yet reviewed first, all
+awaiting review, second reads, problems, flagged, all), search by name, the sortable table.
 
 The keyboard goes back to the table once a filter is chosen, and from the search box on Enter, Esc
 or its clear button, so the review keys that follow act on the slides and never type into a box.
@@ -114,7 +115,15 @@ class QueuePanel(QGroupBox):
     def _row_changed(self, current, previous) -> None:
         summary = self.current_summary()
         self.proxy.pin(None if summary is None else summary.slide.id)
+        if summary is not None:
+            self.model.mark_seen(summary.slide.id)
         self.current_changed.emit(summary)
+
+    def show_counts(self) -> None:
+        """Each worklist's name with its count, as the rows stand."""
+        for index in range(self.filter.count()):
+            queue_filter = self.filter.itemData(index)
+            self.filter.setItemText(index, f"{queue_filter.value} ({self.model.counts[queue_filter]})")
 
     def current_summary(self) -> SlideSummary | None:
         index = self.table.currentIndex()

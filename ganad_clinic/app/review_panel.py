@@ -9,6 +9,8 @@ back to the queue with the note kept.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
@@ -68,8 +70,12 @@ class ReviewPanel(QGroupBox):
         self._switch_note(None if summary is None else summary.slide.id)
         if summary is None:
             self.current.setText("Select a slide in the queue.")
+        elif summary.slide.status is SlideStatus.REJECTED:
+            self.current.setText(f"<b>Not scored:</b> {html.escape(summary.slide.reason or 'no reason recorded')}. "
+                                 "It cannot be reviewed; put a good copy of the file (same name) in its folder "
+                                 "to have it scored.")
         elif summary.slide.status is not SlideStatus.SCORED:
-            self.current.setText("Only scored slides can be reviewed.")
+            self.current.setText("Waiting to be scored: it can be reviewed once it is.")
         elif summary.review is None:
             self.current.setText("Not reviewed yet.")
         else:

@@ -6,7 +6,12 @@ of the event loop, so a first load of a large database never freezes the window.
 the slide the technician has selected in view even when a change elsewhere would filter it out,
 so that a review key acts on the slide on screen, never on one that slid under the cursor.
 A slide shows as flagged when its stored score says so (the flag made at the operating point in
-force when it was scored), so the queue, the viewer and the PDF report always agree.
+force when it was scored), so the queue, the viewer and the PDF report always agree; a flag a
+reviewer overruled or confirmed says so and is coloured apart from an open one.
+
+The worklists (QueueFilter) keep their counts as rows merge: flagged and not yet reviewed (the
+default), everything awaiting review, second reads, and problems (files that could not be scored,
+with their reason). Slides that arrive while the window is open are marked new until selected.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary
 
@@ -35,8 +40,11 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
 DECISION_TEXT = {ReviewDecision.ANOMALY_CONFIRMED: "anomaly confirmed", ReviewDecision.NORMAL: "normal",
                  ReviewDecision.SECOND_READ: "second read needed"}
-FLAGGED_BRUSH = QBrush(QColor(200, 40, 40))
+FLAGGED_BRUSH = QBrush(QColor(200, 40, 40))  # an open flag
+OVERRULED_BRUSH = QBrush(QColor(0, 114, 178))  # a flag a reviewer marked normal (Okabe-Ito blue)
+CONFIRMED_BRUSH = QBrush(QColor(120, 20, 20))  # a flag a reviewer confirmed
 REJECTED_BRUSH = QBrush(QColor(130, 130, 130))
+NEW_MARK = "● "  # before the file name of a slide that arrived since the window opened, until it is selected
 
 INSERT_CHUNK = 250  # new rows per turn of the event loop (each costs the sorted proxy ~log n comparisons)
 
@@ -46,9 +54,26 @@ ROOT = QModelIndex()
 
 
 class QueueFilter(enum.Enum):
-    AWAITING = "Awaiting review"
+    FLAGGED_OPEN = "Flagged, not yet reviewed"
+    AWAITING = "All awaiting review"
+    SECOND_READ = "Second read needed"
+    PROBLEMS = "Problems (not scored)"
     FLAGGED = "Flagged"
     ALL = "All slides"
+
+
+def in_worklist(summary: SlideSummary, queue_filter: QueueFilter) -> bool:
+    if queue_filter is QueueFilter.FLAGGED_OPEN:
+        return is_flagged(summary) and is_awaiting_review(summary)
+    if queue_filter is QueueFilter.AWAITING:
+        return is_awaiting_review(summary)
+    if queue_filter is QueueFilter.SECOND_READ:
+        return summary.review is not None and summary.review.decision is ReviewDecision.SECOND_READ
+    if queue_filter is QueueFilter.PROBLEMS:
+        return summary.slide.status is SlideStatus.REJECTED
+    if queue_filter is QueueFilter.FLAGGED:
+        return is_flagged(summary)
+    return True
 
 
 def is_flagged(summary: SlideSummary) -> bool:
@@ -68,25 +93,37 @@ def flag_text(summary: SlideSummary) -> str:
         return "rejected"
     if summary.score is None:
         return "pending"
-    return "FLAGGED" if is_flagged(summary) else "normal"
+    if not is_flagged(summary):
+        return "normal"
+    decision = None if summary.review is None else summary.review.decision
+    if decision is ReviewDecision.NORMAL:
+        return "FLAGGED, overruled"
+    if decision is ReviewDecision.ANOMALY_CONFIRMED:
+        return "FLAGGED, confirmed"
+    return "FLAGGED"
+
+
+def flag_brush(summary: SlideSummary) -> QBrush | None:
+    """Open flags red; overruled ones blue, confirmed ones dark red; rejected files grey."""
+    if summary.slide.status is SlideStatus.REJECTED:
+        return REJECTED_BRUSH
+    if not is_flagged(summary):
+        return None
+    decision = None if summary.review is None else summary.review.decision
+    return {ReviewDecision.NORMAL: OVERRULED_BRUSH, ReviewDecision.ANOMALY_CONFIRMED: CONFIRMED_BRUSH}.get(
+        decision, FLAGGED_BRUSH)  # type: ignore[arg-type]
 
 
 def review_text(summary: SlideSummary) -> str:
+    """The decision; who made it and when are in the cell's tooltip (the column stays narrow)."""
     review = summary.review
     if review is None:
         return "awaiting" if summary.slide.status is SlideStatus.SCORED else ""
-    return f"{DECISION_TEXT[review.decision]} ({review.reviewer})"
+    return DECISION_TEXT[review.decision]
 
 
 def local_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def short_time(moment: datetime) -> str:
-    """Today's slides by time only; older ones with their date."""
-    local = moment.astimezone()
-    today = local.date() == datetime.now().astimezone().date()
-    return local.strftime("%H:%M:%S") if today else local.strftime("%Y-%m-%d %H:%M")
 
 
 class SlideTableModel(QAbstractTableModel):
@@ -100,8 +137,9 @@ class SlideTableModel(QAbstractTableModel):
         self._insert_timer = QTimer(self)
         self._insert_timer.setInterval(0)
         self._insert_timer.timeout.connect(self._insert_chunk)
-        self.awaiting_count = 0
-        self.flagged_count = 0
+        self.counts: dict[QueueFilter, int] = dict.fromkeys(QueueFilter, 0)
+        self.unseen: set[int] = set()  # slides that arrived while the window was open, not selected yet
+        self.loaded = False  # the first read is in: rows from then on are new arrivals
 
     def rowCount(self, parent: Index = ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -126,20 +164,22 @@ class SlideTableModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return self._sort_key(summary, column)
         if role == Qt.ItemDataRole.ForegroundRole and column == FLAG:
-            if summary.slide.status is SlideStatus.REJECTED:
-                return REJECTED_BRUSH
-            return FLAGGED_BRUSH if is_flagged(summary) else None
+            return flag_brush(summary)
+        if role == Qt.ItemDataRole.FontRole and column == FILE and summary.slide.id in self.unseen:
+            font = QFont()
+            font.setBold(True)
+            return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(summary)
+            return self._review_tooltip(summary) if column == REVIEW else self._tooltip(summary)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == SCORE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def _display(self, summary: SlideSummary, column: int) -> str:
         if column == FILE:
-            return summary.slide.file_name
+            return (NEW_MARK if summary.slide.id in self.unseen else "") + summary.slide.file_name
         if column == RECEIVED:
-            return short_time(summary.slide.first_seen)
+            return local_time(summary.slide.first_seen)
         if column == SCORE:
             return "" if summary.score is None else f"{summary.score.score:.3f}"
         if column == FLAG:
@@ -167,7 +207,31 @@ class SlideTableModel(QAbstractTableModel):
                          f"{'flagged' if score.flagged else 'normal'}")
         if slide.duplicate_of_id is not None:
             lines.append(f"same content as slide {slide.duplicate_of_id}")
+        if slide.id in self.unseen:
+            lines.append("new: arrived since this window opened")
         return "\n".join(lines)
+
+    @staticmethod
+    def _review_tooltip(summary: SlideSummary) -> str:
+        review = summary.review
+        if review is None:
+            return "not reviewed yet" if summary.slide.status is SlideStatus.SCORED else "cannot be reviewed"
+        note = f"\nnote: {review.note}" if review.note else ""
+        return f"{DECISION_TEXT[review.decision]} by {review.reviewer}, {local_time(review.created_at)}{note}"
+
+    @property
+    def awaiting_count(self) -> int:
+        return self.counts[QueueFilter.AWAITING]
+
+    @property
+    def flagged_count(self) -> int:
+        return self.counts[QueueFilter.FLAGGED]
+
+    def mark_seen(self, slide_id: int) -> None:
+        """The technician selected this slide: it is no longer new."""
+        if slide_id in self.unseen:
+            self.unseen.discard(slide_id)
+            self.touch(slide_id)
 
     # access
 
@@ -234,17 +298,20 @@ class SlideTableModel(QAbstractTableModel):
                 self._row_of[summary.slide.id] = len(self._rows)
                 self._rows.append(summary)
                 self._count(summary, 1)
+                if self.loaded:
+                    self.unseen.add(summary.slide.id)
             self.endInsertRows()
         if not self._incoming:
             self._insert_timer.stop()
+            self.loaded = True
             self.inserted.emit()
 
     def stop_inserting(self) -> None:
         self._insert_timer.stop()
 
     def _count(self, summary: SlideSummary, sign: int) -> None:
-        self.awaiting_count += sign * is_awaiting_review(summary)
-        self.flagged_count += sign * is_flagged(summary)
+        for queue_filter in QueueFilter:
+            self.counts[queue_filter] += sign * in_worklist(summary, queue_filter)
 
 
 def _changed(old: SlideSummary, new: SlideSummary) -> bool:
@@ -272,7 +339,7 @@ class SlideFilterProxy(QSortFilterProxyModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.queue_filter = QueueFilter.AWAITING
+        self.queue_filter = QueueFilter.FLAGGED_OPEN
         self.search = ""
         self.pinned: int | None = None  # the slide on screen: kept in view whatever the filter says
         self.setSortRole(SORT_ROLE)
@@ -319,11 +386,7 @@ class SlideFilterProxy(QSortFilterProxyModel):
             return True
         if self.search and self.search not in summary.slide.file_name.lower():
             return False
-        if self.queue_filter is QueueFilter.AWAITING:
-            return is_awaiting_review(summary)
-        if self.queue_filter is QueueFilter.FLAGGED:
-            return is_flagged(summary)
-        return True
+        return in_worklist(summary, self.queue_filter)
 
     def summary_at(self, row: int) -> SlideSummary:
         return self.data(self.index(row, 0), SUMMARY_ROLE)

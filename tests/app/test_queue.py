@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from ganad_clinic.app.slide_table_model import FLAG, SCORE, QueueFilter
 from ganad_clinic.store import SlideStatus
 from tests.app.builders import add_scored_slide, write_cells
@@ -74,3 +76,65 @@ def test_the_queue_shows_each_scores_stored_flag(make_window, store, model, tmp_
     assert proxy.index(0, FLAG).data() == "FLAGGED"
     assert proxy.index(0, SCORE).data() == "0.200"
     assert window.table_model.flagged_count == 1
+
+
+def test_the_worklists_count_and_a_file_not_scored_is_under_problems_and_cannot_be_reviewed(
+        make_window, store, model, tmp_path: Path, qtbot):
+    from ganad_clinic.app.slide_table_model import FILE, REVIEW
+    from ganad_clinic.files import file_sha256
+
+    paths = write_cells(tmp_path / "slides", 4)
+    open_flag, overruled = (add_scored_slide(store, model.id, path, 3.0) for path in paths[:2])
+    add_scored_slide(store, model.id, paths[2], 0.5)  # not flagged, awaiting review
+    store.add_review(overruled.id, "Ana Lima", "normal", "stain artefact")
+    truncated = tmp_path / "slides" / "truncated.png"
+    truncated.write_bytes(paths[3].read_bytes()[:40])
+    rejected = store.record_slide(truncated, file_sha256(truncated), 40, truncated.parent).slide
+    store.mark_rejected(rejected.id, "the image file is truncated")
+    window = make_window()
+    counts = window.table_model.counts
+
+    assert (counts[QueueFilter.FLAGGED_OPEN], counts[QueueFilter.AWAITING], counts[QueueFilter.PROBLEMS],
+            counts[QueueFilter.FLAGGED]) == (1, 2, 1, 2)
+    assert window.queue.proxy.rowCount() == 1  # the default worklist: flagged, not yet reviewed
+    assert window.queue.current_summary().slide.id == open_flag.id
+    assert window.queue.filter.currentText() == "Flagged, not yet reviewed (1)"
+    assert window.queue_label.text().startswith("1 flagged to review · 2 awaiting review · 1 not scored")
+
+    window.queue.set_queue_filter(QueueFilter.FLAGGED)
+    flags = {window.queue.proxy.summary_at(row).slide.id: window.queue.proxy.index(row, FLAG).data()
+             for row in range(window.queue.proxy.rowCount())}
+    assert flags == {open_flag.id: "FLAGGED", overruled.id: "FLAGGED, overruled"}
+    row = next(r for r in range(2) if window.queue.proxy.summary_at(r).slide.id == overruled.id)
+    assert window.queue.proxy.index(row, REVIEW).data() == "normal"
+    assert "by Ana Lima" in window.queue.proxy.index(row, REVIEW).data(Qt.ItemDataRole.ToolTipRole)
+    assert "stain artefact" in window.queue.proxy.index(row, REVIEW).data(Qt.ItemDataRole.ToolTipRole)
+    brushes = {window.queue.proxy.index(r, FLAG).data(Qt.ItemDataRole.ForegroundRole).color().name()
+               for r in range(2)}
+    assert len(brushes) == 2  # an overruled flag is not coloured like an open one
+
+    window.queue.set_queue_filter(QueueFilter.PROBLEMS)
+    assert window.queue.proxy.rowCount() == 1 and window.queue.current_summary().slide.id == rejected.id
+    said = window.review_panel.current.text()
+    assert "truncated" in said and "cannot be reviewed" in said
+    assert not window.normal_action.isEnabled() and not window.confirm_action.isEnabled()
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
+    assert store.current_review(rejected.id) is None
+    assert window.queue.proxy.index(0, FILE).data() == "truncated.png"
+
+
+def test_a_slide_that_arrives_while_the_window_is_open_is_marked_new_until_selected(make_window, store, model,
+                                                                                    tmp_path: Path, qtbot):
+    from ganad_clinic.app.slide_table_model import FILE, NEW_MARK
+
+    first, later = write_cells(tmp_path / "slides", 2)
+    add_scored_slide(store, model.id, first, 3.0)
+    window = make_window()
+    arrived = add_scored_slide(store, model.id, later, 2.0)
+    window.refresh()
+    qtbot.waitUntil(lambda: window.table_model.rowCount() == 2 and not window.refreshing, timeout=TIMEOUT_MS)
+    names = {window.queue.proxy.summary_at(r).slide.id: window.queue.proxy.index(r, FILE).data() for r in range(2)}
+    assert names[arrived.id] == NEW_MARK + later.name
+    assert [name for slide_id, name in names.items() if slide_id != arrived.id] == [first.name]
+    window.queue.select_slide(arrived.id)
+    assert window.table_model.data(window.table_model.index(window.table_model.row_of(arrived.id), FILE)) == later.name

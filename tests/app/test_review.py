@@ -186,6 +186,7 @@ def test_reviews_are_appended_never_overwritten(make_window, store, model, tmp_p
 def test_next_and_previous_slide_awaiting_review(make_window, store, model, tmp_path: Path, qtbot):
     first, second, third = _queue(store, model, tmp_path / "slides")
     window = make_window()
+    window.queue.set_queue_filter(QueueFilter.AWAITING)  # the third is not flagged: not in the default worklist
     qtbot.keyClick(window.queue.table, Qt.Key.Key_J)
     assert window.queue.current_summary().slide.id == second
     qtbot.keyClick(window.queue.table, Qt.Key.Key_J)

@@ -14,6 +14,7 @@ from ganad_clinic.app.cell_list import CROP, CROP_WIDTH, NUMBER, RESULT, SCORE
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.inspection import inspect_slide
 from ganad_clinic.app.operating_words import NOT_CALIBRATED
+from ganad_clinic.app.slide_table_model import QueueFilter
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.zoom_view import CHOSEN_LINE, MAX_LABELLED_BOXES
 from ganad_clinic.files import file_sha256
@@ -182,6 +183,7 @@ def test_a_score_without_a_p_value_says_it_is_not_calibrated(make_window, store,
     (path,) = write_cells(tmp_path / "slides", 1)
     add_scored_slide(store, model.id, path, 0.2)  # as scores were made before p-values were kept
     window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)  # an unflagged slide is not in the default worklist
     qtbot.waitUntil(lambda: window.viewer.summary is not None, timeout=30_000)
     assert NOT_CALIBRATED in window.viewer.judgement.text()
     assert window.viewer.terms["p_value"].text() == "–"
@@ -220,6 +222,7 @@ def test_a_cell_without_kept_views_says_so(viewer, inspected_field):
 def test_keys_step_through_a_fields_cells_from_the_queue(make_window, store, model, tmp_path: Path, qtbot):
     score = score_slide(store, model, write_field(tmp_path / "slides", 0, "field-Im001_1.png"))
     window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)  # an unflagged slide is not in the default worklist
     qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
     viewer = window.viewer
     assert viewer.inspection.matches_stored  # scored as the service scores, recomputed by the app's worker
@@ -244,6 +247,7 @@ def test_a_crop_shows_its_one_cell_with_the_heat_map(make_window, store, model, 
     (path,) = write_cells(tmp_path / "slides", 1, blast=True)
     score = score_slide(store, model, path)
     window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)  # an unflagged slide is not in the default worklist
     qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
     viewer, inspection = window.viewer, window.viewer.inspection
 
@@ -320,6 +324,7 @@ def test_a_slide_scored_again_in_view_shows_the_new_scores_cells(make_window, st
     path = write_field(tmp_path / "slides", 0, "field-Im001_1.png")
     first = score_slide(store, model, path)
     window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)  # an unflagged slide is not in the default worklist
     viewer = window.viewer
     qtbot.waitUntil(lambda: viewer.inspection is not None, timeout=30_000)
     assert viewer.inspection.score_id == first.id
