@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([560, 720])
+        splitter.setSizes([640, 640])  # the queue's five columns, dates and flags unclipped
         self.setCentralWidget(splitter)
 
     def _make_status_bar(self) -> None:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from ganad_clinic.app.slide_table_model import (
     FILE,
-    REVIEW,
     SCORE,
     QueueFilter,
     SlideFilterProxy,
@@ -34,7 +33,6 @@ from ganad_clinic.app.slide_table_model import (
 )
 from ganad_clinic.store import SlideSummary
 
-REVIEW_WIDTH = 150
 
 
 class QueuePanel(QGroupBox):
@@ -73,8 +71,6 @@ class QueuePanel(QGroupBox):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setResizeContentsPrecision(0)  # widths from the rows in view: 100,000 rows are not all measured
         header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(REVIEW, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(REVIEW, REVIEW_WIDTH)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         for action in self.search.findChildren(QAction):  # the clear button's
             action.triggered.connect(self.focus_table)

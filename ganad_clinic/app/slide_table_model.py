@@ -103,6 +103,12 @@ def flag_text(summary: SlideSummary) -> str:
     return "FLAGGED"
 
 
+def flag_cell_text(summary: SlideSummary) -> str:
+    """The queue's Flag column, as narrow as "FLAGGED": a reviewed flag by its decision alone (the
+    colour and the tooltip say it was flagged)."""
+    return flag_text(summary).replace("FLAGGED, ", "")
+
+
 def flag_brush(summary: SlideSummary) -> QBrush | None:
     """Open flags red; overruled ones blue, confirmed ones dark red; rejected files grey."""
     if summary.slide.status is SlideStatus.REJECTED:
@@ -183,7 +189,7 @@ class SlideTableModel(QAbstractTableModel):
         if column == SCORE:
             return "" if summary.score is None else f"{summary.score.score:.3f}"
         if column == FLAG:
-            return flag_text(summary)
+            return flag_cell_text(summary)
         return review_text(summary)
 
     def _sort_key(self, summary: SlideSummary, column: int):
@@ -204,7 +210,7 @@ class SlideTableModel(QAbstractTableModel):
             lines.append(f"rejected: {slide.reason}")
         if score is not None:
             lines.append(f"score {score.score:.4f}, threshold {score.threshold:.4f} (model {score.model_version}): "
-                         f"{'flagged' if score.flagged else 'normal'}")
+                         f"{flag_text(summary).lower()}")
         if slide.duplicate_of_id is not None:
             lines.append(f"same content as slide {slide.duplicate_of_id}")
         if slide.id in self.unseen:
