@@ -34,7 +34,6 @@ from ganad_clinic.app.slide_table_model import (
 from ganad_clinic.store import SlideSummary
 
 
-
 class QueuePanel(QGroupBox):
     current_changed = Signal(object)  # SlideSummary | None
 
