@@ -1,4 +1,7 @@
-"""Export a PDF screening report: period, folder, flagged only; built in a worker, then opened."""
+"""Export a PDF screening report: period, folder, flagged only; built in a worker, then opened.
+
+Once built, "Open report" opens it again; when no viewer can open it, the dialog says where the
+file is (the report is written either way)."""
 
 from __future__ import annotations
 
@@ -31,8 +34,9 @@ from ganad_clinic.store import Store
 REPORTS_FOLDER = "reports"
 
 
-def open_in_viewer(path: Path) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+def open_in_viewer(path: Path) -> bool:
+    """Whether the desktop found a program to open the file."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def _day(edit: QDateEdit) -> date:
@@ -48,6 +52,7 @@ class ReportDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export screening report")
+        self.setMinimumWidth(720)  # the report's path in full
         self.store, self.settings = store, settings
         self.runner: TaskRunner | None = None
         self.summary: ReportSummary | None = None
@@ -84,11 +89,15 @@ class ReportDialog(QDialog):
         self.export_button = QPushButton("Export")
         self.export_button.setDefault(True)
         self.export_button.clicked.connect(self.export)
+        self.open_button = QPushButton("Open report")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_built)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_button)
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -141,7 +150,16 @@ class ReportDialog(QDialog):
         if summary.cells_csv_path is not None:
             written += f" Their cells as CSV: {summary.cells_csv_path}."
         self.status.setText(written)
-        self.open_report(summary.pdf_path)
+        self.open_button.setEnabled(True)
+        self.open_built()
+
+    def open_built(self) -> None:
+        """Open the report just built; say plainly where it is when no viewer could open it."""
+        if self.summary is None:
+            return
+        if not self.open_report(self.summary.pdf_path):
+            self.status.setText(f"{self.status.text()} No PDF viewer could be opened on this computer: open "
+                                f"{self.summary.pdf_path} yourself.")
 
     def _on_failed(self, message: str) -> None:
         self.status.setText("The report could not be built.")

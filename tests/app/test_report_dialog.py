@@ -13,7 +13,7 @@ def test_the_report_is_built_in_a_worker_opened_and_its_csv_files_named(qtbot, s
     for path, score in zip(write_cells(tmp_path / "slides", 3), (3.0, 0.5, 0.4)):
         add_scored_slide(store, model.id, path, score)
     opened: list[Path] = []
-    monkeypatch.setattr(ReportDialog, "open_report", staticmethod(opened.append))
+    monkeypatch.setattr(ReportDialog, "open_report", staticmethod(lambda path: opened.append(path) or True))
     dialog = ReportDialog(store, home, settings, [tmp_path / "slides"])
     qtbot.addWidget(dialog)
     out = tmp_path / "out" / "report.pdf"
@@ -33,3 +33,9 @@ def test_the_report_is_built_in_a_worker_opened_and_its_csv_files_named(qtbot, s
     assert str(out.with_suffix(".csv")) in dialog.status.text() and str(cells_csv) in dialog.status.text()
     assert "cells" in dialog.with_csv.text()
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
+    assert "No PDF viewer" not in dialog.status.text()
+
+    monkeypatch.setattr(ReportDialog, "open_report", staticmethod(lambda path: opened.append(path) and False))
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)  # opened again, and no viewer this time
+    assert opened == [out, out]
+    assert f"No PDF viewer could be opened on this computer: open {out} yourself." in dialog.status.text()
