@@ -241,15 +241,18 @@ def gather_content(
     printed_at: datetime | None = None,
 ) -> ReportContent:
     """Read the slides of the period (one query), each current score's cells (one query a slide)
-    and the model registry, and count."""
-    start, end = period_bounds(since, until)
+    and the model registry, and count. A period left open ends when the report is printed, so
+    the report says up to when it holds every slide."""
+    printed = (printed_at or datetime.now()).astimezone()
+    closed_until = printed if until is None else until
+    start, end = period_bounds(since, closed_until)
     summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only)
     rows = tuple(_row(summary, _cells(store, summary)) for summary in summaries)
     return ReportContent(
         lab=lab,
         operator=operator,
-        printed_at=(printed_at or datetime.now()).astimezone(),
-        period=describe_period(since, until),
+        printed_at=printed,
+        period=describe_period(since, closed_until),
         folder=folder,
         flagged_only=flagged_only,
         rows=rows,

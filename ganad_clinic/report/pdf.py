@@ -36,7 +36,7 @@ from ganad_clinic.report.charts import heat_legend, score_histogram
 from ganad_clinic.report.content import CellRow, ModelInfo, ReportContent, SlideRow
 from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts, visual
 from ganad_clinic.report.thumbnails import Thumbnail, field_pictures, image_box, picture_box, placeholder
-from ganad_clinic.store import SlideStatus
+from ganad_clinic.store import ReviewDecision, SlideStatus
 
 DISCLAIMER = (
     "This report is a screening aid, not a diagnosis. A flag means the model found the slide unlike the "
@@ -304,15 +304,22 @@ def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styl
     return [KeepTogether([Paragraph("Distribution of scores", styles.heading), chart, caption])]
 
 
-SLIDE_COLUMNS = ("File", "Received", "Score", "Flag", "Review", "Reviewer")
-SLIDE_WIDTHS = (5.4 * cm, 2.7 * cm, 1.6 * cm, 1.1 * cm, 3.1 * cm, 3.5 * cm)
+SLIDE_COLUMNS = ("File", "Received", "Score", "Flag", "Review", "Reviewer", "Note")
+SLIDE_WIDTHS = (4.4 * cm, 2.5 * cm, 1.3 * cm, 1.1 * cm, 2.6 * cm, 2.4 * cm, 3.1 * cm)
+
+
+def table_order(row: SlideRow) -> int:
+    """Flagged slides awaiting review first, then the other flagged ones, then the rest; each
+    group in arrival order (the rows' own)."""
+    awaiting = row.decision is None or row.decision is ReviewDecision.SECOND_READ
+    return 0 if row.flagged and awaiting else 1 if row.flagged else 2
 
 
 def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
     header = [Paragraph(name, styles.cell_bold) for name in SLIDE_COLUMNS]
     rows: list[list[Any]] = [header]
     flagged_lines = []
-    for index, row in enumerate(content.rows, start=1):
+    for index, row in enumerate(sorted(content.rows, key=table_order), start=1):
         rows.append([
             Paragraph(fonts.markup(row.file_name, SLIDE_WIDTHS[0] - CELL_PADDING, CELL_SIZE), styles.cell),
             f"{row.received:%Y-%m-%d %H:%M}",
@@ -320,6 +327,7 @@ def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles)
             "FLAG" if row.flagged else "",
             row.decision_label,
             Paragraph(fonts.markup(_short(row.reviewer or ""), SLIDE_WIDTHS[5] - CELL_PADDING, CELL_SIZE), styles.cell),
+            Paragraph(fonts.markup(_short(row.review_note), SLIDE_WIDTHS[6] - CELL_PADDING, CELL_SIZE), styles.cell),
         ])
         if row.flagged:
             flagged_lines.append(index)
@@ -341,7 +349,7 @@ def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles)
 
 def _score_text(row: SlideRow) -> str:
     if row.score is not None:
-        return f"{row.score:.4g}"
+        return f"{row.score:.3f}"  # fixed precision, as in the app's queue
     return "rejected" if row.status is SlideStatus.REJECTED else "pending"
 
 

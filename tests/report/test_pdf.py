@@ -32,7 +32,7 @@ def test_the_report_states_the_figures_of_the_database(world: World, tmp_path: P
 
     assert summary.pages == len(pages) and summary.counts == counts
     assert summary.model_versions == ("1.0.0",)
-    for needle in ("Haematology Lab 3", "Jane Doe", "all slides received so far", "screening aid, not a diagnosis",
+    for needle in ("Haematology Lab 3", "Jane Doe", "received up to", "screening aid, not a diagnosis",
                    world.model.sha256[:12], "95th percentile of 20 validation-normal scores", "λ = 0.8", "β = 1",
                    "threshold 0.7", "Sign-off", "Rejected files (1)", "the file is empty (0 bytes)"):
         assert needle in text, needle
@@ -191,3 +191,29 @@ def test_a_scores_warning_is_shown_with_the_flagged_slide(store: Store, model: o
     text = " ".join(" ".join(pdf_text(out)).split())
     assert text.count("Caution:") == 1
     assert "Caution: page 1 of 3 scored; the other pages were not screened" in text
+
+
+def test_the_slides_table_puts_open_flags_first_with_fixed_precision_and_notes_in_a_closed_period(
+        world: World, tmp_path: Path) -> None:
+    from datetime import date, datetime
+
+    from ganad_clinic.report.pdf import table_order
+    from ganad_clinic.store import ReviewDecision
+
+    printed = datetime(2030, 1, 2, 9, 30).astimezone()
+    content = gather_content(world.store, since=date(2020, 1, 1), printed_at=printed)
+    assert content.period == "2020-01-01 – 2030-01-02 09:30"  # an open period ends when the report is printed
+    ordered = sorted(content.rows, key=table_order)
+    groups = [table_order(row) for row in ordered]
+    assert groups == sorted(groups) and groups[0] == 0 and 2 in groups
+    assert all(row.flagged and row.decision in (None, ReviewDecision.SECOND_READ) for row in ordered
+               if table_order(row) == 0)
+
+    out = tmp_path / "report.pdf"
+    build_report(world.store, out, since=date(2020, 1, 1))
+    text = "\n".join(pdf_text(out))
+    table = text[text.index("All slides ("):]
+    words = " ".join(table.split())
+    assert "staining artefact" in words and "missed by the model" in words  # the reviewers' notes
+    scores = re.findall(r"\b\d+\.\d+\b", table.split("Rejected files")[0])
+    assert scores and all(len(score.split(".")[1]) == 3 for score in scores if not score.startswith("20"))
