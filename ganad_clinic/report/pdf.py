@@ -305,7 +305,7 @@ def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styl
 
 
 SLIDE_COLUMNS = ("File", "Received", "Score", "Flag", "Review", "Reviewer", "Note")
-SLIDE_WIDTHS = (4.4 * cm, 2.5 * cm, 1.3 * cm, 1.1 * cm, 2.6 * cm, 2.4 * cm, 3.1 * cm)
+SLIDE_WIDTHS = (4.4 * cm, 2.5 * cm, 1.3 * cm, 1.1 * cm, 2.9 * cm, 2.3 * cm, 2.9 * cm)
 
 
 def table_order(row: SlideRow) -> int:
