@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -117,6 +118,7 @@ class ModelsPanel(QWidget):
         self.activate_button = self.acceptance.activate_button
         self.rollback_button = QPushButton("Roll back")
         self.rollback_button.setToolTip("Re-activate the model that was active before the current one")
+        self.rollback_button.setAutoDefault(False)  # Enter in the dialog never rolls back
         self.rollback_button.clicked.connect(self.roll_back)
         import_button = QPushButton("Import bundle…")
         import_button.clicked.connect(self._choose_bundle)
@@ -211,9 +213,19 @@ class ModelsPanel(QWidget):
         self.refresh()
         self.active_changed.emit()
 
+    def ask_rollback_reason(self) -> str:
+        """The reason for a rollback, asked every time (kept in the audit trail); empty: cancelled."""
+        reason, ok = QInputDialog.getText(self, "Roll back",
+                                          "Re-activate the model that was active before this one? New slides "
+                                          "are then scored with it.\nYour reason (kept in the audit trail):")
+        return reason.strip() if ok else ""
+
     def roll_back(self) -> None:
+        reason = self.ask_rollback_reason()
+        if not reason:
+            return
         try:
-            self.store.rollback_model_version(actor=self.settings.actor())
+            self.store.rollback_model_version(actor=self.settings.actor(), reason=reason)
         except StoreError as error:
             QMessageBox.warning(self, "Models", str(error))
             return

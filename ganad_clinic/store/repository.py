@@ -715,9 +715,10 @@ class Store:
 
         return self._write(work)
 
-    def rollback_model_version(self, *, actor: str) -> ModelVersion:
+    def rollback_model_version(self, *, actor: str, reason: str = "") -> ModelVersion:
         """Re-activate the version that was active before the current one (the most recently
-        activated other version); repeated rollbacks therefore alternate between the two."""
+        activated other version); repeated rollbacks therefore alternate between the two. The
+        reason, when given, is kept in the audit event."""
 
         def work(session: Session) -> ModelVersion:
             current = _active_version(session)
@@ -735,9 +736,8 @@ class Store:
                     "no earlier version to roll back to"
                 )
             _switch_active(session, previous)
-            _add_audit(
-                session, actor, "model.rolled_back", {"version": previous.version, "previous": current.version}
-            )
+            details = {"version": previous.version, "previous": current.version}
+            _add_audit(session, actor, "model.rolled_back", {**details, "reason": reason} if reason else details)
             return previous
 
         return self._write(work)

@@ -75,10 +75,16 @@ def test_a_candidate_without_enough_evidence_is_refused_unless_a_reason_override
     assert event.details["refusals"] == list(check.refusals)
     qtbot.waitUntil(lambda: panel.table.item(1, 1).text() == "active", timeout=TIMEOUT_MS)
 
+    monkeypatch.setattr(panel, "ask_rollback_reason", lambda: "")  # asked, and cancelled: nothing changes
+    qtbot.mouseClick(panel.rollback_button, Qt.MouseButton.LeftButton)
+    assert store.active_model_version().version == other.version and not store.list_audit_events("model.rolled_back")
+    assert not panel.rollback_button.autoDefault()
+    monkeypatch.setattr(panel, "ask_rollback_reason", lambda: "candidate flags too many fields")
     with qtbot.waitSignal(panel.active_changed):
         qtbot.mouseClick(panel.rollback_button, Qt.MouseButton.LeftButton)
     assert store.active_model_version().version == model.version
-    assert [event.actor for event in store.list_audit_events("model.rolled_back")] == ["Dr Test"]
+    [rolled_back] = store.list_audit_events("model.rolled_back")
+    assert rolled_back.actor == "Dr Test" and rolled_back.details["reason"] == "candidate flags too many fields"
 
 
 def test_a_candidate_with_enough_evidence_is_accepted_and_activated_without_asking(qtbot, store, model, home,
