@@ -386,15 +386,14 @@ class MainWindow(QMainWindow):
             self.refresh()
             return
         self.undoable.pop()
-        self.statusBar().showMessage(f"Withdrawn: the review of {before.slide.file_name} "
-                                     f"({DECISION_TEXT[saved.decision]}); back to it.", 8_000)
         row = self.table_model.row_of(before.slide.id)
         restored = replace(before if row is None else self.table_model.summary(row), review=before.review,
                            last_review_id=withdrawal.id)
         self.table_model.replace_row(restored)  # at once; the worker's next read confirms it
-        if not self.queue.select_slide(restored.slide.id):
-            self.statusBar().showMessage(f"Withdrawn: the review of {before.slide.file_name}; the slide is not in "
-                                         "this view (choose All slides to see it).", 8_000)
+        where = ("back to it" if self.queue.select_slide(restored.slide.id)
+                 else "the slide is not in this view (choose All slides to see it)")
+        self.statusBar().showMessage(f"Withdrawn: the review of {before.slide.file_name} "
+                                     f"({DECISION_TEXT[saved.decision]}); {where}.", 8_000)
         self._show_again(restored)
         self._update_status()
         self.refresh()
