@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, picture_rect
 from ganad_clinic.model.inference import CellResult
+from ganad_clinic.model.numbers import score_text
 
 THUMBNAIL = 44
 """Side in screen pixels of a cell's crop in the list."""
@@ -86,7 +87,7 @@ class CellTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == CROP:
             return self._thumbnail(cell)
         if role == Qt.ItemDataRole.DisplayRole:
-            return {NUMBER: str(cell.index + 1), SCORE: f"{cell.score:.4f}",
+            return {NUMBER: str(cell.index + 1), SCORE: score_text(cell.score),
                     RESULT: cell_verdict(cell)}.get(column)
         if role == Qt.ItemDataRole.ForegroundRole and column == RESULT:
             return flag_colour(cell)
@@ -95,7 +96,8 @@ class CellTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             tile = cell.tile
             return (f"Cell {cell.index + 1} ({cell.found_by}): {tile.width} × {tile.height} px at "
-                    f"x {tile.left}, y {tile.top}; L_D {cell.l_d:.4g}, L_R {cell.l_r:.4g}, L_L {cell.l_l:.4g}; "
+                    f"x {tile.left}, y {tile.top}; critic term {score_text(cell.l_d)}, pixel term "
+                    f"{score_text(cell.l_r)}, latent term {score_text(cell.l_l)}; "
                     f"p-value {cell.p_value:.3g}")
         return None
 

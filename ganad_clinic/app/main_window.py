@@ -50,7 +50,7 @@ from ganad_clinic.app.report_dialog import ReportDialog
 from ganad_clinic.app.retrain_dialog import RetrainDialog
 from ganad_clinic.app.review_panel import ReviewPanel
 from ganad_clinic.app.screening_controller import ScreeningController, WatcherState
-from ganad_clinic.app.settings import AppSettings
+from ganad_clinic.app.settings import AppSettings, Section
 from ganad_clinic.app.settings_dialog import SettingsDialog
 from ganad_clinic.app.slide_table_model import DECISION_TEXT, QueueFilter, SlideTableModel
 from ganad_clinic.app.viewer import SlideViewer
@@ -102,7 +102,8 @@ class MainWindow(QMainWindow):
         self.controller = ScreeningController(store, home, torch_threads=torch_threads, parent=self)
         self.inspector = InspectionThread(store, self)
         self.table_model = SlideTableModel(self)
-        self.viewer = SlideViewer(settings.overlay_opacity)
+        self.table_model.remember(settings.seen_up_to, settings.unseen)
+        self.viewer = SlideViewer(settings.overlay_opacity, details=settings.show_details)
         self._make_actions()  # after the viewer: its cell keys are in the Review menu
         self.folders_panel = FoldersPanel(settings.watched_folders)
         self.queue = QueuePanel(self.table_model)
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         self.folders_panel.folders_changed.connect(self._folders_changed)
         self.folders_panel.pause_toggled.connect(self.controller.set_paused)
         self.viewer.opacity_changed.connect(self._opacity_changed)
+        self.viewer.details_toggled.connect(lambda shown: setattr(self.settings, "show_details", shown))
 
         self.refresh()
         self._configure_service()
@@ -161,7 +163,11 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("Open slides…", QKeySequence.StandardKey.Open, self.choose_files,
                                         "Score image files now (they are copied to the app's inbox)")
         self.report_action = self._action("Export report…", "Ctrl+P", self.open_report)
-        self.settings_action = self._action("Settings…", "Ctrl+,", self.open_settings)
+        self.settings_action = self._action("Settings…", "Ctrl+,", self.open_settings,
+                                            "Reviewer, data folder and watched folders")
+        self.model_settings_action = self._action("Training and model settings…", None,
+                                                  lambda: self.open_settings(Section.MODEL),
+                                                  "λ and β of the next retrain, and the field pixel scale")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close)
         self.refresh_action = self._action("Refresh", "F5", self.refresh)
         self.confirm_action = self._action("Confirm anomaly", "A",
@@ -198,6 +204,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.models_action)
         model_menu.addAction(self.retrain_action)
         model_menu.addAction(self.operating_point_action)
+        model_menu.addAction(self.model_settings_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
         toolbar.setMovable(False)
@@ -547,9 +554,9 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None:
             self.models_dialog.panel.refresh()
 
-    def open_settings(self) -> None:
+    def open_settings(self, section: Section = Section.REVIEW) -> None:
         facts = self.active_facts
-        dialog = SettingsDialog(self.settings, None if facts is None else facts.weights, self)
+        dialog = SettingsDialog(self.settings, None if facts is None else facts.weights, section, self)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         changes = dialog.apply()
@@ -604,5 +611,8 @@ class MainWindow(QMainWindow):
         self.inspector.stop()
         self.refresher.stop()
         self.table_model.stop_inserting()
+        looked = self.table_model.looked()
+        if looked is not None:
+            self.settings.seen_up_to, self.settings.unseen = looked
         if not self.controller.shutdown():
             log.warning("the screening service did not stop in time; pending slides are finished at the next start")

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.conformal import Calibration, OperatingPoint, p_value_words, percent, slide_p_value_words
-from ganad_clinic.store import OperatingPointSetting, Score
+from ganad_clinic.model.numbers import score_text
+from ganad_clinic.store import OperatingPointSetting, Score, SlideStatus, SlideSummary
 
 NOT_CALIBRATED = "not calibrated (scored before GANAD Clinic kept p-values)"
 MAX_CELLS_SAID = 1_000  # slides larger than this are said as "or more"
@@ -31,6 +32,26 @@ def p_value_text(p_value: float | None, calibration_n: int | None) -> str:
     if p_value is None or not calibration_n:
         return NOT_CALIBRATED
     return p_value_words(p_value, calibration_n)
+
+
+def verdict_text(summary: SlideSummary) -> str:
+    """The slide's stored flag in a technician's words: its score (a field's: its highest cell's)
+    against the threshold it was judged by, and for a field how many of its cells are above it."""
+    score = summary.score
+    if summary.slide.status is SlideStatus.REJECTED:
+        return "Not scored: the file could not be read."
+    if score is None:
+        return "Not scored yet."
+    verdict = "Flagged" if score.flagged else "Normal"
+    threshold = score_text(score.threshold)
+    if score.tiling_rule not in (None, WHOLE_IMAGE) and summary.cells:
+        if summary.flagged_cells:
+            return (f"{verdict}: {summary.flagged_cells} of {summary.cells} cells score above the threshold "
+                    f"{threshold} (the highest {score_text(score.score)}).")
+        return (f"{verdict}: none of its {summary.cells} cells scores above the threshold {threshold} "
+                f"(the highest {score_text(score.score)}).")
+    side = "above" if score.score > score.threshold else "not above"
+    return f"{verdict}: its score {score_text(score.score)} is {side} the threshold {threshold}."
 
 
 def slide_judgement(score: Score, cell_p_values: Sequence[float | None] = ()) -> str:

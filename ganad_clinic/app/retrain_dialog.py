@@ -185,9 +185,9 @@ class RetrainDialog(QDialog):
         recorded = config_for(self.parent_metadata, lam=self.settings.lam, beta=self.settings.beta)
         self.steps.setValue(recorded.steps)
         active = self.parent_metadata["ganad"]["score"]
-        self.parameters.setText(f"λ = {self.settings.lam:g}, β = {self.settings.beta:g} (from Settings; the active "
-                                f"model {self.parent_model.version} uses λ = {active['lambda']:g}, "
-                                f"β = {active['beta']:g})")
+        self.parameters.setText(f"λ = {self.settings.lam:g}, β = {self.settings.beta:g} (from Model → Training and "
+                                f"model settings; the active model {self.parent_model.version} uses "
+                                f"λ = {active['lambda']:g}, β = {active['beta']:g})")
 
     def _extra_folder(self) -> Path | None:
         text = self.folder.text().strip()

@@ -36,6 +36,14 @@ DEFAULT_BETA = field_default(TrainConfig, "beta")
 DEFAULT_FIELD_SCALE = field_default(ServiceConfig, "field_scale")
 
 
+class Section(enum.Enum):
+    """Which dialog shows a setting: what a technician sets to review, or what belongs to training
+    and the model (kept off the review screen's Settings, where it was mistaken for a review knob)."""
+
+    REVIEW = "Settings"
+    MODEL = "Training and model settings"
+
+
 class Kind(enum.Enum):
     """What a setting holds, and so how it is stored and which editor the dialog gives it."""
 
@@ -45,6 +53,7 @@ class Kind(enum.Enum):
     FLAG = "flag"  # bool
     NUMBER = "number"  # float within [minimum, maximum]
     INTEGER = "integer"  # int within [minimum, maximum]
+    IDS = "ids"  # list[int] (stored as a list of strings)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class Setting:
     suffix: str = ""
     strip: bool = False  # TEXT: surrounding spaces dropped, read and written
     in_dialog: bool = True
+    section: Section = Section.REVIEW
 
     def check(self, value: Any) -> Any:
         """The value in the setting's type; ValueError when it is of the wrong kind or out of range."""
@@ -75,6 +85,8 @@ class Setting:
             return None if value is None or str(value) == "" else Path(value)
         if self.kind is Kind.FOLDERS:
             return [Path(folder) for folder in value]
+        if self.kind is Kind.IDS:
+            return [int(number) for number in value]
         if self.kind is Kind.FLAG:
             return bool(value)
         number = float(value) if self.kind is Kind.NUMBER else int(value)
@@ -89,6 +101,9 @@ class Setting:
             if isinstance(stored, str):  # QSettings gives a lone string for a one-item list in ini files
                 stored = [stored]
             return [Path(text) for text in stored or [] if text]
+        if self.kind is Kind.IDS:
+            stored = [stored] if isinstance(stored, (str, int)) else stored or []
+            return [int(text) for text in stored if str(text).isdigit()]
         if self.kind is Kind.FLAG and isinstance(stored, str):
             return stored.lower() == "true"
         try:
@@ -106,8 +121,8 @@ class Setting:
         value = self.check(value)
         if self.kind is Kind.FOLDER:
             return "" if value is None else str(value)
-        if self.kind is Kind.FOLDERS:
-            return [str(folder) for folder in value]
+        if self.kind in (Kind.FOLDERS, Kind.IDS):
+            return [str(item) for item in value]
         return value
 
 
@@ -125,14 +140,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rescan_seconds", "rescan_seconds", Kind.NUMBER, DEFAULT_RESCAN_SECONDS, "Full rescan every",
             minimum=2.0, maximum=3600.0, suffix=" s"),
     Setting("field_scale", "field_scale", Kind.NUMBER, DEFAULT_FIELD_SCALE, "Field pixel scale",
-            "Pixel scale of large field images relative to the training crops (tiling).",
-            minimum=0.05, maximum=8.0, step=0.05),
-    Setting("lam", "lambda", Kind.NUMBER, DEFAULT_LAMBDA, "λ (critic vs pixels)", minimum=0.0, maximum=1.0, step=0.05),
+            "Pixel scale of large field images relative to the training crops: how a field is cut into cells for "
+            "the model. Applies to slides scored from now on.",
+            minimum=0.05, maximum=8.0, step=0.05, section=Section.MODEL),
+    Setting("lam", "lambda", Kind.NUMBER, DEFAULT_LAMBDA, "λ (critic vs pixels)", minimum=0.0, maximum=1.0, step=0.05,
+            section=Section.MODEL),
     Setting("beta", "beta", Kind.NUMBER, DEFAULT_BETA, "β (latent)", RETRAIN_HELP, minimum=0.0, maximum=100.0,
-            step=0.1),
+            step=0.1, section=Section.MODEL),
     Setting("lab", "lab", Kind.TEXT, "", "Laboratory", "Printed on the reports.", in_dialog=False),
     Setting("overlay_opacity", "overlay_opacity", Kind.INTEGER, DEFAULT_OPACITY_PERCENT, "Heat map opacity",
             minimum=0, maximum=100, suffix=" %", in_dialog=False),
+    Setting("show_details", "show_details", Kind.FLAG, False, "Details under the slide", in_dialog=False),
+    Setting("seen_up_to", "seen_up_to", Kind.INTEGER, 0, "Newest slide already in the queue when last closed",
+            minimum=0, in_dialog=False),
+    Setting("unseen", "unseen", Kind.IDS, [], "Slides marked new and not yet selected", in_dialog=False),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -169,6 +190,9 @@ class AppSettings:
     beta: float
     lab: str
     overlay_opacity: int
+    show_details: bool
+    seen_up_to: int
+    unseen: list[int]
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.qsettings = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)

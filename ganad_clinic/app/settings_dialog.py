@@ -1,5 +1,6 @@
-"""Settings: one row per setting declared in app.settings.SETTINGS (those shown in the dialog),
-with its title, its editor (chosen by its kind) and its help beneath.
+"""Settings: one row per setting declared in app.settings.SETTINGS for the dialog's section (File →
+Settings: what a technician sets to review; Model → Training and model settings: λ, β and the
+field scale), with its title, its editor (chosen by its kind) and its help beneath.
 
 What each setting changes is said beside it, in particular what cannot change without re-scoring
 or retraining. Changes are recorded in the audit trail (by the main window, from `apply()`).
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganad_clinic.app.folders_panel import FoldersPanel
-from ganad_clinic.app.settings import SETTINGS, AppSettings, Kind, Setting
+from ganad_clinic.app.settings import SETTINGS, AppSettings, Kind, Section, Setting
 
 UNBOUNDED = 1e9
 """The spin box's limit on a side where the setting has none."""
@@ -101,12 +102,12 @@ class Editor:
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, active_weights: tuple[float, float] | None,
-                 parent: QWidget | None = None) -> None:
+                 section: Section = Section.REVIEW, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Settings")
+        self.setWindowTitle(section.value)
         self.settings = settings
         self.editors = {setting.name: Editor(setting, getattr(settings, setting.name), self)
-                        for setting in SETTINGS if setting.in_dialog}
+                        for setting in SETTINGS if setting.in_dialog and setting.section is section}
         active = ("" if active_weights is None
                   else f" The active model was calibrated with λ = {active_weights[0]:g}, β = {active_weights[1]:g}.")
         extra_help = {"beta": active}

@@ -11,7 +11,8 @@ reviewer overruled or confirmed says so and is coloured apart from an open one.
 
 The worklists (QueueFilter) keep their counts as rows merge: flagged and not yet reviewed (the
 default), everything awaiting review, second reads, and problems (files that could not be scored,
-with their reason). Slides that arrive while the window is open are marked new until selected.
+with their reason). Slides that arrived since the technician last looked (while the window is open,
+or since it was last closed: `remember`) are marked new until selected.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from ganad_clinic.imaging.tiling import WHOLE_IMAGE
+from ganad_clinic.model.numbers import score_text
 from ganad_clinic.store import ReviewDecision, SlideStatus, SlideSummary
 
-COLUMNS = ("File", "Received", "Score", "Flag", "Review")
-FILE, RECEIVED, SCORE, FLAG, REVIEW = range(len(COLUMNS))
+COLUMNS = ("File", "Received", "Score", "Flag", "Cells", "Review")
+FILE, RECEIVED, SCORE, FLAG, CELLS, REVIEW = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
 DECISION_TEXT = {ReviewDecision.ANOMALY_CONFIRMED: "anomaly confirmed", ReviewDecision.NORMAL: "normal",
@@ -44,7 +47,7 @@ FLAGGED_BRUSH = QBrush(QColor(200, 40, 40))  # an open flag
 OVERRULED_BRUSH = QBrush(QColor(0, 114, 178))  # a flag a reviewer marked normal (Okabe-Ito blue)
 CONFIRMED_BRUSH = QBrush(QColor(120, 20, 20))  # a flag a reviewer confirmed
 REJECTED_BRUSH = QBrush(QColor(130, 130, 130))
-NEW_MARK = "● "  # before the file name of a slide that arrived since the window opened, until it is selected
+NEW_MARK = "● "  # before the file name of a slide that arrived since the technician last looked, until selected
 
 INSERT_CHUNK = 250  # new rows per turn of the event loop (each costs the sorted proxy ~log n comparisons)
 
@@ -70,7 +73,7 @@ def in_worklist(summary: SlideSummary, queue_filter: QueueFilter) -> bool:
     if queue_filter is QueueFilter.SECOND_READ:
         return summary.review is not None and summary.review.decision is ReviewDecision.SECOND_READ
     if queue_filter is QueueFilter.PROBLEMS:
-        return summary.slide.status is SlideStatus.REJECTED
+        return is_open_problem(summary)
     if queue_filter is QueueFilter.FLAGGED:
         return is_flagged(summary)
     return True
@@ -79,6 +82,20 @@ def in_worklist(summary: SlideSummary, queue_filter: QueueFilter) -> bool:
 def is_flagged(summary: SlideSummary) -> bool:
     """The stored flag of the slide's current score."""
     return summary.score is not None and summary.score.flagged
+
+
+def is_open_problem(summary: SlideSummary) -> bool:
+    """A file that could not be scored and has not been replaced at its path since (a rescan of a
+    truncated scan leaves Problems; the rejection itself stays on record)."""
+    return summary.slide.status is SlideStatus.REJECTED and summary.replaced_by_id is None
+
+
+def cells_text(summary: SlideSummary) -> str:
+    """A field's flagged cells of its cells ("3/37"); empty for a single crop or an unscored slide."""
+    score = summary.score
+    if score is None or score.tiling_rule in (None, WHOLE_IMAGE):
+        return ""
+    return f"{summary.flagged_cells}/{summary.cells}"
 
 
 def is_awaiting_review(summary: SlideSummary) -> bool:
@@ -144,8 +161,10 @@ class SlideTableModel(QAbstractTableModel):
         self._insert_timer.setInterval(0)
         self._insert_timer.timeout.connect(self._insert_chunk)
         self.counts: dict[QueueFilter, int] = dict.fromkeys(QueueFilter, 0)
-        self.unseen: set[int] = set()  # slides that arrived while the window was open, not selected yet
+        self.unseen: set[int] = set()  # slides that arrived since the technician last looked, not selected yet
         self.loaded = False  # the first read is in: rows from then on are new arrivals
+        self._seen_up_to = 0  # the newest slide in the queue when it was last closed (0: never looked)
+        self._carried: frozenset[int] = frozenset()  # slides still marked new when it was last closed
 
     def rowCount(self, parent: Index = ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -177,7 +196,7 @@ class SlideTableModel(QAbstractTableModel):
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._review_tooltip(summary) if column == REVIEW else self._tooltip(summary)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == SCORE:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (SCORE, CELLS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -187,9 +206,11 @@ class SlideTableModel(QAbstractTableModel):
         if column == RECEIVED:
             return local_time(summary.slide.first_seen)
         if column == SCORE:
-            return "" if summary.score is None else f"{summary.score.score:.3f}"
+            return "" if summary.score is None else score_text(summary.score.score)
         if column == FLAG:
             return flag_cell_text(summary)
+        if column == CELLS:
+            return cells_text(summary)
         return review_text(summary)
 
     def _sort_key(self, summary: SlideSummary, column: int):
@@ -201,6 +222,8 @@ class SlideTableModel(QAbstractTableModel):
             return float("-inf") if summary.score is None else summary.score.score
         if column == FLAG:
             return (is_flagged(summary), summary.score is not None)
+        if column == CELLS:
+            return (summary.flagged_cells, summary.cells)
         return review_text(summary)
 
     def _tooltip(self, summary: SlideSummary) -> str:
@@ -208,13 +231,17 @@ class SlideTableModel(QAbstractTableModel):
         lines = [slide.path]
         if slide.status is SlideStatus.REJECTED:
             lines.append(f"rejected: {slide.reason}")
+            if summary.replaced_by_id is not None:
+                lines.append(f"the file was replaced since: see slide {summary.replaced_by_id}")
         if score is not None:
-            lines.append(f"score {score.score:.4f}, threshold {score.threshold:.4f} (model {score.model_version}): "
-                         f"{flag_text(summary).lower()}")
+            lines.append(f"score {score_text(score.score)}, threshold {score_text(score.threshold)} "
+                         f"(model {score.model_version}): {flag_text(summary).lower()}")
+            if cells_text(summary):
+                lines.append(f"{summary.flagged_cells} of {summary.cells} cells flagged")
         if slide.duplicate_of_id is not None:
             lines.append(f"same content as slide {slide.duplicate_of_id}")
         if slide.id in self.unseen:
-            lines.append("new: arrived since this window opened")
+            lines.append("new: arrived since you last looked")
         return "\n".join(lines)
 
     @staticmethod
@@ -232,6 +259,18 @@ class SlideTableModel(QAbstractTableModel):
     @property
     def flagged_count(self) -> int:
         return self.counts[QueueFilter.FLAGGED]
+
+    def remember(self, seen_up_to: int, unseen: list[int]) -> None:
+        """What the last session left (`looked`): the first read marks the slides newer than it
+        and those still unselected then; call before the first merge."""
+        self._seen_up_to, self._carried = seen_up_to, frozenset(unseen)
+
+    def looked(self) -> tuple[int, list[int]] | None:
+        """The newest slide in the queue and the slides still marked new, to `remember` next time;
+        None before the first read is all in (nothing to say yet)."""
+        if not self.loaded or self._incoming:
+            return None
+        return max(self._row_of, default=self._seen_up_to), sorted(self.unseen)
 
     def mark_seen(self, slide_id: int) -> None:
         """The technician selected this slide: it is no longer new."""
@@ -304,13 +343,18 @@ class SlideTableModel(QAbstractTableModel):
                 self._row_of[summary.slide.id] = len(self._rows)
                 self._rows.append(summary)
                 self._count(summary, 1)
-                if self.loaded:
+                if self._arrived_unseen(summary.slide.id):
                     self.unseen.add(summary.slide.id)
             self.endInsertRows()
         if not self._incoming:
             self._insert_timer.stop()
             self.loaded = True
             self.inserted.emit()
+
+    def _arrived_unseen(self, slide_id: int) -> bool:
+        if self.loaded:
+            return True
+        return (0 < self._seen_up_to < slide_id) or slide_id in self._carried
 
     def stop_inserting(self) -> None:
         self._insert_timer.stop()
@@ -323,7 +367,7 @@ class SlideTableModel(QAbstractTableModel):
 def _changed(old: SlideSummary, new: SlideSummary) -> bool:
     def key(summary: SlideSummary) -> tuple:
         return (summary.slide.status, summary.slide.archived_path, summary.slide.duplicate_of_id,
-                summary.score.id if summary.score else None, summary.last_review_id)
+                summary.score.id if summary.score else None, summary.last_review_id, summary.replaced_by_id)
 
     return key(old) != key(new)
 

@@ -1,6 +1,8 @@
 """The slide viewer: the slide with its heat map (opacity slider, legend) and its cells' boxes, the
-list of its cells, the chosen cell's model input and reconstruction G(E(x)), zoom and pan, the
-score and its three terms.
+list of its cells, zoom and pan, and the verdict in plain words (the score against the threshold,
+the p-value as the calibrated operating point says it). What an engineer checks is one click away
+under Details (D): the chosen cell's model input and reconstruction G(E(x)), the score's three
+terms, the p-value and the model, all at the one fixed precision (model.numbers).
 
 The stored score is shown at once; the picture, the cells, the raw heat and the reconstructions
 arrive from the inspection worker (see inspection.py), recomputed from the stored tiles with the
@@ -35,12 +37,13 @@ from ganad_clinic.app.cell_list import CellList, cell_verdict, flag_colour
 from ganad_clinic.app.heat_legend import HeatLegend
 from ganad_clinic.app.images import to_pixmap
 from ganad_clinic.app.inspection import KEPT_VIEWS, Inspection
-from ganad_clinic.app.operating_words import kept_short, p_value_text, slide_judgement
+from ganad_clinic.app.operating_words import kept_short, p_value_text, slide_judgement, verdict_text
 from ganad_clinic.app.slide_table_model import flag_text, is_flagged
 from ganad_clinic.app.zoom_view import MAX_LABELLED_BOXES, Box, ZoomView
 from ganad_clinic.imaging.overlay import heat_rgba
 from ganad_clinic.imaging.tiling import WHOLE_IMAGE
 from ganad_clinic.model.inference import CellResult
+from ganad_clinic.model.numbers import score_text
 from ganad_clinic.store import SlideStatus, SlideSummary
 
 DEFAULT_OPACITY_PERCENT = 50  # the heat map's opacity until the user moves the slider
@@ -50,9 +53,13 @@ CAUTION_COLOUR = "#a64b00"
 NEXT_CELL_KEY = "C"
 PREVIOUS_CELL_KEY = "Shift+C"
 BOXES_KEY = "B"
+DETAILS_KEY = "D"
 """Keys free of the window's (A, N, S: review; J, K: slides; H: heat map); they act from anywhere in it."""
-INPUT_TITLE = "Model input x"
-RECONSTRUCTION_TITLE = "Reconstruction G(E(x))"
+INPUT_TITLE = "What the model saw, x"
+RECONSTRUCTION_TITLE = "Its reconstruction, G(E(x))"
+TERMS = (("score", "Score A(x)"), ("threshold", "Threshold"), ("p_value", "p-value"), ("l_d", "Critic term L_D"),
+         ("l_r", "Pixel term L_R"), ("l_l", "Latent term L_L"), ("model", "Model"))
+"""The Details row: the stored score, what it was judged against, and the three terms of A(x)."""
 
 
 def _caption(text: str) -> QLabel:
@@ -78,8 +85,10 @@ def _box_rect(cell: CellResult, scale: float) -> QRectF:
 
 class SlideViewer(QWidget):
     opacity_changed = Signal(int)
+    details_toggled = Signal(bool)
 
-    def __init__(self, opacity_percent: int = DEFAULT_OPACITY_PERCENT, parent: QWidget | None = None) -> None:
+    def __init__(self, opacity_percent: int = DEFAULT_OPACITY_PERCENT, parent: QWidget | None = None, *,
+                 details: bool = False) -> None:
         super().__init__(parent)
         self.summary: SlideSummary | None = None
         self.inspection: Inspection | None = None
@@ -100,15 +109,18 @@ class SlideViewer(QWidget):
         self.slide_view.clicked.connect(self._slide_clicked)
         self.cells_title = _caption("Cells, highest score first")
         self.cells_box = _titled(self.cells_title, self.cell_list)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(_titled(self.input_title, self.input_view))
-        side.addWidget(_titled(self.reconstruction_title, self.reconstruction_view))
-        side.addWidget(self.cells_box)
-        side.setSizes([170, 170, 260])
+        self.cells_box.hide()  # until a field's cells are in
+        self.input_box = _titled(self.input_title, self.input_view)
+        self.reconstruction_box = _titled(self.reconstruction_title, self.reconstruction_view)
+        self.side = QSplitter(Qt.Orientation.Vertical)
+        self.side.addWidget(self.input_box)
+        self.side.addWidget(self.reconstruction_box)
+        self.side.addWidget(self.cells_box)
+        self.side.setSizes([170, 170, 260])
         images = QSplitter(Qt.Orientation.Horizontal)
         images.addWidget(_titled(_caption("Slide, heat map and cells (wheel: zoom, drag: pan, click a box: that cell, "
                                           "double-click: fit)"), self.slide_view))
-        images.addWidget(side)
+        images.addWidget(self.side)
         images.setStretchFactor(0, 3)
         images.setStretchFactor(1, 1)
         images.setSizes([560, 260])
@@ -149,12 +161,24 @@ class SlideViewer(QWidget):
         controls.addWidget(fit)
         controls.addWidget(actual)
 
+        self.details_toggle = QCheckBox("Details")
+        self.details_toggle.setToolTip(f"Show what the model saw and its reconstruction, the score's three terms, "
+                                       f"the p-value and the model ({DETAILS_KEY})")
+        self.details_action = QAction("Details", self)  # the key, from anywhere in the window like the cell keys
+        self.details_action.setShortcut(QKeySequence(DETAILS_KEY))
+        self.details_action.triggered.connect(self.details_toggle.toggle)
+        self.addAction(self.details_action)
+        controls.insertWidget(2, self.details_toggle)
+
+        self.verdict = QLabel("")
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet("font-size: 14px;")
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.terms: dict[str, QLabel] = {}
-        grid = QGridLayout()
-        for column, (key, caption) in enumerate((("score", "Score A(x)"), ("threshold", "Threshold"),
-                                                 ("p_value", "p-value"), ("l_d", "L_D (critic)"),
-                                                 ("l_r", "L_R (pixels)"),
-                                                 ("l_l", "L_L (latent)"), ("model", "Model"))):
+        self.terms_box = QWidget()
+        grid = QGridLayout(self.terms_box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for column, (key, caption) in enumerate(TERMS):
             label = _caption(caption)
             value = QLabel("–")
             value.setStyleSheet("font-size: 14px;")
@@ -173,9 +197,13 @@ class SlideViewer(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(images, 1)
         layout.addLayout(controls)
-        layout.addLayout(grid)
+        layout.addWidget(self.verdict)
         layout.addWidget(self.judgement)
+        layout.addWidget(self.terms_box)
         layout.addWidget(self.status)
+        self.details_toggle.toggled.connect(self._details_changed)
+        self.details_toggle.setChecked(details)
+        self._show_details()
 
     def _action(self, text: str, shortcut: str, rows: int) -> QAction:
         """A key that steps through the cell list from anywhere in the window (the queue keeps the focus)."""
@@ -189,6 +217,19 @@ class SlideViewer(QWidget):
     def _apply_opacity(self, percent: int) -> None:
         self.slide_view.set_layer_opacity(percent / 100)
         self.opacity_changed.emit(percent)
+
+    def _details_changed(self, shown: bool) -> None:
+        self._show_details()
+        self.details_toggled.emit(shown)
+
+    def _show_details(self) -> None:
+        """Details on: the terms and the chosen cell's input and reconstruction; off: only what a
+        technician needs (the side panel holds just the cell list, and goes for a single crop)."""
+        shown = self.details_toggle.isChecked()
+        self.terms_box.setVisible(shown)
+        self.input_box.setVisible(shown)
+        self.reconstruction_box.setVisible(shown)
+        self.side.setVisible(shown or not self.cells_box.isHidden())
 
     def _fit_all(self) -> None:
         for view in (self.slide_view, self.input_view, self.reconstruction_view):
@@ -209,6 +250,7 @@ class SlideViewer(QWidget):
                 view.clear()
             self.cell_list.clear()
             self.cells_box.hide()
+            self._show_details()
             self._set_titles(None)
         self._show_text()
 
@@ -227,6 +269,7 @@ class SlideViewer(QWidget):
             self.title.setText("No slide selected")
             for value in self.terms.values():
                 value.setText("–")
+            self.verdict.setText("")
             self.judgement.setText("")
             self.status.setText("")
             return
@@ -234,26 +277,26 @@ class SlideViewer(QWidget):
         flag = flag_text(summary)
         colour = "#c82828" if is_flagged(summary) else "palette(text)"
         self.title.setText(f"{html.escape(slide.file_name)} — <span style='color:{colour}'>{flag}</span>")
+        self.verdict.setText(html.escape(verdict_text(summary), quote=False))
         self.judgement.setText(self._judgement_text())
         if score is None:
             for value in self.terms.values():
                 value.setText("–")
         else:
-            self.terms["score"].setText(f"{score.score:.4f}")
-            self.terms["threshold"].setText(f"{score.threshold:.4f}")
+            for key in ("score", "threshold", "l_d", "l_r", "l_l"):
+                self.terms[key].setText(score_text(getattr(score, key)))
             self.terms["p_value"].setText("–" if score.p_value is None else f"{score.p_value:.3g}")
-            self.terms["l_d"].setText(f"{score.l_d:.4g}")
-            self.terms["l_r"].setText(f"{score.l_r:.4g}")
-            self.terms["l_l"].setText(f"{score.l_l:.4g}")
             self.terms["model"].setText(score.model_version)
         if slide.status is SlideStatus.REJECTED:
-            self.status.setText(f"Rejected: {slide.reason}")
+            replaced = ("" if summary.replaced_by_id is None
+                        else f" The file was replaced since: slide {summary.replaced_by_id} is the new one.")
+            self.status.setText(f"Rejected: {(slide.reason or '').rstrip('.')}.{replaced}")
         elif score is None:
             self.status.setText("Waiting to be scored")
         elif self.failure is not None:
             self.status.setText(self.failure)
         elif self.inspection is None:
-            self.status.setText(f"Computing the heat map, the cells and G(E(x)) with model {score.model_version}…")
+            self.status.setText(f"Computing the heat map and the cells with model {score.model_version}…")
         else:
             self.status.setText(self._inspection_note(self.inspection))
         if score is not None and score.warning and slide.status is SlideStatus.SCORED:
@@ -282,23 +325,23 @@ class SlideViewer(QWidget):
 
     def _inspection_note(self, inspection: Inspection) -> str:
         result = inspection.result
-        note = f"{self._cell_note(inspection)} Heat map and reconstruction recomputed with model " \
+        note = f"{self._cell_note(inspection)} Heat map recomputed with model " \
                f"{inspection.model_version} ({result.tiling})."
         if not inspection.matches_stored:
-            note += f" Recomputed score {result.score:.4f} differs from the stored one."
+            note += f" Recomputed score {score_text(result.score)} differs from the stored one."
         elif not inspection.flags_match:
             note += " The recomputed cell flags differ from the stored ones."
         return note
 
     def _cell_note(self, inspection: Inspection) -> str:
-        """Which cell the side panels show, in the words of the list and the boxes."""
+        """Which cell is chosen (the one Details shows), in the words of the list and the boxes."""
         result, cell = inspection.result, self._cell(self.current_cell)
         verdict = cell_verdict(cell)
         if result.plan.rule == WHOLE_IMAGE:
-            return f"The side panels show the whole image (one cell), score {cell.score:.4f}, {verdict}."
+            return f"The whole image is one cell, score {score_text(cell.score)}, {verdict}."
         highest = " (the highest)" if cell.index == result.top.index else ""
-        note = (f"The side panels show cell {cell.index + 1} of {len(result.cells)} ({cell.found_by}), "
-                f"score {cell.score:.4f}{highest}, {verdict}.")
+        note = (f"Chosen: cell {cell.index + 1} of {len(result.cells)} ({cell.found_by}), "
+                f"score {score_text(cell.score)}{highest}, {verdict}.")
         if cell.index not in result.views:
             note += f" Its input and reconstruction are not kept: only the {KEPT_VIEWS} highest-scoring cells' are."
         return note
@@ -319,6 +362,7 @@ class SlideViewer(QWidget):
         self.shown_at = time.monotonic()
         tiled = result.plan.rule != WHOLE_IMAGE
         self.cells_box.setVisible(tiled)
+        self._show_details()
         self.boxes_toggle.setEnabled(tiled)
         if tiled:
             unnumbered = (f"; boxes not numbered on the slide (over {MAX_LABELLED_BOXES})"

@@ -10,6 +10,7 @@ from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
 from ganad_clinic.imaging.overlay import heat_rgba
+from ganad_clinic.model.numbers import score_text
 from ganad_clinic.model.scoring import heat_of_ratio
 
 BINS = 30
@@ -56,7 +57,7 @@ def score_histogram(
         x = x_of(threshold)
         drawing.add(Line(x, bottom, x, top + 4, strokeColor=THRESHOLD_COLOUR, strokeWidth=1.2,
                          strokeDashArray=[3, 2]))
-        label = f"threshold {threshold:.4g}"
+        label = f"threshold {score_text(threshold)}"
         anchor = "end" if x > (left + right) / 2 else "start"
         drawing.add(String(x + (-3 if anchor == "end" else 3), top + 6 - 9 * position, label, fontName=font,
                            fontSize=7.5, textAnchor=anchor, fillColor=THRESHOLD_COLOUR))

@@ -32,6 +32,7 @@ from reportlab.platypus import (
 from ganad_clinic import __version__
 from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, CellBox, cell_colour
+from ganad_clinic.model.numbers import score_text
 from ganad_clinic.report.charts import heat_legend, score_histogram
 from ganad_clinic.report.content import CellRow, ModelInfo, ReportContent, SlideRow
 from ganad_clinic.report.fonts import ReportFonts, printable, report_fonts, visual
@@ -349,7 +350,7 @@ def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles)
 
 def _score_text(row: SlideRow) -> str:
     if row.score is not None:
-        return f"{row.score:.3f}"  # fixed precision, as in the app's queue
+        return score_text(row.score)
     return "rejected" if row.status is SlideStatus.REJECTED else "pending"
 
 
@@ -464,7 +465,7 @@ def _crops_table(row: SlideRow, cells: tuple[CellRow, ...], crops: tuple[Thumbna
     for cell, crop in zip(cells, crops):
         picture = placeholder(CROP_BOX, "no picture", fonts.regular) if crop is None else picture_box(crop, CROP_BOX)
         label = _colour_label(f"cell {cell.number}", cell_colour(cell.flagged), fonts)
-        figures = f"score <b>{cell.score:.4g}</b><br/>threshold {threshold:.4g}"
+        figures = f"score <b>{score_text(cell.score)}</b><br/>threshold {score_text(threshold)}"
         words = row.p_value_text(cell.p_value)
         if words is not None:
             figures += f"<br/>p = {cell.p_value:.3g}: {words}"
@@ -500,10 +501,11 @@ def _details(row: SlideRow, fonts: ReportFonts, styles: _Styles, width: float) -
     lines = [
         f"<b>{fonts.markup(row.file_name, width, DETAILS_SIZE, bold=True)}</b>",
         f"Received {row.received:%Y-%m-%d %H:%M} · slide #{row.slide_id}",
-        f"<b>Score {row.score:.4g}</b> (threshold {row.threshold:.4g})",
+        f"<b>Score {score_text(row.score)}</b> (threshold {score_text(row.threshold)})",
         *([] if words is None else [f"Slide p = {row.p_value:.3g}: {words}"]),
         *cells,
-        f"L<sub>D</sub> {row.l_d:.4g} · L<sub>R</sub> {row.l_r:.4g} · L<sub>L</sub> {row.l_l:.4g}",
+        f"L<sub>D</sub> {score_text(row.l_d)} · L<sub>R</sub> {score_text(row.l_r)} · "
+        f"L<sub>L</sub> {score_text(row.l_l)}",
         *([f"Scored by {fonts.markup(row.tiling)}"] if row.tiling else []),
         f"Model {fonts.markup(row.model_version or '?')}",
         f"Review: <b>{review}</b>",

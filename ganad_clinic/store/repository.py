@@ -74,6 +74,9 @@ class SlideSummary:
     score: Score | None
     review: Review | None
     last_review_id: int = 0  # the slide's latest review row, a withdrawal too: it only grows, unlike `review`
+    cells: int = 0  # the current score's cells (tiles); 0 when not scored
+    flagged_cells: int = 0  # of those, the flagged ones
+    replaced_by_id: int | None = None  # a later slide from the same path (the file replaced), the first of them
 
 
 @dataclass(frozen=True)
@@ -561,7 +564,7 @@ class Store:
             select(Score.slide_id, func.max(Score.id).label("score_id")).group_by(Score.slide_id).subquery()
         )
         statement = (
-            select(Slide, Score, Review, _last_review_id())
+            select(Slide, Score, Review, *_summary_facts())
             .outerjoin(latest_scores, latest_scores.c.slide_id == func.coalesce(Slide.duplicate_of_id, Slide.id))
             .outerjoin(Score, Score.id == latest_scores.c.score_id)
             .outerjoin(Review, Review.id == _current_review_id(Slide.id).correlate(Slide).scalar_subquery())
@@ -575,11 +578,8 @@ class Store:
             statement = statement.where(Slide.source_folder == str(source_folder))
         if flagged_only:
             statement = statement.where(Score.flagged.is_(True))
-        return self._read(
-            lambda session: [
-                SlideSummary(slide, score, review, last) for slide, score, review, last in session.execute(statement)
-            ]
-        )
+        return self._read(lambda session: [SlideSummary(slide, score, review, *facts)
+                                           for slide, score, review, *facts in session.execute(statement)])
 
     def list_slides_changed_since(self, mark: SlideMark | None = None) -> SlideChanges:
         """The summaries (as `list_slides` gives them, oldest first) of the slides new or changed
@@ -620,6 +620,8 @@ class Store:
                     Slide.duplicate_of_id.in_(rescored),
                     Slide.id.in_(select(Review.slide_id).where(
                         or_(Review.id > mark.review_id, Review.id.in_(sorted(mark.review_holes))))),
+                    Slide.path.in_(select(_later.path).where(  # replaced by a new file at its path
+                        or_(_later.id > mark.slide_id, _later.id.in_(sorted(mark.slide_holes))))),
                 ]
                 if watched:
                     conditions.append(
@@ -629,7 +631,7 @@ class Store:
                 statement = statement.where(or_(*conditions))
             # In batches: a reader on a worker thread lets the others (a GUI's) run between batches.
             rows = session.execute(statement.execution_options(yield_per=READ_BATCH))
-            summaries = [SlideSummary(slide, score, review, last) for slide, score, review, last in rows]
+            summaries = [SlideSummary(slide, score, review, *facts) for slide, score, review, *facts in rows]
             pending, settling = set(), set()
             for summary in summaries:
                 slide = summary.slide
@@ -837,10 +839,21 @@ def _current_review_id(slide_id):
     )
 
 
-def _last_review_id():
-    """The id of a slide's latest review row of any kind (0 for none), for a summary's `last_review_id`."""
+_later = aliased(Slide)
+"""Another slide row, for the slide received later from the same path."""
+
+
+def _summary_facts() -> tuple:
+    """A summary's columns after the slide, score and review, in SlideSummary's order: the latest
+    review row's id (0 for none), the current score's cells and flagged cells, and the first later
+    slide from the same path (None when the file was not replaced)."""
     latest = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
-    return func.coalesce(latest, 0)
+    cells = select(func.count(Cell.id)).where(Cell.score_id == Score.id).correlate(Score).scalar_subquery()
+    flagged = (select(func.count(Cell.id)).where(Cell.score_id == Score.id, Cell.flagged.is_(True))
+               .correlate(Score).scalar_subquery())
+    replaced_by = (select(func.min(_later.id)).where(_later.path == Slide.path, _later.id > Slide.id)
+                   .correlate(Slide).scalar_subquery())
+    return func.coalesce(latest, 0), func.coalesce(cells, 0), func.coalesce(flagged, 0), replaced_by
 
 
 def _current_summaries():
@@ -854,7 +867,7 @@ def _current_summaries():
         .scalar_subquery()
     )
     return (
-        select(Slide, Score, Review, _last_review_id())
+        select(Slide, Score, Review, *_summary_facts())
         .outerjoin(Score, Score.id == score_id)
         .outerjoin(Review, Review.id == _current_review_id(Slide.id).correlate(Slide).scalar_subquery())
         .order_by(Slide.first_seen, Slide.id)

@@ -29,7 +29,7 @@ def test_cells_are_listed_highest_score_first_with_crop_number_score_and_flag(ce
     assert [cell.index for cell in model.cells] == [cell.index for cell in ordered]
     for row, cell in enumerate(ordered):
         assert model.data(model.index(row, NUMBER)) == str(cell.index + 1)
-        assert model.data(model.index(row, SCORE)) == f"{cell.score:.4f}"
+        assert model.data(model.index(row, SCORE)) == f"{cell.score:.3f}"  # the one fixed precision
         assert model.data(model.index(row, RESULT)) == ("flagged" if cell.flagged else "normal")
         assert cell.flagged == (cell.score > inspection.result.threshold)  # the flag at the slide's threshold
         crop = model.data(model.index(row, CROP), Qt.ItemDataRole.DecorationRole)

@@ -11,8 +11,9 @@ from ganad_clinic.app.operating_words import (
     p_value_text,
     rate_in_force,
     slide_judgement,
+    verdict_text,
 )
-from ganad_clinic.store import OperatingPointSetting, Score
+from ganad_clinic.store import OperatingPointSetting, Score, Slide, SlideStatus, SlideSummary
 
 
 def test_the_rate_in_force_names_who_stated_it_or_the_models_target():
@@ -56,3 +57,23 @@ def test_a_fields_p_value_is_said_by_its_most_unusual_cell_not_as_a_share_of_cel
     crop = Score(p_value=0.01, calibration_n=150, target_fpr=0.05, tiling_rule="whole image")
     assert slide_judgement(crop).startswith("Slide: more unusual than 99 % of the 150 normal cells")
     assert slide_judgement(Score()).startswith(f"Slide: {NOT_CALIBRATED}")
+
+
+def _summary(score: Score | None, status: SlideStatus = SlideStatus.SCORED, cells: int = 0,
+             flagged_cells: int = 0) -> SlideSummary:
+    return SlideSummary(Slide(file_name="s.png", status=status), score, None, cells=cells, flagged_cells=flagged_cells)
+
+
+def test_the_verdict_says_the_score_against_the_threshold_at_three_decimals():
+    flagged = Score(score=0.41234, threshold=0.3051, flagged=True, tiling_rule="whole image")
+    assert verdict_text(_summary(flagged)) == "Flagged: its score 0.412 is above the threshold 0.305."
+    normal = Score(score=-3.1349, threshold=0.3051, flagged=False, tiling_rule="whole image")
+    assert verdict_text(_summary(normal)) == "Normal: its score -3.135 is not above the threshold 0.305."
+    field = Score(score=0.9, threshold=0.61, flagged=True, tiling_rule="white cells")
+    assert verdict_text(_summary(field, cells=37, flagged_cells=3)) == (
+        "Flagged: 3 of 37 cells score above the threshold 0.610 (the highest 0.900).")
+    quiet = Score(score=0.2, threshold=0.61, flagged=False, tiling_rule="white cells")
+    assert verdict_text(_summary(quiet, cells=37)) == (
+        "Normal: none of its 37 cells scores above the threshold 0.610 (the highest 0.200).")
+    assert verdict_text(_summary(None, SlideStatus.REJECTED)) == "Not scored: the file could not be read."
+    assert verdict_text(_summary(None, SlideStatus.PENDING)) == "Not scored yet."

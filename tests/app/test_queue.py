@@ -140,3 +140,62 @@ def test_a_slide_that_arrives_while_the_window_is_open_is_marked_new_until_selec
     assert [name for slide_id, name in names.items() if slide_id != arrived.id] == [first.name]
     window.queue.select_slide(arrived.id)
     assert window.table_model.data(window.table_model.index(window.table_model.row_of(arrived.id), FILE)) == later.name
+
+
+def test_a_rejected_file_leaves_problems_once_it_is_replaced_at_its_path(make_window, store, model, tmp_path: Path,
+                                                                         qtbot):
+    from ganad_clinic.files import file_sha256
+
+    [scan] = write_cells(tmp_path / "slides", 1)
+    old = store.record_slide(scan, "truncated-content", 10, scan.parent).slide
+    store.mark_rejected(old.id, "the file ends early (truncated)")
+    window = make_window()
+    assert window.table_model.counts[QueueFilter.PROBLEMS] == 1
+
+    new = add_scored_slide(store, model.id, scan, 3.0)  # the scanner wrote the file again, whole
+    assert file_sha256(scan) != "truncated-content"
+    window.refresh()
+    qtbot.waitUntil(lambda: window.table_model.rowCount() == 2 and not window.refreshing, timeout=TIMEOUT_MS)
+
+    assert window.table_model.counts[QueueFilter.PROBLEMS] == 0
+    window.queue.set_queue_filter(QueueFilter.ALL)
+    window.queue.select_slide(old.id)
+    assert f"slide {new.id} is the new one" in window.viewer.status.text()  # the rejection stays on record
+
+
+def test_new_marks_are_kept_from_one_session_to_the_next(make_window, store, model, settings, tmp_path: Path, qtbot):
+    from ganad_clinic.app.slide_table_model import FILE, NEW_MARK
+
+    first, second, third = write_cells(tmp_path / "slides", 3)
+    add_scored_slide(store, model.id, first, 3.0)
+    window = make_window()
+    unselected = add_scored_slide(store, model.id, second, 2.0)  # arrives and is never selected
+    window.refresh()
+    qtbot.waitUntil(lambda: window.table_model.rowCount() == 2 and not window.refreshing, timeout=TIMEOUT_MS)
+    window.shutdown()
+    overnight = add_scored_slide(store, model.id, third, 2.5)  # arrives while the app is closed
+
+    again = make_window()
+    qtbot.waitUntil(lambda: again.table_model.rowCount() == 3, timeout=TIMEOUT_MS)
+
+    model_rows = again.table_model
+    names = {s.slide.id: model_rows.data(model_rows.index(model_rows.row_of(s.slide.id), FILE))
+             for s in model_rows.summaries()}
+    assert names[overnight.id] == NEW_MARK + third.name and names[unselected.id] == NEW_MARK + second.name
+    assert not names[model_rows.summaries()[0].slide.id].startswith(NEW_MARK)
+
+
+def test_a_fields_flagged_cells_are_counted_in_the_queue(make_window, store, model, tmp_path: Path):
+    from ganad_clinic.app.slide_table_model import CELLS
+    from tests.app.builders import score_slide, write_field
+
+    score = score_slide(store, model, write_field(tmp_path / "slides", 0, "field-Im001_1.png"))
+    add_scored_slide(store, model.id, write_cells(tmp_path / "slides", 1)[0], 3.0)
+    window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)
+
+    cells = store.list_cells(score.id)
+    shown = {window.queue.proxy.summary_at(r).slide.id: window.queue.proxy.index(r, CELLS).data()
+             for r in range(window.queue.proxy.rowCount())}
+    assert shown[score.slide_id] == f"{sum(c.flagged for c in cells)}/{len(cells)}"
+    assert [text for slide_id, text in shown.items() if slide_id != score.slide_id] == [""]  # a crop: one cell

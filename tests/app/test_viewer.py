@@ -65,10 +65,10 @@ def test_a_field_shows_each_cell_boxed_numbered_and_coloured_by_its_score(viewer
         assert box.pen().color() == QColor(*(FLAGGED_COLOUR if cell.flagged else NORMAL_COLOUR))
     assert viewer.cells_box.isVisible()
     scores = [cell.score for cell in sorted(result.cells, key=lambda cell: -cell.score)]
-    assert _rows(viewer, SCORE) == [f"{score:.4f}" for score in scores]
+    assert _rows(viewer, SCORE) == [f"{score:.3f}" for score in scores]
     top = result.top
     assert _rows(viewer, NUMBER)[0] == str(top.index + 1)
-    assert f"The side panels show cell {top.index + 1} of {len(result.cells)} (white cell)" in viewer.status.text()
+    assert f"Chosen: cell {top.index + 1} of {len(result.cells)} (white cell)" in viewer.status.text()
     assert "(the highest)" in viewer.status.text()
     assert "differs" not in viewer.status.text()
     assert _same_picture(viewer.input_view.base.pixmap(), result.views[top.index].model_input)
@@ -109,7 +109,7 @@ def test_choosing_a_cell_in_the_list_zooms_to_it_with_its_input_and_reconstructi
     assert viewer.slide_view.boxes[cell.index].pen().widthF() == CHOSEN_LINE
     assert viewer.input_title.text().endswith(f"cell {cell.index + 1}")
     assert f"cell {cell.index + 1} of {len(inspection.result.cells)}" in viewer.status.text()
-    assert f"score {cell.score:.4f}," in viewer.status.text()
+    assert f"score {cell.score:.3f}," in viewer.status.text()
 
 
 def test_a_click_on_a_cells_box_chooses_that_cell(viewer, inspected_field, qtbot):
@@ -253,13 +253,13 @@ def test_a_crop_shows_its_one_cell_with_the_heat_map(make_window, store, model, 
 
     assert inspection.matches_stored
     assert not viewer.cells_box.isVisible() and viewer.slide_view.boxes == []
-    assert "The side panels show the whole image (one cell)" in viewer.status.text()
+    assert "The whole image is one cell" in viewer.status.text()
     assert f"recomputed with model {inspection.model_version} (whole image)." in viewer.status.text()
     assert not viewer.slide_view.layer.pixmap().isNull()
     assert _same_picture(viewer.input_view.base.pixmap(), inspection.result.views[0].model_input)
     viewer.opacity.setValue(80)
     assert viewer.slide_view.layer.opacity() == 0.8
-    assert viewer.terms["score"].text() == f"{score.score:.4f}"
+    assert viewer.terms["score"].text() == f"{score.score:.3f}"
 
 
 def test_a_recomputed_score_other_than_the_stored_one_is_said(make_window, store, model, tmp_path: Path, qtbot):
@@ -338,3 +338,50 @@ def test_a_slide_scored_again_in_view_shows_the_new_scores_cells(make_window, st
                     timeout=30_000)
     assert len(viewer.slide_view.boxes) == len(store.list_cells(second.id))
     assert viewer.inspection.matches_stored
+
+
+def test_the_main_screen_says_the_verdict_in_words_and_keeps_the_terms_under_details(viewer, inspected_field, qtbot):
+    summary, inspection = inspected_field
+    viewer.show_summary(summary)
+    viewer.show_inspection(inspection)
+    score = summary.score
+
+    assert viewer.verdict.text().startswith("Flagged: " if score.flagged else "Normal: ")
+    assert f"the threshold {score.threshold:.3f} (the highest {score.score:.3f})" in viewer.verdict.text()
+    assert f"{summary.cells} cells" in viewer.verdict.text()
+    assert viewer.terms_box.isHidden() and viewer.input_box.isHidden() and viewer.reconstruction_box.isHidden()
+    assert not viewer.cells_box.isHidden()  # the cells stay: they are what a technician steps through
+    for words in ("A(x)", "L_D", "G(E(x))"):
+        assert words not in viewer.verdict.text() + viewer.judgement.text() + viewer.status.text()
+
+    viewer.details_toggle.click()
+
+    assert viewer.details_toggle.isChecked()
+    assert not viewer.terms_box.isHidden() and not viewer.input_box.isHidden()
+    assert viewer.terms["l_d"].text() == f"{score.l_d:.3f}" and viewer.terms["threshold"].text() == \
+        f"{score.threshold:.3f}"
+
+
+def test_a_crop_without_details_shows_no_side_panel(qtbot):
+    viewer = SlideViewer()
+    qtbot.addWidget(viewer)
+    assert viewer.side.isHidden()  # nothing in it for a single crop until Details
+    viewer.details_toggle.setChecked(True)
+    assert not viewer.side.isHidden()
+    remembered = SlideViewer(details=True)
+    qtbot.addWidget(remembered)
+    assert remembered.details_toggle.isChecked() and not remembered.terms_box.isHidden()
+
+
+def test_d_from_the_queue_shows_the_details_and_the_choice_is_kept(make_window, store, model, settings, tmp_path: Path,
+                                                                   qtbot):
+    score_slide(store, model, write_field(tmp_path / "slides", 0, "field-Im001_1.png"))
+    window = make_window()
+    window.queue.set_queue_filter(QueueFilter.ALL)
+    qtbot.waitUntil(lambda: window.viewer.inspection is not None, timeout=30_000)
+    assert window.viewer.terms_box.isHidden()
+
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_D)
+
+    assert not window.viewer.terms_box.isHidden() and settings.show_details
+    assert make_window().viewer.details_toggle.isChecked()  # the next start shows them too

@@ -67,7 +67,7 @@ def test_a_flagged_field_shows_its_boxed_overview_and_flagged_cells_close_up(cel
     assert text.count("cells flagged") == 2  # neither the crop nor the old score is shown cell by cell
     shown = [int(number) for number in re.findall(r"cell (\d+) score", text)]
     assert shown == [3, 6, 10] + [6, 11, 1, 10, 3, 4]  # highest score first, six at most
-    assert f"cell 6 score 0.99 threshold {THRESHOLD:g}" in text
+    assert f"cell 6 score 0.990 threshold {THRESHOLD:.3f}" in text  # fixed precision
 
 
 def test_the_close_ups_are_cut_from_the_heat_map(store: Store, model: object, tmp_path: Path) -> None:

@@ -78,3 +78,16 @@ def test_verify_finds_a_cell_added_behind_the_triggers_back(store):
 
     assert verification.problems == [
         f"the cells of scores row {score.id} do not match the digest in that row: a cell was changed, added or removed"]
+
+
+def test_a_summary_counts_its_current_scores_cells_and_the_flagged_ones(store):
+    score = _scored(store)
+    unscored = record(store, "/incoming/other.jpg", "bbb").slide
+
+    [field, other] = store.list_slides()
+    [changed_field, changed_other] = store.list_slides_changed_since(None).summaries
+
+    assert (field.slide.id, field.cells, field.flagged_cells) == (score.slide_id, 2, 1)
+    assert (changed_field.cells, changed_field.flagged_cells) == (2, 1)
+    assert (other.slide.id, other.cells, other.flagged_cells) == (unscored.id, 0, 0)
+    assert (changed_other.cells, changed_other.flagged_cells) == (0, 0)

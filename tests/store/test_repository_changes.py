@@ -143,3 +143,22 @@ def test_a_score_committed_after_a_higher_id_was_read_is_not_missed(store: Store
     assert late.id == fast_score.id + 1
     assert [summary.slide.id for summary in changes.summaries] == [slow.id]
     assert changes.summaries[0].score.id == late.id and changes.mark.score_holes == frozenset()
+
+
+def test_a_rejected_file_replaced_at_its_path_says_so_and_comes_again(store: Store) -> None:
+    truncated = record(store, "/incoming/scan.png", "old").slide
+    store.mark_rejected(truncated.id, "truncated")
+    elsewhere = record(store, "/incoming/other.png", "other").slide
+    store.mark_rejected(elsewhere.id, "blank")
+    mark = store.list_slides_changed_since(store.list_slides_changed_since(None).mark).mark  # settled
+    assert [s.replaced_by_id for s in store.list_slides()] == [None, None]
+
+    rescanned = record(store, "/incoming/scan.png", "new").slide
+    changes = store.list_slides_changed_since(mark)
+
+    assert _ids(changes) == [truncated.id, rescanned.id]  # the other slide did not change
+    by_id = {s.slide.id: s for s in changes.summaries}
+    assert by_id[truncated.id].replaced_by_id == rescanned.id
+    assert by_id[rescanned.id].replaced_by_id is None
+    assert {s.slide.id: s.replaced_by_id for s in store.list_slides()} == {
+        truncated.id: rescanned.id, elsewhere.id: None, rescanned.id: None}
