@@ -1,4 +1,5 @@
-"""The results database: slides, append-only scores and their cells, reviews and audit events, the model registry.
+"""The results database: specimens and their slides, append-only scores and their cells, reviews, signatures and
+audit events, named users, the model registry.
 
 SQLite (WAL) in the GANAD Clinic home folder by default; any SQLAlchemy URL, e.g. a PostgreSQL
 shared by several workstations. `open_store()` migrates the schema to this version's head.
@@ -7,7 +8,7 @@ shared by several workstations. `open_store()` migrates the schema to this versi
 from __future__ import annotations
 
 from ganad_clinic.store.engine import resolve_home, resolve_url
-from ganad_clinic.store.errors import AppendOnlyError, DatabaseLostError, StoreError
+from ganad_clinic.store.errors import AppendOnlyError, DatabaseLostError, SignOffRefused, StoreError
 from ganad_clinic.store.models import (
     AuditEvent,
     Cell,
@@ -15,8 +16,12 @@ from ganad_clinic.store.models import (
     Review,
     ReviewDecision,
     Score,
+    Signature,
     Slide,
     SlideStatus,
+    Specimen,
+    User,
+    UserRole,
 )
 from ganad_clinic.store.repository import (
     DRIFT_ALARM_CLEARED,
@@ -30,6 +35,7 @@ from ganad_clinic.store.repository import (
     TilingRecord,
     open_store,
 )
+from ganad_clinic.store.specimens import SpecimenState, SpecimenSummary
 
 __all__ = [
     "AppendOnlyError",
@@ -41,6 +47,13 @@ __all__ = [
     "Review",
     "ReviewDecision",
     "Score",
+    "Signature",
+    "SignOffRefused",
+    "Specimen",
+    "SpecimenState",
+    "SpecimenSummary",
+    "User",
+    "UserRole",
     "Slide",
     "SlideStatus",
     "SlideSummary",

@@ -1,6 +1,6 @@
 """Hash chains over the append-only tables: tampering with a result becomes evident.
 
-Each row of scores, reviews and audit_events carries `row_hash`, the sha256 of its content (every
+Each row of scores, reviews, audit_events and signatures (0007) carries `row_hash`, the sha256 of its content (every
 column, canonically serialised, floats exactly) and of the previous row's hash in the same table.
 Changing, inserting or deleting a row with SQL breaks the chain at that row; `ganad db verify`
 finds it. One chain per table, in id order: each table is verified on its own, by one ordered scan,
@@ -8,7 +8,7 @@ and a row's place in its chain is its id, which the Store assigns under the chai
 
 Appends are serialised so that concurrent writers never chain two rows to the same predecessor:
 on SQLite by the write lock every write transaction takes up front (BEGIN IMMEDIATE), on
-PostgreSQL by one transaction-scoped advisory lock shared by the three chains (one lock, so two
+PostgreSQL by one transaction-scoped advisory lock shared by all the chains (one lock, so two
 chains appended in one transaction cannot deadlock).
 
 The format below (CHAIN_FORMAT 1) is frozen: revision 0003 holds a copy to hash the rows that
@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import Float, Table, select, text
 from sqlalchemy.orm import Session
 
-from ganad_clinic.store.models import AuditEvent, Base, Review, Score
+from ganad_clinic.store.models import AuditEvent, Base, Review, Score, Signature
 
 CHAIN_FORMAT = 1
 HASH_COLUMN = "row_hash"
-CHAINED_MODELS: tuple[type[Base], ...] = (Score, Review, AuditEvent)
+CHAINED_MODELS: tuple[type[Base], ...] = (Score, Review, AuditEvent, Signature)
 # Any fixed number, distinct from the migration lock's.
 _PG_CHAIN_LOCK_KEY = 0x6A4AE
 

@@ -16,3 +16,8 @@ class AppendOnlyError(StoreError):
 class DatabaseLostError(StoreError):
     """The database the process opened is gone or was replaced (its file deleted or moved):
     nothing more can be saved. Not retryable: whoever gets it stops and says so."""
+
+
+class SignOffRefused(StoreError):
+    """A specimen cannot be signed off now (flags unreviewed, images unscored, nothing changed
+    since its signature); the message names the images. Nothing was written."""

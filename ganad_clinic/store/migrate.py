@@ -29,11 +29,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: PostgreSQL workstations starting together migrate one after the other.
 _PG_MIGRATION_LOCK_KEY = 0x6A4AD
 # What the application's everyday PostgreSQL role may do: read, add results, move slides forward,
-# switch the active model and link its acceptance report, updating only the columns the store itself
+# switch the active model and link its acceptance report, count sign-ins, updating only the columns the store itself
 # updates (what identifies a slide or a model bundle is never writable). Never change or delete a
 # result; owning nothing, it cannot alter the schema or disable a trigger.
 EVERYDAY_GRANTS = (
-    ("SELECT, INSERT", ("scores", "cells", "reviews", "audit_events")),
+    ("SELECT, INSERT", ("scores", "cells", "reviews", "audit_events", "signatures", "specimens")),
+    ("SELECT, INSERT, UPDATE (disabled, failed_sign_ins, password_hash)", ("users",)),
     ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path)", ("slides",)),
     ("SELECT, INSERT, UPDATE (active, activated_at, acceptance_report)", ("model_versions",)),
     ("SELECT", ("alembic_version",)),

@@ -82,6 +82,15 @@ class SlideStatus(enum.Enum):
     REJECTED = "rejected"
 
 
+class UserRole(enum.Enum):
+    """What a user may do: technicians review; supervisors also sign off, override an acceptance
+    check and change the operating point; admins also manage users."""
+
+    TECHNICIAN = "technician"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
 class ReviewDecision(enum.Enum):
     ANOMALY_CONFIRMED = "anomaly_confirmed"
     NORMAL = "normal"
@@ -105,6 +114,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class Specimen(Base):
+    """One patient's smear under its accession number: the images the scanner delivered of it are
+    its slides. Signed off as a whole (`Signature`)."""
+
+    __tablename__ = "specimens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(64), unique=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
 class Slide(Base):
     """One received file. The same (path, content) is one slide, so ingest is idempotent."""
 
@@ -126,6 +146,23 @@ class Slide(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("slides.id"))
     archived_path: Mapped[str | None] = mapped_column(Text)
+    specimen_id: Mapped[int | None] = mapped_column(ForeignKey("specimens.id"), index=True)  # set once (0007)
+
+
+class User(Base):
+    """A named account. The password is kept only as an argon2 hash; a disabled user cannot act.
+    Changes to a user are audited (`audit_events`), the row itself holds the current state."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))  # the printed name on a signature
+    role: Mapped[UserRole] = mapped_column(_string_enum(UserRole, "user_role"))
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)  # since the last successful one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class ModelVersion(Base):
@@ -230,6 +267,32 @@ class Review(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
+class Signature(Base):
+    """A specimen signed off (append-only, chained): who (printed name and role), when, what the
+    signature means, the model and operating point in force, the reviews it covers (up to
+    `reviews_up_to`; a later review of the specimen is an amendment) and the digest of its images'
+    current scores and reviews. A signature after an earlier one (`amends_id`) signs an amendment."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (Index("ix_signatures_specimen_id_id", "specimen_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    specimen_id: Mapped[int] = mapped_column(ForeignKey("specimens.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    printed_name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    meaning: Mapped[str] = mapped_column(Text)
+    finding: Mapped[str] = mapped_column(String(16))  # "abnormal" | "normal"
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    target_fpr: Mapped[float | None] = mapped_column(Float)
+    reviews_up_to: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)  # MSH-10 and the FHIR report's identifier
+    amends_id: Mapped[int | None] = mapped_column(Integer)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
 class AuditEvent(Base):
     """Who did what and when (append-only)."""
 
@@ -243,8 +306,8 @@ class AuditEvent(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
-AppendOnlyRow = Score | Cell | Review | AuditEvent
-APPEND_ONLY_MODELS: tuple[type[AppendOnlyRow], ...] = (Score, Cell, Review, AuditEvent)
+AppendOnlyRow = Score | Cell | Review | AuditEvent | Signature
+APPEND_ONLY_MODELS: tuple[type[AppendOnlyRow], ...] = (Score, Cell, Review, AuditEvent, Signature)
 
 
 def _refuse_change(mapper: Mapper[Any], connection: Any, target: AppendOnlyRow) -> None:

@@ -30,7 +30,7 @@ from ganad_clinic.store.engine import (
     sqlite_file,
     writer,
 )
-from ganad_clinic.store.errors import DatabaseLostError, StoreError
+from ganad_clinic.store.errors import DatabaseLostError, SignOffRefused, StoreError
 from ganad_clinic.store.migrate import upgrade_to_head
 from ganad_clinic.store.models import (
     AuditEvent,
@@ -39,9 +39,20 @@ from ganad_clinic.store.models import (
     Review,
     ReviewDecision,
     Score,
+    Signature,
     Slide,
     SlideStatus,
+    Specimen,
+    User,
+    UserRole,
     utc_now,
+)
+from ganad_clinic.store.specimens import (
+    ACCESSION_LENGTH,
+    SpecimenSummary,
+    content_digest,
+    default_accession,
+    sign_off_refusal,
 )
 
 T = TypeVar("T")
@@ -303,19 +314,23 @@ class Store:
         *,
         width: int | None = None,
         height: int | None = None,
+        accession: str | None = None,
     ) -> RecordedSlide:
         """Record a received file, idempotently: the same (path, content) returns the same slide.
 
         The same content under a new path, once scored, becomes a new slide already marked scored
-        and linked to the earlier one, so it is not scored again.
+        and linked to the earlier one, so it is not scored again. The file belongs to the specimen
+        `accession` (made when new), by default the one the folders say (`default_accession`).
         """
         path_text = str(path)
+        accession = (accession or default_accession(path_text, str(source_folder)))[:ACCESSION_LENGTH]
 
         def work(session: Session) -> RecordedSlide:
             existing = _find_slide(session, path_text, sha256)
             if existing is not None:
                 return RecordedSlide(existing, is_new=False)
             original = _scored_original(session, sha256)
+            specimen = _specimen(session, accession)
             slide = Slide(
                 path=path_text,
                 file_name=Path(path_text).name[:FILE_NAME_LENGTH],
@@ -326,6 +341,7 @@ class Store:
                 height=height,
                 status=SlideStatus.PENDING if original is None else SlideStatus.SCORED,
                 duplicate_of_id=None if original is None else original.id,
+                specimen_id=specimen.id,
             )
             try:
                 with session.begin_nested():
@@ -549,6 +565,124 @@ class Store:
         """The slide's latest review that is neither a withdrawal nor withdrawn."""
         current = _current_review_id(slide_id).scalar_subquery()
         return self._read(lambda session: session.scalars(select(Review).where(Review.id == current)).one_or_none())
+
+    # specimens and sign-off
+
+    def get_specimen(self, accession: str) -> SpecimenSummary:
+        """A specimen with its images' summaries and its latest signature; StoreError when unknown."""
+        def work(session: Session) -> SpecimenSummary:
+            specimen = session.scalars(select(Specimen).where(Specimen.accession == accession)).one_or_none()
+            if specimen is None:
+                raise StoreError(f"there is no specimen {accession!r}")
+            return _specimen_summary(session, specimen)
+
+        return self._read(work)
+
+    def specimen_of(self, slide_id: int) -> SpecimenSummary:
+        def work(session: Session) -> SpecimenSummary:
+            slide = _get(session, Slide, slide_id)
+            if slide.specimen_id is None:
+                raise StoreError(f"slide {slide_id} belongs to no specimen")
+            return _specimen_summary(session, _get(session, Specimen, slide.specimen_id))
+
+        return self._read(work)
+
+    def list_specimens(self) -> list[SpecimenSummary]:
+        """Every specimen, oldest first, with its images and latest signature."""
+        def work(session: Session) -> list[SpecimenSummary]:
+            slides: dict[int, list[SlideSummary]] = {}
+            for slide, score, review, *facts in session.execute(_current_summaries()):
+                slides.setdefault(slide.specimen_id, []).append(SlideSummary(slide, score, review, *facts))
+            latest = select(func.max(Signature.id)).group_by(Signature.specimen_id)
+            signatures = {row.specimen_id: row for row in session.scalars(select(Signature).where(
+                Signature.id.in_(latest)))}
+            return [SpecimenSummary(specimen, slides.get(specimen.id, []), signatures.get(specimen.id))
+                    for specimen in session.scalars(select(Specimen).order_by(Specimen.first_seen, Specimen.id))]
+
+        return self._read(work)
+
+    def sign_specimen(self, specimen_id: int, user: User, *, meaning: str, message_id: str,
+                      model_version: str | None, target_fpr: float | None,
+                      prepare: Callable[[SpecimenSummary, Signature], None] | None = None) -> Signature:
+        """Sign a specimen off, in one transaction that first locks it: refused (SignOffRefused, and
+        nothing written) while an image is unscored or a flag unreviewed or awaiting a second read,
+        or when nothing changed since its last signature. The signature (chained) records what it
+        signs (`content_digest`) and amends the previous one, if any. `prepare` is called with the
+        specimen as checked and the signature before the commit: an error from it (an outbox that
+        cannot be written) leaves nothing signed."""
+
+        def work(session: Session) -> Signature:
+            specimen = _get(session, Specimen, specimen_id, for_update=True)
+            summary = _specimen_summary(session, specimen)
+            refusal = sign_off_refusal(summary.slides)
+            if refusal is not None:
+                raise SignOffRefused(f"specimen {specimen.accession} cannot be signed off yet: {refusal}")
+            digest = content_digest(summary.slides)
+            previous = summary.signature
+            if previous is not None and previous.content_sha256 == digest:
+                raise SignOffRefused(f"specimen {specimen.accession} is signed already (by {previous.printed_name}, "
+                                     f"{previous.signed_at:%Y-%m-%d %H:%M} UTC) and nothing changed since")
+            reviews = [s.last_review_id for s in summary.slides]
+            signature = Signature(specimen_id=specimen.id, user_id=user.id, printed_name=user.full_name,
+                                  role=user.role.value, meaning=meaning, finding=summary.finding,
+                                  model_version=model_version, target_fpr=target_fpr,
+                                  reviews_up_to=max(reviews, default=0), content_sha256=digest,
+                                  message_id=message_id, amends_id=None if previous is None else previous.id)
+            chain.append(session, signature)
+            _add_audit(session, user.name, "specimen.signed",
+                       {"specimen_id": specimen.id, "accession": specimen.accession, "signature_id": signature.id,
+                        "finding": signature.finding, "amends": signature.amends_id, "meaning": meaning})
+            if prepare is not None:
+                prepare(summary, signature)
+            return signature
+
+        return self._write(work)
+
+    # users
+
+    def add_user(self, name: str, full_name: str, role: UserRole | str, password_hash: str, *, actor: str) -> User:
+        role = UserRole(role)
+
+        def work(session: Session) -> User:
+            if session.scalars(select(User).where(User.name == name)).first() is not None:
+                raise StoreError(f"there is a user {name!r} already")
+            user = User(name=name, full_name=full_name, role=role, password_hash=password_hash)
+            session.add(user)
+            session.flush()
+            _add_audit(session, actor, "user.added", {"user": name, "role": role.value})
+            return user
+
+        return self._write(work)
+
+    def get_user(self, name: str) -> User | None:
+        return self._read(lambda session: session.scalars(select(User).where(User.name == name)).one_or_none())
+
+    def list_users(self) -> list[User]:
+        return self._read(lambda session: list(session.scalars(select(User).order_by(User.name))))
+
+    def set_user_disabled(self, name: str, disabled: bool, *, actor: str) -> User:
+        def work(session: Session) -> User:
+            user = session.scalars(select(User).where(User.name == name).with_for_update()).one_or_none()
+            if user is None:
+                raise StoreError(f"there is no user {name!r}")
+            user.disabled = disabled
+            _add_audit(session, actor, "user.disabled" if disabled else "user.enabled", {"user": name})
+            return user
+
+        return self._write(work)
+
+    def record_sign_in(self, name: str, succeeded: bool, *, why: str = "") -> None:
+        """Count a failed sign-in (or clear the count on success), and audit it."""
+        def work(session: Session) -> None:
+            user = session.scalars(select(User).where(User.name == name).with_for_update()).one_or_none()
+            if user is not None:
+                user.failed_sign_ins = 0 if succeeded else user.failed_sign_ins + 1
+            details: dict[str, Any] = {"user": name}
+            if not succeeded:
+                details.update(why=why, failed_in_a_row=None if user is None else user.failed_sign_ins)
+            _add_audit(session, name, "user.signed_in" if succeeded else "user.sign_in_failed", details)
+
+        self._write(work)
 
     def list_slides(
         self,
@@ -908,6 +1042,28 @@ def _cell_values(cell: Cell) -> dict[str, Any]:
     if cell.p_value is not None:
         cell.p_value = float(cell.p_value)
     return {name: getattr(cell, name) for name in chain.CELL_DIGEST_COLUMNS}
+
+
+def _specimen(session: Session, accession: str) -> Specimen:
+    """The specimen of this accession, made when new (another station may make it at once: then theirs)."""
+    found = session.scalars(select(Specimen).where(Specimen.accession == accession)).one_or_none()
+    if found is not None:
+        return found
+    specimen = Specimen(accession=accession)
+    try:
+        with session.begin_nested():
+            session.add(specimen)
+    except IntegrityError:
+        return session.scalars(select(Specimen).where(Specimen.accession == accession)).one()
+    return specimen
+
+
+def _specimen_summary(session: Session, specimen: Specimen) -> SpecimenSummary:
+    rows = session.execute(_current_summaries().where(Slide.specimen_id == specimen.id))
+    slides = [SlideSummary(slide, score, review, *facts) for slide, score, review, *facts in rows]
+    signature = session.scalars(select(Signature).where(Signature.specimen_id == specimen.id)
+                                .order_by(Signature.id.desc()).limit(1)).first()
+    return SpecimenSummary(specimen, slides, signature)
 
 
 def _get(session: Session, model: type[T], row_id: int, *, for_update: bool = False) -> T:

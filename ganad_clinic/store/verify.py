@@ -1,7 +1,7 @@
 """`ganad db verify`: is the database as GANAD Clinic wrote it?
 
 Checks that every guarding trigger exists (on PostgreSQL, that it is enabled), that the hash
-chains of scores, reviews and audit events are unbroken (store.chain), that every score's cells
+chains of scores, reviews, audit events and signatures are unbroken (store.chain), that every score's cells
 match the digest in its (chained) row, and that the slides agree with their scores. It only
 reads; a database not yet at this version's schema is refused rather than upgraded, since
 upgrading would hash whatever rows it holds.
@@ -26,12 +26,13 @@ from ganad_clinic.store.errors import StoreError
 from ganad_clinic.store.migrate import database_revisions, head_revision
 from ganad_clinic.store.models import Cell, Score, Slide, SlideStatus
 
-# trigger name -> table; what revisions 0001, 0003 and 0004 create.
-_CHAINED = ("scores", "reviews", "audit_events")
+# trigger name -> table; what revisions 0001, 0003, 0004 and 0007 create.
+_CHAINED = ("scores", "reviews", "audit_events", "signatures")
 EXPECTED_TRIGGERS = {
     "sqlite": {
         **{f"{table}_no_{operation}": table for table in _CHAINED for operation in ("update", "delete")},
         **{f"{table}_hash_required": table for table in _CHAINED},
+        "slides_specimen_once": "slides",
         **{
             name: "slides"
             for name in (
@@ -47,6 +48,7 @@ EXPECTED_TRIGGERS = {
         **{f"{table}_append_only": table for table in _CHAINED},
         **{f"{table}_hash_required": table for table in _CHAINED},
         "slides_guard": "slides",
+        "slides_specimen_once": "slides",
         "slides_no_truncate": "slides",
         "scores_slide_scoreable": "scores",
         "cells_append_only": "cells",

@@ -74,7 +74,7 @@ def test_verify_says_one_line_when_sound_and_names_the_row_when_not(
     assert ganad_db("verify", "--home", str(tmp_path)) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"database sqlite:///{tmp_path / 'ganad.db'} verified: chains intact (0 scores, "
-                          "0 reviews, 1 audit events; heads scores empty, reviews empty, audit_events ")
+                          "0 reviews, 1 audit events, 0 signatures; heads scores empty, reviews empty, audit_events ")
     assert out.count("\n") == 1
 
     with sqlite3.connect(tmp_path / "ganad.db") as connection:

@@ -243,7 +243,7 @@ def test_0006_keeps_earlier_reviews_verifiable_and_its_downgrade_keeps_the_revie
     written = _row_hashes(engine)
 
     with open_store(db_url) as store:
-        assert database_revisions(db_url) == (head_revision(),) == ("0006",)
+        assert database_revisions(db_url) == (head_revision(),) == ("0007",)
         earlier = store.current_review(slide.id)
         assert earlier.withdraws_id is None
         store.withdraw_review(earlier.id, "ana", "wrong slide")

@@ -67,10 +67,10 @@ def _drop_guard(engine: Engine, sqlite_trigger: str, table: str) -> str:
 def test_a_sound_database_verifies_with_a_one_line_summary(seeded: Store) -> None:
     verification = verify_database(seeded.url)
     assert verification.problems == []
-    assert verification.rows == {"scores": 1, "reviews": 1, "audit_events": 2}
+    assert verification.rows == {"scores": 1, "reviews": 1, "audit_events": 2, "signatures": 0}
     assert verification.slides == 4
     summary = verification.summary()
-    assert "verified: chains intact (1 scores, 1 reviews, 2 audit events; heads scores " in summary
+    assert "verified: chains intact (1 scores, 1 reviews, 2 audit events, 0 signatures; heads scores " in summary
     assert "\n" not in summary
 
 
