@@ -24,7 +24,8 @@ from ganad_clinic.cli.common import CommandParser
 from ganad_clinic.errors import GanadError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "synth", "train", "evaluate", "score", "db", "watch", "models", "operating_point", "demo", "report", "app",
+    "synth", "train", "evaluate", "score", "db", "watch", "models", "operating_point", "users", "signoff", "demo",
+    "report", "app",
 )
 
 

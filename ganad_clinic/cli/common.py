@@ -127,3 +127,22 @@ def load_images(samples: Sequence[Sample]) -> list[np.ndarray]:
     from ganad_clinic.imaging.io import read_image
 
     return [read_image(sample.path) for sample in samples]
+
+
+def add_user_options(parser: argparse.ArgumentParser, *, who: str = "--user") -> None:
+    """The signed-in user of a command: a name, and the password on standard input."""
+    parser.add_argument(who, dest="user", metavar="NAME", required=True, help="the user doing this")
+    parser.add_argument("--password-stdin", action="store_true", required=True,
+                        help="read the password from the first line of standard input")
+
+
+def read_passwords(count: int) -> list[str]:
+    """`count` passwords, one per line of standard input (a missing line is a clear error)."""
+    import sys
+
+    from ganad_clinic.errors import GanadError
+
+    lines = [sys.stdin.readline() for _ in range(count)]
+    if any(not line for line in lines):
+        raise GanadError(f"expected {count} password line{'s' if count > 1 else ''} on standard input")
+    return [line.rstrip("\r\n") for line in lines]
