@@ -41,7 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                     "the active model")
     parser.add_argument("--once", action="store_true", help="score what is there now, then exit")
     parser.add_argument("--poll", action="store_true", help="poll the folders (for network shares)")
-    parser.add_argument("--recursive", action="store_true", help="watch subfolders too")
+    parser.add_argument("--flat", action="store_true",
+                        help="only files directly in the inboxes (by default subfolders too: a subfolder directly "
+                             "under an inbox is one specimen)")
+    parser.add_argument("--accession-pattern", metavar="REGEX",
+                        help="name each file's specimen by this pattern's group accession, e.g. "
+                             "'^(?P<accession>[A-Z]+-\\d+)_' (files it does not match: by folder)")
     parser.add_argument("--archive", type=Path, metavar="DIR",
                         help="move each file here once its result is saved (rejected ones to DIR/rejected)")
     parser.add_argument("--rescore", action="store_true",
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             version = _model_version(store, args)
             config = ServiceConfig(
-                tuple(args.inbox), home=args.home, recursive=args.recursive, poll=args.poll,
+                tuple(args.inbox), home=args.home, recursive=not args.flat, poll=args.poll,
+                accession_pattern=args.accession_pattern,
                 quiet_seconds=args.quiet, grace_seconds=args.grace, rescan_seconds=args.rescan,
                 archive=args.archive, rescore=args.rescore,
                 model_version=version, field_scale=args.field_scale,

@@ -32,6 +32,7 @@ from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.imaging.io import ImageInfo, ImageReadError, MultiPageWarning, read_image_info, read_pixels
 from ganad_clinic.screening.events import Outcome
 from ganad_clinic.screening.names import path_text
+from ganad_clinic.screening.specimens import AccessionRule
 from ganad_clinic.screening.stability import FileSignature, file_signature
 from ganad_clinic.store import Slide, SlideStatus, Store
 
@@ -91,8 +92,9 @@ class Ingestor:
     """Runs on the service's worker thread; every decision is committed before it returns."""
 
     def __init__(self, store: Store, *, rescore: bool = False, max_pixels: int | None = None,
-                 grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
+                 grace_seconds: float = DEFAULT_GRACE_SECONDS, accession: AccessionRule | None = None) -> None:
         self.store = store
+        self.accession = accession or AccessionRule()
         self.rescore = rescore
         self.max_pixels = max_pixels
         self.grace_seconds = grace_seconds
@@ -157,7 +159,8 @@ class Ingestor:
         width, height = (info.width, info.height) if info else (None, None)
         assert arrival.signature is not None  # receive() signs every arrival it records
         recorded = self.store.record_slide(path_text(arrival.path), sha256, arrival.signature.size,
-                                           path_text(arrival.inbox), width=width, height=height)
+                                           path_text(arrival.inbox), width=width, height=height,
+                                           accession=self._accession(arrival))
         arrival = replace(arrival, slide=recorded.slide, info=info)
         if reason is not None and recorded.slide.status is SlideStatus.PENDING:
             return self._reject(arrival, reason)
@@ -213,11 +216,14 @@ class Ingestor:
         size, mtime_ns, inode = arrival.signature  # REFUSED's for a file in a folder that may not be entered
         stand_in = f"unread file: size {size}, mtime {mtime_ns} ns, inode {inode}"
         recorded = self.store.record_slide(path_text(arrival.path), hashlib.sha256(stand_in.encode()).hexdigest(),
-                                           max(0, size), path_text(arrival.inbox))
+                                           max(0, size), path_text(arrival.inbox), accession=self._accession(arrival))
         arrival = replace(arrival, slide=recorded.slide)
         if recorded.slide.status is not SlideStatus.PENDING:
             return replace(arrival, step=Step.FINISHED, outcome=Outcome.KNOWN)
         return self._reject(arrival, reason)
+
+    def _accession(self, arrival: Arrival) -> str:
+        return self.accession.accession(path_text(arrival.path), path_text(arrival.inbox))
 
     def _scored_by_other_model(self, slide_id: int, model_id: int) -> bool:
         latest = self.store.latest_score(slide_id)

@@ -35,6 +35,7 @@ from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingest
 from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.screening.registry import current_actor, find_model_version, load_registered
 from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
+from ganad_clinic.screening.specimens import AccessionRule, compile_pattern
 from ganad_clinic.screening.stability import StabilityTracker, StableFile
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import (
@@ -79,8 +80,9 @@ def default_torch_threads() -> int:
 class ServiceConfig:
     inboxes: tuple[Path, ...]
     home: Path | None = None  # heat maps go to <home>/heatmaps (see store.resolve_home)
-    recursive: bool = False
+    recursive: bool = True  # subfolders too: a subfolder directly under an inbox is one specimen
     poll: bool = False  # polling observer, for network shares
+    accession_pattern: str | None = None  # a file-name pattern naming the specimen (screening.specimens)
     quiet_seconds: float = DEFAULT_QUIET_SECONDS  # size and mtime unchanged this long = complete
     grace_seconds: float = DEFAULT_GRACE_SECONDS  # ... unless it looks unfinished: then this long
     rescan_seconds: float = DEFAULT_RESCAN_SECONDS
@@ -107,6 +109,8 @@ class ServiceConfig:
             for inbox in inboxes:
                 if archive == inbox or archive.is_relative_to(inbox) or inbox.is_relative_to(archive):
                     raise ConfigError(f"the archive folder {archive} must lie outside the inbox {inbox}")
+        if self.accession_pattern:
+            compile_pattern(self.accession_pattern)
         if self.quiet_seconds < 0 or self.grace_seconds < 0:
             raise ConfigError("quiet_seconds and grace_seconds must not be negative")
         if self.batch_size < 1 or self.torch_threads < 1:
@@ -157,7 +161,8 @@ class ScreeningService:
         self._watcher = FolderWatcher(config.inboxes, self._tracker.offer, recursive=config.recursive,
                                       poll=config.poll, exclude=[config.archive] if config.archive else [])
         self._ingestor = Ingestor(store, rescore=config.rescore, max_pixels=config.max_pixels,
-                                  grace_seconds=config.grace_seconds)
+                                  grace_seconds=config.grace_seconds,
+                                  accession=AccessionRule(config.accession_pattern))
         self._archiver = Archiver(config.archive, store) if config.archive else None
         self._model: _LoadedModel | None = None
         self._next_rescan = 0.0

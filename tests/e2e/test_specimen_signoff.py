@@ -47,7 +47,7 @@ def test_a_specimen_is_reviewed_signed_sent_and_amended(tmp_path: Path, tiny_bun
         shutil.copy(crop, specimen_folder / crop.name)
     # the tiny test model is weak: a generous operating point makes it flag some of the three
     assert main(["operating-point", "set", "0.9", "--reason", "test", *at]) == 0
-    assert main(["watch", "--inbox", str(inbox), "--recursive", "--once", "--threads", "1", *at]) == 0
+    assert main(["watch", "--inbox", str(inbox), "--once", "--threads", "1", *at]) == 0
     with open_store(home=home) as store:
         specimen = store.get_specimen(ACCESSION)
         assert len(specimen.slides) == 3
