@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 import shutil
 import sys
 import threading
@@ -43,7 +44,8 @@ from ganad_clinic.model.trainer import TrainConfig, TrainProgress, train
 from ganad_clinic.screening.events import SlideRejected, SlideScored
 from ganad_clinic.screening.registry import current_actor, import_bundle
 from ganad_clinic.screening.service import ScreeningService, ServiceConfig, default_torch_threads
-from ganad_clinic.store import open_store
+from ganad_clinic.screening.users import add_user
+from ganad_clinic.store import UserRole, open_store
 
 QUICK_STEPS = 10
 """Step budget of `--quick`: enough for a model that separates the synthetic classes a little, so
@@ -54,6 +56,8 @@ CHUNK_BYTES = 64 * 1024
 DELIVERY_PAUSE_S = 0.01
 SCREENING_TIMEOUT_S = 900.0
 RESULTS_NAME = "demo-results.csv"
+DEMO_USERS = {"demo-admin": UserRole.ADMIN, "demo-supervisor": UserRole.SUPERVISOR, "demo-tech": UserRole.TECHNICIAN}
+DEMO_USERS_FILE = "demo-users.txt"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,9 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         imported = import_bundle(store, bundle_path, home, actor=actor)
         model = store.activate_model_version(imported.model.version, actor=actor)
         say(f"    model {model.version} registered and active (database in {home})")
+        users = _demo_users(store, workdir)
+        if users is not None:
+            say(f"    demo users {', '.join(DEMO_USERS)} made; their passwords are in {users}")
 
         inbox = workdir / "inbox"
         shutil.rmtree(inbox, ignore_errors=True)
@@ -135,6 +142,22 @@ def run_demo(workdir: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         f"({metrics['n_normal']} normal, {metrics['n_anomalous']} blast; fields are not in the AUC)")
     say(f"results with truth: {results_csv}")
     return DemoResult(rows, float(metrics["auc"]), metrics, results_csv, home, started, actor)
+
+
+def _demo_users(store, workdir: Path) -> Path | None:
+    """A database without users gets one of each role, with passwords kept in a file only its owner
+    reads (the app asks a database without users for its first admin instead)."""
+    if store.list_users():
+        return None
+    path = workdir / DEMO_USERS_FILE
+    lines = []
+    for name, role in DEMO_USERS.items():
+        password = secrets.token_urlsafe(12)
+        add_user(store, name, f"Demo {role.value.title()}", role, password, actor=current_actor())
+        lines.append(f"{name}\t{role.value}\t{password}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 def _train(config: TrainConfig, normal_samples: tuple[Sample, ...], val_samples: tuple[Sample, ...],

@@ -31,3 +31,13 @@ def test_demo_quick_runs_the_whole_product(tmp_path: Path, capsys: pytest.Captur
         assert store.active_model_version() is not None
         assert store.list_pending_slides() == []
         assert len(store.list_slides()) == 142
+        assert {user.name: user.role.value for user in store.list_users()} == {
+            "demo-admin": "admin", "demo-supervisor": "supervisor", "demo-tech": "technician"}
+    users = (workdir / "demo-users.txt").read_text().splitlines()
+    assert "demo users demo-admin, demo-supervisor, demo-tech made; their passwords are in" in out
+    assert (workdir / "demo-users.txt").stat().st_mode & 0o077 == 0  # only its owner reads the passwords
+    from ganad_clinic.screening.users import sign_in
+
+    name, _, password = users[1].split("\t")
+    with open_store(home=workdir / "home") as store:
+        assert sign_in(store, name, password).role.value == "supervisor"
