@@ -20,9 +20,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ganad_clinic.app.main_window import RESOURCES, MainWindow
 from ganad_clinic.app.settings import APPLICATION, ORGANIZATION, AppSettings
+from ganad_clinic.app.sign_in_dialog import SignInDialog
+from ganad_clinic.errors import GanadError
 from ganad_clinic.model.device import configure_determinism
 from ganad_clinic.screening.service import default_torch_threads
-from ganad_clinic.store import StoreError, open_store, resolve_home
+from ganad_clinic.screening.users import sign_in
+from ganad_clinic.store import Store, StoreError, User, open_store, resolve_home
 
 log = logging.getLogger(__name__)
 ICON = RESOURCES / "icon.png"
@@ -75,8 +78,25 @@ class LongLivedFreezer:
             self.frozen_rows = rows
 
 
-def run(home: str | Path | None = None, db_url: str | None = None, torch_threads: int | None = None) -> int:
-    """Open the window and run until it closes; `home` and `db_url` override the settings."""
+def _sign_in(store: Store, credentials: tuple[str, str] | None) -> User | None:
+    """Who uses the app this session (None: they cancelled, or `credentials` were refused); a
+    database without users makes its first admin."""
+    try:
+        if credentials is not None:
+            return sign_in(store, *credentials)
+        first_admin = not store.list_users()
+    except GanadError as error:
+        print(f"ganad app: {error}", file=sys.stderr)
+        QMessageBox.critical(None, "GANAD Clinic", f"Cannot sign in: {error}")
+        return None
+    dialog = SignInDialog(store, first_admin=first_admin)
+    return dialog.user if dialog.exec() == SignInDialog.DialogCode.Accepted else None
+
+
+def run(home: str | Path | None = None, db_url: str | None = None, torch_threads: int | None = None,
+        credentials: tuple[str, str] | None = None) -> int:
+    """Open the window and run until it closes; `home` and `db_url` override the settings, and
+    `credentials` (name, password) sign in without the sign-in window."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
@@ -95,7 +115,10 @@ def run(home: str | Path | None = None, db_url: str | None = None, torch_threads
     sys.excepthook = _show_unexpected
     threads = configure_process(torch_threads)
     with store:
-        window = MainWindow(store, home_folder, settings, torch_threads=threads)
+        user = _sign_in(store, credentials)
+        if user is None:
+            return 0 if credentials is None else 1
+        window = MainWindow(store, home_folder, settings, user=user, torch_threads=threads)
         freezer = LongLivedFreezer(window.table_model)
         window.table_model.rowsInserted.connect(freezer)
         app.aboutToQuit.connect(window.shutdown)

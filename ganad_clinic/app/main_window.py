@@ -29,7 +29,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -58,6 +57,7 @@ from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.model.conformal import percent
 from ganad_clinic.screening.drift import DriftState
 from ganad_clinic.screening.names import slide_file
+from ganad_clinic.screening.users import Permission, may
 from ganad_clinic.store import (
     ModelVersion,
     OperatingPointSetting,
@@ -67,6 +67,7 @@ from ganad_clinic.store import (
     SlideSummary,
     Store,
     StoreError,
+    User,
 )
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,13 @@ DRIFT_STYLE = "background: #c82828; color: white; font-weight: 600; padding: 1px
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store: Store, home: Path, settings: AppSettings, *, torch_threads: int | None = None) -> None:
+    def __init__(self, store: Store, home: Path, settings: AppSettings, *, user: User,
+                 torch_threads: int | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("GANAD Clinic")
+        self.setWindowTitle(f"GANAD Clinic — {user.full_name} ({user.role.value})")
         self.resize(1280, 820)
-        self.store, self.home, self.settings = store, home, settings
+        self.store, self.home, self.settings, self.user = store, home, settings, user
+        settings.signed_in = user
         self.retrain_dialog: RetrainDialog | None = None
         self.report_dialog: ReportDialog | None = None
         self.models_dialog: ModelsDialog | None = None
@@ -108,7 +111,7 @@ class MainWindow(QMainWindow):
         self.folders_panel = FoldersPanel(settings.watched_folders)
         self.queue = QueuePanel(self.table_model)
         self.review_panel = ReviewPanel([self.confirm_action, self.normal_action, self.second_read_action])
-        self.review_panel.set_reviewer(settings.reviewer)
+        self.review_panel.set_reviewer(f"{user.full_name} ({user.name}, {user.role.value})")
         self._lay_out()
         self._make_status_bar()
         self.setAcceptDrops(True)
@@ -354,9 +357,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Not reviewed: {summary.slide.file_name} is not on screen yet. "
                                          "Look at it, then press again.", 5_000)
             return
-        reviewer = self._reviewer()
-        if not reviewer:
+        if not may(self.user, Permission.REVIEW):
+            self.statusBar().showMessage(f"{self.user.name} may not review slides.", 5_000)
             return
+        reviewer = self.user.name
         following = (self.queue.awaiting_neighbour(1, exclude=summary.slide.id)
                      or self.queue.awaiting_neighbour(-1, exclude=summary.slide.id))
         try:
@@ -383,9 +387,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No review to undo: none was made in this window.", 5_000)
             return
         saved, before = self.undoable[-1]
-        reviewer = self.settings.reviewer or saved.reviewer
         try:
-            withdrawal = self.store.withdraw_review(saved.id, reviewer, "undone in the app (Ctrl+Z)")
+            withdrawal = self.store.withdraw_review(saved.id, self.user.name, "undone in the app (Ctrl+Z)")
         except StoreError as error:
             self.undoable.pop()
             QMessageBox.warning(self, "Undo review", f"{before.slide.file_name}: the review could not be withdrawn: "
@@ -410,16 +413,6 @@ class MainWindow(QMainWindow):
         if self.viewer.summary is not None and self.viewer.summary.slide.id == summary.slide.id:
             self.viewer.show_summary(summary, keep_pictures=True)
             self.review_panel.show_summary(summary)
-
-    def _reviewer(self) -> str:
-        """The reviewer's name, asked once and kept in the settings."""
-        if not self.settings.reviewer:
-            name, ok = QInputDialog.getText(self, "Reviewer", "Your name, recorded with every review:")
-            if not ok or not name.strip():
-                return ""
-            self.settings.reviewer = name
-            self.review_panel.set_reviewer(self.settings.reviewer)
-        return self.settings.reviewer
 
     def go_to_awaiting(self, step: int) -> None:
         summary = self.queue.awaiting_neighbour(step)
@@ -563,7 +556,6 @@ class MainWindow(QMainWindow):
         if not changes:
             return
         self._audit_settings(changes)
-        self.review_panel.set_reviewer(self.settings.reviewer)
         self.folders_panel.set_folders(self.settings.watched_folders)
         if SERVICE_SETTINGS & changes.keys():
             self._configure_service()

@@ -20,6 +20,7 @@ from ganad_clinic.app.viewer import DEFAULT_OPACITY_PERCENT
 from ganad_clinic.model.trainer import TrainConfig
 from ganad_clinic.screening.registry import current_actor
 from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS, ServiceConfig
+from ganad_clinic.store import User
 
 ORGANIZATION = "GANAD Clinic"
 APPLICATION = "ganad-clinic"
@@ -130,8 +131,6 @@ RETRAIN_HELP = ("Used by the next retrain. A model's threshold and score normali
                 "β, so these cannot change the scores of an existing model without retraining it.")
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("reviewer", "reviewer", Kind.TEXT, "", "Reviewer name",
-            "Recorded with every review and every change you make.", strip=True),
     Setting("home", "home", Kind.FOLDER, None, "Data folder",
             "Database, models and heat maps. Applies at the next start of the app."),
     Setting("watched_folders", "watched_folders", Kind.FOLDERS, [], "Watched folders"),
@@ -147,6 +146,9 @@ SETTINGS: tuple[Setting, ...] = (
             section=Section.MODEL),
     Setting("beta", "beta", Kind.NUMBER, DEFAULT_BETA, "β (latent)", RETRAIN_HELP, minimum=0.0, maximum=100.0,
             step=0.1, section=Section.MODEL),
+    Setting("outbox", "outbox", Kind.FOLDER, None, "LIS outbox",
+            "Signed results go here as HL7 v2.5.1 ORU^R01 messages and FHIR DiagnosticReports, for the laboratory "
+            "information system to collect."),
     Setting("lab", "lab", Kind.TEXT, "", "Laboratory", "Printed on the reports.", in_dialog=False),
     Setting("overlay_opacity", "overlay_opacity", Kind.INTEGER, DEFAULT_OPACITY_PERCENT, "Heat map opacity",
             minimum=0, maximum=100, suffix=" %", in_dialog=False),
@@ -180,11 +182,11 @@ class AppSettings:
     """
 
     # the properties, for readers and type checkers; their code comes from SETTINGS below
-    reviewer: str
     home: Path | None
     watched_folders: list[Path]
     poll: bool
     rescan_seconds: float
+    outbox: Path | None
     field_scale: float
     lam: float
     beta: float
@@ -196,10 +198,11 @@ class AppSettings:
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.qsettings = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
+        self.signed_in: User | None = None  # who signed in at the start (never kept in the settings)
 
     def actor(self) -> str:
-        """Who the audit trail names for this user's actions: the reviewer, else the system user."""
-        return self.reviewer or current_actor()
+        """Who the audit trail names for this user's actions: the signed-in user, else the system user."""
+        return self.signed_in.name if self.signed_in is not None else current_actor()
 
 
 def _derive(cls: type, settings: tuple[Setting, ...]) -> None:

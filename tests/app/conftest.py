@@ -15,7 +15,8 @@ from ganad_clinic.app.inspection import Inspection, inspect_slide  # noqa: E402
 from ganad_clinic.app.main_window import MainWindow  # noqa: E402
 from ganad_clinic.app.settings import AppSettings  # noqa: E402
 from ganad_clinic.screening.registry import import_bundle, load_registered  # noqa: E402
-from ganad_clinic.store import ModelVersion, SlideSummary, Store, open_store  # noqa: E402
+from ganad_clinic.screening.users import add_user  # noqa: E402
+from ganad_clinic.store import ModelVersion, SlideSummary, Store, User, UserRole, open_store  # noqa: E402
 from tests.app.builders import score_slide, train_app_bundle, write_field  # noqa: E402
 
 
@@ -51,20 +52,26 @@ def model(store: Store, app_bundle: Path, home: Path) -> ModelVersion:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> AppSettings:
+def user(store: Store) -> User:
+    """The signed-in user of the windows the tests make: a supervisor."""
+    return add_user(store, "drtest", "Dr Test", UserRole.SUPERVISOR, "test-password", actor="admin")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, user: User) -> AppSettings:
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    settings.reviewer = "Dr Test"
     settings.rescan_seconds = 2.0
+    settings.signed_in = user  # as the sign-in window leaves it
     return settings
 
 
 @pytest.fixture
-def make_window(qtbot, store: Store, home: Path, settings: AppSettings) -> Iterator:
+def make_window(qtbot, store: Store, home: Path, settings: AppSettings, user: User) -> Iterator:
     """Build the main window; it is shut down (workers and service stopped) after the test."""
     windows: list[MainWindow] = []
 
     def make() -> MainWindow:
-        window = MainWindow(store, home, settings, torch_threads=1)
+        window = MainWindow(store, home, settings, user=user, torch_threads=1)
         qtbot.addWidget(window)
         with qtbot.waitActive(window):  # keyboard shortcuts work in the active window only
             window.show()

@@ -71,7 +71,7 @@ def test_a_candidate_without_enough_evidence_is_refused_unless_a_reason_override
         qtbot.mouseClick(panel.activate_button, Qt.MouseButton.LeftButton)
     assert store.active_model_version().version == other.version
     [event] = store.list_audit_events(OVERRIDDEN)
-    assert event.actor == "Dr Test" and event.details["reason"] == REASON
+    assert event.actor == "drtest" and event.details["reason"] == REASON
     assert event.details["refusals"] == list(check.refusals)
     qtbot.waitUntil(lambda: panel.table.item(1, 1).text() == "active", timeout=TIMEOUT_MS)
 
@@ -84,7 +84,7 @@ def test_a_candidate_without_enough_evidence_is_refused_unless_a_reason_override
         qtbot.mouseClick(panel.rollback_button, Qt.MouseButton.LeftButton)
     assert store.active_model_version().version == model.version
     [rolled_back] = store.list_audit_events("model.rolled_back")
-    assert rolled_back.actor == "Dr Test" and rolled_back.details["reason"] == "candidate flags too many fields"
+    assert rolled_back.actor == "drtest" and rolled_back.details["reason"] == "candidate flags too many fields"
 
 
 def test_a_candidate_with_enough_evidence_is_accepted_and_activated_without_asking(qtbot, store, model, home,

@@ -27,9 +27,9 @@ def test_the_status_bar_says_the_operating_point_and_the_dialog_changes_it(make_
 
     setting = store.target_fpr_setting()
     assert setting.target_fpr == pytest.approx(0.02)
-    assert (setting.actor, setting.reason) == ("Dr Test", "the lab's own validation, December")
+    assert (setting.actor, setting.reason) == ("drtest", "the lab's own validation, December")
     assert window.operating_label.text().startswith("Operating point: at most 2 % of normal slides flagged "
-                                                    "(set by Dr Test, ")
+                                                    "(set by drtest, ")
     assert window.notice.isVisible()
     assert "applies to slides scored from now on" in window.notice.text()
     assert "stay as they were" in window.notice.text()

@@ -52,7 +52,7 @@ def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_through_its_ch
     with qtbot.waitSignal(dialog.model_activated, timeout=TIMEOUT_MS):
         qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
     assert store.active_model_version().version == "1.1.0"
-    assert [event.actor for event in store.list_audit_events("model.activated")] == ["Dr Test"]
+    assert [event.actor for event in store.list_audit_events("model.activated")] == ["drtest"]
     [override] = store.list_audit_events(OVERRIDDEN)
     assert override.details["reason"] == "tried on the bench first"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QInputDialog
+from PySide6.QtWidgets import QApplication
 
 from ganad_clinic.app.main_window import REVIEW_DWELL_S
 from ganad_clinic.app.slide_table_model import QueueFilter
@@ -44,13 +44,13 @@ def test_a_review_by_keyboard_is_stored_with_reviewer_and_time(make_window, stor
 
     review = store.current_review(first)
     assert review.decision is ReviewDecision.ANOMALY_CONFIRMED
-    assert review.reviewer == "Dr Test"
+    assert review.reviewer == "drtest"
     assert review.note == "blast-like nucleus"
     assert before - timedelta(seconds=1) <= review.created_at <= datetime.now(UTC)
     [event] = store.list_audit_events("review.added")
-    assert event.actor == "Dr Test" and event.details["slide_id"] == first
+    assert event.actor == "drtest" and event.details["slide_id"] == first
     assert window.queue.current_summary().slide.id == second  # on to the next slide awaiting review
-    assert window.statusBar().currentMessage().startswith("Reviewed cell-normal-000.png: anomaly confirmed (Dr Test)")
+    assert window.statusBar().currentMessage().startswith("Reviewed cell-normal-000.png: anomaly confirmed (drtest)")
 
     _on_screen(window, qtbot, second)
     qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
@@ -88,7 +88,7 @@ def test_undo_withdraws_the_last_review_and_goes_back_to_its_slide(make_window, 
     assert store.current_review(first) is None  # awaiting review again
     [withdrawal] = store.list_audit_events("review.withdrawn")
     [added] = store.list_audit_events("review.added")
-    assert withdrawal.details["withdraws"] == added.details["review_id"] and withdrawal.actor == "Dr Test"
+    assert withdrawal.details["withdraws"] == added.details["review_id"] and withdrawal.actor == "drtest"
     assert window.table_model.awaiting_count == awaiting + 1
     assert "Withdrawn: the review of cell-normal-000.png (normal)" in window.statusBar().currentMessage()
 
@@ -195,17 +195,19 @@ def test_next_and_previous_slide_awaiting_review(make_window, store, model, tmp_
     assert window.queue.current_summary().slide.id == second
 
 
-def test_the_reviewer_is_asked_once_and_remembered(make_window, store, model, settings, tmp_path: Path, qtbot,
-                                                    monkeypatch):
+def test_reviews_are_the_signed_in_users_and_a_disabled_one_cannot_review(make_window, store, model, user,
+                                                                            tmp_path: Path, qtbot):
     [first, second, _] = _queue(store, model, tmp_path / "slides")
-    settings.reviewer = ""
-    asked = []
-    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: asked.append(1) or ("Ana Lima", True))
     window = make_window()
+    assert "Dr Test" in window.windowTitle() and "Dr Test" in window.review_panel.reviewer.text()
     _on_screen(window, qtbot, first)
     qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
+    assert {event.actor for event in store.list_audit_events("review.added")} == {user.name}
+    assert store.current_review(first).reviewer == user.name
+
+    window.user.disabled = True  # as the admin's `ganad users disable` leaves it
     _on_screen(window, qtbot, second)
     qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
-    assert len(asked) == 1
-    assert settings.reviewer == "Ana Lima"
-    assert {event.actor for event in store.list_audit_events("review.added")} == {"Ana Lima"}
+    assert store.current_review(second) is None
+    assert "may not review" in window.statusBar().currentMessage()
+
