@@ -52,6 +52,7 @@ from ganad_clinic.app.screening_controller import ScreeningController, WatcherSt
 from ganad_clinic.app.settings import AppSettings, Section
 from ganad_clinic.app.settings_dialog import SettingsDialog
 from ganad_clinic.app.slide_table_model import DECISION_TEXT, QueueFilter, SlideTableModel
+from ganad_clinic.app.specimens_dialog import SpecimensDialog
 from ganad_clinic.app.viewer import SlideViewer
 from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.model.conformal import percent
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.retrain_dialog: RetrainDialog | None = None
         self.report_dialog: ReportDialog | None = None
         self.models_dialog: ModelsDialog | None = None
+        self.specimens_dialog: SpecimensDialog | None = None
         self._shut_down = False
         self.active_model: ModelVersion | None = None
         self.active_facts: ModelFacts | None = None
@@ -184,6 +186,8 @@ class MainWindow(QMainWindow):
         self.next_action = self._action("Next awaiting review", "J", lambda: self.go_to_awaiting(1))
         self.previous_action = self._action("Previous awaiting review", "K", lambda: self.go_to_awaiting(-1))
         self.models_action = self._action("Models…", "Ctrl+M", self.open_models)
+        self.specimens_action = self._action("Specimens…", "Ctrl+E", self.open_specimens,
+                                             "Specimens, their state, and signing them off to the LIS")
         self.retrain_action = self._action("Retrain on local normals…", "Ctrl+R", self.open_retrain)
         self.operating_point_action = self._action("Operating point…", None, self.open_operating_point,
                                                    "Change the share of normal slides the tool may flag (audited)")
@@ -197,6 +201,7 @@ class MainWindow(QMainWindow):
         review_menu = menus.addMenu("&Review")
         for action in (self.confirm_action, self.normal_action, self.second_read_action, self.undo_action):
             review_menu.addAction(action)
+        review_menu.addAction(self.specimens_action)
         review_menu.addSeparator()
         review_menu.addAction(self.next_action)
         review_menu.addAction(self.previous_action)
@@ -211,8 +216,8 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
         toolbar.setMovable(False)
-        for action in (self.open_action, self.retrain_action, self.models_action, self.report_action,
-                       self.settings_action):
+        for action in (self.open_action, self.specimens_action, self.retrain_action, self.models_action,
+                       self.report_action, self.settings_action):
             toolbar.addAction(action)
 
     def _lay_out(self) -> None:
@@ -526,6 +531,13 @@ class MainWindow(QMainWindow):
         self._show(self.models_dialog)
         return self.models_dialog
 
+    def open_specimens(self) -> SpecimensDialog:
+        if self.specimens_dialog is None:
+            self.specimens_dialog = SpecimensDialog(self.store, self.settings, self)
+        self.specimens_dialog.refresh()
+        self._show(self.specimens_dialog)
+        return self.specimens_dialog
+
     def open_operating_point(self) -> OperatingPointDialog:
         """The rate in force and a way to change it (a reason is required; audited)."""
         facts = self.active_facts
@@ -600,6 +612,9 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None:
             self.models_dialog.panel.stop_work()
             self.models_dialog.hide()
+        if self.specimens_dialog is not None:
+            self.specimens_dialog.stop_work()
+            self.specimens_dialog.hide()
         self.inspector.stop()
         self.refresher.stop()
         self.table_model.stop_inserting()
