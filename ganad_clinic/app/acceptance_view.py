@@ -34,6 +34,7 @@ from ganad_clinic.screening.acceptance import (
     check_candidate,
     describe,
 )
+from ganad_clinic.screening.users import Permission, may
 from ganad_clinic.store import ModelVersion, Store
 
 ACCEPTED_COLOUR = "#1a7f37"
@@ -175,8 +176,14 @@ class AcceptanceView(QWidget):
         self._enable()
 
     def ask_override(self, refusals: tuple[str, ...]) -> str | None:
-        """The user's reason to override these refusals; None when none is given (no override)."""
+        """The user's reason to override these refusals; None when none is given (no override), or
+        when the signed-in user's role may not override (a technician's)."""
         listed = "\n".join(f"• {refusal}" for refusal in refusals)
+        user = self.settings.signed_in
+        if user is not None and not may(user, Permission.OVERRIDE):
+            QMessageBox.information(self, "Activation refused", f"The acceptance check refuses this model:\n{listed}"
+                                    f"\n\nOnly a supervisor may override it; {user.name} is a {user.role.value}.")
+            return None
         reason, ok = QInputDialog.getText(
             self, "Activation refused", f"The acceptance check refuses this model:\n{listed}\n\nTo activate it "
             "anyway, give your reason (recorded in the audit trail with your name). Leave it empty to cancel.",

@@ -25,6 +25,7 @@ from ganad_clinic.app.operating_words import rate_in_force
 from ganad_clinic.app.settings import AppSettings
 from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.model.config import DEFAULT_TARGET_FPR
+from ganad_clinic.screening.users import Permission, may
 from ganad_clinic.store import OperatingPointSetting, Store
 
 LOWEST_PERCENT, HIGHEST_PERCENT = 0.1, 50.0
@@ -77,18 +78,26 @@ class OperatingPointDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+        if not self.allowed:
+            self.error.setText("Only a supervisor may change the operating point.")
         self._enable()
 
     @property
     def save_button(self) -> QPushButton:
         return self.buttons.button(QDialogButtonBox.StandardButton.Save)
 
+    @property
+    def allowed(self) -> bool:
+        """A supervisor's (or an admin's) change; anyone may look."""
+        user = self.settings.signed_in
+        return user is None or may(user, Permission.OPERATING_POINT)
+
     def _enable(self) -> None:
-        self.save_button.setEnabled(bool(self.reason.text().strip()) and not self.writer.busy)
+        self.save_button.setEnabled(self.allowed and bool(self.reason.text().strip()) and not self.writer.busy)
 
     def save(self) -> None:
         """Store the rate (on the worker); the dialog closes once it is stored."""
-        if not self.reason.text().strip() or self.writer.busy:
+        if not self.allowed or not self.reason.text().strip() or self.writer.busy:
             return
         self.error.setText("")
         self.writer.request(self.rate.value() / 100, self.settings.actor(), self.reason.text().strip())

@@ -50,7 +50,8 @@ class SpecimensDialog(QDialog):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(self._chosen)
-        self.status = QLabel("Reading the specimens…")
+        self.counts = QLabel("Reading the specimens…")
+        self.status = QLabel("")  # what the last sign-off said
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sign_button = QPushButton("Sign…")
@@ -67,11 +68,12 @@ class SpecimensDialog(QDialog):
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.counts)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
         self.reader = BackgroundCall(store.list_specimens, self)
         self.reader.returned.connect(self._show)
-        self.reader.errored.connect(self.status.setText)
+        self.reader.errored.connect(self.counts.setText)
         self.signer = BackgroundCall(self._sign_off, self)
         self.signer.returned.connect(self._signed)
         self.signer.errored.connect(self._refused)
@@ -97,7 +99,7 @@ class SpecimensDialog(QDialog):
             if specimen.specimen.accession == current:
                 self.tree.setCurrentItem(item)
         counts = {state: sum(s.state is state for s in specimens) for state in SpecimenState}
-        self.status.setText(" · ".join(f"{count} {state.value}" for state, count in counts.items()))
+        self.counts.setText(" · ".join(f"{count} {state.value}" for state, count in counts.items()))
         self._chosen()
 
     def _accession(self) -> str | None:

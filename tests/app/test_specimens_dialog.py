@@ -85,7 +85,8 @@ def test_sign_is_offered_once_the_flags_are_reviewed_and_sends_the_result(qtbot,
     answers = iter([("test-password", True), ("reviewed and released", True)])
     monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: next(answers))
     dialog.sign_button.click()
-    qtbot.waitUntil(lambda: dialog.status.text().startswith("Signed: abnormal, by Dr Test"), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "igned" in dialog.status.text(), timeout=TIMEOUT_MS)
+    assert dialog.status.text().startswith("Signed: abnormal, by Dr Test"), dialog.status.text()
     qtbot.waitUntil(lambda: dialog.tree.topLevelItem(0).text(1) == "signed", timeout=TIMEOUT_MS)
     assert len(list(settings.outbox.glob("*.hl7"))) == 1 and len(list(settings.outbox.glob("*.fhir.json"))) == 1
     assert not dialog.sign_button.isEnabled()  # nothing changed since
@@ -97,3 +98,16 @@ def test_a_technician_is_not_offered_sign(qtbot, store, model, settings, tmp_pat
     dialog = _dialog(qtbot, store, settings)
     assert not dialog.sign_button.isEnabled()
     assert "Only a supervisor or an admin" in dialog.sign_button.toolTip()
+
+
+def test_a_technician_may_look_at_the_operating_point_but_not_change_it(qtbot, store, settings):
+    from ganad_clinic.app.operating_point_dialog import OperatingPointDialog
+
+    settings.signed_in = add_user(store, "tina", "Tina", UserRole.TECHNICIAN, "tech-pass-1", actor="admin")
+    dialog = OperatingPointDialog(store, settings, None, 0.05)
+    qtbot.addWidget(dialog)
+    dialog.reason.setText("a reason")
+    assert not dialog.save_button.isEnabled()
+    assert "Only a supervisor" in dialog.error.text()
+    dialog.save()
+    assert store.target_fpr_setting() is None
