@@ -146,3 +146,27 @@ def read_passwords(count: int) -> list[str]:
     if any(not line for line in lines):
         raise GanadError(f"expected {count} password line{'s' if count > 1 else ''} on standard input")
     return [line.rstrip("\r\n") for line in lines]
+
+
+def add_optional_user_options(parser: argparse.ArgumentParser) -> None:
+    """Who does this, needed once the database has users (see `acting_user`)."""
+    parser.add_argument("--user", metavar="NAME", help="the user doing this (needed once the database has users)")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read --user's password from the first line of standard input")
+
+
+def acting_user(store: Any, args: argparse.Namespace, permission: Any) -> str:
+    """The name the audit trail records: the signed-in user, whose role must allow `permission`,
+    once the database has users; before that, the operating-system account."""
+    from ganad_clinic.errors import GanadError
+    from ganad_clinic.screening.registry import current_actor
+    from ganad_clinic.screening.users import require, sign_in
+
+    if not store.list_users():
+        return current_actor()
+    if args.user is None or not args.password_stdin:
+        raise GanadError(f"this database has users: say who you are to {permission.value} "
+                         "(--user NAME --password-stdin)")
+    user = sign_in(store, args.user, read_passwords(1)[0])
+    require(user, permission)
+    return user.name

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_field_scale, add_store_options
+from ganad_clinic.cli.common import acting_user, add_field_scale, add_optional_user_options, add_store_options
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="activate even if the check refuses, for this reason (audited)")
     for action in (compare, activate):
         add_field_scale(action)
+    add_optional_user_options(activate)
     rollback = actions.add_parser(
         "rollback", help="re-activate the previously active version (not checked again: it was active before)")
     for action in (listing, importing, compare, activate, rollback):
@@ -128,8 +129,12 @@ def _activate(store: Store, args: argparse.Namespace) -> int:
     if find_model_version(store, args.version).active:
         print(f"model {args.version} is already active")
         return 0
+    from ganad_clinic.screening.users import Permission
+
+    actor = (acting_user(store, args, Permission.OVERRIDE) if args.override is not None
+             else current_actor() if not store.list_users() else acting_user(store, args, Permission.REVIEW))
     try:
-        activation = activate_checked(store, args.version, actor=current_actor(), override=args.override,
+        activation = activate_checked(store, args.version, actor=actor, override=args.override,
                                       field_scale=args.field_scale)
     except AcceptanceRefused as refused:
         print("\n".join(describe(refused.check)), file=sys.stderr)

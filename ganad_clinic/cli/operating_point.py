@@ -7,7 +7,7 @@ import sys
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from ganad_clinic.cli.common import add_store_options, parse_moment, rate
+from ganad_clinic.cli.common import acting_user, add_optional_user_options, add_store_options, parse_moment, rate
 from ganad_clinic.errors import GanadError
 
 if TYPE_CHECKING:
@@ -28,29 +28,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting = actions.add_parser("set", help="state the lab's rate from now on (audited)")
     setting.add_argument("rate", type=rate, metavar="RATE", help="e.g. 0.05 for 5 %% of normal slides")
     setting.add_argument("--reason", required=True, help="why, for the audit trail")
+    add_optional_user_options(setting)
     reflag = actions.add_parser("reflag", help="judge earlier slides again at the lab's rate (new score rows)")
     reflag.add_argument("--since", type=parse_moment, metavar="DATE",
                         help="only slides first seen since DATE (ISO 8601, e.g. 2026-12-01: from that day's start, "
                              "local time; or 2026-12-01T14:00)")
+    add_optional_user_options(reflag)
     for action in (show, setting, reflag):
         add_store_options(action)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganad_clinic.screening.registry import current_actor
+    from ganad_clinic.screening.users import Permission
     from ganad_clinic.store import open_store
 
     try:
         with open_store(args.db_url, args.home) as store:
             if args.operating_point_action == "set":
-                setting = store.set_target_fpr(args.rate, actor=current_actor(), reason=args.reason)
+                actor = acting_user(store, args, Permission.OPERATING_POINT)
+                setting = store.set_target_fpr(args.rate, actor=actor, reason=args.reason)
                 print(f"the operating point is now a slide false-positive rate of {_percent(setting.target_fpr)}; "
                       "it applies to slides scored from now on (`ganad operating-point reflag` judges earlier "
                       "ones again)")
                 return 0
             if args.operating_point_action == "reflag":
-                return _reflag(store, args.since)
+                return _reflag(store, args.since, acting_user(store, args, Permission.OPERATING_POINT))
             return _show(store)
     except GanadError as error:
         print(f"ganad operating-point {args.operating_point_action}: {error}", file=sys.stderr)
@@ -92,12 +95,11 @@ def _show(store: Store) -> int:
     return 0
 
 
-def _reflag(store: Store, since: date | datetime | None) -> int:
+def _reflag(store: Store, since: date | datetime | None, actor: str) -> int:
     from ganad_clinic.report.content import period_bounds
     from ganad_clinic.screening.reflag import reflag_slides
-    from ganad_clinic.screening.registry import current_actor
 
-    summary = reflag_slides(store, actor=current_actor(), since=period_bounds(since, None)[0])
+    summary = reflag_slides(store, actor=actor, since=period_bounds(since, None)[0])
     print(f"judged again at {_percent(summary.target_fpr)}: {summary.reflagged} slides got a new score row "
           f"({summary.newly_flagged} now flagged, {summary.no_longer_flagged} no longer flagged); "
           f"{summary.unchanged} were already at this rate; {summary.without_cells} were scored before cells were kept "

@@ -46,7 +46,8 @@ def test_a_specimen_is_reviewed_signed_sent_and_amended(tmp_path: Path, tiny_bun
     for crop in crops:
         shutil.copy(crop, specimen_folder / crop.name)
     # the tiny test model is weak: a generous operating point makes it flag some of the three
-    assert main(["operating-point", "set", "0.9", "--reason", "test", *at]) == 0
+    assert _run(monkeypatch, f"{SUPER[1]}\n", "operating-point", "set", "0.9", "--reason", "test", "--user", SUPER[0],
+                "--password-stdin", *at) == 0
     assert main(["watch", "--inbox", str(inbox), "--once", "--threads", "1", *at]) == 0
     with open_store(home=home) as store:
         specimen = store.get_specimen(ACCESSION)
@@ -139,3 +140,23 @@ def test_a_missing_or_full_outbox_fails_the_sign_off_with_nothing_signed_or_left
     assert list(outbox.iterdir()) == []
     with open_store(home=home) as store:
         assert store.get_specimen("a").signature is None and store.list_audit_events("specimen.signed") == []
+
+
+def test_once_there_are_users_only_a_supervisor_changes_the_operating_point(tmp_path: Path, monkeypatch, capsys):
+    at = ["--home", str(tmp_path / "home")]
+    assert main(["operating-point", "set", "0.1", "--reason", "before any user", *at]) == 0  # the OS account
+    assert _run(monkeypatch, f"{ADMIN[1]}\n", "users", "add", ADMIN[0], "--role", "admin", "--password-stdin",
+                *at) == 0
+    assert _run(monkeypatch, f"{ADMIN[1]}\n{TECH[1]}\n", "users", "add", TECH[0], "--role", "technician", "--admin",
+                ADMIN[0], "--password-stdin", *at) == 0
+    capsys.readouterr()
+    assert main(["operating-point", "set", "0.2", "--reason", "r", *at]) == 1
+    assert "this database has users: say who you are" in capsys.readouterr().err
+    assert _run(monkeypatch, f"{TECH[1]}\n", "operating-point", "set", "0.2", "--reason", "r", "--user", TECH[0],
+                "--password-stdin", *at) == 1
+    assert "tina (technician) may not change the operating point" in capsys.readouterr().err
+    assert _run(monkeypatch, f"{ADMIN[1]}\n", "operating-point", "set", "0.2", "--reason", "policy", "--user",
+                ADMIN[0], "--password-stdin", *at) == 0
+    with open_store(home=tmp_path / "home") as store:
+        setting = store.target_fpr_setting()
+        assert (setting.target_fpr, setting.actor) == (0.2, ADMIN[0])
