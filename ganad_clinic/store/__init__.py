@@ -30,12 +30,12 @@ from ganad_clinic.store.repository import (
     Judgement,
     OperatingPointSetting,
     RecordedSlide,
-    SlideSummary,
     Store,
     TilingRecord,
     open_store,
 )
 from ganad_clinic.store.specimens import SpecimenState, SpecimenSummary
+from ganad_clinic.store.summaries import SlideSummary
 
 __all__ = [
     "AppendOnlyError",

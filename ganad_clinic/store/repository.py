@@ -54,6 +54,7 @@ from ganad_clinic.store.specimens import (
     default_accession,
     sign_off_refusal,
 )
+from ganad_clinic.store.summaries import SlideSummary
 
 T = TypeVar("T")
 
@@ -72,22 +73,6 @@ class RecordedSlide:
     def is_duplicate(self) -> bool:
         """The content was already scored under another path; the earlier result stands."""
         return self.slide.duplicate_of_id is not None
-
-
-@dataclass(frozen=True)
-class SlideSummary:
-    """A slide with its current score and current review, as reports and the review queue show it.
-
-    For a duplicate, `score` is the latest score of the slide it duplicates.
-    """
-
-    slide: Slide
-    score: Score | None
-    review: Review | None
-    last_review_id: int = 0  # the slide's latest review row, a withdrawal too: it only grows, unlike `review`
-    cells: int = 0  # the current score's cells (tiles); 0 when not scored
-    flagged_cells: int = 0  # of those, the flagged ones
-    replaced_by_id: int | None = None  # a later slide from the same path (the file replaced), the first of them
 
 
 @dataclass(frozen=True)
@@ -691,9 +676,10 @@ class Store:
         until: datetime | None = None,
         source_folder: str | os.PathLike[str] | None = None,
         flagged_only: bool = False,
+        specimen_id: int | None = None,
     ) -> list[SlideSummary]:
-        """Slides first seen in [since, until), optionally from one folder or flagged only, each
-        with its current score and review, in one query, oldest first."""
+        """Slides first seen in [since, until), optionally from one folder, of one specimen or
+        flagged only, each with its current score and review, in one query, oldest first."""
         latest_scores = (
             select(Score.slide_id, func.max(Score.id).label("score_id")).group_by(Score.slide_id).subquery()
         )
@@ -712,6 +698,8 @@ class Store:
             statement = statement.where(Slide.source_folder == str(source_folder))
         if flagged_only:
             statement = statement.where(Score.flagged.is_(True))
+        if specimen_id is not None:
+            statement = statement.where(Slide.specimen_id == specimen_id)
         return self._read(lambda session: [SlideSummary(slide, score, review, *facts)
                                            for slide, score, review, *facts in session.execute(statement)])
 
@@ -979,15 +967,16 @@ _later = aliased(Slide)
 
 def _summary_facts() -> tuple:
     """A summary's columns after the slide, score and review, in SlideSummary's order: the latest
-    review row's id (0 for none), the current score's cells and flagged cells, and the first later
-    slide from the same path (None when the file was not replaced)."""
+    review row's id (0 for none), the current score's cells and flagged cells, the first later
+    slide from the same path (None when the file was not replaced), and its specimen's accession."""
     latest = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
     cells = select(func.count(Cell.id)).where(Cell.score_id == Score.id).correlate(Score).scalar_subquery()
     flagged = (select(func.count(Cell.id)).where(Cell.score_id == Score.id, Cell.flagged.is_(True))
                .correlate(Score).scalar_subquery())
     replaced_by = (select(func.min(_later.id)).where(_later.path == Slide.path, _later.id > Slide.id)
                    .correlate(Slide).scalar_subquery())
-    return func.coalesce(latest, 0), func.coalesce(cells, 0), func.coalesce(flagged, 0), replaced_by
+    accession = select(Specimen.accession).where(Specimen.id == Slide.specimen_id).correlate(Slide).scalar_subquery()
+    return func.coalesce(latest, 0), func.coalesce(cells, 0), func.coalesce(flagged, 0), replaced_by, accession
 
 
 def _current_summaries():

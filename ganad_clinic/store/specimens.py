@@ -10,12 +10,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING
 
 from ganad_clinic.store.models import ReviewDecision, Signature, SlideStatus, Specimen
-
-if TYPE_CHECKING:
-    from ganad_clinic.store.repository import SlideSummary
+from ganad_clinic.store.summaries import SlideSummary
 
 ACCESSION_LENGTH = 64  # specimens.accession is VARCHAR(64)
 ABNORMAL, NORMAL = "abnormal", "normal"
