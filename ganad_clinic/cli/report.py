@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="last day, included (YYYY-MM-DD), or moment, excluded (YYYY-MM-DDTHH:MM)")
     parser.add_argument("--folder", type=Path, metavar="DIR", help="only slides received in this inbox")
     parser.add_argument("--flagged-only", action="store_true", help="only flagged slides")
+    parser.add_argument("--accession", metavar="ACCESSION",
+                        help="one specimen's report: its images, and its latest signature in the sign-off block")
     parser.add_argument("--lab", default="", metavar="NAME", help="laboratory name printed at the top")
     parser.add_argument("--operator", metavar="NAME", help="who prints the report (default: your user name)")
     parser.add_argument("--csv", action="store_true",
@@ -48,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
     folder = None if args.folder is None else args.folder.expanduser().absolute()
     try:
         with open_store(args.db_url, args.home) as store:
+            specimen = None if args.accession is None else store.get_specimen(args.accession)
             summary = build_report(
                 store, args.out, since=args.since, until=args.until, folder=folder,
                 flagged_only=args.flagged_only, lab=args.lab, operator=_operator(args.operator), csv_path=csv_path,
+                specimen=specimen,
             )
     except GanadError as error:
         print(f"ganad report: {error}", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 from ganad_clinic.report.content import SummaryCounts, gather_content
 from ganad_clinic.report.csv_export import write_csv
 from ganad_clinic.report.pdf import write_pdf
-from ganad_clinic.store import Store
+from ganad_clinic.store import Signature, SpecimenSummary, Store
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,20 @@ def build_report(
     lab: str = "",
     operator: str = "",
     csv_path: str | os.PathLike[str] | None = None,
+    specimen: SpecimenSummary | None = None,
+    signature: Signature | None = None,
 ) -> ReportSummary:
     """Write the screening report of the slides received in [since, until] to `out_path`, and the
     same rows to `csv_path` when given, with their cells beside it (`<name>_cells.csv`). Each file
     is replaced atomically: an interrupted build leaves any earlier file as it was.
 
     A date covers its whole local day (`until` included); a naive datetime is local time.
-    `folder` selects one inbox (as recorded: an absolute path).
+    `folder` selects one inbox (as recorded: an absolute path); `specimen` one specimen, whose
+    signature (`signature`, by default its latest) fills the sign-off block.
     """
     content = gather_content(
         store, since=since, until=until, folder=None if folder is None else str(folder),
-        flagged_only=flagged_only, lab=lab, operator=operator,
+        flagged_only=flagged_only, lab=lab, operator=operator, specimen=specimen, signature=signature,
     )
     pages = write_pdf(content, out_path)
     slides_csv, cells_csv = (None, None) if csv_path is None else write_csv(content, csv_path)

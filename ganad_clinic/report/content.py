@@ -22,8 +22,10 @@ from ganad_clinic.store import (
     Cell,
     ModelVersion,
     ReviewDecision,
+    Signature,
     SlideStatus,
     SlideSummary,
+    SpecimenSummary,
     Store,
 )
 
@@ -93,6 +95,7 @@ class SlideRow:
     reviewer: str | None
     review_note: str
     reviewed_at: datetime | None  # local time
+    accession: str | None  # its specimen's
 
     @property
     def decision_label(self) -> str:
@@ -183,6 +186,8 @@ class ReportContent:
     models: tuple[ModelInfo, ...]  # models behind this period's scores, most used first
     counts: SummaryCounts
     drift_events: tuple[DriftEvent, ...]  # the drift alarm's changes in the period, oldest first
+    accession: str | None = None  # a specimen's report: its images only
+    signature: Signature | None = None  # ... and its signature, printed in the sign-off block
 
     @property
     def drift_alarms(self) -> tuple[DriftEvent, ...]:
@@ -239,26 +244,32 @@ def gather_content(
     lab: str = "",
     operator: str = "",
     printed_at: datetime | None = None,
+    specimen: SpecimenSummary | None = None,
+    signature: Signature | None = None,
 ) -> ReportContent:
     """Read the slides of the period (one query), each current score's cells (one query a slide)
     and the model registry, and count. A period left open ends when the report is printed, so
-    the report says up to when it holds every slide."""
+    the report says up to when it holds every slide. With `specimen`: that specimen's images only,
+    and `signature` (by default its latest) in the sign-off block."""
     printed = (printed_at or datetime.now()).astimezone()
     closed_until = printed if until is None else until
     start, end = period_bounds(since, closed_until)
-    summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only)
+    summaries = store.list_slides(since=start, until=end, source_folder=folder, flagged_only=flagged_only,
+                                  specimen_id=None if specimen is None else specimen.specimen.id)
     rows = tuple(_row(summary, _cells(store, summary)) for summary in summaries)
     return ReportContent(
         lab=lab,
         operator=operator,
         printed_at=printed,
-        period=describe_period(since, closed_until),
+        period=describe_period(since, closed_until) if specimen is None else f"specimen {specimen.specimen.accession}",
         folder=folder,
         flagged_only=flagged_only,
         rows=rows,
         models=_models(store, rows),
         counts=count(rows),
         drift_events=_drift_events(store, start, end),
+        accession=None if specimen is None else specimen.specimen.accession,
+        signature=signature if signature is not None or specimen is None else specimen.signature,
     )
 
 
@@ -326,6 +337,7 @@ def _row(summary: SlideSummary, cells: tuple[CellRow, ...]) -> SlideRow:
         reviewer=None if review is None else review.reviewer,
         review_note="" if review is None else review.note,
         reviewed_at=None if review is None else review.created_at.astimezone(),
+        accession=summary.accession,
     )
 
 

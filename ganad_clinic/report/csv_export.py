@@ -22,7 +22,7 @@ from ganad_clinic.report.content import CellRow, ReportContent, SlideRow
 COLUMNS = (
     "slide_id", "file", "path", "received", "status", "score", "threshold", "flagged", "l_d", "l_r", "l_l",
     "model_version", "model_sha256", "review_decision", "reviewer", "reviewed_at", "review_note",
-    "rejection_reason", "duplicate_of", "tiling", "warning", "p_value", "target_fpr",
+    "rejection_reason", "duplicate_of", "tiling", "warning", "p_value", "target_fpr", "accession",
 )
 CELL_COLUMNS = (
     "slide_id", "file", "score_id", "cell", "x", "y", "width", "height", "found_by", "score", "l_d", "l_r", "l_l",
@@ -85,6 +85,7 @@ def csv_row(row: SlideRow) -> list[str]:
         _text(row.warning or ""),
         _number(row.p_value),
         _number(row.target_fpr),
+        _text(row.accession or ""),
     ]
 
 

@@ -541,10 +541,19 @@ def _sign_off(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> li
     operator = fonts.markup(content.operator, FRAME_WIDTH * 0.8, styles.small.fontSize)
     printed_by = f"Printed by {operator}. " if content.operator else ""
     line = "_" * 28
+    signed: list[Any] = [line, line, "_" * 16]
+    signature = content.signature
+    if signature is not None:
+        amends = " (an amendment of an earlier signature)" if signature.amends_id is not None else ""
+        status += (f" Specimen {fonts.markup(content.accession or '')} signed off: "
+                   f"<b>{fonts.markup(signature.finding)}</b>{amends}.")
+        signed = [Paragraph(f"{fonts.markup(signature.printed_name)} ({signature.role})", styles.cell),
+                  Paragraph(f"Signed electronically: {fonts.markup(signature.meaning)}", styles.cell),
+                  Paragraph(f"{signature.signed_at.astimezone():%Y-%m-%d %H:%M}", styles.cell)]
     rows = [
         [Paragraph("Reviewed and released by", styles.cell_bold), Paragraph("Signature", styles.cell_bold),
          Paragraph("Date", styles.cell_bold)],
-        [line, line, "_" * 16],
+        signed,
     ]
     table = Table(rows, colWidths=(FRAME_WIDTH * 0.42, FRAME_WIDTH * 0.38, FRAME_WIDTH * 0.2), hAlign="LEFT")
     table.setStyle(TableStyle([

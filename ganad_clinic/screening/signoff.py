@@ -2,7 +2,8 @@
 
 The check and the signature are one locked transaction (Store.sign_specimen): sign-off is refused
 while an image is unscored, a flag unreviewed or awaiting a second read. Before it commits, the
-HL7 ORU^R01 message and the FHIR DiagnosticReport are written into the outbox under temporary
+specimen's PDF report (its signature in the sign-off block), the HL7 ORU^R01 message and the FHIR
+DiagnosticReport (the PDF as its presentedForm) are written into the outbox under temporary
 names (flushed to disk); only once the signature is committed are they renamed into place. A
 missing, read-only or full outbox fails the sign-off with nothing signed and nothing left behind.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganad_clinic.errors import GanadError
+from ganad_clinic.report.build import build_report
 from ganad_clinic.report.lis import diagnostic_report, oru_r01
 from ganad_clinic.screening.users import Permission, require, sign_in
 from ganad_clinic.store import Signature, SpecimenSummary, Store
@@ -32,6 +34,7 @@ class SignedResult:
     signature: Signature
     hl7_path: Path
     fhir_path: Path
+    pdf_path: Path  # the specimen's report with its signature, also the DiagnosticReport's presentedForm
 
 
 def sign_off(store: Store, accession: str, user_name: str, password: str, *, outbox: Path,
@@ -48,14 +51,18 @@ def sign_off(store: Store, accession: str, user_name: str, password: str, *, out
 
     def prepare(checked: SpecimenSummary, signature: Signature) -> None:
         stem = _stem(checked, signature)
-        for suffix, text in ((".hl7", oru_r01(checked, signature, lab=lab)),
-                             (".fhir.json", diagnostic_report(checked, signature))):
-            written[suffix] = target = outbox / f"{stem}{suffix}"
-            try:
+        try:
+            written[".pdf"] = pdf = outbox / f"{stem}.pdf"
+            build_report(store, pdf.with_name(pdf.name + PARTIAL), lab=lab, operator=user.name, specimen=checked,
+                         signature=signature)
+            report = pdf.with_name(pdf.name + PARTIAL).read_bytes()
+            for suffix, text in ((".hl7", oru_r01(checked, signature, lab=lab)),
+                                 (".fhir.json", diagnostic_report(checked, signature, pdf=report))):
+                written[suffix] = target = outbox / f"{stem}{suffix}"
                 _write_flushed(target.with_name(target.name + PARTIAL), text)
-            except OSError as error:
-                raise OutboxError(f"cannot write the result into the LIS outbox {outbox}: {error.strerror or error}; "
-                                  "nothing was signed") from error
+        except OSError as error:
+            raise OutboxError(f"cannot write the result into the LIS outbox {outbox}: {error.strerror or error}; "
+                              "nothing was signed") from error
 
     try:
         signature = store.sign_specimen(specimen.specimen.id, user, meaning=meaning, message_id=uuid.uuid4().hex,
@@ -66,7 +73,7 @@ def sign_off(store: Store, accession: str, user_name: str, password: str, *, out
         raise
     for target in written.values():
         os.replace(target.with_name(target.name + PARTIAL), target)
-    return SignedResult(signature, written[".hl7"], written[".fhir.json"])
+    return SignedResult(signature, written[".hl7"], written[".fhir.json"], written[".pdf"])
 
 
 def _stem(specimen: SpecimenSummary, signature: Signature) -> str:

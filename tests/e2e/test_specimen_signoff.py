@@ -6,6 +6,7 @@ an amendment after sign-off is signed again and sent as a corrected result."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from hl7apy.parser import parse_message
+from pypdf import PdfReader
 
 from ganad_clinic.cli import main
 from ganad_clinic.store import open_store
@@ -86,6 +88,14 @@ def test_a_specimen_is_reviewed_signed_sent_and_amended(tmp_path: Path, tiny_bun
     assert report.status == "final" and len(report.result) == len(report.contained) == 3
     assert report.specimen[0].identifier.value == ACCESSION
     assert report.resultsInterpreter[0].display == "Sam ^Lee|&~\\"
+    [pdf] = sorted(outbox.glob("*.pdf"))
+    assert report.presentedForm[0].contentType == "application/pdf"
+    sent = json.loads(fhir_file.read_text(encoding="utf-8"))["presentedForm"][0]["data"]
+    assert base64.b64decode(sent) == pdf.read_bytes()
+    page = "".join(p.extract_text() for p in PdfReader(pdf).pages)
+    assert f"specimen {ACCESSION}" in page and "Signed electronically" in page and "Sam ^Lee" in page
+    assert _run(monkeypatch, "", "report", "--accession", ACCESSION, "--out", str(tmp_path / "again.pdf"), *at) == 0
+    assert "Signed electronically" in "".join(p.extract_text() for p in PdfReader(tmp_path / "again.pdf").pages)
 
     with open_store(home=home) as store:
         actions = [event.action for event in store.list_audit_events()]

@@ -84,4 +84,4 @@ def test_a_scores_warning_has_its_column(store, model, tmp_path: Path) -> None:
 
     warnings = {line["file"]: line["warning"] for line in read_csv(tmp_path / "r.csv")}
     assert warnings == {"gray.png": "grayscale image: this model was trained on colour images", "colour.png": ""}
-    assert COLUMNS[-3:] == ("warning", "p_value", "target_fpr")  # new columns at the end
+    assert COLUMNS[-4:] == ("warning", "p_value", "target_fpr", "accession")  # new columns at the end
