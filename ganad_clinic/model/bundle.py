@@ -17,6 +17,7 @@ file and knows the recipe can reseal it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ from ganad_clinic.model.bundle_checks import (
 from ganad_clinic.model.conformal import RULE, Calibration, OperatingPoint, percent
 from ganad_clinic.model.device import resolve_device
 from ganad_clinic.model.methods import DESCRIPTIONS, build_model, method_of
+from ganad_clinic.model.networks import ArchSpec
 from ganad_clinic.model.protocol import DetectionNetworks
 from ganad_clinic.model.scoring import ScoreBatch, ScoreConfig, Threshold, score_batch
 
@@ -301,13 +303,21 @@ def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> Bundle:
 
 
 def _check_shapes(settings: CheckedSettings, state: dict[str, torch.Tensor]) -> None:
-    """Compare the networks the metadata describes with the weights before allocating them: built
-    on the meta device they cost no memory, so a description of a huge network is refused plainly
-    instead of exhausting the computer's memory."""
+    """Compare the networks the metadata describes with the weights before allocating them, so a
+    description of a huge network is refused plainly instead of exhausting the computer's memory."""
+    described = _described_shapes(settings.method, settings.spec, settings.image_size, settings.channels,
+                                  settings.latent, json.dumps(settings.options, sort_keys=True))
+    for key, shape in described.items():
+        if key in state and tuple(state[key].shape) != shape:
+            raise ValueError(f"the metadata describes {key} as {shape}, the weights hold {tuple(state[key].shape)}")
+
+
+@functools.lru_cache(maxsize=16)
+def _described_shapes(method: str, spec: ArchSpec, image_size: int, channels: int, latent: int,
+                      options: str) -> dict[str, tuple[int, ...]]:
+    """The weights' shapes of a described network, built on the meta device (no memory). Kept per
+    description: the meta build runs spectral norm's power iterations through torch's Python
+    reference kernels, about 0.8 s, for every load of a model otherwise."""
     with torch.device("meta"):
-        described = build_model(settings.method, settings.spec, settings.image_size, settings.channels,
-                                settings.latent, settings.options).state_dict()
-    for key, tensor in described.items():
-        if key in state and tuple(state[key].shape) != tuple(tensor.shape):
-            raise ValueError(f"the metadata describes {key} as {tuple(tensor.shape)}, the weights hold "
-                             f"{tuple(state[key].shape)}")
+        model = build_model(method, spec, image_size, channels, latent, json.loads(options))
+    return {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}

@@ -4,6 +4,8 @@ it is tiny too), synthetic cell and field files, slides with scores written stra
 
 from __future__ import annotations
 
+import functools
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +71,16 @@ def write_field(folder: Path, index: int, name: str | None = None) -> Path:
     """A synthetic field (972 x 1296, two to six white cells) as a PNG."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name or f"field-{index:03d}.png")
-    Image.fromarray(generate_field(field_rng(0, index))[0]).save(path)
+    path.write_bytes(_field_png(index))
     return path
+
+
+@functools.cache
+def _field_png(index: int) -> bytes:
+    """A field's PNG bytes, drawn and encoded once per test session (about a second each)."""
+    buffer = BytesIO()
+    Image.fromarray(generate_field(field_rng(0, index))[0]).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def add_scored_slide(store: Store, model_id: int, path: Path, score: float, threshold: float = 1.0, *,
