@@ -506,11 +506,18 @@ class Store:
     def add_review(
         self, slide_id: int, reviewer: str, decision: ReviewDecision | str, note: str = ""
     ) -> Review:
-        """Append a reviewer's decision and its audit event, in one transaction."""
+        """Append a reviewer's decision and its audit event, in one transaction. A second read is
+        another person's: who asked for it may not answer it (StoreError)."""
         decision = ReviewDecision(decision)
 
         def work(session: Session) -> Review:
-            _get(session, Slide, slide_id)
+            slide = _get(session, Slide, slide_id)
+            current_id = session.scalar(_current_review_id(slide_id))
+            current = None if current_id is None else session.get(Review, current_id)
+            if (current is not None and current.decision is ReviewDecision.SECOND_READ
+                    and current.reviewer == reviewer and decision is not ReviewDecision.SECOND_READ):
+                raise StoreError(f"{slide.file_name}: {reviewer} asked for a second read of it; "
+                                 "another reviewer gives it")
             review = Review(slide_id=slide_id, reviewer=reviewer, decision=decision, note=note)
             chain.append(session, review)
             _add_audit(
@@ -902,6 +909,11 @@ class Store:
             statement = statement.where(AuditEvent.action == action)
         return self._read(lambda session: list(session.scalars(statement)))
 
+    def latest_audit_event(self, actions: Sequence[str]) -> AuditEvent | None:
+        """The newest audit event of any of these actions (one indexed read, for a poll)."""
+        statement = select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id.desc()).limit(1)
+        return self._read(lambda session: session.scalars(statement).first())
+
     # the operating point
 
     def set_target_fpr(self, target_fpr: float, *, actor: str, reason: str) -> OperatingPointSetting:
@@ -968,7 +980,8 @@ _later = aliased(Slide)
 def _summary_facts() -> tuple:
     """A summary's columns after the slide, score and review, in SlideSummary's order: the latest
     review row's id (0 for none), the current score's cells and flagged cells, the first later
-    slide from the same path (None when the file was not replaced), and its specimen's accession."""
+    slide from the same path (None when the file was not replaced), its specimen's accession, and the
+    last review its specimen's latest signature covers (None: never signed)."""
     latest = select(func.max(Review.id)).where(Review.slide_id == Slide.id).correlate(Slide).scalar_subquery()
     cells = select(func.count(Cell.id)).where(Cell.score_id == Score.id).correlate(Score).scalar_subquery()
     flagged = (select(func.count(Cell.id)).where(Cell.score_id == Score.id, Cell.flagged.is_(True))
@@ -976,7 +989,10 @@ def _summary_facts() -> tuple:
     replaced_by = (select(func.min(_later.id)).where(_later.path == Slide.path, _later.id > Slide.id)
                    .correlate(Slide).scalar_subquery())
     accession = select(Specimen.accession).where(Specimen.id == Slide.specimen_id).correlate(Slide).scalar_subquery()
-    return func.coalesce(latest, 0), func.coalesce(cells, 0), func.coalesce(flagged, 0), replaced_by, accession
+    signed_up_to = (select(func.max(Signature.reviews_up_to)).where(Signature.specimen_id == Slide.specimen_id)
+                    .correlate(Slide).scalar_subquery())
+    return (func.coalesce(latest, 0), func.coalesce(cells, 0), func.coalesce(flagged, 0), replaced_by, accession,
+            signed_up_to)
 
 
 def _current_summaries():

@@ -23,3 +23,10 @@ class SlideSummary:
     flagged_cells: int = 0  # of those, the flagged ones
     replaced_by_id: int | None = None  # a later slide from the same path (the file replaced), the first of them
     accession: str | None = None  # its specimen's
+    signed_reviews_up_to: int | None = None  # its specimen's latest signature covers the reviews up to this id
+
+    @property
+    def is_amendment(self) -> bool:
+        """Its current review came after its specimen was signed off: an amendment, to sign again."""
+        return (self.review is not None and self.signed_reviews_up_to is not None
+                and self.review.id > self.signed_reviews_up_to)

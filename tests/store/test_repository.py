@@ -111,10 +111,20 @@ def test_reviews_append_and_are_audited(store: Store) -> None:
     ]
 
 
+def test_who_asked_for_a_second_read_may_not_give_it(store: Store) -> None:
+    slide = record(store, "/in/a.png", "aaa").slide
+    store.add_review(slide.id, "ana", ReviewDecision.SECOND_READ, "unsure")
+    with pytest.raises(StoreError, match="a.png: ana asked for a second read of it; another reviewer gives it"):
+        store.add_review(slide.id, "ana", ReviewDecision.NORMAL)
+    assert store.current_review(slide.id).decision is ReviewDecision.SECOND_READ
+    assert len(store.list_audit_events("review.added")) == 1
+    assert store.add_review(slide.id, "ben", ReviewDecision.NORMAL).decision is ReviewDecision.NORMAL
+
+
 def test_a_withdrawn_review_gives_way_to_the_one_before_and_is_kept_with_its_audit(store: Store) -> None:
     slide = record(store, "/in/a.png", "aaa").slide
     first = store.add_review(slide.id, "ana", ReviewDecision.SECOND_READ, "unsure")
-    second = store.add_review(slide.id, "ana", ReviewDecision.NORMAL)
+    second = store.add_review(slide.id, "ben", ReviewDecision.NORMAL)
     withdrawal = store.withdraw_review(second.id, "ana", "pressed twice")
     assert (withdrawal.withdraws_id, withdrawal.decision, withdrawal.note) == (second.id, ReviewDecision.NORMAL,
                                                                               "pressed twice")

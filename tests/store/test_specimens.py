@@ -53,10 +53,13 @@ def test_a_specimen_is_signed_only_once_its_flags_are_reviewed_and_again_after_a
     assert (first.printed_name, first.role, first.amends_id) == ("Sam Example", "supervisor", None)
     with pytest.raises(SignOffRefused, match="signed already"):
         _sign(store, specimen.specimen.id, supervisor, "m2")
+    assert not any(summary.is_amendment for summary in store.list_slides())
 
     store.add_review(flagged.id, "sam", ReviewDecision.NORMAL, "stain artefact")  # an amendment
     amended = store.get_specimen("ACC-1")
     assert amended.state is SpecimenState.AMENDED and amended.finding == "normal"
+    assert {summary.slide.file_name: summary.is_amendment for summary in store.list_slides()} == {
+        "a.png": True, "b.png": False}
     second = _sign(store, specimen.specimen.id, supervisor, "m2")
     assert second.amends_id == first.id and second.finding == "normal"
     assert verify_database(store.url).ok  # the signatures are chained
