@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_demo(args.workdir, home=args.home, quick=args.quick, threads=threads)
         with open_store(home=result.home) as store:
             report = build_report(store, args.workdir / "report.pdf", since=result.started,
-                                  lab="GANAD Clinic demo", operator=result.actor,
+                                  lab="GANAD Clinic demo", operator=f"ganad demo, run by {result.actor}",
                                   csv_path=args.workdir / "report.csv")
     except KeyboardInterrupt:
         print("ganad demo: cancelled", file=sys.stderr)

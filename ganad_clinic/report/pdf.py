@@ -32,6 +32,7 @@ from reportlab.platypus import (
 from ganad_clinic import __version__
 from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR, CellBox, cell_colour
+from ganad_clinic.model.conformal import percent
 from ganad_clinic.model.numbers import score_text
 from ganad_clinic.report.charts import heat_legend, score_histogram
 from ganad_clinic.report.content import CellRow, ModelInfo, ReportContent, SlideRow
@@ -176,6 +177,7 @@ def _story(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[
         story += _rejected_section(content, fonts, styles)
         story += _flagged_section(content, fonts, styles)
     story += _sign_off(content, fonts, styles)
+    story += _model_details_section(content, fonts, styles)
     return story
 
 
@@ -184,7 +186,7 @@ def _header_items(content: ReportContent, fonts: ReportFonts) -> list[tuple[str,
     items = [
         ("Period", fonts.markup(_short(content.period))),
         ("Printed", f"{content.printed_at:%Y-%m-%d %H:%M %Z}".strip()),
-        ("Operator", fonts.markup(_short(content.operator) or "not named", width, CELL_SIZE)),
+        ("Printed by", fonts.markup(_short(content.operator) or "not named", width, CELL_SIZE)),
     ]
     if content.folder:
         items.append(("Folder", fonts.markup(_short(content.folder), width, CELL_SIZE)))
@@ -206,6 +208,8 @@ def _key_values(items: Iterable[tuple[str, str]], styles: _Styles, key_width: fl
 
 
 def _model_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    """What flags a slide, in a technician's words; the model's identity and formula are at the end
+    (`_model_details_section`)."""
     flow: list[Flowable] = [Paragraph("Model", styles.heading)]
     if not content.models:
         return flow + [Paragraph("No model is registered, and no slide in this period was scored.", styles.body)]
@@ -217,16 +221,41 @@ def _model_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) 
     elif content.counts.scored == 0:
         flow.append(Paragraph("No slide in this period was scored; the active model is:", styles.body))
     for model in content.models:
-        flow.append(_key_values(_model_items(model, fonts, several=len(content.models) > 1), styles))
+        flow.append(_key_values(_model_items(model, content, fonts, several=len(content.models) > 1), styles))
         flow.append(Spacer(1, 6))
     return flow
 
 
-def _model_items(model: ModelInfo, fonts: ReportFonts, several: bool) -> list[tuple[str, str]]:
+def _model_items(model: ModelInfo, content: ReportContent, fonts: ReportFonts, several: bool) -> list[tuple[str, str]]:
+    version = fonts.markup(_short(model.version))
+    items = [("Version", version + (f" ({model.slides_scored} slides scored)" if several else ""))]
+    threshold = "unknown" if model.threshold is None else score_text(model.threshold)
+    items.append(("Flags a slide when", f"its score is above {threshold} (each cell of a field is judged against "
+                                        "a higher threshold: the more cells, the higher)"))
+    targets = sorted({row.target_fpr for row in content.rows
+                      if row.target_fpr is not None and row.model_version == model.version})
+    if targets:
+        items.append(("Operating point", " or ".join(percent(target) for target in targets)
+                      + " of normal slides flagged at most (the rate stated when they were scored)"))
+    if model.problem:
+        items.append(("Note", fonts.markup(_short(model.problem))))
+    return items
+
+
+def _model_details_section(content: ReportContent, fonts: ReportFonts, styles: _Styles) -> list[Flowable]:
+    """The models for checking: the weights' digest, the threshold's rule and the score's formula."""
+    if not content.models:
+        return []
+    flow: list[Flowable] = [CondPageBreak(3 * cm), Paragraph("Model details, for checking", styles.heading)]
+    for model in content.models:
+        flow.append(_key_values(_model_detail_items(model, fonts), styles))
+        flow.append(Spacer(1, 6))
+    return flow
+
+
+def _model_detail_items(model: ModelInfo, fonts: ReportFonts) -> list[tuple[str, str]]:
     items = [("Version", fonts.markup(_short(model.version))),
              ("sha256", f"{model.short_sha256}… (weights file)")]
-    if several:
-        items.append(("Slides scored", str(model.slides_scored)))
     threshold = "unknown" if model.threshold is None else f"{model.threshold:.6g}"
     if model.threshold_rule:
         threshold += f" — {fonts.markup(_short(model.threshold_rule))}"
@@ -243,8 +272,6 @@ def _model_items(model: ModelInfo, fonts: ReportFonts, several: bool) -> list[tu
         weights += f" ({fonts.markup(_short(model.score_mode))} terms)"
     formula = f"{lam}·L<sub>D</sub> + (1−{lam})·L<sub>R</sub> + {beta}·L<sub>L</sub>"
     items.append(("Score A(x)", f"{formula}; {weights}"))
-    if model.problem:
-        items.append(("Note", fonts.markup(_short(model.problem))))
     return items
 
 
@@ -306,7 +333,8 @@ def _histogram_section(content: ReportContent, fonts: ReportFonts, styles: _Styl
 
 
 SLIDE_COLUMNS = ("File", "Received", "Score", "Flag", "Review", "Reviewer", "Note")
-SLIDE_WIDTHS = (4.4 * cm, 2.5 * cm, 1.3 * cm, 1.1 * cm, 2.9 * cm, 2.3 * cm, 2.9 * cm)
+SLIDE_WIDTHS = (4.1 * cm, 2.8 * cm, 1.3 * cm, 1.1 * cm, 2.9 * cm, 2.3 * cm, 2.9 * cm)
+"""Received is wide enough for "2026-12-02 23:31" at the table's size (at 2.5 cm it ran into the score)."""
 
 
 def table_order(row: SlideRow) -> int:
@@ -345,7 +373,9 @@ def _slides_section(content: ReportContent, fonts: ReportFonts, styles: _Styles)
     style += [("BACKGROUND", (0, line), (-1, line), FLAG_FILL) for line in flagged_lines]
     style += [("FONT", (3, line), (3, line), fonts.bold, 7.5, 9) for line in flagged_lines]
     table.setStyle(TableStyle(style))
-    return [CondPageBreak(4 * cm), Paragraph(f"All slides ({len(content.rows)})", styles.heading), table]
+    return [CondPageBreak(4 * cm), Paragraph(f"All slides ({len(content.rows)})", styles.heading),
+            Paragraph("Flagged slides awaiting review first, then the other flagged slides, then the rest; each group "
+                      "in the order the slides arrived.", styles.small), table]
 
 
 def _score_text(row: SlideRow) -> str:

@@ -53,8 +53,8 @@ def sign_off(store: Store, accession: str, user_name: str, password: str, *, out
         stem = _stem(checked, signature)
         try:
             written[".pdf"] = pdf = outbox / f"{stem}.pdf"
-            build_report(store, pdf.with_name(pdf.name + PARTIAL), lab=lab, operator=user.name, specimen=checked,
-                         signature=signature)
+            build_report(store, pdf.with_name(pdf.name + PARTIAL), lab=lab, operator=f"{user.full_name} ({user.name})",
+                         specimen=checked, signature=signature)
             report = pdf.with_name(pdf.name + PARTIAL).read_bytes()
             for suffix, text in ((".hl7", oru_r01(checked, signature, lab=lab)),
                                  (".fhir.json", diagnostic_report(checked, signature, pdf=report))):

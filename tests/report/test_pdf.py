@@ -42,6 +42,10 @@ def test_the_report_states_the_figures_of_the_database(world: World, tmp_path: P
         assert re.search(rf"^\s*{re.escape(label)}\n{number}$", pages[0], re.MULTILINE), label
     assert re.search(r"^Flags awaiting review\n2 \(of which 1 marked for a second read\)$", pages[0], re.MULTILINE)
     assert f"All slides ({counts.slides})" in text and f"Flagged slides ({counts.flagged})" in text
+    # page 1 in a technician's words; the digest, the threshold rule and the formula at the end, for checking
+    assert "Printed by" in pages[0] and "Flags a slide when" in pages[0]
+    assert world.model.sha256[:12] not in pages[0] and "Score A(x)" not in pages[0]
+    assert "Model details, for checking" in pages[-1] and world.model.sha256[:12] in pages[-1]
     for number, page in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in page
 
