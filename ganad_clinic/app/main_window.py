@@ -16,13 +16,16 @@ audited) and goes back to its slide. The review keys act from anywhere in the wi
 field, where the letters type and Alt+A / Alt+N / Alt+S review.
 
 The status bar says the operating point in force (the lab's stated rate, or the model's training
-target) and, while the screening service reports one, its drift alarm.
+target) and the drift alarm while it is raised: as this window's screening service reports it, or
+as the audit trail last recorded it for the active model (another station's service, or one that
+ran before this window opened).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -78,7 +81,7 @@ REVIEW_DWELL_S = 0.35
 """A review key counts only once the slide's picture has been in view this long: two presses 0.12 s
 apart were seen to review the next slide unseen; looking at a slide takes longer than this."""
 POLL_INTERVAL_MS = 5_000
-SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale"}
+SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale", "accession_pattern"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DRIFT_STYLE = "background: #c82828; color: white; font-weight: 600; padding: 1px 8px;"
 
@@ -87,7 +90,7 @@ class MainWindow(QMainWindow):
     def __init__(self, store: Store, home: Path, settings: AppSettings, *, user: User,
                  torch_threads: int | None = None) -> None:
         super().__init__()
-        self.setWindowTitle(f"GANAD Clinic — {user.full_name} ({user.role.value})")
+        self.setWindowTitle(f"{user.full_name} ({user.role.value})")  # Qt adds the app's name (main.py)
         self.resize(1280, 820)
         self.store, self.home, self.settings, self.user = store, home, settings, user
         settings.signed_in = user
@@ -99,7 +102,8 @@ class MainWindow(QMainWindow):
         self.active_model: ModelVersion | None = None
         self.active_facts: ModelFacts | None = None
         self.operating_point: OperatingPointSetting | None = None  # the lab's stated rate, as last read
-        self.drift: DriftState | None = None  # the service's latest drift state
+        self.drift: DriftState | None = None  # the drift alarm's latest state: the service's, or the stored one
+        self.drift_recorded: datetime | None = None  # when the stored state shown was recorded
         self.notice: QMessageBox | None = None  # the last change of the operating point, said
         self.undoable: list[tuple[Review, SlideSummary]] = []  # reviews made here, each with the summary before it
         self.loaded = False  # the first read of the queue is in
@@ -160,7 +164,7 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcuts([QKeySequence(shortcut), *([QKeySequence(also)] if also else [])])
         action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut is not None else tip or text)
-        action.triggered.connect(slot)
+        action.triggered.connect(lambda _checked=False: slot())  # triggered(bool) never reaches the slot
         self.addAction(action)
         return action
 
@@ -169,10 +173,15 @@ class MainWindow(QMainWindow):
                                         "Score image files now (they are copied to the app's inbox)")
         self.report_action = self._action("Export report…", "Ctrl+P", self.open_report)
         self.settings_action = self._action("Settings…", "Ctrl+,", self.open_settings,
-                                            "Reviewer, data folder and watched folders")
+                                            "Data folder, watched folders, heat map and the LIS outbox")
         self.model_settings_action = self._action("Training and model settings…", None,
                                                   lambda: self.open_settings(Section.MODEL),
                                                   "λ and β of the next retrain, and the field pixel scale")
+        if not may(self.user, Permission.MODEL_SETTINGS):
+            self.model_settings_action.setEnabled(False)
+            self.model_settings_action.setToolTip("Training and model settings: for a supervisor")
+        self.find_action = self._action("Find slide…", QKeySequence.StandardKey.Find, self.queue_search,
+                                        "Search the slides by file name")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close)
         self.refresh_action = self._action("Refresh", "F5", self.refresh)
         self.confirm_action = self._action("Confirm anomaly", "A",
@@ -194,7 +203,8 @@ class MainWindow(QMainWindow):
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        for action in (self.open_action, self.report_action, self.settings_action, self.refresh_action):
+        for action in (self.open_action, self.find_action, self.report_action, self.settings_action,
+                       self.refresh_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -244,11 +254,10 @@ class MainWindow(QMainWindow):
         self.drift_label.setWordWrap(True)
         self.drift_label.hide()
         self.watcher_label = QLabel()
-        self.queue_label = QLabel()
         self.operating_label = QLabel()
         self.model_label = QLabel()
         self.statusBar().addPermanentWidget(self.drift_label, 1)  # permanent: a passing message never hides it
-        for label in (self.watcher_label, self.queue_label, self.operating_label, self.model_label):
+        for label in (self.watcher_label, self.operating_label, self.model_label):  # short: messages need the room
             label.setContentsMargins(10, 0, 10, 0)
             self.statusBar().addPermanentWidget(label)
 
@@ -266,6 +275,10 @@ class MainWindow(QMainWindow):
     def _refreshed(self, update: QueueUpdate) -> None:
         self.active_model, self.active_facts = update.active_model, update.active_facts
         self.operating_point = update.operating_point
+        stored = update.drift
+        if stored is not None and (self.drift_recorded is None or stored.time > self.drift_recorded):
+            self.drift_recorded = stored.time  # raised by another station, or before this window opened
+            self._drift_changed(stored.state)
         self.table_model.merge(update.summaries)
         self._follow_current()
         self._update_status()
@@ -315,9 +328,9 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         model = self.table_model
         counts = model.counts
-        self.queue_label.setText(f"{counts[QueueFilter.FLAGGED_OPEN]} flagged to review · "
-                                 f"{counts[QueueFilter.AWAITING]} awaiting review · "
-                                 f"{counts[QueueFilter.PROBLEMS]} not scored · {model.rowCount()} slides")
+        self.queue.counts_label.setText(f"{counts[QueueFilter.FLAGGED_OPEN]} flagged to review · "
+                                        f"{counts[QueueFilter.AWAITING]} awaiting review · "
+                                        f"{counts[QueueFilter.PROBLEMS]} not scored · {model.rowCount()} slides")
         self.queue.show_counts()
         self.watcher_label.setText(self.controller.describe())
         active = self.active_model
@@ -366,6 +379,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{self.user.name} may not review slides.", 5_000)
             return
         reviewer = self.user.name
+        asked = summary.review
+        if (asked is not None and asked.decision is ReviewDecision.SECOND_READ and asked.reviewer == reviewer
+                and decision is not ReviewDecision.SECOND_READ):
+            self.statusBar().showMessage(f"Not reviewed: you asked for a second read of {summary.slide.file_name}; "
+                                         "another reviewer gives it.", 8_000)
+            return
         following = (self.queue.awaiting_neighbour(1, exclude=summary.slide.id)
                      or self.queue.awaiting_neighbour(-1, exclude=summary.slide.id))
         try:
@@ -375,6 +394,8 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Review", f"The review was not saved: {error}")
             return
         self.undoable.append((saved, summary))
+        if self.review_panel.note.hasFocus():  # reviewed with Alt+A / N / S from the note: back to the slides
+            self.queue.focus_table()
         self.statusBar().showMessage(f"Reviewed {summary.slide.file_name}: {DECISION_TEXT[decision]} ({reviewer}). "
                                      "Ctrl+Z undoes it.", 8_000)
         reviewed = replace(summary, review=saved, last_review_id=saved.id)
@@ -418,6 +439,10 @@ class MainWindow(QMainWindow):
         if self.viewer.summary is not None and self.viewer.summary.slide.id == summary.slide.id:
             self.viewer.show_summary(summary, keep_pictures=True)
             self.review_panel.show_summary(summary)
+
+    def queue_search(self) -> None:
+        self.queue.search.setFocus()
+        self.queue.search.selectAll()
 
     def go_to_awaiting(self, step: int) -> None:
         summary = self.queue.awaiting_neighbour(step)
@@ -466,7 +491,8 @@ class MainWindow(QMainWindow):
 
     def _configure_service(self) -> None:
         self.controller.configure(self.settings.watched_folders, poll=self.settings.poll,
-                                  rescan_seconds=self.settings.rescan_seconds, field_scale=self.settings.field_scale)
+                                  rescan_seconds=self.settings.rescan_seconds, field_scale=self.settings.field_scale,
+                                  accession_pattern=self.settings.accession_pattern)
 
     def _folders_changed(self, folders: list[Path]) -> None:
         old = [str(folder) for folder in self.settings.watched_folders]

@@ -96,6 +96,11 @@ def calibration_words(calibration: dict, target_fpr: float) -> str:
     cells = 1
     while cells < MAX_CELLS_SAID and point.kept_rate(cells + 1) <= target_fpr + 1e-9:
         cells += 1
+    n = point.calibration.n
+    if cells == 1:  # crops only: say what they keep, and that a field of two cells already exceeds it
+        return (f"{n} calibration normals keep at most {percent(target_fpr)} of normal single cells flagged "
+                f"(in fact at most {percent(point.kept_rate(1))}); fields of 2 or more cells need more "
+                f"calibration normals ({point.minimum_calibration(2)} for 2 cells)")
     upto = f"{MAX_CELLS_SAID} or more" if cells == MAX_CELLS_SAID else f"up to {cells}"
-    return (f"{point.calibration.n} calibration normals keep at most {percent(target_fpr)} of normal slides "
-            f"flagged for slides of {upto} cells")
+    return (f"{n} calibration normals keep at most {percent(target_fpr)} of normal slides flagged for slides of "
+            f"{upto} cells")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QTableView,
     QVBoxLayout,
@@ -48,7 +49,8 @@ class QueuePanel(QGroupBox):
         self.filter.currentIndexChanged.connect(self._filter_changed)
         self.filter.activated.connect(self.focus_table)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search by file name (Enter or Esc: back to the slides)")
+        self.search.setPlaceholderText("Search file names (Ctrl+F)")
+        self.search.setToolTip("Search by file name (Ctrl+F); Enter or Esc: back to the slides")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search_changed)
         self.search.returnPressed.connect(self.focus_table)
@@ -65,6 +67,7 @@ class QueuePanel(QGroupBox):
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the next control, as everywhere else
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -76,9 +79,12 @@ class QueuePanel(QGroupBox):
         top = QHBoxLayout()
         top.addWidget(self.filter)
         top.addWidget(self.search, 1)
+        self.counts_label = QLabel("")  # every worklist's count at a glance (the drop-down shows one)
+        self.counts_label.setStyleSheet("color: palette(mid);")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.counts_label)
 
     def focus_table(self) -> None:
         """The keyboard back to the slides (after a filter is chosen, or from the search box)."""

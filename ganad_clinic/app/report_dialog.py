@@ -124,7 +124,7 @@ class ReportDialog(QDialog):
             QMessageBox.warning(self, "Report", "The period ends before it starts.")
             return
         store, folder, flagged_only = self.store, self.folder.currentData(), self.flagged_only.isChecked()
-        lab, operator = self.lab.text().strip(), self.settings.actor()
+        lab, operator = self.lab.text().strip(), self.settings.printed_name()
         csv_path = out.with_suffix(".csv") if self.with_csv.isChecked() else None
         self.settings.lab = lab
 

@@ -81,8 +81,11 @@ class ReviewPanel(QGroupBox):
         else:
             review = summary.review
             note = f" — “{review.note}”" if review.note else ""
+            amendment = (f" It amends specimen {html.escape(summary.accession or '')}, signed off before: the "
+                         "specimen is to be signed again." if summary.is_amendment else "")
             self.current.setText(f"Current review: <b>{DECISION_TEXT[review.decision]}</b> by {review.reviewer}, "
-                                 f"{local_time(review.created_at)}{note}. A new review is added, never replacing it.")
+                                 f"{local_time(review.created_at)}{note}. A new review is added, never replacing it."
+                                 f"{amendment}")
 
     def _switch_note(self, slide_id: int | None) -> None:
         """Keep the unsaved note with the slide it was typed for; show the new slide's own."""

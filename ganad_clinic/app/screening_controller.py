@@ -49,6 +49,7 @@ class ScreeningController(QObject):
         self.poll = False
         self.rescan_seconds = 30.0
         self.field_scale = 1.0
+        self.accession_pattern = ""
         self.paused = False
         self.state = WatcherState.STOPPED
         self.missing_folders: list[Path] = []
@@ -57,10 +58,13 @@ class ScreeningController(QObject):
         self._closing = False
         self._stopped.connect(self._on_service_stopped)
 
-    def configure(self, folders: list[Path], *, poll: bool, rescan_seconds: float, field_scale: float) -> None:
-        """Watch these folders (plus the app's own inbox) from now on."""
+    def configure(self, folders: list[Path], *, poll: bool, rescan_seconds: float, field_scale: float,
+                  accession_pattern: str = "") -> None:
+        """Watch these folders (plus the app's own inbox) from now on; `accession_pattern` (checked by
+        the settings) names a file's specimen, empty for the default rule."""
         self.folders, self.poll = list(folders), poll
         self.rescan_seconds, self.field_scale = rescan_seconds, field_scale
+        self.accession_pattern = accession_pattern
         self.restart()
 
     def set_paused(self, paused: bool) -> None:
@@ -94,7 +98,7 @@ class ScreeningController(QObject):
         self.missing_folders = [folder for folder in self.folders if not folder.is_dir()]
         inboxes = (self.opened_inbox, *(folder for folder in self.folders if folder.is_dir()))
         config = ServiceConfig(inboxes, home=self.home, poll=self.poll, rescan_seconds=self.rescan_seconds,
-                               field_scale=self.field_scale,
+                               field_scale=self.field_scale, accession_pattern=self.accession_pattern or None,
                                torch_threads=self.torch_threads or default_torch_threads())
         self._service = ScreeningService(self.store, config, on_scored=self.slide_scored.emit,
                                          on_rejected=self.slide_rejected.emit, on_error=self.problem.emit,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ganad_clinic.app.viewer import DEFAULT_OPACITY_PERCENT
 from ganad_clinic.model.trainer import TrainConfig
 from ganad_clinic.screening.registry import current_actor
 from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS, ServiceConfig
+from ganad_clinic.screening.specimens import compile_pattern
 from ganad_clinic.store import User
 
 ORGANIZATION = "GANAD Clinic"
@@ -76,12 +78,15 @@ class Setting:
     strip: bool = False  # TEXT: surrounding spaces dropped, read and written
     in_dialog: bool = True
     section: Section = Section.REVIEW
+    validate: Callable[[str], None] | None = None  # TEXT: raises ValueError, in words, for a value not allowed
 
     def check(self, value: Any) -> Any:
         """The value in the setting's type; ValueError when it is of the wrong kind or out of range."""
         if self.kind is Kind.TEXT:
-            text = str(value)
-            return text.strip() if self.strip else text
+            text = str(value).strip() if self.strip else str(value)
+            if self.validate is not None:
+                self.validate(text)
+            return text
         if self.kind is Kind.FOLDER:
             return None if value is None or str(value) == "" else Path(value)
         if self.kind is Kind.FOLDERS:
@@ -127,6 +132,12 @@ class Setting:
         return value
 
 
+def _check_accession_pattern(pattern: str) -> None:
+    """An empty pattern is the default rule; any other must compile (ConfigError is a ValueError)."""
+    if pattern:
+        compile_pattern(pattern)
+
+
 RETRAIN_HELP = ("Used by the next retrain. A model's threshold and score normalisation are fitted with its own λ and "
                 "β, so these cannot change the scores of an existing model without retraining it.")
 
@@ -146,6 +157,10 @@ SETTINGS: tuple[Setting, ...] = (
             section=Section.MODEL),
     Setting("beta", "beta", Kind.NUMBER, DEFAULT_BETA, "β (latent)", RETRAIN_HELP, minimum=0.0, maximum=100.0,
             step=0.1, section=Section.MODEL),
+    Setting("accession_pattern", "accession_pattern", Kind.TEXT, "", "Accession from file names",
+            "A regular expression with a group named accession, e.g. ^(?P<accession>[A-Z]+-\\d+)_ . Empty: a "
+            "subfolder directly under a watched folder is one specimen, a file directly in it a specimen of its own. "
+            "Applies to files received from now on.", strip=True, validate=_check_accession_pattern),
     Setting("outbox", "outbox", Kind.FOLDER, None, "LIS outbox",
             "Signed results go here as HL7 v2.5.1 ORU^R01 messages and FHIR DiagnosticReports, for the laboratory "
             "information system to collect."),
@@ -186,6 +201,7 @@ class AppSettings:
     watched_folders: list[Path]
     poll: bool
     rescan_seconds: float
+    accession_pattern: str
     outbox: Path | None
     field_scale: float
     lam: float
@@ -203,6 +219,11 @@ class AppSettings:
     def actor(self) -> str:
         """Who the audit trail names for this user's actions: the signed-in user, else the system user."""
         return self.signed_in.name if self.signed_in is not None else current_actor()
+
+    def printed_name(self) -> str:
+        """Who a printed report names: the signed-in user's full name with their sign-in name."""
+        user = self.signed_in
+        return f"{user.full_name} ({user.name})" if user is not None else current_actor()
 
 
 def _derive(cls: type, settings: tuple[Setting, ...]) -> None:

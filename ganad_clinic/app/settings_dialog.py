@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -129,6 +130,17 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        """Close only when every value is allowed; else say which and why, and stay open."""
+        for editor in self.editors.values():
+            try:
+                editor.setting.check(editor.value())
+            except ValueError as error:
+                QMessageBox.warning(self, self.windowTitle(), f"{editor.setting.title}: {error}")
+                editor.widget.setFocus()
+                return
+        super().accept()
 
     def apply(self) -> dict[str, list]:
         """Write the values to the settings; returns {setting's key: [old, new]} (as stored) for

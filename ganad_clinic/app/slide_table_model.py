@@ -142,7 +142,7 @@ def review_text(summary: SlideSummary) -> str:
     review = summary.review
     if review is None:
         return "awaiting" if summary.slide.status is SlideStatus.SCORED else ""
-    return DECISION_TEXT[review.decision]
+    return DECISION_TEXT[review.decision] + (" (amendment)" if summary.is_amendment else "")
 
 
 def local_time(moment: datetime) -> str:
@@ -250,7 +250,10 @@ class SlideTableModel(QAbstractTableModel):
         if review is None:
             return "not reviewed yet" if summary.slide.status is SlideStatus.SCORED else "cannot be reviewed"
         note = f"\nnote: {review.note}" if review.note else ""
-        return f"{DECISION_TEXT[review.decision]} by {review.reviewer}, {local_time(review.created_at)}{note}"
+        amendment = (f"\nan amendment: made after specimen {summary.accession} was signed off; it is to be "
+                     "signed again" if summary.is_amendment else "")
+        when = local_time(review.created_at)
+        return f"{DECISION_TEXT[review.decision]} by {review.reviewer}, {when}{note}{amendment}"
 
     @property
     def awaiting_count(self) -> int:

@@ -178,7 +178,11 @@ class SlideViewer(QWidget):
         self.terms_box = QWidget()
         grid = QGridLayout(self.terms_box)
         grid.setContentsMargins(0, 0, 0, 0)
-        for column, (key, caption) in enumerate(TERMS):
+        self.terms_of = QLabel("")  # whose numbers the row holds: the slide's or the chosen cell's
+        self.terms_of.setStyleSheet("font-weight: 600;")
+        grid.addWidget(_caption("Numbers of"), 0, 0)
+        grid.addWidget(self.terms_of, 1, 0)
+        for column, (key, caption) in enumerate(TERMS, start=1):
             label = _caption(caption)
             value = QLabel("–")
             value.setStyleSheet("font-size: 14px;")
@@ -279,14 +283,7 @@ class SlideViewer(QWidget):
         self.title.setText(f"{html.escape(slide.file_name)} — <span style='color:{colour}'>{flag}</span>")
         self.verdict.setText(html.escape(verdict_text(summary), quote=False))
         self.judgement.setText(self._judgement_text())
-        if score is None:
-            for value in self.terms.values():
-                value.setText("–")
-        else:
-            for key in ("score", "threshold", "l_d", "l_r", "l_l"):
-                self.terms[key].setText(score_text(getattr(score, key)))
-            self.terms["p_value"].setText("–" if score.p_value is None else f"{score.p_value:.3g}")
-            self.terms["model"].setText(score.model_version)
+        self._show_terms()
         if slide.status is SlideStatus.REJECTED:
             replaced = ("" if summary.replaced_by_id is None
                         else f" The file was replaced since: slide {summary.replaced_by_id} is the new one.")
@@ -302,6 +299,31 @@ class SlideViewer(QWidget):
         if score is not None and score.warning and slide.status is SlideStatus.SCORED:
             self.status.setText(f"<span style='color:{CAUTION_COLOUR}'><b>Caution:</b> {html.escape(score.warning)}."
                                 f"</span> {html.escape(self.status.text())}")
+
+    def _show_terms(self) -> None:
+        """The Details row: the chosen cell's numbers on a field (its score is the slide's only when
+        it is the highest cell), the slide's otherwise; the threshold and the model are the slide's."""
+        score = None if self.summary is None else self.summary.score
+        if score is None:
+            self.terms_of.setText("")
+            for value in self.terms.values():
+                value.setText("–")
+            return
+        inspection = self.inspection
+        if inspection is not None and inspection.result.plan.rule != WHOLE_IMAGE:
+            cell = self._cell(self.current_cell)
+            self.terms_of.setText(f"Cell {cell.index + 1}")
+            numbers = {"score": cell.score, "l_d": cell.l_d, "l_r": cell.l_r, "l_l": cell.l_l}
+            p_value: float | None = inspection.stored_p_values[cell.index]
+        else:
+            self.terms_of.setText("Slide")
+            numbers = {"score": score.score, "l_d": score.l_d, "l_r": score.l_r, "l_l": score.l_l}
+            p_value = score.p_value
+        for key, number in numbers.items():
+            self.terms[key].setText(score_text(number))
+        self.terms["threshold"].setText(score_text(score.threshold))
+        self.terms["p_value"].setText("–" if p_value is None else f"{p_value:.3g}")
+        self.terms["model"].setText(score.model_version)
 
     def _judgement_text(self) -> str:
         """The slide's stored p-value in words, the chosen cell's, and a calibration that could not

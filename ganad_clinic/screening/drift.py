@@ -64,6 +64,17 @@ class DriftState:
         return {"alarm": self.alarm, "exceeding": self.exceeding, "window": self.window,
                 "expected_rate": self.expected_rate, "p_value": self.p_value, "message": self.message}
 
+    @classmethod
+    def from_dict(cls, figures: object) -> DriftState | None:
+        """The state an audit event kept (`to_dict`); None when the event's details are not one."""
+        if not isinstance(figures, dict):
+            return None
+        try:
+            return cls(bool(figures["alarm"]), int(figures["exceeding"]), int(figures["window"]),
+                       float(figures["expected_rate"]), float(figures["p_value"]), str(figures["message"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 class DriftMonitor:
     """The drift alarm of one model: feed it each scored slide's cell p-values (`observe`)."""

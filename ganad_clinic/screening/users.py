@@ -21,13 +21,14 @@ class Permission(enum.Enum):
     SIGN = "sign specimens off"
     OVERRIDE = "override an acceptance check"
     OPERATING_POINT = "change the operating point"
+    MODEL_SETTINGS = "change the training and model settings"
     MANAGE_USERS = "manage users"
 
 
 ALLOWED: dict[UserRole, frozenset[Permission]] = {
     UserRole.TECHNICIAN: frozenset({Permission.REVIEW}),
     UserRole.SUPERVISOR: frozenset({Permission.REVIEW, Permission.SIGN, Permission.OVERRIDE,
-                                    Permission.OPERATING_POINT}),
+                                    Permission.OPERATING_POINT, Permission.MODEL_SETTINGS}),
     UserRole.ADMIN: frozenset(Permission),
 }
 

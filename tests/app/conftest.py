@@ -70,8 +70,8 @@ def make_window(qtbot, store: Store, home: Path, settings: AppSettings, user: Us
     """Build the main window; it is shut down (workers and service stopped) after the test."""
     windows: list[MainWindow] = []
 
-    def make() -> MainWindow:
-        window = MainWindow(store, home, settings, user=user, torch_threads=1)
+    def make(signed_in: User | None = None) -> MainWindow:
+        window = MainWindow(store, home, settings, user=signed_in or user, torch_threads=1)
         qtbot.addWidget(window)
         with qtbot.waitActive(window):  # keyboard shortcuts work in the active window only
             window.show()

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ganad_clinic.screening.drift import DriftState
+from ganad_clinic.store import DRIFT_ALARM_CLEARED, DRIFT_ALARM_RAISED
 
 ALARM = DriftState(True, 41, 200, 0.1, 1e-7, "41 of the last 200 slides looked unusual; about 20 expected")
 CLEARED = DriftState(False, 22, 200, 0.1, 0.3, "22 of the last 200 slides looked unusual, as expected")
@@ -49,4 +50,16 @@ def test_a_drift_alarm_stays_in_the_status_bar_until_a_cleared_state_comes(make_
 
     window.controller.drift_changed.emit(CLEARED)
     assert window.drift_label.isHidden()
+    assert window.statusBar().currentMessage() == f"Drift alarm cleared: {CLEARED.message}"
+
+
+def test_a_drift_alarm_recorded_by_another_station_is_shown_until_it_is_cleared(make_window, store, model, qtbot):
+    store.audit("station-2", DRIFT_ALARM_RAISED, {"model_version": model.version, **ALARM.to_dict()})
+    window = make_window()
+    qtbot.waitUntil(window.drift_label.isVisible, timeout=10_000)
+    assert window.drift_label.text() == f"Drift alarm: {ALARM.message}"
+
+    store.audit("station-2", DRIFT_ALARM_CLEARED, {"model_version": model.version, **CLEARED.to_dict()})
+    window.refresh()
+    qtbot.waitUntil(window.drift_label.isHidden, timeout=10_000)
     assert window.statusBar().currentMessage() == f"Drift alarm cleared: {CLEARED.message}"

@@ -44,6 +44,9 @@ def test_what_a_calibration_keeps_is_said_in_cells():
         "150 calibration normals keep at most 5 % of normal slides flagged for slides of up to 7 cells")
     assert calibration_words({"scores": list(range(12))}, 0.05).startswith(
         "12 calibration normals cannot keep a false-positive rate of 5 % for a single cell")
+    assert calibration_words({"scores": list(range(25))}, 0.05) == (
+        "25 calibration normals keep at most 5 % of normal single cells flagged (in fact at most 3.85 %); "
+        "fields of 2 or more cells need more calibration normals (39 for 2 cells)")
     assert calibration_words({}, 0.05).startswith("calibration unreadable")
 
 

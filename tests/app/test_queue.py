@@ -27,7 +27,7 @@ def test_the_queue_fills_as_files_arrive_in_a_watched_folder(make_window, model,
     qtbot.waitUntil(lambda: all(s.score is not None for s in window.table_model.summaries()), timeout=TIMEOUT_MS)
     assert {s.slide.status for s in window.table_model.summaries()} == {SlideStatus.SCORED}
     assert window.queue.proxy.rowCount() == 3
-    assert "3 slides" in window.queue_label.text()
+    assert "3 slides" in window.queue.counts_label.text()
     assert model.version in window.model_label.text()
 
 
@@ -99,7 +99,7 @@ def test_the_worklists_count_and_a_file_not_scored_is_under_problems_and_cannot_
     assert window.queue.proxy.rowCount() == 1  # the default worklist: flagged, not yet reviewed
     assert window.queue.current_summary().slide.id == open_flag.id
     assert window.queue.filter.currentText() == "Flagged, not yet reviewed (1)"
-    assert window.queue_label.text().startswith("1 flagged to review · 2 awaiting review · 1 not scored")
+    assert window.queue.counts_label.text().startswith("1 flagged to review · 2 awaiting review · 1 not scored")
 
     window.queue.set_queue_filter(QueueFilter.FLAGGED)
     flags = {window.queue.proxy.summary_at(row).slide.id: window.queue.proxy.index(row, FLAG).data()

@@ -174,12 +174,27 @@ def test_reviews_are_appended_never_overwritten(make_window, store, model, tmp_p
     [slide] = _queue(store, model, tmp_path / "slides", scores=(3.0,))
     window = make_window()
     _on_screen(window, qtbot, slide)
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
+    assert window.queue.current_summary().slide.id == slide  # the only slide stays on screen
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_A)  # a change of mind is a new review
+
+    events = store.list_audit_events("review.added")
+    assert [event.details["decision"] for event in events] == ["normal", "anomaly_confirmed"]
+    assert store.current_review(slide).decision is ReviewDecision.ANOMALY_CONFIRMED
+
+
+def test_who_asked_for_a_second_read_does_not_give_it(make_window, store, model, tmp_path: Path, qtbot):
+    [slide] = _queue(store, model, tmp_path / "slides", scores=(3.0,))
+    window = make_window()
+    _on_screen(window, qtbot, slide)
     qtbot.keyClick(window.queue.table, Qt.Key.Key_S)  # second read: the slide still awaits review
     assert window.queue.current_summary().slide.id == slide
     qtbot.keyClick(window.queue.table, Qt.Key.Key_N)
 
-    events = store.list_audit_events("review.added")
-    assert [event.details["decision"] for event in events] == ["second_read", "normal"]
+    assert window.statusBar().currentMessage().startswith(
+        "Not reviewed: you asked for a second read of cell-normal-000.png; another reviewer gives it")
+    assert [event.details["decision"] for event in store.list_audit_events("review.added")] == ["second_read"]
+    store.add_review(slide, "drother", ReviewDecision.NORMAL)  # another reviewer, at another station
     assert store.current_review(slide).decision is ReviewDecision.NORMAL
 
 
@@ -211,3 +226,27 @@ def test_reviews_are_the_signed_in_users_and_a_disabled_one_cannot_review(make_w
     assert store.current_review(second) is None
     assert "may not review" in window.statusBar().currentMessage()
 
+
+
+def test_ctrl_f_goes_to_the_search_box_and_tab_leaves_the_table(make_window, store, model, tmp_path: Path, qtbot):
+    _queue(store, model, tmp_path / "slides")
+    window = make_window()
+    window.queue.table.setFocus()
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is window.queue.search
+    qtbot.keyClick(window.queue.search, Qt.Key.Key_Escape)
+    assert QApplication.focusWidget() is window.queue.table
+    qtbot.keyClick(window.queue.table, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is not window.queue.table
+
+
+def test_reviewing_from_the_note_gives_the_keyboard_back_to_the_slides(make_window, store, model, tmp_path: Path,
+                                                                       qtbot):
+    first, second, _ = _queue(store, model, tmp_path / "slides")
+    window = make_window()
+    _on_screen(window, qtbot, first)
+    window.review_panel.note.setFocus()
+    qtbot.keyClicks(window.review_panel.note, "odd nucleus")
+    qtbot.keyClick(window.review_panel.note, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
+    assert store.current_review(first).note == "odd nucleus"
+    assert QApplication.focusWidget() is window.queue.table

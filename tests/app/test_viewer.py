@@ -20,6 +20,7 @@ from ganad_clinic.app.zoom_view import CHOSEN_LINE, MAX_LABELLED_BOXES
 from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.overlay import FLAGGED_COLOUR, NORMAL_COLOUR
 from ganad_clinic.model.conformal import p_value_words, percent, slide_p_value_words
+from ganad_clinic.model.numbers import score_text
 from ganad_clinic.screening.registry import load_registered
 from ganad_clinic.store import Judgement
 from tests.app.builders import add_scored_slide, score_slide, write_cells, write_field
@@ -152,12 +153,17 @@ def test_the_slides_and_the_chosen_cells_p_values_are_said_in_words(viewer, insp
     assert slide_p_value_words(score.p_value, [cell.p_value for cell in cells.values()], score.calibration_n) in words
     assert f"a normal slide of {len(cells)} cells shows one so unusual" in words
     assert f"p = {score.p_value:.3g}" in words
-    assert viewer.terms["p_value"].text() == f"{score.p_value:.3g}"
     top = inspection.result.top.index
     assert f"Cell {top + 1}: {p_value_words(cells[top].p_value, score.calibration_n)}." in words
+    # Details holds the chosen cell's numbers, labelled so (the slide's p-value is the field's, above)
+    assert (viewer.terms_of.text(), viewer.terms["p_value"].text()) == (f"Cell {top + 1}", f"{cells[top].p_value:.3g}")
+    assert viewer.terms["score"].text() == score_text(cells[top].score)
     other = viewer.cell_list.cell_model.cells[-1].index
     viewer.choose_cell(other)
     assert f"Cell {other + 1}: {p_value_words(cells[other].p_value, score.calibration_n)}." in viewer.judgement.text()
+    assert (viewer.terms_of.text(), viewer.terms["score"].text(), viewer.terms["l_r"].text()) == (
+        f"Cell {other + 1}", score_text(cells[other].score), score_text(cells[other].l_r))
+    assert viewer.terms["threshold"].text() == score_text(score.threshold)  # the slide's, as judged
 
 
 def test_a_calibration_too_small_for_the_slide_is_said_plainly(viewer, inspected_field):
