@@ -19,8 +19,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ganad demo --workdir demo-work
 
+# Two test processes (pytest-xdist): CI's machine has two cores, and each test keeps to one torch thread.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
 LINT_STAMP := $(VENV)/.lint-tools
 $(LINT_STAMP): $(STAMP)

@@ -234,8 +234,9 @@ class SlideTableModel(QAbstractTableModel):
             if summary.replaced_by_id is not None:
                 lines.append(f"the file was replaced since: see slide {summary.replaced_by_id}")
         if score is not None:
+            station = f", station {score.station}" if score.station else ""
             lines.append(f"score {score_text(score.score)}, threshold {score_text(score.threshold)} "
-                         f"(model {score.model_version}): {flag_text(summary).lower()}")
+                         f"(model {score.model_version}{station}): {flag_text(summary).lower()}")
             if cells_text(summary):
                 lines.append(f"{summary.flagged_cells} of {summary.cells} cells flagged")
         if slide.duplicate_of_id is not None:

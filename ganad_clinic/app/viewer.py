@@ -347,8 +347,10 @@ class SlideViewer(QWidget):
 
     def _inspection_note(self, inspection: Inspection) -> str:
         result = inspection.result
+        score = None if self.summary is None else self.summary.score
+        scored_at = f" Scored at station {score.station}." if score is not None and score.station else ""
         note = f"{self._cell_note(inspection)} Heat map recomputed with model " \
-               f"{inspection.model_version} ({result.tiling})."
+               f"{inspection.model_version} ({result.tiling}).{scored_at}"
         if not inspection.matches_stored:
             note += f" Recomputed score {score_text(result.score)} differs from the stored one."
         elif not inspection.flags_match:

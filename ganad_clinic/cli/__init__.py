@@ -25,7 +25,7 @@ from ganad_clinic.errors import GanadError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "synth", "train", "evaluate", "score", "db", "watch", "models", "operating_point", "users", "signoff", "demo",
-    "report", "app",
+    "report", "app", "stations",
 )
 
 

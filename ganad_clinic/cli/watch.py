@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ganad_clinic.model.device import DEVICES
-    from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS
+    from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, DEFAULT_LEASE_SECONDS
     from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS, DEFAULT_RESCAN_SECONDS, default_torch_threads
 
     parser.add_argument("--inbox", action="append", required=True, type=Path, metavar="DIR",
@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rescan", type=float, default=DEFAULT_RESCAN_SECONDS, metavar="SECONDS",
                         help="full rescan interval, for lost events (default %(default)s)")
     add_field_scale(parser)
+    parser.add_argument("--station", default=None, metavar="NAME",
+                        help="this station's name, stored with every score (default: the host name); "
+                             "several stations on one PostgreSQL database share the work")
+    parser.add_argument("--lease", type=float, default=DEFAULT_LEASE_SECONDS, metavar="SECONDS",
+                        help="a station's claim on a slide lapses this long after its last heartbeat, and another "
+                             "station takes the slide over (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help=f"CPU threads for torch (default {default_torch_threads()}: the cores, at most 4)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
@@ -67,7 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ganad_clinic.screening.names import path_text
-    from ganad_clinic.screening.service import ScreeningService, ServiceConfig, default_torch_threads
+    from ganad_clinic.screening.service import (
+        ScreeningService,
+        ServiceConfig,
+        default_station,
+        default_torch_threads,
+    )
     from ganad_clinic.store import open_store
     from ganad_clinic.store.engine import display_url
 
@@ -91,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 archive=args.archive, rescore=args.rescore,
                 model_version=version, field_scale=args.field_scale,
                 torch_threads=args.threads or default_torch_threads(), device=args.device,
+                station=args.station or default_station(), lease_seconds=args.lease,
             )
         except GanadError as error:
             print(f"ganad watch: {error}", file=sys.stderr)
@@ -100,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                                    on_error=lambda message: print(f"ganad watch: {message}", file=sys.stderr),
                                    on_drift=_print_drift)
         inboxes = ", ".join(path_text(inbox) for inbox in config.inboxes)
-        print(f"watching {inboxes} -> {display_url(store.url)}; model {version or 'active'}"
+        print(f"watching {inboxes} -> {display_url(store.url)}; model {version or 'active'}; station {config.station}"
               f"{'; once' if args.once else '; Ctrl-C stops'}", flush=True)
         return _serve(service, args.once)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import errno
 import hashlib
+import logging
 import math
 import os
 import warnings
@@ -36,10 +37,15 @@ from ganad_clinic.screening.specimens import AccessionRule
 from ganad_clinic.screening.stability import FileSignature, file_signature
 from ganad_clinic.store import Slide, SlideStatus, Store
 
+log = logging.getLogger(__name__)
+
 DEFAULT_GRACE_SECONDS = 20.0
 """How long a file that looks unfinished must stay unchanged before it is judged as it is: longer
 than a scanner's pause between strips or a network copy stalled by a busy share, short enough that
 a technician sees a bad file's rejection within half a minute."""
+DEFAULT_LEASE_SECONDS = 30.0
+"""How long a station's claim on a slide holds unless renewed (the heartbeat renews it every third
+of it): a killed station's slides are taken over by another within about this long."""
 CHANGED_WHILE_READ = "the file changed while it was being read; its new content is taken as a new slide"
 
 
@@ -47,6 +53,7 @@ class Step(enum.Enum):
     RETRY = "retry"        # changed or locked while being read: wait until it is stable again
     INCOMPLETE = "incomplete"  # looks unfinished: look again once unchanged for the grace period
     GONE = "gone"          # vanished before it could be read: nothing to record
+    ELSEWHERE = "elsewhere"  # another station holds its claim: looked at again after a lease
     SCORE = "score"        # decoded: score `image` and add the score to slide `score_slide_id`
     FINISHED = "finished"  # the file has its result: rejected or linked now, or handled before
 
@@ -92,8 +99,13 @@ class Ingestor:
     """Runs on the service's worker thread; every decision is committed before it returns."""
 
     def __init__(self, store: Store, *, rescore: bool = False, max_pixels: int | None = None,
-                 grace_seconds: float = DEFAULT_GRACE_SECONDS, accession: AccessionRule | None = None) -> None:
+                 grace_seconds: float = DEFAULT_GRACE_SECONDS, accession: AccessionRule | None = None,
+                 station: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        """`station`: this screening station's name; a slide is scored or rejected only once it
+        has claimed it (Store.claim_slide), so stations sharing a database never do it twice."""
         self.store = store
+        self.station = station
+        self.lease_seconds = lease_seconds
         self.accession = accession or AccessionRule()
         self.rescore = rescore
         self.max_pixels = max_pixels
@@ -136,6 +148,8 @@ class Ingestor:
         if slide.status is SlideStatus.PENDING:
             linked = self.store.link_to_scored_original(slide.id)
             if linked is None:
+                if not self._claim(slide.id):
+                    return replace(arrival, slide=slide, step=Step.ELSEWHERE)
                 return self._decode(arrival, slide.id, Outcome.SCORED)
             slide, known = linked, False
         if slide.status is SlideStatus.REJECTED:
@@ -144,6 +158,8 @@ class Ingestor:
         arrival = replace(arrival, slide=slide, outcome=outcome)
         scored_id = slide.duplicate_of_id or slide.id
         if self.rescore and self._scored_by_other_model(slide.id, model_id):
+            if not self._claim(scored_id, rescore=True):
+                return replace(arrival, step=Step.ELSEWHERE)
             return self._decode(arrival, scored_id, Outcome.RESCORED)
         return replace(arrival, step=Step.FINISHED, score_slide_id=scored_id)
 
@@ -205,8 +221,19 @@ class Ingestor:
 
     def _reject(self, arrival: Arrival, reason: str) -> Arrival:
         assert arrival.slide is not None  # only a recorded slide is rejected
-        slide = self.store.mark_rejected(arrival.slide.id, reason)
+        if not self._claim(arrival.slide.id):
+            return replace(arrival, step=Step.ELSEWHERE)
+        slide = self.store.mark_rejected(arrival.slide.id, reason, station=self.station)
         return replace(arrival, slide=slide, step=Step.FINISHED, outcome=None)
+
+    def _claim(self, slide_id: int, *, rescore: bool = False) -> bool:
+        """Whether this station may score or reject the slide now (always, without a station name)."""
+        if self.station is None:
+            return True
+        holder = self.store.claim_slide(slide_id, self.station, lease_seconds=self.lease_seconds, rescore=rescore)
+        if holder is not None:
+            log.info("slide %d is being screened by %s", slide_id, holder)
+        return holder is None
 
     def _reject_unread(self, arrival: Arrival, reason: str) -> Arrival:
         """Record as rejected a file whose content is not read (a link not followed, a file that

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,14 @@ from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.drift import DriftMonitor, DriftState
 from ganad_clinic.screening.events import Outcome, SlideRejected, SlideScored
 from ganad_clinic.screening.heatmaps import heatmap_name, write_heatmap
-from ganad_clinic.screening.ingest import DEFAULT_GRACE_SECONDS, Arrival, Ingestor, Step, file_sha256
+from ganad_clinic.screening.ingest import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    Arrival,
+    Ingestor,
+    Step,
+    file_sha256,
+)
 from ganad_clinic.screening.names import path_text, stored_path
 from ganad_clinic.screening.registry import current_actor, find_model_version, load_registered
 from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
@@ -41,6 +49,7 @@ from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import (
     DRIFT_ALARM_CLEARED,
     DRIFT_ALARM_RAISED,
+    ClaimLost,
     ModelVersion,
     Slide,
     Store,
@@ -49,6 +58,7 @@ from ganad_clinic.store import (
 )
 from ganad_clinic.store.engine import HEATMAPS_FOLDER
 from ganad_clinic.store.errors import DatabaseLostError
+from ganad_clinic.store.models import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,7 @@ DECODED_PIXELS_HELD = 25_000_000
 """Decoded pixels a batch holds before it is scored: small files are scored together, while a large
 field is scored before the next file is decoded, so the service's memory follows one image at the
 pixel cap (imaging.io.DEFAULT_MAX_PIXELS) plus at most this much, never a batch of large fields."""
+STATION_NAME_LENGTH = 64
 STORE_RETRY_SECONDS = 2.0
 STORE_ATTEMPTS = 3
 """Tries of a batch the database refuses before its files are tried one at a time: a file whose
@@ -69,6 +80,21 @@ result the database will not take (a value it refuses) must not hold up the file
 
 def _rejection_reason(slide: Slide) -> str:
     return cast(str, slide.reason)  # Store.mark_rejected gives every rejected slide its reason
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def default_station() -> str:
+    """A station's name when none is given: the computer's host name (stations.name is 64 long)."""
+    return (socket.gethostname() or "station")[:STATION_NAME_LENGTH]
 
 
 def default_torch_threads() -> int:
@@ -97,6 +123,8 @@ class ServiceConfig:
     `ganad watch` does, or the app's `configure_process`), once, before anything runs."""
     device: str = "auto"  # where the model scores: a CUDA GPU when there is one
     max_pixels: int | None = None  # larger images are rejected (default: imaging.io's limit)
+    station: str = field(default_factory=default_station)  # this station's name, stored with every score
+    lease_seconds: float = DEFAULT_LEASE_SECONDS  # a claim on a slide lapses this long after its last renewal
 
     def __post_init__(self) -> None:
         if not self.inboxes:
@@ -115,6 +143,10 @@ class ServiceConfig:
             raise ConfigError("quiet_seconds and grace_seconds must not be negative")
         if self.batch_size < 1 or self.torch_threads < 1:
             raise ConfigError("batch_size and torch_threads must be at least 1")
+        if not self.station.strip() or len(self.station) > STATION_NAME_LENGTH:
+            raise ConfigError(f"a station name has 1 to {STATION_NAME_LENGTH} characters, not {self.station!r}")
+        if self.lease_seconds < 1:
+            raise ConfigError(f"the lease must be at least 1 s, not {self.lease_seconds:g}")
         try:
             resolve_device(self.device)  # "cuda" without a GPU is refused before anything starts
         except ValueError as error:
@@ -162,7 +194,9 @@ class ScreeningService:
                                       poll=config.poll, exclude=[config.archive] if config.archive else [])
         self._ingestor = Ingestor(store, rescore=config.rescore, max_pixels=config.max_pixels,
                                   grace_seconds=config.grace_seconds,
-                                  accession=AccessionRule(config.accession_pattern))
+                                  accession=AccessionRule(config.accession_pattern),
+                                  station=config.station, lease_seconds=config.lease_seconds)
+        self._heartbeat: threading.Thread | None = None
         self._archiver = Archiver(config.archive, store) if config.archive else None
         self._model: _LoadedModel | None = None
         self._next_rescan = 0.0
@@ -210,7 +244,14 @@ class ScreeningService:
     # the worker
 
     def _run(self) -> None:
+        registered = False
         try:
+            self._check_station_name()
+            self.store.register_station(self.config.station, socket.gethostname(), os.getpid(),
+                                        lease_seconds=self.config.lease_seconds)
+            registered = True
+            self._heartbeat = threading.Thread(target=self._beat, name="ganad-heartbeat", daemon=True)
+            self._heartbeat.start()
             self._current_model()
             self._watcher.start()
             self._recover_pending()
@@ -231,8 +272,43 @@ class ScreeningService:
             self._report_error(f"screening stopped: {error}")
         finally:
             self._watcher.stop()
+            if registered:
+                self._sign_off_station()
             self._stopped.set()
             self._notify(self._on_stopped, self.error)
+
+    def _check_station_name(self) -> None:
+        """Two running processes under one station name would both hold its claims: refuse a name
+        whose heartbeat is live, unless its process is this one or is gone from this computer."""
+        station = self.store.get_station(self.config.station)
+        if station is None or station.stopped or station.pid == os.getpid():
+            return
+        age = (utc_now() - station.heartbeat_at).total_seconds()
+        if age >= self.config.lease_seconds:
+            return
+        if station.host == socket.gethostname() and not _process_alive(station.pid):
+            return  # killed a moment ago: this is its restart
+        raise ConfigError(f"station {station.name} is running already (process {station.pid} on {station.host}, "
+                          f"heartbeat {age:.0f} s ago): give this one another name (--station NAME)")
+
+    def _beat(self) -> None:
+        """Renew this station's heartbeat and its claims every third of a lease, until it stops."""
+        while not self._stop_requested.wait(self.config.lease_seconds / 3):
+            try:
+                self.store.heartbeat(self.config.station, lease_seconds=self.config.lease_seconds)
+            except StoreError as error:  # the server may be back before the leases lapse
+                self._report_error(f"station {self.config.station}: heartbeat not recorded ({error})")
+
+    def _sign_off_station(self) -> None:
+        """A clean stop: the claims go back at once, not a lease later."""
+        self._stop_requested.set()  # the heartbeat thread ends too
+        if self._heartbeat is not None:
+            self._heartbeat.join(5.0)
+        try:
+            self.store.station_stopped(self.config.station)
+        except StoreError as error:
+            self._report_error(f"station {self.config.station}: could not record its stop ({error}); "
+                               "its claims lapse after a lease")
 
     def _current_model(self) -> _LoadedModel:
         """The model to score with now, at the operating point in force: reloaded when another
@@ -266,13 +342,23 @@ class ScreeningService:
         self._next_rescan = time.monotonic() + self.config.rescan_seconds
 
     def _recover_pending(self) -> None:
-        """Finish slides recorded but not scored when the service last stopped."""
+        """Finish slides recorded but not scored when a station last stopped: those no live station
+        holds. A file this station cannot find is rejected only when no other station is live (their
+        paths to the share may differ); otherwise its claim goes back with the reason."""
+        station, lease = self.config.station, self.config.lease_seconds
         for slide in self.store.list_pending_slides():
             path = stored_path(slide.path)
+            if self.store.claim_slide(slide.id, station, lease_seconds=lease) is not None:
+                self._tracker.offer(path, stored_path(slide.source_folder), quiet_seconds=lease)  # if it lapses
+                continue
             try:
                 same = file_sha256(path) == slide.sha256
             except FileNotFoundError:
-                self._reject_pending(slide.id, path, "the file was removed before it was scored")
+                if any(other != station for other in self.store.live_stations(lease_seconds=lease)):
+                    self.store.release_claim(slide.id, station, f"the file is not at {path_text(path)} on this "
+                                                                "station")
+                else:
+                    self._reject_pending(slide.id, path, "the file was removed before it was scored")
                 continue
             except OSError:
                 same = True  # unreadable for now: ingest will retry it
@@ -282,7 +368,7 @@ class ScreeningService:
             self._tracker.offer(path, stored_path(slide.source_folder))
 
     def _reject_pending(self, slide_id: int, path: Path, reason: str) -> None:
-        slide = self.store.mark_rejected(slide_id, reason)
+        slide = self.store.mark_rejected(slide_id, reason, station=self.config.station)
         self._notify(self._on_rejected, SlideRejected(path, slide.id, reason))
 
     def _process(self, batch: Sequence[StableFile]) -> None:
@@ -407,12 +493,17 @@ class ScreeningService:
             write_heatmap(heatmap, image, result.heat)
             duration = seconds + per_tile * len(result.cells)
             warning = score_warning(arrival.info, model.scorer.bundle.channels)
-            self.store.add_score(
-                score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
-                l_l=result.l_l, threshold=result.threshold, flagged=result.flagged, duration_seconds=duration,
-                heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
-                judgement=judgement(result),
-            )
+            try:
+                self.store.add_score(
+                    score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
+                    l_l=result.l_l, threshold=result.threshold, flagged=result.flagged, duration_seconds=duration,
+                    heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
+                    judgement=judgement(result), station=self.config.station,
+                )
+            except ClaimLost as lost:  # this station stalled past its lease: the other's result stands
+                log.warning("%s", lost)
+                self._settle(replace(arrival, step=Step.ELSEWHERE, image=None))
+                continue
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
                 result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
@@ -451,6 +542,10 @@ class ScreeningService:
             return
         if arrival.step is Step.INCOMPLETE:  # looked at again once it has rested for the grace period
             self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.grace_seconds)
+            return
+        if arrival.step is Step.ELSEWHERE:  # another station's: looked at again once its claim could lapse
+            self._tracker.forget(arrival.path)
+            self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.lease_seconds)
             return
         if arrival.step is Step.RETRY:
             if arrival.rejected:

@@ -8,7 +8,7 @@ shared by several workstations. `open_store()` migrates the schema to this versi
 from __future__ import annotations
 
 from ganad_clinic.store.engine import resolve_home, resolve_url
-from ganad_clinic.store.errors import AppendOnlyError, DatabaseLostError, SignOffRefused, StoreError
+from ganad_clinic.store.errors import AppendOnlyError, ClaimLost, DatabaseLostError, SignOffRefused, StoreError
 from ganad_clinic.store.models import (
     AuditEvent,
     Cell,
@@ -20,6 +20,7 @@ from ganad_clinic.store.models import (
     Slide,
     SlideStatus,
     Specimen,
+    Station,
     User,
     UserRole,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "AppendOnlyError",
     "AuditEvent",
     "Cell",
+    "ClaimLost",
     "DatabaseLostError",
     "ModelVersion",
     "RecordedSlide",
@@ -52,6 +54,7 @@ __all__ = [
     "Specimen",
     "SpecimenState",
     "SpecimenSummary",
+    "Station",
     "User",
     "UserRole",
     "Slide",

@@ -107,7 +107,8 @@ def sqlite_file(url: str) -> Path | None:
 def create_store_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
     """An engine for `url`. Take writes through `writer(engine)` so SQLite locks up front."""
     try:
-        engine = create_engine(url)
+        # a server restarted or a connection cut (another station's network) is found at checkout, not mid-work
+        engine = create_engine(url) if is_sqlite(url) else create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ImportError) as error:
         raise StoreError(f"cannot use database URL {display_url(url)}: {error}") from error
     if engine.dialect.name == "sqlite":

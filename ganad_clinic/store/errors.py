@@ -21,3 +21,8 @@ class DatabaseLostError(StoreError):
 class SignOffRefused(StoreError):
     """A specimen cannot be signed off now (flags unreviewed, images unscored, nothing changed
     since its signature); the message names the images. Nothing was written."""
+
+
+class ClaimLost(StoreError):
+    """A station's claim on a slide lapsed and another station took it over: the other's result
+    is the one kept, so this station's is not written (a slide is scored once)."""

@@ -35,7 +35,8 @@ _PG_MIGRATION_LOCK_KEY = 0x6A4AD
 EVERYDAY_GRANTS = (
     ("SELECT, INSERT", ("scores", "cells", "reviews", "audit_events", "signatures", "specimens")),
     ("SELECT, INSERT, UPDATE (disabled, failed_sign_ins, password_hash)", ("users",)),
-    ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path)", ("slides",)),
+    ("SELECT, INSERT, UPDATE (status, reason, duplicate_of_id, archived_path, claimed_by, lease_until)", ("slides",)),
+    ("SELECT, INSERT, UPDATE (host, pid, started_at, heartbeat_at, stopped)", ("stations",)),
     ("SELECT, INSERT, UPDATE (active, activated_at, acceptance_report)", ("model_versions",)),
     ("SELECT", ("alembic_version",)),
 )

@@ -147,6 +147,23 @@ class Slide(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("slides.id"))
     archived_path: Mapped[str | None] = mapped_column(Text)
     specimen_id: Mapped[int | None] = mapped_column(ForeignKey("specimens.id"), index=True)  # set once (0007)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), index=True)  # the station scoring it (0008)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # ... until then, unless renewed
+
+
+class Station(Base):
+    """A screening station on this database (0008): its name, where it runs, its last heartbeat.
+    A station that stopped cleanly says so; one whose heartbeat is older than a lease is gone."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class User(Base):
@@ -222,6 +239,7 @@ class Score(Base):
     calibration_n: Mapped[int | None] = mapped_column(Integer)  # calibration normals behind the p-values
     warning: Mapped[str | None] = mapped_column(Text)  # a plain-words caveat: "page 1 of 3 scored"
     duration_seconds: Mapped[float] = mapped_column(Float)
+    station: Mapped[str | None] = mapped_column(String(64))  # the station that made it; None before 0008
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     row_hash: Mapped[str | None] = mapped_column(String(64))  # see store.chain; set by the Store
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from ganad_clinic.store.engine import (
     sqlite_file,
     writer,
 )
-from ganad_clinic.store.errors import DatabaseLostError, SignOffRefused, StoreError
+from ganad_clinic.store.errors import ClaimLost, DatabaseLostError, SignOffRefused, StoreError
 from ganad_clinic.store.migrate import upgrade_to_head
 from ganad_clinic.store.models import (
     AuditEvent,
@@ -43,6 +43,7 @@ from ganad_clinic.store.models import (
     Slide,
     SlideStatus,
     Specimen,
+    Station,
     User,
     UserRole,
     utc_now,
@@ -355,8 +356,9 @@ class Store:
             )
         )
 
-    def mark_rejected(self, slide_id: int, reason: str) -> Slide:
-        """The file cannot be scored (unreadable, wrong format...); `reason` says why for the user."""
+    def mark_rejected(self, slide_id: int, reason: str, *, station: str | None = None) -> Slide:
+        """The file cannot be scored (unreadable, wrong format...); `reason` says why for the user.
+        A `station` rejects only a slide it holds the claim on, as it scores (`add_score`)."""
 
         def work(session: Session) -> Slide:
             slide = _get(session, Slide, slide_id, for_update=True)
@@ -365,6 +367,7 @@ class Store:
                     f"slide {slide_id} ({slide.file_name}) is already scored: its result stands and cannot "
                     "be turned into a rejection"
                 )
+            _end_claim(slide, station)
             slide.status = SlideStatus.REJECTED
             slide.reason = reason
             return slide
@@ -404,6 +407,7 @@ class Store:
                 return None
             slide.duplicate_of_id = original.id
             slide.status = SlideStatus.SCORED
+            slide.claimed_by, slide.lease_until = None, None  # nothing left to score: any claim on it ends
             return slide
 
         return self._write(work)
@@ -427,12 +431,14 @@ class Store:
         cells: Sequence[Cell] = (),
         warning: str | None = None,
         judgement: Judgement | None = None,
+        station: str | None = None,
     ) -> Score:
         """Append a score with its cells (one per tile, `score_id` left unset) and mark the slide
         scored, in one transaction; `judgement` is the operating point's say on it (its p-value,
         the rate it was flagged at). The model's version and sha256 are copied from the registry so
         the row says exactly which bundle produced it; `warning` is a plain-words caveat on the
-        result ("page 1 of 3 scored")."""
+        result ("page 1 of 3 scored"). A `station` scores only a slide it holds the claim on
+        (`claim_slide`; ClaimLost otherwise), and the commit ends its claim."""
         indices = sorted(cell.cell_index for cell in cells)
         if indices != list(range(len(cells))):
             raise StoreError(f"a score's cells must be numbered 0 to {len(cells) - 1}, got {indices[:10]}")
@@ -446,6 +452,7 @@ class Store:
                 )
             if slide.status is SlideStatus.REJECTED:
                 raise StoreError(f"slide {slide_id} was rejected ({slide.reason}): a rejected slide is not scored")
+            _end_claim(slide, station)
             model = _get(session, ModelVersion, model_version_id)
             row = Score(
                 slide_id=slide_id,
@@ -471,6 +478,7 @@ class Store:
                 target_fpr=None if judgement is None else judgement.target_fpr,
                 kept_fpr=None if judgement is None else judgement.kept_fpr,
                 calibration_n=None if judgement is None else judgement.calibration_n,
+                station=station,
             )
             chain.append(session, row)
             for cell in cells:
@@ -909,6 +917,130 @@ class Store:
             statement = statement.where(AuditEvent.action == action)
         return self._read(lambda session: list(session.scalars(statement)))
 
+    # stations and claims (several screening services on one database)
+
+    def register_station(self, name: str, host: str, pid: int, *, lease_seconds: float) -> Station:
+        """Say that station `name` is up (made when new). A SQLite database is one station's: it is
+        refused while another station's heartbeat is younger than a lease (PostgreSQL shares the
+        work out instead)."""
+
+        def work(session: Session) -> Station:
+            now = utc_now()
+            if self.engine.dialect.name == "sqlite":
+                live = session.scalars(select(Station).where(
+                    Station.name != name, Station.stopped.is_(False),
+                    Station.heartbeat_at > now - timedelta(seconds=lease_seconds))).first()
+                if live is not None:
+                    raise StoreError(
+                        f"station {live.name} (on {live.host}, process {live.pid}) is screening into this SQLite "
+                        f"database already (heartbeat {(now - live.heartbeat_at).total_seconds():.0f} s ago): a "
+                        "SQLite file is for one station; for several, use a PostgreSQL server (GANAD_DB)")
+            station = session.scalars(select(Station).where(Station.name == name)).one_or_none()
+            if station is None:
+                station = Station(name=name, host=host, pid=pid, started_at=now, heartbeat_at=now, stopped=False)
+                session.add(station)
+            else:
+                station.host, station.pid, station.started_at, station.heartbeat_at = host, pid, now, now
+                station.stopped = False
+            _add_audit(session, name, "station.started", {"host": host, "pid": pid})
+            return station
+
+        return self._write(work)
+
+    def get_station(self, name: str) -> Station | None:
+        return self._read(lambda session: session.scalars(select(Station).where(Station.name == name)).one_or_none())
+
+    def heartbeat(self, name: str, *, lease_seconds: float) -> int:
+        """The station is alive: its heartbeat, and the leases of the slides it holds renewed.
+        Returns how many slides it holds."""
+
+        def work(session: Session) -> int:
+            now = utc_now()
+            session.execute(update(Station).where(Station.name == name).values(heartbeat_at=now))
+            renewed = session.execute(update(Slide).where(Slide.claimed_by == name)
+                                      .values(lease_until=now + timedelta(seconds=lease_seconds)))
+            return int(getattr(renewed, "rowcount", 0) or 0)
+
+        return self._write(work)
+
+    def station_stopped(self, name: str) -> None:
+        """The station stopped cleanly: its claims are released for the others at once."""
+
+        def work(session: Session) -> None:
+            session.execute(update(Station).where(Station.name == name).values(stopped=True, heartbeat_at=utc_now()))
+            session.execute(update(Slide).where(Slide.claimed_by == name).values(claimed_by=None, lease_until=None))
+            _add_audit(session, name, "station.stopped", {})
+
+        self._write(work)
+
+    def claim_slide(self, slide_id: int, station: str, *, lease_seconds: float, rescore: bool = False) -> str | None:
+        """Claim a slide for scoring: None when `station` holds it now (until the lease ends, unless
+        renewed), else the name of the station whose live claim it is, or that finished it meanwhile
+        (only a pending slide is claimed, unless to `rescore` it). A lapsed claim is taken over
+        (audited). On PostgreSQL the row is locked with SKIP LOCKED: a slide another station is
+        claiming or committing this instant counts as held by it, and nobody waits."""
+
+        def work(session: Session) -> str | None:
+            now = utc_now()
+            slide = session.scalars(select(Slide).where(Slide.id == slide_id)
+                                    .with_for_update(skip_locked=True)).one_or_none()
+            if slide is None:
+                if session.get(Slide, slide_id) is None:
+                    raise StoreError(f"no slides row with id {slide_id}")
+                return "another station (busy with it)"
+            holder = slide.claimed_by
+            if holder is not None and holder != station and slide.lease_until is not None and slide.lease_until > now:
+                return holder
+            if slide.status is not SlideStatus.PENDING and not rescore:  # finished since the caller looked
+                latest = session.scalars(select(Score.station).where(Score.slide_id == slide.id)
+                                         .order_by(Score.id.desc()).limit(1)).first()
+                return latest or "another station"
+            if self.engine.dialect.name == "postgresql":  # one claimant per content at a time, across stations
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _content_lock_key(slide.sha256)})
+            twin = session.scalars(select(Slide.claimed_by).where(
+                Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
+                Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
+            if twin is not None:  # the same content under another name, being scored: linked to it afterwards
+                return twin
+            if holder is not None and holder != station:
+                _add_audit(session, station, "slide.claim_taken_over",
+                           {"slide_id": slide_id, "from": holder, "lease_until": slide.lease_until.isoformat()
+                            if slide.lease_until is not None else None})
+            slide.claimed_by, slide.lease_until = station, now + timedelta(seconds=lease_seconds)
+            return None
+
+        return self._write(work)
+
+    def release_claim(self, slide_id: int, station: str, reason: str) -> None:
+        """Give a claimed slide back unscored, saying why (e.g. the file is not at this station's
+        path): another station may take it."""
+
+        def work(session: Session) -> None:
+            slide = _get(session, Slide, slide_id, for_update=True)
+            if slide.claimed_by != station:
+                return
+            slide.claimed_by, slide.lease_until = None, None
+            _add_audit(session, station, "slide.claim_released", {"slide_id": slide_id, "reason": reason})
+
+        self._write(work)
+
+    def list_stations(self) -> list[tuple[Station, int]]:
+        """Every station seen, by name, with how many slides it holds claims on."""
+
+        def work(session: Session) -> list[tuple[Station, int]]:
+            held = dict(session.execute(select(Slide.claimed_by, func.count(Slide.id))
+                                        .where(Slide.claimed_by.is_not(None)).group_by(Slide.claimed_by)).all())
+            stations = session.scalars(select(Station).order_by(Station.name))
+            return [(station, int(held.get(station.name, 0))) for station in stations]
+
+        return self._read(work)
+
+    def live_stations(self, *, lease_seconds: float) -> list[str]:
+        """The stations whose heartbeat is younger than a lease and that have not stopped."""
+        since = utc_now() - timedelta(seconds=lease_seconds)
+        statement = select(Station.name).where(Station.stopped.is_(False), Station.heartbeat_at > since)
+        return self._read(lambda session: list(session.scalars(statement)))
+
     def latest_audit_event(self, actions: Sequence[str]) -> AuditEvent | None:
         """The newest audit event of any of these actions (one indexed read, for a poll)."""
         statement = select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id.desc()).limit(1)
@@ -1069,6 +1201,24 @@ def _specimen_summary(session: Session, specimen: Specimen) -> SpecimenSummary:
     signature = session.scalars(select(Signature).where(Signature.specimen_id == specimen.id)
                                 .order_by(Signature.id.desc()).limit(1)).first()
     return SpecimenSummary(specimen, slides, signature)
+
+
+def _content_lock_key(sha256: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for one content hash; the chain lock's is
+    small, so the two never meet."""
+    return int(sha256[:15], 16) + (1 << 20)
+
+
+def _end_claim(slide: Slide, station: str | None) -> None:
+    """A station's result for a slide it holds (ClaimLost when another station took it over); the
+    claim ends with the transaction's commit. Without a station (a script, a test) nothing is checked."""
+    if station is None:
+        return
+    if slide.claimed_by != station:
+        holder = "no station" if slide.claimed_by is None else f"station {slide.claimed_by}"
+        raise ClaimLost(f"slide {slide.id} ({slide.file_name}) is held by {holder}, not {station}: its claim "
+                        "lapsed and was taken over, so the other station's result is the one kept")
+    slide.claimed_by, slide.lease_until = None, None
 
 
 def _get(session: Session, model: type[T], row_id: int, *, for_update: bool = False) -> T:

@@ -5,6 +5,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from ganad_clinic.app.slide_table_model import FLAG, SCORE, QueueFilter
+from ganad_clinic.screening.service import default_station
 from ganad_clinic.store import SlideStatus
 from tests.app.builders import add_scored_slide, write_cells
 
@@ -29,6 +30,8 @@ def test_the_queue_fills_as_files_arrive_in_a_watched_folder(make_window, model,
     assert window.queue.proxy.rowCount() == 3
     assert "3 slides" in window.queue.counts_label.text()
     assert model.version in window.model_label.text()
+    tip = window.table_model.data(window.table_model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert f"station {default_station()}" in tip  # the app's own service is a station, named by the host
 
 
 def test_opened_files_are_scored_through_the_apps_inbox(make_window, model, tmp_path: Path, qtbot):

@@ -80,14 +80,14 @@ def test_frozen_migrations_are_found_and_upgrade_a_database(bundle: Path, tmp_pa
 
     migrate = frozen_module("ganad_clinic/store/migrate.py", bundle)
     assert migrate.MIGRATIONS_DIR == bundle / "ganad_clinic" / "store" / "migrations"
-    assert migrate.head_revision() == head_revision() == "0007"
+    assert migrate.head_revision() == head_revision() == "0008"
 
     url = resolve_url(home=tmp_path / "home")
     (tmp_path / "home").mkdir()
     engine = create_store_engine(url)
     try:
         migrate.upgrade_to_head(engine, url)
-        assert migrate.database_revisions(url) == ("0007",)
+        assert migrate.database_revisions(url) == ("0008",)
     finally:
         engine.dispose()
 

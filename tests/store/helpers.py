@@ -15,7 +15,8 @@ def record(store: Store, path: str, sha256: str, folder: str = "/incoming") -> R
     return store.record_slide(path, sha256, 1234, folder, width=640, height=480)
 
 
-def add_score(store: Store, slide_id: int, model_id: int, score: float = 0.5, threshold: float = 0.7) -> Score:
+def add_score(store: Store, slide_id: int, model_id: int, score: float = 0.5, threshold: float = 0.7, *,
+              station: str | None = None) -> Score:
     return store.add_score(
         slide_id,
         model_id,
@@ -26,4 +27,5 @@ def add_score(store: Store, slide_id: int, model_id: int, score: float = 0.5, th
         threshold=threshold,
         flagged=score > threshold,
         duration_seconds=0.25,
+        station=station,
     )

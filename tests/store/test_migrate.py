@@ -243,7 +243,7 @@ def test_0006_keeps_earlier_reviews_verifiable_and_its_downgrade_keeps_the_revie
     written = _row_hashes(engine)
 
     with open_store(db_url) as store:
-        assert database_revisions(db_url) == (head_revision(),) == ("0007",)
+        assert database_revisions(db_url) == (head_revision(),) == ("0008",)
         earlier = store.current_review(slide.id)
         assert earlier.withdraws_id is None
         store.withdraw_review(earlier.id, "ana", "wrong slide")
@@ -262,4 +262,34 @@ def test_0006_keeps_earlier_reviews_verifiable_and_its_downgrade_keeps_the_revie
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.begin() as connection:
                 connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_0008_adds_stations_and_claims_and_keeps_earlier_scores_verifiable(db_url: str) -> None:
+    with open_store(db_url) as store:
+        model = register_model(store)
+        add_score(store, record(store, "/incoming/a.png", "aaa").slide.id, model.id, 0.5)
+    engine = create_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as connection:  # back to revision 0007, as the previous GANAD Clinic left it
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    assert "station" not in _columns(engine, "scores") and "claimed_by" not in _columns(engine, "slides")
+    written = _row_hashes(engine)
+
+    with open_store(db_url) as store:
+        pending = record(store, "/incoming/b.png", "bbb").slide
+        assert store.claim_slide(pending.id, "st-1", lease_seconds=30) is None
+        assert store.claim_slide(pending.id, "st-2", lease_seconds=30) == "st-1"
+        assert add_score(store, pending.id, model.id, 0.9, station="st-1").station == "st-1"
+        assert store.get_slide(pending.id).claimed_by is None  # the claim ends with the result
+    assert {table: hashes[:len(written[table])] for table, hashes in _row_hashes(engine).items()} == written
+    assert verify_database(db_url).problems == []
+
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    assert "station" not in _columns(engine, "scores") and "stations" not in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM scores")).scalar() == 2
     engine.dispose()

@@ -27,7 +27,7 @@ def test_a_first_read_is_every_slide_as_list_slides_gives_it(store: Store) -> No
     add_score(store, first.id, model.id, 0.4)  # the latest score is the current one
     second = record(store, "/incoming/b.png", "bbb").slide
     store.add_review(first.id, "ana", ReviewDecision.SECOND_READ)
-    store.add_review(first.id, "ana", ReviewDecision.NORMAL)
+    store.add_review(first.id, "ben", ReviewDecision.NORMAL)  # the second read is another reviewer's
     duplicate = record(store, "/incoming/c.png", "aaa").slide
 
     changes = store.list_slides_changed_since(None)
