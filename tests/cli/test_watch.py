@@ -49,3 +49,24 @@ def test_watch_once_scores_what_is_there_and_exits(tmp_path: Path, tiny_bundle: 
         assert len(summaries) == 5
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT COUNT(*) FROM scores").scalar() == 4
+
+
+def test_a_station_is_named_stored_with_its_scores_and_listed(tmp_path: Path, tiny_bundle: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    write_png(inbox / "slide.png", 1)
+    assert main(["stations", "--home", str(home)]) == 0
+    assert "no station has screened into this database yet" in capsys.readouterr().out
+    assert main(["watch", "--inbox", str(inbox), "--home", str(home), "--once", "--quiet", "0.1", "--threads", "1",
+                 "--bundle", str(tiny_bundle), "--station", "bench-2"]) == 0
+    assert "; station bench-2" in capsys.readouterr().out
+
+    assert main(["stations", "--home", str(home)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("bench-2\tstopped\t") and line.endswith("holds 0 slides")  # a clean stop gave all back
+    with open_store(home=home) as store:
+        [summary] = store.list_slides()
+        assert summary.score.station == "bench-2"
+        assert [event.actor for event in store.list_audit_events("station.started")] == ["bench-2"]
+    assert main(["watch", "--inbox", str(inbox), "--home", str(home), "--once", "--station", " "]) == 2
+    assert "a station name has 1 to 64 characters" in capsys.readouterr().err
