@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from ganad_clinic.app.retrain_dialog import RetrainDialog
@@ -11,19 +13,30 @@ from tests.app.builders import reviewed_slides
 TIMEOUT_MS = 90_000
 
 
-def _dialog(qtbot, store, home, settings) -> RetrainDialog:
-    dialog = RetrainDialog(store, home, settings)
-    qtbot.addWidget(dialog, before_close_func=lambda widget: widget.stop_work())  # its workers end first
-    dialog.show()
-    qtbot.waitUntil(lambda: not dialog.gathering, timeout=TIMEOUT_MS)  # the samples are gathered on a worker
-    return dialog
+@pytest.fixture
+def open_dialog(qtbot, store, home, settings) -> Iterator[Callable[[], RetrainDialog]]:
+    """Open the retrain dialog; it is held until the test's end, when its workers are stopped first.
+    qtbot holds a widget weakly: a dialog dropped with the test's locals while a worker was still
+    winding down (the activation's, on a busy machine) took its running thread with it (Qt aborts)."""
+    dialogs: list[RetrainDialog] = []
+
+    def make() -> RetrainDialog:
+        dialog = RetrainDialog(store, home, settings)
+        qtbot.addWidget(dialog, before_close_func=lambda widget: widget.stop_work())
+        dialogs.append(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: not dialog.gathering, timeout=TIMEOUT_MS)  # the samples are gathered on a worker
+        return dialog
+
+    yield make
+    for dialog in dialogs:
+        assert dialog.stop_work()
 
 
-def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_through_its_check(qtbot, store, model, home,
-                                                                                    settings, tmp_path: Path,
-                                                                                    monkeypatch):
+def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_through_its_check(qtbot, store, model, open_dialog,
+                                                                                    tmp_path: Path, monkeypatch):
     reviewed_slides(store, model.id, tmp_path / "slides", normals=6, anomalies=2)
-    dialog = _dialog(qtbot, store, home, settings)
+    dialog = open_dialog()
     assert "6 slides reviewed as normal" in dialog.data_summary.text()
     assert dialog.steps.value() == 4  # the active model's recorded budget
 
@@ -57,9 +70,9 @@ def test_a_retrain_runs_to_the_end_and_the_candidate_is_activated_through_its_ch
     assert override.details["reason"] == "tried on the bench first"
 
 
-def test_a_retrain_can_be_cancelled_and_leaves_nothing_behind(qtbot, store, model, home, settings, tmp_path: Path):
+def test_a_retrain_can_be_cancelled_and_leaves_nothing_behind(qtbot, store, model, home, open_dialog, tmp_path: Path):
     reviewed_slides(store, model.id, tmp_path / "slides", normals=5, anomalies=0)
-    dialog = _dialog(qtbot, store, home, settings)
+    dialog = open_dialog()
     dialog.steps.setValue(100_000)
 
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
@@ -74,13 +87,13 @@ def test_a_retrain_can_be_cancelled_and_leaves_nothing_behind(qtbot, store, mode
     assert dialog.start_button.isEnabled()
 
 
-def test_too_few_normal_samples_are_explained(qtbot, store, model, home, settings, tmp_path: Path, monkeypatch):
+def test_too_few_normal_samples_are_explained(qtbot, store, model, open_dialog, tmp_path: Path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
     reviewed_slides(store, model.id, tmp_path / "slides", normals=1, anomalies=0)
-    dialog = _dialog(qtbot, store, home, settings)
+    dialog = open_dialog()
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert "at least 5 normal samples" in warnings[0]
     assert not dialog.running
