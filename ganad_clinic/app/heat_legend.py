@@ -23,11 +23,15 @@ TOOLTIP = ("Heat-map scale, the same on every slide: how far the cell differs fr
            "normal cells do; 1.25 times and more is drawn at full strength.")
 
 
+MIN_BAR_WIDTH = 170
+"""The bar's narrowest with its four tick labels apart."""
+
+
 class HeatLegend(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._bar = to_pixmap(heat_rgba(np.repeat(np.linspace(0.0, SPAN, 256)[None, :], 12, axis=0)))  # as drawn
-        self.setMinimumSize(320, 34)
+        self.setMinimumSize(220, 34)  # the window fits 1280 px with the queue beside it
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(TOOLTIP)
 
@@ -35,6 +39,8 @@ class HeatLegend(QWidget):
         painter = QPainter(self)
         metrics = painter.fontMetrics()
         caption_width = metrics.horizontalAdvance(CAPTION) + 12
+        if self.width() - caption_width < MIN_BAR_WIDTH:  # narrow: the bar and its ticks; the caption is in the tooltip
+            caption_width = 0
         left, width = 6.0, max(10.0, self.width() - 12.0 - caption_width)
         painter.drawPixmap(QRectF(left, 2, width, 12), self._bar, QRectF(self._bar.rect()))
         painter.setPen(self.palette().text().color())
@@ -44,5 +50,6 @@ class HeatLegend(QWidget):
             text_width = metrics.horizontalAdvance(label)
             start = min(max(0.0, x - text_width / 2), left + width - text_width)
             painter.drawText(QRectF(start, 18, text_width + 2, 16), Qt.AlignmentFlag.AlignLeft, label)
-        painter.drawText(QRectF(left + width + 12, 0, caption_width, 16), Qt.AlignmentFlag.AlignLeft, CAPTION)
+        if caption_width:
+            painter.drawText(QRectF(left + width + 12, 0, caption_width, 16), Qt.AlignmentFlag.AlignLeft, CAPTION)
         painter.end()

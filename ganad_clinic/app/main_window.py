@@ -86,6 +86,12 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DRIFT_STYLE = "background: #c82828; color: white; font-weight: 600; padding: 1px 8px;"
 
 
+def drift_text(state: DriftState) -> str:
+    """The status bar's line for a raised drift alarm: short, so it never crowds the bar; the whole
+    message is in its tooltip."""
+    return f"Drift alarm: {state.exceeding} of the last {state.window} slides look unusual (point here for why)"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, store: Store, home: Path, settings: AppSettings, *, user: User,
                  torch_threads: int | None = None) -> None:
@@ -251,7 +257,6 @@ class MainWindow(QMainWindow):
     def _make_status_bar(self) -> None:
         self.drift_label = QLabel()
         self.drift_label.setStyleSheet(DRIFT_STYLE)
-        self.drift_label.setWordWrap(True)
         self.drift_label.hide()
         self.watcher_label = QLabel()
         self.operating_label = QLabel()
@@ -336,7 +341,9 @@ class MainWindow(QMainWindow):
         active = self.active_model
         self.model_label.setText(f"Model {active.version}" if active else "No active model")
         facts = self.active_facts
-        self.operating_label.setText(rate_in_force(self.operating_point, None if facts is None else facts.target_fpr))
+        rate = rate_in_force(self.operating_point, None if facts is None else facts.target_fpr)
+        self.operating_label.setText(rate.partition(" (")[0])  # who stated it, and when, in the tooltip
+        self.operating_label.setToolTip(rate)
 
     def _drift_changed(self, state: DriftState) -> None:
         """The service's drift alarm: shown until a cleared state comes."""
@@ -344,9 +351,10 @@ class MainWindow(QMainWindow):
         cleared = not state.alarm and self.drift is not None and self.drift.alarm
         self.drift = state
         if state.alarm:
-            self.drift_label.setText(f"Drift alarm: {state.message}")
+            self.drift_label.setText(drift_text(state))
             expected = percent(state.expected_rate)
-            self.drift_label.setToolTip(f"{state.exceeding} of the last {state.window} slides looked unusual against "
+            self.drift_label.setToolTip(f"{state.message}\n\n"
+                                        f"{state.exceeding} of the last {state.window} slides looked unusual against "
                                         f"the calibration normals; normal slides do so at most {expected} of the "
                                         f"time (binomial p = {state.p_value:.2g}). A stain, focus or scanner change, "
                                         "or a run of abnormal samples: both worth a look.")

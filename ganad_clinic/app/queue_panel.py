@@ -34,6 +34,11 @@ from ganad_clinic.app.slide_table_model import (
 )
 from ganad_clinic.store import SlideSummary
 
+FILE_WIDTH = 160
+"""The File column's starting width ("cell-normal-000.png", "field-Im001_1.jpg" whole); the user may drag it."""
+MINIMUM_WIDTH = 520
+"""The queue's narrowest: every column readable; the viewer takes the rest of the window."""
+
 
 class QueuePanel(QGroupBox):
     current_changed = Signal(object)  # SlideSummary | None
@@ -72,7 +77,9 @@ class QueuePanel(QGroupBox):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setResizeContentsPrecision(0)  # widths from the rows in view: 100,000 rows are not all measured
-        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Interactive)  # the others' contents never squeeze it
+        header.resizeSection(FILE, FILE_WIDTH)
+        header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         for action in self.search.findChildren(QAction):  # the clear button's
             action.triggered.connect(self.focus_table)
@@ -81,6 +88,7 @@ class QueuePanel(QGroupBox):
         top.addWidget(self.search, 1)
         self.counts_label = QLabel("")  # every worklist's count at a glance (the drop-down shows one)
         self.counts_label.setStyleSheet("color: palette(mid);")
+        self.setMinimumWidth(MINIMUM_WIDTH)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)

@@ -18,6 +18,8 @@ from ganad_clinic.app.workers import BackgroundCall
 from ganad_clinic.screening.users import add_user, sign_in
 from ganad_clinic.store import Store, User, UserRole
 
+MINIMUM_WIDTH = 420  # a refusal ("cannot sign in as …: unknown user or wrong password") in two lines
+
 
 class SignInDialog(QDialog):
     """`user` is the signed-in user once the dialog is accepted."""
@@ -50,6 +52,7 @@ class SignInDialog(QDialog):
         layout.addWidget(self.message)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
+        self.setMinimumWidth(MINIMUM_WIDTH)
         self.worker = BackgroundCall(self._check, self)
         self.worker.returned.connect(self._signed_in)
         self.worker.errored.connect(self._refused)
@@ -82,6 +85,7 @@ class SignInDialog(QDialog):
         self.again.clear()
         self.password.setFocus()
         self.message.setText(message[:1].upper() + message[1:] + ".")
+        self.adjustSize()  # the refusal's lines in full, never clipped
 
     def done(self, result: int) -> None:
         self.worker.stop()

@@ -118,8 +118,8 @@ class SlideViewer(QWidget):
         self.side.addWidget(self.cells_box)
         self.side.setSizes([170, 170, 260])
         images = QSplitter(Qt.Orientation.Horizontal)
-        images.addWidget(_titled(_caption("Slide, heat map and cells (wheel: zoom, drag: pan, click a box: that cell, "
-                                          "double-click: fit)"), self.slide_view))
+        slide_caption = _caption("Slide and heat map: wheel zooms, drag pans, a click on a box chooses its cell")
+        images.addWidget(_titled(slide_caption, self.slide_view))
         images.addWidget(self.side)
         images.setStretchFactor(0, 3)
         images.setStretchFactor(1, 1)
@@ -143,7 +143,7 @@ class SlideViewer(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(opacity_percent)
         self.opacity.setFixedWidth(90)
-        self.opacity.setToolTip("Heat-map opacity")
+        self.opacity.setToolTip("Heat-map opacity (drag: from none to full)")
         self.opacity.valueChanged.connect(self._apply_opacity)
         self._apply_opacity(opacity_percent)
         fit = QPushButton("Fit")
@@ -155,7 +155,6 @@ class SlideViewer(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(self.heat_toggle)
         controls.addWidget(self.boxes_toggle)
-        controls.addWidget(QLabel("Opacity"))
         controls.addWidget(self.opacity)
         controls.addWidget(HeatLegend(), 1)
         controls.addWidget(fit)
@@ -391,8 +390,10 @@ class SlideViewer(QWidget):
         if tiled:
             unnumbered = (f"; boxes not numbered on the slide (over {MAX_LABELLED_BOXES})"
                           if len(result.cells) > MAX_LABELLED_BOXES else "")
-            self.cells_title.setText(f"{len(result.cells)} cells ({result.cells[0].found_by}), highest score first "
-                                     f"({NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: next / previous){unnumbered}")
+            self.cells_title.setText(f"{len(result.cells)} cells, highest score first ({NEXT_CELL_KEY} / "
+                                     f"{PREVIOUS_CELL_KEY}){unnumbered}")
+            self.cells_title.setToolTip(f"Found as: {result.cells[0].found_by}. {NEXT_CELL_KEY} / {PREVIOUS_CELL_KEY}: "
+                                        "the next / previous cell in the list, zoomed to")
             self._show_boxes()
             self.cell_list.show_cells(result.cells, inspection.image, inspection.scale, self.current_cell)
         self._show_cell_views()

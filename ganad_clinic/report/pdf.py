@@ -235,8 +235,8 @@ def _model_items(model: ModelInfo, content: ReportContent, fonts: ReportFonts, s
     targets = sorted({row.target_fpr for row in content.rows
                       if row.target_fpr is not None and row.model_version == model.version})
     if targets:
-        items.append(("Operating point", " or ".join(percent(target) for target in targets)
-                      + " of normal slides flagged at most (the rate stated when they were scored)"))
+        items.append(("Operating point", "at most " + " or ".join(percent(target) for target in targets)
+                      + " of normal slides flagged (the rate stated when they were scored)"))
     if model.problem:
         items.append(("Note", fonts.markup(_short(model.problem))))
     return items
@@ -303,8 +303,9 @@ def _summary_section(content: ReportContent, fonts: ReportFonts, styles: _Styles
     flow: list[Flowable] = [Paragraph("Summary", styles.heading), _key_values(items, styles, key_width=6.5 * cm)]
     alarms = content.drift_alarms
     for alarm in alarms[-DRIFT_EVENTS_SHOWN:]:
+        message = alarm.message.removeprefix("drift alarm: ")  # the heading says it already
         flow.append(Paragraph(f"Drift alarm {alarm.time:%Y-%m-%d %H:%M}, model "
-                              f"{fonts.markup(_short(alarm.model_version))}: {fonts.markup(_short(alarm.message))}",
+                              f"{fonts.markup(_short(alarm.model_version))}: {fonts.markup(_short(message))}",
                               styles.warning))
     if len(alarms) > DRIFT_EVENTS_SHOWN:
         flow.append(Paragraph(f"… and {len(alarms) - DRIFT_EVENTS_SHOWN} earlier drift alarms (see the audit trail).",

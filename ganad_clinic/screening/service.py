@@ -17,7 +17,9 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -72,6 +74,8 @@ DECODED_PIXELS_HELD = 25_000_000
 field is scored before the next file is decoded, so the service's memory follows one image at the
 pixel cap (imaging.io.DEFAULT_MAX_PIXELS) plus at most this much, never a batch of large fields."""
 STATION_NAME_LENGTH = 64
+PAINTING_PIXELS_HELD = DECODED_PIXELS_HELD
+"""Decoded pixels the heat-map painter may hold: beyond it, the scoring waits for the painter."""
 STORE_RETRY_SECONDS = 2.0
 STORE_ATTEMPTS = 3
 """Tries of a batch the database refuses before its files are tried one at a time: a file whose
@@ -197,6 +201,8 @@ class ScreeningService:
                                   accession=AccessionRule(config.accession_pattern),
                                   station=config.station, lease_seconds=config.lease_seconds)
         self._heartbeat: threading.Thread | None = None
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganad-heatmaps")
+        self._painting: deque[tuple[Future, int]] = deque()  # heat maps being written after their commit, pixels
         self._archiver = Archiver(config.archive, store) if config.archive else None
         self._model: _LoadedModel | None = None
         self._next_rescan = 0.0
@@ -264,7 +270,7 @@ class ScreeningService:
                 if batch:
                     self._process(batch)
                     continue
-                if len(self._tracker) == 0:
+                if len(self._tracker) == 0 and not self._still_painting():
                     self._idle.set()
                 self._stop_requested.wait(poll)
         except Exception as error:  # the service cannot go on (no usable model, inbox gone...)
@@ -272,6 +278,7 @@ class ScreeningService:
             self._report_error(f"screening stopped: {error}")
         finally:
             self._watcher.stop()
+            self._painter.shutdown(wait=True)  # every heat map of a committed score is written before the stop
             if registered:
                 self._sign_off_station()
             self._stopped.set()
@@ -490,7 +497,8 @@ class ScreeningService:
         for arrival, result, seconds in zip(arrivals, results, planning):
             image, score_slide_id, outcome = arrival.to_score()
             heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
-            write_heatmap(heatmap, image, result.heat)
+            if result.flagged:  # in view, and in the report, with its heat map as soon as it is committed
+                write_heatmap(heatmap, image, result.heat)
             duration = seconds + per_tile * len(result.cells)
             warning = score_warning(arrival.info, model.scorer.bundle.channels)
             try:
@@ -504,12 +512,34 @@ class ScreeningService:
                 log.warning("%s", lost)
                 self._settle(replace(arrival, step=Step.ELSEWHERE, image=None))
                 continue
+            if not result.flagged:
+                self._paint_later(heatmap, image, result.heat)
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
                 result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
                 warning, result.p_value,
             ))
             self._drift_changed(model, model.drift.observe(result.decision.p_values))
+
+    def _paint_later(self, path: Path, image, heat) -> None:
+        """Write an unflagged slide's heat map on the painter thread, after its score is committed:
+        the picture never holds a commit back (the viewer recomputes it anyway; it is the fallback)."""
+        pixels = int(image.shape[0] * image.shape[1])
+        while self._painting and sum(held for _, held in self._painting) + pixels > PAINTING_PIXELS_HELD:
+            self._painting.popleft()[0].result()  # bounded memory: wait for the oldest
+        future = self._painter.submit(write_heatmap, path, image, heat)
+        future.add_done_callback(lambda done: self._painted(path, done))
+        self._painting.append((future, pixels))
+
+    def _painted(self, path: Path, done: Future) -> None:
+        error = done.exception()
+        if error is not None:  # the score stands; the viewer recomputes the picture
+            self._report_error(f"{path_text(path)}: the heat map could not be written ({error})")
+
+    def _still_painting(self) -> bool:
+        while self._painting and self._painting[0][0].done():
+            self._painting.popleft()
+        return bool(self._painting)
 
     def _drift_changed(self, model: _LoadedModel, state: DriftState | None) -> None:
         """Record and report a change of `model`'s drift alarm (none when `state` is None)."""

@@ -202,3 +202,12 @@ def test_a_fields_flagged_cells_are_counted_in_the_queue(make_window, store, mod
              for r in range(window.queue.proxy.rowCount())}
     assert shown[score.slide_id] == f"{sum(c.flagged for c in cells)}/{len(cells)}"
     assert [text for slide_id, text in shown.items() if slide_id != score.slide_id] == [""]  # a crop: one cell
+
+
+def test_the_window_fits_a_1280_pixel_screen_with_every_queue_column_readable(make_window, store, model,
+                                                                              tmp_path: Path):
+    add_scored_slide(store, model.id, write_cells(tmp_path / "slides", 1)[0], 2.0)
+    window = make_window()
+    assert window.minimumSizeHint().width() <= 1280  # it was 1,412: the right of the viewer off screen
+    header = window.queue.table.horizontalHeader()
+    assert header.sectionSize(0) >= 150  # the File column was squeezed to "…" by the others' contents
