@@ -64,7 +64,7 @@ class SignInDialog(QDialog):
         return sign_in(self.store, name, password)
 
     def submit(self) -> None:
-        if self.worker.busy:
+        if not self.buttons.isEnabled():  # a check is running; once refused, a new try goes at once
             return
         name, password = self.name.text().strip(), self.password.text()
         if self.first_admin and password != self.again.text():

@@ -383,3 +383,27 @@ def test_a_file_whose_result_the_database_refuses_does_not_hold_up_the_others(
     assert any("refused.png: its result could not be saved" in message and "refuses a value" in message
                for message in collector.errors)
     assert set(scores_of(store)) == {"a.png", "b.png", "c.png"}
+
+
+def test_a_flagged_slides_heat_map_is_there_with_its_result_and_the_others_follow_the_commit(
+        store: Store, model: ModelVersion, inbox: Path, home: Path) -> None:
+    for index in range(6):
+        write_png(inbox / f"slide {index}.png", index, 40, 40)
+    at_event: dict[str, tuple[bool, bool]] = {}
+
+    def scored(event) -> None:  # on the service's thread, as its result is reported
+        at_event[event.path.name] = (event.flagged, event.heatmap_path.is_file())
+
+    collector = Collector()
+    service = ScreeningService(store, config(inbox, home), on_scored=scored, on_error=collector.on_error)
+    service.start()
+    try:
+        assert service.wait_until_idle(60)
+        idle_heatmaps = [Path(store.latest_score(summary.slide.id).heatmap_path).is_file()
+                         for summary in store.list_slides()]
+    finally:
+        assert service.stop(30)
+    assert len(at_event) == 6 and any(flagged for flagged, _ in at_event.values())
+    assert all(there for flagged, there in at_event.values() if flagged)  # written before the commit
+    assert all(idle_heatmaps)  # idle means every heat map is written too, the unflagged ones after their commit
+    assert collector.errors == []
