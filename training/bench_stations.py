@@ -81,7 +81,8 @@ def _run(root: Path, bundle: Path, payloads: list[bytes], count: int, pg_url: st
                     connection.rollback()
                     time.sleep(0.05)
                 seconds = time.monotonic() - started
-                by_station = dict(connection.execute(text("SELECT station, COUNT(*) FROM scores GROUP BY station")))
+                by_station = {station: count for station, count in connection.execute(
+                    text("SELECT station, COUNT(*) FROM scores GROUP BY station"))}
             engine.dispose()
         finally:
             for station in stations:
