@@ -497,8 +497,6 @@ class ScreeningService:
         for arrival, result, seconds in zip(arrivals, results, planning):
             image, score_slide_id, outcome = arrival.to_score()
             heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
-            if result.flagged:  # in view, and in the report, with its heat map as soon as it is committed
-                write_heatmap(heatmap, image, result.heat)
             duration = seconds + per_tile * len(result.cells)
             warning = score_warning(arrival.info, model.scorer.bundle.channels)
             try:
@@ -512,8 +510,7 @@ class ScreeningService:
                 log.warning("%s", lost)
                 self._settle(replace(arrival, step=Step.ELSEWHERE, image=None))
                 continue
-            if not result.flagged:
-                self._paint_later(heatmap, image, result.heat)
+            self._paint_later(heatmap, image, result.heat)
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
                 result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
@@ -522,8 +519,11 @@ class ScreeningService:
             self._drift_changed(model, model.drift.observe(result.decision.p_values))
 
     def _paint_later(self, path: Path, image, heat) -> None:
-        """Write an unflagged slide's heat map on the painter thread, after its score is committed:
-        the picture never holds a commit back (the viewer recomputes it anyway; it is the fallback)."""
+        """Write a slide's heat map on the painter thread once its score is committed, at once and
+        beside the next batch's scoring: the picture never holds a commit back (it cost a third of
+        a burst's time on the service thread). The viewer recomputes it anyway; the report reads
+        it, and is built from committed scores whose pictures are written by then or within a
+        moment; `wait_until_idle` waits for them."""
         pixels = int(image.shape[0] * image.shape[1])
         while self._painting and sum(held for _, held in self._painting) + pixels > PAINTING_PIXELS_HELD:
             self._painting.popleft()[0].result()  # bounded memory: wait for the oldest

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import ganad_clinic.screening.service as service_module
 from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import draw_field, field_rng
 from ganad_clinic.model.inference import Inferencer
@@ -385,25 +386,24 @@ def test_a_file_whose_result_the_database_refuses_does_not_hold_up_the_others(
     assert set(scores_of(store)) == {"a.png", "b.png", "c.png"}
 
 
-def test_a_flagged_slides_heat_map_is_there_with_its_result_and_the_others_follow_the_commit(
-        store: Store, model: ModelVersion, inbox: Path, home: Path) -> None:
+def test_heat_maps_are_written_after_their_scores_commit_on_the_painter_thread(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for index in range(6):
         write_png(inbox / f"slide {index}.png", index, 40, 40)
-    at_event: dict[str, tuple[bool, bool]] = {}
+    painted: list[tuple[str, bool]] = []  # (thread, was its slide's score committed already)
+    real_write = service_module.write_heatmap
 
-    def scored(event) -> None:  # on the service's thread, as its result is reported
-        at_event[event.path.name] = (event.flagged, event.heatmap_path.is_file())
+    def write(path, image, heat):
+        slide_id = int(Path(path).name.split("-")[1])  # slide-<id>-model-<id>.png
+        painted.append((threading.current_thread().name, store.latest_score(slide_id) is not None))
+        return real_write(path, image, heat)
 
+    monkeypatch.setattr(service_module, "write_heatmap", write)
     collector = Collector()
-    service = ScreeningService(store, config(inbox, home), on_scored=scored, on_error=collector.on_error)
-    service.start()
-    try:
+    with running(store, config(inbox, home), collector) as service:
         assert service.wait_until_idle(60)
-        idle_heatmaps = [Path(store.latest_score(summary.slide.id).heatmap_path).is_file()
-                         for summary in store.list_slides()]
-    finally:
-        assert service.stop(30)
-    assert len(at_event) == 6 and any(flagged for flagged, _ in at_event.values())
-    assert all(there for flagged, there in at_event.values() if flagged)  # written before the commit
-    assert all(idle_heatmaps)  # idle means every heat map is written too, the unflagged ones after their commit
+        at_idle = [Path(store.latest_score(summary.slide.id).heatmap_path).is_file() for summary in store.list_slides()]
+    assert len(painted) == 6 and all(committed for _, committed in painted)  # never holding a commit back
+    assert {thread for thread, _ in painted} != {"ganad-screening"}  # beside the scoring, not in its way
+    assert len(at_idle) == 6 and all(at_idle)  # idle means the pictures are written too
     assert collector.errors == []
