@@ -12,7 +12,6 @@ from ganad_clinic.files import atomic_output
 from ganad_clinic.imaging.overlay import display_pixels, overlay
 from ganad_clinic.model.inference import HEAT_MAX_SIDE
 
-
 PNG_COMPRESS_LEVEL = 1
 """zlib's fastest level: an ALL-IDB2 crop's heat map (257x257) encodes in 11 ms instead of 57 ms at
 the default level 6, for a file 16 % larger (measured on the demo's Im001_1.tif)."""
