@@ -81,7 +81,7 @@ REVIEW_DWELL_S = 0.35
 """A review key counts only once the slide's picture has been in view this long: two presses 0.12 s
 apart were seen to review the next slide unseen; looking at a slide takes longer than this."""
 POLL_INTERVAL_MS = 5_000
-SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale", "accession_pattern"}
+SERVICE_SETTINGS = {"watched_folders", "poll", "rescan_seconds", "field_scale", "accession_pattern", "station"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DRIFT_STYLE = "background: #c82828; color: white; font-weight: 600; padding: 1px 8px;"
 
@@ -500,7 +500,7 @@ class MainWindow(QMainWindow):
     def _configure_service(self) -> None:
         self.controller.configure(self.settings.watched_folders, poll=self.settings.poll,
                                   rescan_seconds=self.settings.rescan_seconds, field_scale=self.settings.field_scale,
-                                  accession_pattern=self.settings.accession_pattern)
+                                  accession_pattern=self.settings.accession_pattern, station=self.settings.station)
 
     def _folders_changed(self, folders: list[Path]) -> None:
         old = [str(folder) for folder in self.settings.watched_folders]

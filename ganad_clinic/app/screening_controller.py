@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ganad_clinic.screening import ScreeningService, ServiceConfig
-from ganad_clinic.screening.service import default_torch_threads
+from ganad_clinic.screening.service import default_station, default_torch_threads
 from ganad_clinic.store import Store, StoreError
 
 OPENED_FOLDER = "opened"
@@ -50,6 +50,7 @@ class ScreeningController(QObject):
         self.rescan_seconds = 30.0
         self.field_scale = 1.0
         self.accession_pattern = ""
+        self.station = ""
         self.paused = False
         self.state = WatcherState.STOPPED
         self.missing_folders: list[Path] = []
@@ -59,12 +60,13 @@ class ScreeningController(QObject):
         self._stopped.connect(self._on_service_stopped)
 
     def configure(self, folders: list[Path], *, poll: bool, rescan_seconds: float, field_scale: float,
-                  accession_pattern: str = "") -> None:
+                  accession_pattern: str = "", station: str = "") -> None:
         """Watch these folders (plus the app's own inbox) from now on; `accession_pattern` (checked by
-        the settings) names a file's specimen, empty for the default rule."""
+        the settings) names a file's specimen, empty for the default rule; `station` is this
+        screening station's name, empty for the host name."""
         self.folders, self.poll = list(folders), poll
         self.rescan_seconds, self.field_scale = rescan_seconds, field_scale
-        self.accession_pattern = accession_pattern
+        self.accession_pattern, self.station = accession_pattern, station
         self.restart()
 
     def set_paused(self, paused: bool) -> None:
@@ -99,6 +101,7 @@ class ScreeningController(QObject):
         inboxes = (self.opened_inbox, *(folder for folder in self.folders if folder.is_dir()))
         config = ServiceConfig(inboxes, home=self.home, poll=self.poll, rescan_seconds=self.rescan_seconds,
                                field_scale=self.field_scale, accession_pattern=self.accession_pattern or None,
+                               station=self.station or default_station(),
                                torch_threads=self.torch_threads or default_torch_threads())
         self._service = ScreeningService(self.store, config, on_scored=self.slide_scored.emit,
                                          on_rejected=self.slide_rejected.emit, on_error=self.problem.emit,

@@ -20,7 +20,7 @@ from PySide6.QtCore import QSettings
 from ganad_clinic.app.viewer import DEFAULT_OPACITY_PERCENT
 from ganad_clinic.model.trainer import TrainConfig
 from ganad_clinic.screening.registry import current_actor
-from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS, ServiceConfig
+from ganad_clinic.screening.service import DEFAULT_RESCAN_SECONDS, STATION_NAME_LENGTH, ServiceConfig
 from ganad_clinic.screening.specimens import compile_pattern
 from ganad_clinic.store import User
 
@@ -138,6 +138,11 @@ def _check_accession_pattern(pattern: str) -> None:
         compile_pattern(pattern)
 
 
+def _check_station_name(name: str) -> None:
+    if len(name) > STATION_NAME_LENGTH:
+        raise ValueError(f"a station name has at most {STATION_NAME_LENGTH} characters, not {len(name)}")
+
+
 RETRAIN_HELP = ("Used by the next retrain. A model's threshold and score normalisation are fitted with its own λ and "
                 "β, so these cannot change the scores of an existing model without retraining it.")
 
@@ -161,6 +166,10 @@ SETTINGS: tuple[Setting, ...] = (
             "A regular expression with a group named accession, e.g. ^(?P<accession>[A-Z]+-\\d+)_ . Empty: a "
             "subfolder directly under a watched folder is one specimen, a file directly in it a specimen of its own. "
             "Applies to files received from now on.", strip=True, validate=_check_accession_pattern),
+    Setting("station", "station", Kind.TEXT, "", "Station name",
+            "This computer's name among the screening stations on a shared database, stored with every score it "
+            "makes. Empty: the host name. Applies when screening restarts.", strip=True,
+            validate=_check_station_name),
     Setting("outbox", "outbox", Kind.FOLDER, None, "LIS outbox",
             "Signed results go here as HL7 v2.5.1 ORU^R01 messages and FHIR DiagnosticReports, for the laboratory "
             "information system to collect."),
@@ -202,6 +211,7 @@ class AppSettings:
     poll: bool
     rescan_seconds: float
     accession_pattern: str
+    station: str
     outbox: Path | None
     field_scale: float
     lam: float

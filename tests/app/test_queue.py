@@ -34,6 +34,18 @@ def test_the_queue_fills_as_files_arrive_in_a_watched_folder(make_window, model,
     assert f"station {default_station()}" in tip  # the app's own service is a station, named by the host
 
 
+def test_the_apps_station_takes_its_name_from_the_settings(make_window, model, settings, tmp_path: Path, qtbot):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settings.watched_folders, settings.station = [inbox], "review-2"
+    window = make_window()
+    qtbot.waitUntil(lambda: "Watching 1 folder" in window.watcher_label.text(), timeout=TIMEOUT_MS)
+    write_cells(inbox, 1)
+    qtbot.waitUntil(lambda: any(s.score is not None for s in window.table_model.summaries()), timeout=TIMEOUT_MS)
+    [summary] = window.table_model.summaries()
+    assert summary.score.station == "review-2"
+
+
 def test_opened_files_are_scored_through_the_apps_inbox(make_window, model, tmp_path: Path, qtbot):
     window = make_window()
     window.queue.set_queue_filter(QueueFilter.ALL)

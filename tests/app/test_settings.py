@@ -20,7 +20,7 @@ def test_the_review_settings_hold_no_model_settings_and_the_model_dialog_holds_t
     qtbot.addWidget(review)
     qtbot.addWidget(model)
 
-    assert {"home", "watched_folders", "poll", "rescan_seconds", "accession_pattern", "outbox"} == set(
+    assert {"home", "watched_folders", "poll", "rescan_seconds", "accession_pattern", "station", "outbox"} == set(
         review.editors)  # no typed reviewer
     assert set(model.editors) == {"field_scale", "lam", "beta"}
     assert (review.windowTitle(), model.windowTitle()) == ("Settings", "Training and model settings")
