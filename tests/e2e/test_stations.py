@@ -131,7 +131,10 @@ def test_three_stations_share_a_burst_score_each_content_once_and_take_over_a_ki
           f"station {by_station}; st-b killed holding {len(held_at_kill)} claims, {len(takeovers)} taken over "
           f"{delays[0] if delays else 0:.1f}-{delays[-1] if delays else 0:.1f} s after the kill (lease {LEASE:g} s); "
           f"{cut} connections cut")
-    assert not delays or delays[-1] < 3 * LEASE + 2  # within a lease or so of lapsing, plus the re-look
+    # Liveness, not speed: a claim lapses a lease after the killed station's last heartbeat, and another
+    # station takes it at its next look at the file (a lease after it found it held, behind the burst's
+    # other files). Seen: 4-6 s alone, up to 11 s beside the other test process.
+    assert not delays or delays[-1] < 8 * LEASE
 
 
 def test_a_second_station_on_one_sqlite_file_is_refused_at_start(tmp_path: Path, tiny_bundle: Path) -> None:
