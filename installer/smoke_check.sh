@@ -72,6 +72,8 @@ for file in ganad_clinic/store/migrations/env.py ganad_clinic/store/migrations/v
             ganad_clinic/store/migrations/versions/0004_cells.py \
             ganad_clinic/store/migrations/versions/0005_operating_point.py \
             ganad_clinic/store/migrations/versions/0006_review_withdrawals.py \
+            ganad_clinic/store/migrations/versions/0007_specimens_users_signatures.py \
+            ganad_clinic/store/migrations/versions/0008_stations_and_claims.py \
             resources/icon.png reportlab/fonts/Vera.ttf reportlab/fonts/VeraBd.ttf; do
     [ -f "$dist/_internal/$file" ] || fail "not bundled: _internal/$file"
 done
@@ -118,6 +120,22 @@ slide="$(find "$work/demo" -name "Im*_1.tif" -print -quit)"
 run score 300 "$ganad" score --bundle "$(dirname "$(dirname "$metadata")")" "$slide" --json --threads "$threads"
 grep -q "$(basename "$slide")" "$work/score.log" || fail "score: no result for $slide" "$work/score.log"
 ok "database at head and verified, model 1.0.0 registered, its bundle loads and scores a slide"
+
+# 4b. a specimen reviewed by the demo's technician and signed off by its supervisor: the HL7 and FHIR
+#     libraries (hl7apy loads its version's structures by name) and argon2 work frozen
+image="$(find "$work/demo/inbox" -name "Im*.tif" -print -quit)"
+[ -n "$image" ] || fail "no demo image in the inbox to review" "$work/demo.log"
+password() { awk -F '\t' -v user="$1" '$1 == user {print $3}' "$work/demo/demo-users.txt"; }
+password demo-tech | run review 120 "$ganad" review "$image" --decision anomaly --user demo-tech --password-stdin \
+    --home "$work/home"
+mkdir -p "$work/outbox"
+accession="$(basename "$image" .tif)"
+password demo-supervisor | run signoff 300 "$ganad" signoff "$accession" --outbox "$work/outbox" \
+    --user demo-supervisor --password-stdin --home "$work/home"
+ls "$work/outbox"/*.hl7 >/dev/null 2>&1 || fail "signoff: no HL7 message in the outbox" "$work/signoff.log"
+ls "$work/outbox"/*.fhir.json >/dev/null 2>&1 || fail "signoff: no FHIR report in the outbox" "$work/signoff.log"
+grep -q "^OBR" <(tr '\r' '\n' < "$(ls "$work/outbox"/*.hl7 | head -1)") || fail "signoff: the HL7 message has no OBR" "$work/signoff.log"
+ok "specimen $accession reviewed and signed off; ORU^R01 and DiagnosticReport in the outbox"
 
 # 5. the desktop app, offscreen, on the demo's data folder: the window opens the database and starts
 #    the screening service, which loads the active model; then it must stay up for a while
