@@ -53,7 +53,7 @@ class Step(enum.Enum):
     RETRY = "retry"        # changed or locked while being read: wait until it is stable again
     INCOMPLETE = "incomplete"  # looks unfinished: look again once unchanged for the grace period
     GONE = "gone"          # vanished before it could be read: nothing to record
-    ELSEWHERE = "elsewhere"  # another station holds its claim: looked at again after a lease
+    ELSEWHERE = "elsewhere"  # another station holds its claim: looked at again after half a lease
     SCORE = "score"        # decoded: score `image` and add the score to slide `score_slide_id`
     FINISHED = "finished"  # the file has its result: rejected or linked now, or handled before
 

@@ -573,9 +573,9 @@ class ScreeningService:
         if arrival.step is Step.INCOMPLETE:  # looked at again once it has rested for the grace period
             self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.grace_seconds)
             return
-        if arrival.step is Step.ELSEWHERE:  # another station's: looked at again once its claim could lapse
-            self._tracker.forget(arrival.path)
-            self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.lease_seconds)
+        if arrival.step is Step.ELSEWHERE:  # another station's: looked at twice a lease, so a lapsed claim
+            self._tracker.forget(arrival.path)  # is taken over within half a lease of lapsing
+            self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.lease_seconds / 2)
             return
         if arrival.step is Step.RETRY:
             if arrival.rejected:
