@@ -72,6 +72,7 @@ from ganad_clinic.store import (
     Store,
     StoreError,
     User,
+    answers_own_second_read,
 )
 
 log = logging.getLogger(__name__)
@@ -387,9 +388,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{self.user.name} may not review slides.", 5_000)
             return
         reviewer = self.user.name
-        asked = summary.review
-        if (asked is not None and asked.decision is ReviewDecision.SECOND_READ and asked.reviewer == reviewer
-                and decision is not ReviewDecision.SECOND_READ):
+        if answers_own_second_read(summary.review, reviewer, decision):
             self.statusBar().showMessage(f"Not reviewed: you asked for a second read of {summary.slide.file_name}; "
                                          "another reviewer gives it.", 8_000)
             return

@@ -23,6 +23,7 @@ from ganad_clinic.store.models import (
     Station,
     User,
     UserRole,
+    answers_own_second_read,
 )
 from ganad_clinic.store.repository import (
     DRIFT_ALARM_CLEARED,
@@ -68,6 +69,7 @@ __all__ = [
     "OPERATING_POINT_SET",
     "DRIFT_ALARM_RAISED",
     "DRIFT_ALARM_CLEARED",
+    "answers_own_second_read",
     "open_store",
     "resolve_home",
     "resolve_url",

@@ -285,6 +285,13 @@ class Review(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
+def answers_own_second_read(current: Review | None, reviewer: str, decision: ReviewDecision) -> bool:
+    """Whether `reviewer` would give the second read they asked for themselves: a second read is
+    another person's (the store refuses it, the app says so before asking the store)."""
+    return (current is not None and current.decision is ReviewDecision.SECOND_READ and current.reviewer == reviewer
+            and decision is not ReviewDecision.SECOND_READ)
+
+
 class Signature(Base):
     """A specimen signed off (append-only, chained): who (printed name and role), when, what the
     signature means, the model and operating point in force, the reviews it covers (up to

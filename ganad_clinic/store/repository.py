@@ -46,6 +46,7 @@ from ganad_clinic.store.models import (
     Station,
     User,
     UserRole,
+    answers_own_second_read,
     utc_now,
 )
 from ganad_clinic.store.specimens import (
@@ -522,8 +523,7 @@ class Store:
             slide = _get(session, Slide, slide_id)
             current_id = session.scalar(_current_review_id(slide_id))
             current = None if current_id is None else session.get(Review, current_id)
-            if (current is not None and current.decision is ReviewDecision.SECOND_READ
-                    and current.reviewer == reviewer and decision is not ReviewDecision.SECOND_READ):
+            if answers_own_second_read(current, reviewer, decision):
                 raise StoreError(f"{slide.file_name}: {reviewer} asked for a second read of it; "
                                  "another reviewer gives it")
             review = Review(slide_id=slide_id, reviewer=reviewer, decision=decision, note=note)
@@ -927,15 +927,14 @@ class Store:
         def work(session: Session) -> Station:
             now = utc_now()
             if self.engine.dialect.name == "sqlite":
-                live = session.scalars(select(Station).where(
-                    Station.name != name, Station.stopped.is_(False),
-                    Station.heartbeat_at > now - timedelta(seconds=lease_seconds))).first()
+                live = session.scalars(select(Station).where(Station.name != name,
+                                                             *_live_station(now, lease_seconds))).first()
                 if live is not None:
                     raise StoreError(
                         f"station {live.name} (on {live.host}, process {live.pid}) is screening into this SQLite "
                         f"database already (heartbeat {(now - live.heartbeat_at).total_seconds():.0f} s ago): a "
                         "SQLite file is for one station; for several, use a PostgreSQL server (GANAD_DB)")
-            station = session.scalars(select(Station).where(Station.name == name)).one_or_none()
+            station = _station(session, name)
             if station is None:
                 station = Station(name=name, host=host, pid=pid, started_at=now, heartbeat_at=now, stopped=False)
                 session.add(station)
@@ -948,7 +947,7 @@ class Store:
         return self._write(work)
 
     def get_station(self, name: str) -> Station | None:
-        return self._read(lambda session: session.scalars(select(Station).where(Station.name == name)).one_or_none())
+        return self._read(lambda session: _station(session, name))
 
     def heartbeat(self, name: str, *, lease_seconds: float) -> int:
         """The station is alive: its heartbeat, and the leases of the slides it holds renewed.
@@ -1037,8 +1036,7 @@ class Store:
 
     def live_stations(self, *, lease_seconds: float) -> list[str]:
         """The stations whose heartbeat is younger than a lease and that have not stopped."""
-        since = utc_now() - timedelta(seconds=lease_seconds)
-        statement = select(Station.name).where(Station.stopped.is_(False), Station.heartbeat_at > since)
+        statement = select(Station.name).where(*_live_station(utc_now(), lease_seconds))
         return self._read(lambda session: list(session.scalars(statement)))
 
     def latest_audit_event(self, actions: Sequence[str]) -> AuditEvent | None:
@@ -1201,6 +1199,15 @@ def _specimen_summary(session: Session, specimen: Specimen) -> SpecimenSummary:
     signature = session.scalars(select(Signature).where(Signature.specimen_id == specimen.id)
                                 .order_by(Signature.id.desc()).limit(1)).first()
     return SpecimenSummary(specimen, slides, signature)
+
+
+def _station(session: Session, name: str) -> Station | None:
+    return session.scalars(select(Station).where(Station.name == name)).one_or_none()
+
+
+def _live_station(now: datetime, lease_seconds: float) -> tuple:
+    """Where-clauses of a live station: not stopped, its heartbeat younger than a lease."""
+    return Station.stopped.is_(False), Station.heartbeat_at > now - timedelta(seconds=lease_seconds)
 
 
 def _content_lock_key(sha256: str) -> int:
