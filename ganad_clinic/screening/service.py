@@ -356,7 +356,7 @@ class ScreeningService:
         for slide in self.store.list_pending_slides():
             path = stored_path(slide.path)
             if self.store.claim_slide(slide.id, station, lease_seconds=lease) is not None:
-                self._tracker.offer(path, stored_path(slide.source_folder), quiet_seconds=lease)  # if it lapses
+                self._look_again_later(path, stored_path(slide.source_folder))  # in case its claim lapses
                 continue
             try:
                 same = file_sha256(path) == slide.sha256
@@ -518,6 +518,12 @@ class ScreeningService:
             ))
             self._drift_changed(model, model.drift.observe(result.decision.p_values))
 
+    def _look_again_later(self, path: Path, inbox: Path) -> None:
+        """A file whose slide another station holds: looked at twice a lease, so a lapsed claim is
+        taken over within half a lease of lapsing."""
+        self._tracker.forget(path)
+        self._tracker.offer(path, inbox, quiet_seconds=self.config.lease_seconds / 2)
+
     def _paint_later(self, path: Path, image, heat) -> None:
         """Write a slide's heat map on the painter thread once its score is committed, at once and
         beside the next batch's scoring: the picture never holds a commit back (it cost a third of
@@ -573,9 +579,8 @@ class ScreeningService:
         if arrival.step is Step.INCOMPLETE:  # looked at again once it has rested for the grace period
             self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.grace_seconds)
             return
-        if arrival.step is Step.ELSEWHERE:  # another station's: looked at twice a lease, so a lapsed claim
-            self._tracker.forget(arrival.path)  # is taken over within half a lease of lapsing
-            self._tracker.offer(arrival.path, arrival.inbox, quiet_seconds=self.config.lease_seconds / 2)
+        if arrival.step is Step.ELSEWHERE:
+            self._look_again_later(arrival.path, arrival.inbox)
             return
         if arrival.step is Step.RETRY:
             if arrival.rejected:
