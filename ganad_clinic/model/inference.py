@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ganad_clinic.errors import GanadError
-from ganad_clinic.imaging.io import ImageInfo, pixels_to_float, read_pixels
+from ganad_clinic.imaging.io import ImageInfo, read_pixels
 from ganad_clinic.imaging.tiling import (
     DEFAULT_CROP_SIZE,
     WHOLE_IMAGE,
@@ -102,12 +102,10 @@ class Scorer:
         self.batch_size = batch_size_for(bundle.image_size) if batch_size is None else batch_size
         self.transform = eval_transform(bundle.image_size, bundle.channels)
 
-    def prepare(self, image: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(self.transform(image)).float()
-
     def score_images(self, images: Sequence[np.ndarray]) -> list[ImageScore]:
-        """Score HxWx3 float arrays in [0, 1] (as `read_image` returns them)."""
-        return self.score_tensors(torch.stack([self.prepare(image) for image in images])) if images else []
+        """Score HxWx3 images: float arrays in [0, 1] (as `read_image` returns them) or integer
+        pixels (as `read_pixels` does), which give the same scores."""
+        return self.score_tensors(self.transform.batch(images)) if images else []
 
     def score_tensors(self, x: torch.Tensor) -> list[ImageScore]:
         results: list[ImageScore] = []
@@ -257,7 +255,7 @@ class Inferencer:
         jobs = [(slide, index, tile) for slide, plan in enumerate(plans) for index, tile in enumerate(plan.tiles)]
         for start in range(0, len(jobs), self.scorer.batch_size):
             batch = jobs[start:start + self.scorer.batch_size]
-            results = self.scorer.score_images([pixels_to_float(tile.cut(images[slide])) for slide, _, tile in batch])
+            results = self.scorer.score_images([tile.cut(images[slide]) for slide, _, tile in batch])
             for (slide, index, tile), result in zip(batch, results):
                 paint_heat(heats[slide], result.heat, tile, images[slide].shape[:2])
                 scored[slide].append((index, tile, result))

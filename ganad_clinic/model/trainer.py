@@ -134,8 +134,7 @@ class TrainingCancelled(Exception):
 
 
 def prepare_eval_batch(images: Sequence[np.ndarray], config: TrainConfig) -> torch.Tensor:
-    transform = eval_transform(config.image_size, config.channels)
-    return torch.stack([torch.as_tensor(transform(image)) for image in images]).float()
+    return eval_transform(config.image_size, config.channels).batch(images)
 
 
 def choice_set(x_val: torch.Tensor, labels: np.ndarray, seed: int) -> tuple[torch.Tensor, np.ndarray, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from monai.transforms import CenterSpatialCrop, Compose, EnsureChannelFirst, Lambda, Resize, ScaleIntensityRange
 from PIL import Image
 
 from ganad_clinic.imaging.io import read_image
@@ -190,3 +191,21 @@ def test_invalid_arguments_are_refused(kwargs: dict, message: str) -> None:
     for factory in (eval_transform, train_transform):
         with pytest.raises(ValueError, match=message):
             factory(**kwargs)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_a_batch_gives_each_image_its_own_values_whatever_the_mix(channels: int) -> None:
+    # what MONAI gives one image at a time, channel first: the reference the batch must equal exactly
+    reference = Compose([EnsureChannelFirst(channel_dim=-1), *([Lambda(to_luminance)] if channels == 1 else []),
+                         Resize((19, 19), mode="bilinear", anti_aliasing=True), CenterSpatialCrop((16, 16)),
+                         ScaleIntensityRange(a_min=0.0, a_max=1.0, b_min=-1.0, b_max=1.0, clip=True)])
+    rng = np.random.default_rng(3)
+    pixels = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(40, 40, 3), (57, 33, 3), (40, 40, 3)]]
+    images = [pixels[0], pixels[1].astype(np.float32) / 255, pixels[2], pixels[0].astype(np.float32) / 255]
+    batch = eval_transform(16, channels).batch(images)
+    assert batch.shape == (4, channels, 16, 16)
+    for image, out in zip(images, batch):
+        expected = torch.as_tensor(reference(image if image.dtype.kind == "f" else image.astype(np.float32) / 255))
+        assert torch.equal(out, expected.float())
+    assert torch.equal(batch[0], batch[3])  # integers and their floats are the same image
+    assert eval_transform(16, channels).batch([]).shape == (0, channels, 16, 16)
