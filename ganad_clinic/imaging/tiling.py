@@ -264,15 +264,17 @@ def _heat_coordinates(offset: int, length: int, map_length: int, slide_length: i
 
 
 def _bilinear(heat: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """`heat` sampled at (rows x cols) fractional positions: along the columns first, at the
+    heat's own rows, then along the rows (the same products and sums per pixel as gathering the
+    four neighbours of each, for a tenth of the gathering)."""
     r0 = np.floor(rows).astype(int)
     c0 = np.floor(cols).astype(int)
     r1 = np.minimum(r0 + 1, heat.shape[0] - 1)
     c1 = np.minimum(c0 + 1, heat.shape[1] - 1)
     fr = (rows - r0)[:, None].astype(np.float32)
     fc = (cols - c0)[None, :].astype(np.float32)
-    top = heat[np.ix_(r0, c0)] * (1 - fc) + heat[np.ix_(r0, c1)] * fc
-    bottom = heat[np.ix_(r1, c0)] * (1 - fc) + heat[np.ix_(r1, c1)] * fc
-    return top * (1 - fr) + bottom * fr
+    across = heat[:, c0] * (1 - fc) + heat[:, c1] * fc
+    return across[r0] * (1 - fr) + across[r1] * fr
 
 
 def slide_tile_index(scores: Sequence[float]) -> int:

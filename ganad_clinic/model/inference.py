@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -87,8 +88,12 @@ class ImageScore:
     l_r: float
     l_l: float
     heat: np.ndarray  # H x W in [0, 1), the model-anchored heat (ScoreBatch.heat)
-    reconstruction: np.ndarray  # H x W x 3 in [0, 1], G(E(x))
-    model_input: np.ndarray  # H x W x 3 in [0, 1], what the model saw
+    reconstruction: torch.Tensor  # C x H x W in [-1, 1], G(E(x))
+    model_input: torch.Tensor  # C x H x W in [-1, 1], what the model saw
+
+    def view(self) -> CellView:
+        """What the model saw and made of this tile, for display: made only for the tiles shown."""
+        return CellView(to_display(self.model_input), to_display(self.reconstruction))
 
 
 class Scorer:
@@ -121,8 +126,7 @@ class Scorer:
                 score = float(batch.score[i])
                 results.append(ImageScore(
                     score=score, l_d=float(batch.l_d[i]), l_r=float(batch.l_r[i]), l_l=float(batch.l_l[i]),
-                    heat=heat[i],
-                    reconstruction=to_display(batch.reconstruction[i]), model_input=to_display(chunk[i]),
+                    heat=heat[i], reconstruction=batch.reconstruction[i], model_input=chunk[i],
                 ))
         return results
 
@@ -250,28 +254,37 @@ class Inferencer:
         if len(plans) != len(images):
             raise ValueError(f"{len(plans)} tile plans for {len(images)} images")
         heats = [np.zeros(heat_shape(image.shape[:2], HEAT_MAX_SIDE), dtype=np.float32) for image in images]
-        scored: list[list[tuple[int, Tile, ImageScore]]] = [[] for _ in images]
-        kept: list[list[tuple[float, int, CellView]]] = [[] for _ in images]
+        scored: list[list[tuple[int, Tile, _Terms]]] = [[] for _ in images]
+        kept: list[list[tuple[float, int, ImageScore]]] = [[] for _ in images]
         jobs = [(slide, index, tile) for slide, plan in enumerate(plans) for index, tile in enumerate(plan.tiles)]
         for start in range(0, len(jobs), self.scorer.batch_size):
             batch = jobs[start:start + self.scorer.batch_size]
             results = self.scorer.score_images([tile.cut(images[slide]) for slide, _, tile in batch])
             for (slide, index, tile), result in zip(batch, results):
                 paint_heat(heats[slide], result.heat, tile, images[slide].shape[:2])
-                scored[slide].append((index, tile, result))
+                scored[slide].append((index, tile, _Terms(result.score, result.l_d, result.l_r, result.l_l)))
                 if keep_views:
-                    view = (result.score, -index, CellView(result.model_input, result.reconstruction))
+                    view = (result.score, -index, result)
                     (heapq.heappush if len(kept[slide]) < keep_views else heapq.heappushpop)(kept[slide], view)
         rule = self.rule if rule is None else rule
-        return [self._judged(own, heat, plan, rule, {-index: view for _, index, view in views})
+        return [self._judged(own, heat, plan, rule, {-index: result.view() for _, index, result in views})
                 for own, heat, plan, views in zip(scored, heats, plans, kept)]
 
-    def _judged(self, scored: list[tuple[int, Tile, ImageScore]], heat: np.ndarray, plan: TilePlan,
+    def _judged(self, scored: list[tuple[int, Tile, _Terms]], heat: np.ndarray, plan: TilePlan,
                 rule: TilingRule, views: dict[int, CellView]) -> SlideResult:
-        decision = self.operating_point.decide([result.score for _, _, result in scored])
-        cells = [CellResult(index, tile, plan.found_by, result.score, result.l_d, result.l_r, result.l_l, p, flag)
-                 for (index, tile, result), p, flag in zip(scored, decision.p_values, decision.flagged)]
+        decision = self.operating_point.decide([terms.score for _, _, terms in scored])
+        cells = [CellResult(index, tile, plan.found_by, terms.score, terms.l_d, terms.l_r, terms.l_l, p, flag)
+                 for (index, tile, terms), p, flag in zip(scored, decision.p_values, decision.flagged)]
         return SlideResult(cells, heat, plan, rule, decision, self.operating_point.calibration.n, views)
+
+
+class _Terms(NamedTuple):
+    """What a slide keeps of each tile once its heat is painted: the score and its terms."""
+
+    score: float
+    l_d: float
+    l_r: float
+    l_l: float
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from PIL import Image
 
 import ganad_clinic.screening.service as service_module
 from ganad_clinic.files import file_sha256
-from ganad_clinic.imaging.synthetic import draw_field, field_rng
+from ganad_clinic.imaging.synthetic import crop_rng, draw_field, field_rng, generate_cell
 from ganad_clinic.model.inference import Inferencer
 from ganad_clinic.screening import Outcome, ScreeningService, ServiceConfig
 from ganad_clinic.screening.archive import Archiver
 from ganad_clinic.screening.registry import RegistryError
 from ganad_clinic.screening.watcher import FolderWatcher
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
-from tests.screening.helpers import Collector, nudged_model, png_bytes, wait_until, write_png
+from tests.screening.helpers import TINY_CROP, Collector, noise_image, nudged_model, png_bytes, wait_until, write_png
 
 QUIET = 0.1
 GRACE = 0.5  # files that look unfinished (broken.png, an empty file) wait this long before rejection
@@ -384,6 +384,30 @@ def test_a_file_whose_result_the_database_refuses_does_not_hold_up_the_others(
     assert any("refused.png: its result could not be saved" in message and "refuses a value" in message
                for message in collector.errors)
     assert set(scores_of(store)) == {"a.png", "b.png", "c.png"}
+
+
+def test_unflagged_slides_heat_maps_wait_until_the_batch_is_committed_flagged_ones_do_not(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(6):  # synthetic normal cells like the model's training crops, and noise: both kinds
+        pixels = generate_cell(crop_rng(7, False, index), False, size=TINY_CROP) if index % 2 else noise_image(index)
+        Image.fromarray(pixels).save(inbox / f"slide {index}.png")
+    store.set_target_fpr(0.2, actor="lab", reason="a rate that flags the noise only")
+    painted: list[tuple[bool, int]] = []  # (its slide flagged, how many slides were scored when it was painted)
+    real_write = service_module.write_heatmap
+
+    def write(path, image, heat):
+        slide_id = int(Path(path).name.split("-")[1])  # slide-<id>-model-<id>.png
+        scored = sum(summary.score is not None for summary in store.list_slides())
+        painted.append((store.latest_score(slide_id).flagged, scored))
+        return real_write(path, image, heat)
+
+    monkeypatch.setattr(service_module, "write_heatmap", write)
+    with running(store, config(inbox, home), Collector()) as service:
+        assert service.wait_until_idle(60)
+    flags = [flagged for flagged, _ in painted]
+    assert len(painted) == 6 and any(flags) and not all(flags)
+    assert all(scored == 6 for flagged, scored in painted if not flagged)  # deferred until the inbox is done
+    assert flags.index(False) > max(index for index, flagged in enumerate(flags) if flagged)  # flagged first
 
 
 def test_heat_maps_are_written_after_their_scores_commit_on_the_painter_thread(
