@@ -176,8 +176,16 @@ class Ingestor:
         assert arrival.signature is not None  # receive() signs every arrival it records
         recorded = self.store.record_slide(path_text(arrival.path), sha256, arrival.signature.size,
                                            path_text(arrival.inbox), width=width, height=height,
-                                           accession=self._accession(arrival))
+                                           accession=self._accession(arrival), station=self.station,
+                                           lease_seconds=self.lease_seconds)
         arrival = replace(arrival, slide=recorded.slide, info=info)
+        if recorded.is_new and recorded.slide.status is SlideStatus.PENDING:  # claimed with its record
+            if recorded.holder is not None:
+                log.info("slide %d is being screened by %s", recorded.slide.id, recorded.holder)
+                return replace(arrival, step=Step.ELSEWHERE)
+            if reason is not None:
+                return self._reject(arrival, reason)
+            return self._decode(arrival, recorded.slide.id, Outcome.SCORED)
         if reason is not None and recorded.slide.status is SlideStatus.PENDING:
             return self._reject(arrival, reason)
         return self.resume(arrival, model_id, known=not recorded.is_new)

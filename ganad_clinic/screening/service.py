@@ -55,6 +55,7 @@ from ganad_clinic.store import (
     DRIFT_ALARM_RAISED,
     ClaimLost,
     ModelVersion,
+    NewScore,
     Slide,
     Store,
     StoreError,
@@ -504,27 +505,30 @@ class ScreeningService:
             self._failed(arrivals[0], f"the model could not score this image ({error})")
             return
         per_tile = (time.monotonic() - started) / max(1, sum(len(result.cells) for result in results))
+        entries, heatmaps = [], []
         for arrival, result, seconds in zip(arrivals, results, planning):
-            image, score_slide_id, outcome = arrival.to_score()
-            heatmap = self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id)
-            duration = seconds + per_tile * len(result.cells)
-            warning = score_warning(arrival.info, model.scorer.bundle.channels)
-            try:
-                self.store.add_score(
-                    score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
-                    l_l=result.l_l, threshold=result.threshold, flagged=result.flagged, duration_seconds=duration,
-                    heatmap_path=heatmap, tiling=tiling_record(result), cells=cell_rows(result), warning=warning,
-                    judgement=judgement(result), station=self.config.station,
-                )
-            except ClaimLost as lost:  # this station stalled past its lease: the other's result stands
-                log.warning("%s", lost)
+            _, score_slide_id, _ = arrival.to_score()
+            heatmaps.append(self.config.heatmap_folder / heatmap_name(score_slide_id, model.version.id))
+            entries.append(NewScore(
+                score_slide_id, model.version.id, score=result.score, l_d=result.l_d, l_r=result.l_r,
+                l_l=result.l_l, threshold=result.threshold, flagged=result.flagged,
+                duration_seconds=seconds + per_tile * len(result.cells),
+                heatmap_path=heatmaps[-1], tiling=tiling_record(result), cells=cell_rows(result),
+                warning=score_warning(arrival.info, model.scorer.bundle.channels), judgement=judgement(result),
+                station=self.config.station,
+            ))
+        stored = self.store.add_scores(entries)  # the step's scores in one transaction
+        for arrival, result, entry, heatmap, row in zip(arrivals, results, entries, heatmaps, stored):
+            if isinstance(row, ClaimLost):  # this station stalled past its lease: the other's result stands
+                log.warning("%s", row)
                 self._settle(replace(arrival, step=Step.ELSEWHERE, image=None))
                 continue
+            image, score_slide_id, outcome = arrival.to_score()
             self._paint_later(heatmap, image, result.heat, at_once=result.flagged)
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
-                result.flagged, result.threshold, model.version.version, heatmap, len(result.cells), duration,
-                warning, result.p_value,
+                result.flagged, result.threshold, model.version.version, heatmap, len(result.cells),
+                entry.duration_seconds, entry.warning, result.p_value,
             ))
             self._drift_changed(model, model.drift.observe(result.decision.p_values))
 

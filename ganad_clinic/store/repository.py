@@ -70,6 +70,9 @@ class RecordedSlide:
 
     slide: Slide
     is_new: bool
+    holder: str | None = None
+    """For a new pending slide recorded with a station's claim: None when that station holds it,
+    else the station scoring the same content, which the slide is linked to once it is scored."""
 
     @property
     def is_duplicate(self) -> bool:
@@ -129,6 +132,27 @@ class Judgement:
     target_fpr: float
     kept_fpr: float
     calibration_n: int
+
+
+@dataclass(frozen=True)
+class NewScore:
+    """A score to append (`Store.add_score`, `Store.add_scores`), with its cells."""
+
+    slide_id: int
+    model_version_id: int
+    score: float
+    l_d: float
+    l_r: float
+    l_l: float
+    threshold: float
+    flagged: bool
+    duration_seconds: float
+    heatmap_path: str | os.PathLike[str] | None = None
+    tiling: TilingRecord | None = None
+    cells: Sequence[Cell] = ()
+    warning: str | None = None
+    judgement: Judgement | None = None
+    station: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,12 +326,15 @@ class Store:
         width: int | None = None,
         height: int | None = None,
         accession: str | None = None,
+        station: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> RecordedSlide:
         """Record a received file, idempotently: the same (path, content) returns the same slide.
 
         The same content under a new path, once scored, becomes a new slide already marked scored
         and linked to the earlier one, so it is not scored again. The file belongs to the specimen
-        `accession` (made when new), by default the one the folders say (`default_accession`).
+        `accession` (made when new), by default the one the folders say (`default_accession`). A new
+        pending slide is claimed for `station` in the same transaction (as `claim_slide` claims it).
         """
         path_text = str(path)
         accession = (accession or default_accession(path_text, str(source_folder)))[:ACCESSION_LENGTH]
@@ -339,7 +366,9 @@ class Store:
                 if existing is None:
                     raise
                 return RecordedSlide(existing, is_new=False)
-            return RecordedSlide(slide, is_new=True)
+            if station is None or slide.status is not SlideStatus.PENDING:
+                return RecordedSlide(slide, is_new=True)
+            return RecordedSlide(slide, is_new=True, holder=self._claim(session, slide, station, lease_seconds))
 
         return self._write(work)
 
@@ -440,53 +469,28 @@ class Store:
         the row says exactly which bundle produced it; `warning` is a plain-words caveat on the
         result ("page 1 of 3 scored"). A `station` scores only a slide it holds the claim on
         (`claim_slide`; ClaimLost otherwise), and the commit ends its claim."""
-        indices = sorted(cell.cell_index for cell in cells)
-        if indices != list(range(len(cells))):
-            raise StoreError(f"a score's cells must be numbered 0 to {len(cells) - 1}, got {indices[:10]}")
+        entry = NewScore(slide_id, model_version_id, score=score, l_d=l_d, l_r=l_r, l_l=l_l, threshold=threshold,
+                         flagged=flagged, duration_seconds=duration_seconds, heatmap_path=heatmap_path,
+                         tiling=tiling, cells=cells, warning=warning, judgement=judgement, station=station)
+        _check_cell_numbers(entry)
+        return self._write(lambda session: _add_score(session, entry))
 
-        def work(session: Session) -> Score:
-            # Locked until commit, so another station cannot link it as a duplicate meanwhile.
-            slide = _get(session, Slide, slide_id, for_update=True)
-            if slide.duplicate_of_id is not None:
-                raise StoreError(
-                    f"slide {slide_id} duplicates slide {slide.duplicate_of_id}; score that slide instead"
-                )
-            if slide.status is SlideStatus.REJECTED:
-                raise StoreError(f"slide {slide_id} was rejected ({slide.reason}): a rejected slide is not scored")
-            _end_claim(slide, station)
-            model = _get(session, ModelVersion, model_version_id)
-            row = Score(
-                slide_id=slide_id,
-                model_version_id=model.id,
-                model_version=model.version,
-                model_sha256=model.sha256,
-                score=score,
-                l_d=l_d,
-                l_r=l_r,
-                l_l=l_l,
-                threshold=threshold,
-                flagged=flagged,
-                heatmap_path=None if heatmap_path is None else str(heatmap_path),
-                tiling=None if tiling is None else tiling.how,
-                tiling_rule=None if tiling is None else tiling.rule,
-                crop_size=None if tiling is None else tiling.crop_size,
-                field_scale=None if tiling is None else tiling.field_scale,
-                tile_overlap=None if tiling is None else tiling.overlap,
-                cells_sha256=chain.cells_digest([_cell_values(cell) for cell in cells]) if cells else None,
-                warning=warning,
-                duration_seconds=duration_seconds,
-                p_value=None if judgement is None else judgement.p_value,
-                target_fpr=None if judgement is None else judgement.target_fpr,
-                kept_fpr=None if judgement is None else judgement.kept_fpr,
-                calibration_n=None if judgement is None else judgement.calibration_n,
-                station=station,
-            )
-            chain.append(session, row)
-            for cell in cells:
-                cell.score_id = row.id
-            session.add_all(cells)
-            slide.status = SlideStatus.SCORED
-            return row
+    def add_scores(self, entries: Sequence[NewScore]) -> list[Score | ClaimLost]:
+        """Append several scores (each as `add_score` does) in one transaction: a slide whose claim
+        was lost gets its ClaimLost in its place and the others are kept; any other refusal keeps
+        none of them. What a burst of small files costs the database once instead of per file."""
+        for entry in entries:
+            _check_cell_numbers(entry)
+
+        def work(session: Session) -> list[Score | ClaimLost]:
+            results: list[Score | ClaimLost] = []
+            for entry in entries:
+                try:
+                    with session.begin_nested():
+                        results.append(_add_score(session, entry))
+                except ClaimLost as lost:
+                    results.append(lost)
+            return results
 
         return self._write(work)
 
@@ -980,7 +984,6 @@ class Store:
         claiming or committing this instant counts as held by it, and nobody waits."""
 
         def work(session: Session) -> str | None:
-            now = utc_now()
             slide = session.scalars(select(Slide).where(Slide.id == slide_id)
                                     .with_for_update(skip_locked=True)).one_or_none()
             if slide is None:
@@ -988,27 +991,35 @@ class Store:
                     raise StoreError(f"no slides row with id {slide_id}")
                 return "another station (busy with it)"
             holder = slide.claimed_by
-            if holder is not None and holder != station and slide.lease_until is not None and slide.lease_until > now:
+            if holder is not None and holder != station and slide.lease_until is not None \
+                    and slide.lease_until > utc_now():
                 return holder
             if slide.status is not SlideStatus.PENDING and not rescore:  # finished since the caller looked
                 latest = session.scalars(select(Score.station).where(Score.slide_id == slide.id)
                                          .order_by(Score.id.desc()).limit(1)).first()
                 return latest or "another station"
-            if self.engine.dialect.name == "postgresql":  # one claimant per content at a time, across stations
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _content_lock_key(slide.sha256)})
-            twin = session.scalars(select(Slide.claimed_by).where(
-                Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
-                Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
-            if twin is not None:  # the same content under another name, being scored: linked to it afterwards
-                return twin
-            if holder is not None and holder != station:
-                _add_audit(session, station, "slide.claim_taken_over",
-                           {"slide_id": slide_id, "from": holder, "lease_until": slide.lease_until.isoformat()
-                            if slide.lease_until is not None else None})
-            slide.claimed_by, slide.lease_until = station, now + timedelta(seconds=lease_seconds)
-            return None
+            return self._claim(session, slide, station, lease_seconds)
 
         return self._write(work)
+
+    def _claim(self, session: Session, slide: Slide, station: str, lease_seconds: float) -> str | None:
+        """Claim a slide (locked by the caller, no other station's claim on it live) for `station`
+        unless another station is scoring the same content: None when claimed, else its name."""
+        now = utc_now()
+        holder = slide.claimed_by
+        if self.engine.dialect.name == "postgresql":  # one claimant per content at a time, across stations
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _content_lock_key(slide.sha256)})
+        twin = session.scalars(select(Slide.claimed_by).where(
+            Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
+            Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
+        if twin is not None:  # the same content under another name, being scored: linked to it afterwards
+            return twin
+        if holder is not None and holder != station:
+            _add_audit(session, station, "slide.claim_taken_over",
+                       {"slide_id": slide.id, "from": holder, "lease_until": slide.lease_until.isoformat()
+                        if slide.lease_until is not None else None})
+        slide.claimed_by, slide.lease_until = station, now + timedelta(seconds=lease_seconds)
+        return None
 
     def release_claim(self, slide_id: int, station: str, reason: str) -> None:
         """Give a claimed slide back unscored, saying why (e.g. the file is not at this station's
@@ -1214,6 +1225,56 @@ def _content_lock_key(sha256: str) -> int:
     """A PostgreSQL advisory lock key (signed 64-bit) for one content hash; the chain lock's is
     small, so the two never meet."""
     return int(sha256[:15], 16) + (1 << 20)
+
+
+def _check_cell_numbers(entry: NewScore) -> None:
+    indices = sorted(cell.cell_index for cell in entry.cells)
+    if indices != list(range(len(entry.cells))):
+        raise StoreError(f"a score's cells must be numbered 0 to {len(entry.cells) - 1}, got {indices[:10]}")
+
+
+def _add_score(session: Session, entry: NewScore) -> Score:
+    # Locked until commit, so another station cannot link it as a duplicate meanwhile.
+    slide = _get(session, Slide, entry.slide_id, for_update=True)
+    if slide.duplicate_of_id is not None:
+        raise StoreError(f"slide {slide.id} duplicates slide {slide.duplicate_of_id}; score that slide instead")
+    if slide.status is SlideStatus.REJECTED:
+        raise StoreError(f"slide {slide.id} was rejected ({slide.reason}): a rejected slide is not scored")
+    _end_claim(slide, entry.station)
+    model = _get(session, ModelVersion, entry.model_version_id)
+    tiling, judgement, cells = entry.tiling, entry.judgement, entry.cells
+    row = Score(
+        slide_id=slide.id,
+        model_version_id=model.id,
+        model_version=model.version,
+        model_sha256=model.sha256,
+        score=entry.score,
+        l_d=entry.l_d,
+        l_r=entry.l_r,
+        l_l=entry.l_l,
+        threshold=entry.threshold,
+        flagged=entry.flagged,
+        heatmap_path=None if entry.heatmap_path is None else str(entry.heatmap_path),
+        tiling=None if tiling is None else tiling.how,
+        tiling_rule=None if tiling is None else tiling.rule,
+        crop_size=None if tiling is None else tiling.crop_size,
+        field_scale=None if tiling is None else tiling.field_scale,
+        tile_overlap=None if tiling is None else tiling.overlap,
+        cells_sha256=chain.cells_digest([_cell_values(cell) for cell in cells]) if cells else None,
+        warning=entry.warning,
+        duration_seconds=entry.duration_seconds,
+        p_value=None if judgement is None else judgement.p_value,
+        target_fpr=None if judgement is None else judgement.target_fpr,
+        kept_fpr=None if judgement is None else judgement.kept_fpr,
+        calibration_n=None if judgement is None else judgement.calibration_n,
+        station=entry.station,
+    )
+    chain.append(session, row)
+    for cell in cells:
+        cell.score_id = row.id
+    session.add_all(cells)
+    slide.status = SlideStatus.SCORED
+    return row
 
 
 def _end_claim(slide: Slide, station: str | None) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ganad_clinic.store import ClaimLost, SlideStatus, Store, StoreError
+from ganad_clinic.store import ClaimLost, NewScore, SlideStatus, Store, StoreError
 
 from .helpers import add_score, record, register_model
 
@@ -65,3 +65,39 @@ def test_sqlite_holds_one_live_station_and_postgresql_several(db_url: str, store
     store.register_station("st-2", "pc-2", 202, lease_seconds=LEASE)
     assert sorted(store.live_stations(lease_seconds=LEASE)) == (
         ["st-2"] if db_url.startswith("sqlite") else ["st-1", "st-2"])
+
+
+def test_a_new_slide_is_claimed_with_its_record_unless_another_station_scores_its_content(store: Store) -> None:
+    first = store.record_slide("/in/a.png", "5a3e", 10, "/in", station="st-1", lease_seconds=LEASE)
+    assert first.is_new and first.holder is None and store.get_slide(first.slide.id).claimed_by == "st-1"
+    twin = store.record_slide("/in/copy of a.png", "5a3e", 10, "/in", station="st-2", lease_seconds=LEASE)
+    assert twin.is_new and twin.holder == "st-1"  # the content is being scored: linked to it afterwards
+    assert store.get_slide(twin.slide.id).claimed_by is None
+    again = store.record_slide("/in/a.png", "5a3e", 10, "/in", station="st-2", lease_seconds=LEASE)
+    assert not again.is_new and again.holder is None  # known slides are claimed as they are resumed
+    assert store.get_slide(first.slide.id).claimed_by == "st-1"
+
+
+def test_scores_added_together_keep_each_slides_claim_and_refuse_together(store: Store) -> None:
+    model = register_model(store)
+    held, lost, other = (store.record_slide(f"/in/{name}.png", sha256, 10, "/in", station="st-1",
+                                            lease_seconds=LEASE).slide
+                         for name, sha256 in (("held", "aa"), ("lost", "bb"), ("other", "cc")))
+    store.station_stopped("st-1")
+    assert store.claim_slide(held.id, "st-1", lease_seconds=LEASE) is None
+    assert store.claim_slide(lost.id, "st-2", lease_seconds=LEASE) is None  # st-1 lost this one
+
+    def entry(slide_id: int, score: float) -> NewScore:
+        return NewScore(slide_id, model.id, score=score, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.7,
+                        flagged=score > 0.7, duration_seconds=0.1, station="st-1")
+
+    scored, refused = store.add_scores([entry(held.id, 0.2), entry(lost.id, 0.9)])
+    assert isinstance(refused, ClaimLost) and "held by station st-2, not st-1" in str(refused)
+    assert store.latest_score(held.id).id == scored.id and scored.score == 0.2
+    assert store.latest_score(lost.id) is None and store.get_slide(lost.id).claimed_by == "st-2"
+
+    assert store.claim_slide(other.id, "st-1", lease_seconds=LEASE) is None
+    store.mark_rejected(lost.id, "unreadable", station="st-2")
+    with pytest.raises(StoreError, match="was rejected"):  # any other refusal: none of them is kept
+        store.add_scores([entry(other.id, 0.3), NewScore(**{**entry(lost.id, 0.3).__dict__, "station": None})])
+    assert store.latest_score(other.id) is None and store.get_slide(other.id).status is SlideStatus.PENDING
