@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from ganad_clinic.cli import main as ganad
 from training.bench_large_images import _machine
-from training.bench_screening import _bundle, _png
+from training.bench_screening import _bundle, _tiff
 
 LEASE_SECONDS = 30.0
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--stations", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
     print(_machine(1), f"; load average {os.getloadavg()[0]:.2f}")
-    payloads = [_png(index) for index in range(args.files)]
+    payloads = [_tiff(index) for index in range(args.files)]
     figures = {}
     with tempfile.TemporaryDirectory(prefix="ganad-stations-") as folder:
         bundle = _bundle(Path(folder) / "bundle", 64)
@@ -73,7 +73,7 @@ def _run(root: Path, bundle: Path, payloads: list[bytes], count: int, pg_url: st
             time.sleep(2.0)  # every service registered and scanning
             started = time.monotonic()
             for index, payload in enumerate(payloads):
-                (inbox / f"burst {index:04d}.png").write_bytes(payload)
+                (inbox / f"burst {index:04d}.tif").write_bytes(payload)
             engine = create_engine(url)
             with engine.connect() as connection:
                 while connection.execute(text("SELECT COUNT(*) FROM slides WHERE status <> 'pending'")).scalar() \
