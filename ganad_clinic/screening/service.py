@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -126,7 +128,7 @@ class ServiceConfig:
     rescore: bool = False
     model_version: str | None = None  # None: the registry's active model, checked before each batch
     field_scale: float = 1.0  # pixel scale of fields relative to the training crops (tiling)
-    batch_size: int = 32  # files taken per batch
+    batch_size: int = 128  # files taken per batch (scored a model batch at a time as they are ingested)
     torch_threads: int = field(default_factory=default_torch_threads)
     """Torch's CPU thread count for this service. Torch's count is process-wide, so the service never
     sets it: the entry point that starts the service does (`cli.common.configure_torch`, as
@@ -208,6 +210,7 @@ class ScreeningService:
                                   station=config.station, lease_seconds=config.lease_seconds)
         self._heartbeat: threading.Thread | None = None
         self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganad-heatmaps")
+        self._ingest = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganad-ingest")
         self._painting: deque[tuple[Future, int]] = deque()  # heat maps being written after their commit, pixels
         self._deferred: deque[tuple[Path, np.ndarray, np.ndarray]] = deque()  # unflagged slides' heat maps, for idle
         self._deferred_pixels = 0
@@ -288,6 +291,7 @@ class ScreeningService:
             self._report_error(f"screening stopped: {error}")
         finally:
             self._watcher.stop()
+            self._ingest.shutdown(wait=True)
             self._paint_deferred(0)
             self._painter.shutdown(wait=True)  # every heat map of a committed score is written before the stop
             if registered:
@@ -414,30 +418,32 @@ class ScreeningService:
             self._tracker.settle(stable.path, stable.signature)
 
     def _try_batch(self, batch: Sequence[StableFile]) -> StoreError | None:
-        """Handle a batch; returns the database's error (other than a lost database), if any."""
+        """Handle a batch; returns the database's error (other than a lost database), if any. Its
+        files are ingested on the ingest thread while those taken already are scored here, a
+        model batch (or DECODED_PIXELS_HELD) at a time."""
         try:
             model = self._current_model()
             to_score: dict[str, Arrival] = {}
+            contents: set[str] = set()  # of the slides scored in this batch, or to be
             repeats: list[Arrival] = []
             held = 0  # decoded pixels in `to_score`
-            for stable in batch:
-                if self._stop_requested.is_set():
-                    return None  # files not taken yet are found again by the next start's rescan
-                arrival = self._receive(stable, model)
-                if arrival is None:
-                    continue
-                if arrival.step is not Step.SCORE:
-                    self._settle(arrival)
-                elif arrival.recorded.sha256 in to_score:  # the same content twice in a batch is scored once
-                    repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
-                else:
-                    to_score[arrival.recorded.sha256] = arrival
-                    image = arrival.to_score()[0]
-                    held += image.shape[0] * image.shape[1]
-                    if held >= DECODED_PIXELS_HELD:
-                        self._score(list(to_score.values()), model)
-                        to_score.clear()
-                        held = 0
+            with closing(self._received(batch, model)) as arrivals:
+                for arrival in arrivals:
+                    if arrival.step is not Step.SCORE:
+                        self._settle(arrival)
+                    elif arrival.recorded.sha256 in contents:  # the same content twice in a batch is scored once
+                        repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
+                    else:
+                        to_score[arrival.recorded.sha256] = arrival
+                        contents.add(arrival.recorded.sha256)
+                        image = arrival.to_score()[0]
+                        held += image.shape[0] * image.shape[1]
+                        if held >= DECODED_PIXELS_HELD or len(to_score) >= model.scorer.scorer.batch_size:
+                            self._score(list(to_score.values()), model)
+                            to_score.clear()
+                            held = 0
+            if self._stop_requested.is_set():
+                return None  # files not taken yet are found again by the next start's rescan
             self._score(list(to_score.values()), model)
             for arrival in repeats:  # now linked to the copy just scored (or scored alone if that failed)
                 again = self._ingestor.resume(arrival, model.version.id, known=arrival.outcome is Outcome.RESCORED)
@@ -451,20 +457,60 @@ class ScreeningService:
             return error
         return None
 
-    def _receive(self, stable: StableFile, model: _LoadedModel) -> Arrival | None:
-        """Ingest one file; a failure that is not the file's or the database's fault is reported,
-        and the file left alone until it changes, instead of stopping the service."""
+    def _received(self, batch: Sequence[StableFile], model: _LoadedModel) -> Iterator[Arrival]:
+        """The batch's files ingested (hashed, recorded, claimed, decoded) in order on the ingest
+        thread while the caller scores those it has: never more than DECODED_PIXELS_HELD decoded
+        ahead of the caller (so the service holds at most twice that, and two images), and none
+        taken once a stop is asked. The database's errors are raised here; a file that fails
+        otherwise is reported and left until it changes, instead of stopping the service."""
+        taken: queue.Queue[tuple[StableFile, Arrival | BaseException] | None] = queue.Queue()
+        room = threading.Condition()
+        ahead = [0]  # decoded pixels ingested and not yet taken by the caller
+        over = threading.Event()  # the caller has stopped taking
+
+        def ingest() -> None:
+            try:
+                for stable in batch:
+                    with room:
+                        room.wait_for(lambda: ahead[0] < DECODED_PIXELS_HELD or over.is_set())
+                    if over.is_set() or self._stop_requested.is_set():
+                        return  # files not taken are found again by the next start's rescan
+                    try:
+                        arrival: Arrival | BaseException = self._ingestor.receive(
+                            stable.path, stable.inbox, model.version.id, unchanged_for=stable.unchanged_for)
+                    except Exception as error:  # the caller reports it, on the service thread
+                        arrival = error
+                    if isinstance(arrival, Arrival) and arrival.image is not None:
+                        with room:
+                            ahead[0] += arrival.image.shape[0] * arrival.image.shape[1]
+                    taken.put((stable, arrival))
+                    if isinstance(arrival, StoreError):
+                        return
+            finally:
+                taken.put(None)
+
+        worker = self._ingest.submit(ingest)
         try:
-            return self._ingestor.receive(stable.path, stable.inbox, model.version.id,
-                                          unchanged_for=stable.unchanged_for)
-        except StoreError:
-            raise
-        except Exception as error:
-            log.exception("ingest of %s failed", path_text(stable.path))
-            self._report_error(f"{path_text(stable.path)}: could not be taken ({error!r}); "
-                               "it is tried again when it changes")
-            self._tracker.settle(stable.path, stable.signature)
-            return None
+            while (item := taken.get()) is not None:
+                stable, arrival = item
+                if isinstance(arrival, StoreError):
+                    raise arrival
+                if isinstance(arrival, Exception):
+                    log.error("ingest of %s failed", path_text(stable.path), exc_info=arrival)
+                    self._report_error(f"{path_text(stable.path)}: could not be taken ({arrival!r}); "
+                                       "it is tried again when it changes")
+                    self._tracker.settle(stable.path, stable.signature)
+                    continue
+                if arrival.image is not None:
+                    with room:
+                        ahead[0] -= arrival.image.shape[0] * arrival.image.shape[1]
+                        room.notify()
+                yield arrival
+        finally:
+            with room:
+                over.set()
+                room.notify()
+            worker.result()  # the batch is over only once its ingest is: a retry starts afresh
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
         step: list[Arrival] = []
