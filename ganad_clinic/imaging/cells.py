@@ -96,14 +96,24 @@ def _nucleus_centres(image: np.ndarray, cell_scale: float) -> list[tuple[float, 
     labels, count = ndimage.label(mask)
     if count == 0:
         return []
-    index = np.arange(1, count + 1)
-    areas = ndimage.sum_labels(mask, labels, index)
-    centres = ndimage.center_of_mass(mask, labels, index)
+    areas, centres = _areas_and_centres(labels, count)
     smallest = math.pi * (MIN_NUCLEUS_RADIUS * cell_scale) ** 2
-    pieces = [(float(area), np.asarray(centre)) for area, centre in zip(areas, centres) if area >= smallest / 4]
+    pieces = [(float(area), centre) for area, centre in zip(areas, centres) if area >= smallest / 4]
     cells = _join_pieces(pieces, SAME_CELL * cell_scale)
     kept = sorted(((area, centre) for area, centre in cells if area >= smallest), key=lambda pair: -pair[0])
     return [(float(centre[0]), float(centre[1])) for _, centre in kept]
+
+
+def _areas_and_centres(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each label's pixel count and centre (row, column), from the labelled pixels only: what
+    ndimage's sum_labels and center_of_mass give for a binary mask, in one pass over the few
+    chromatin pixels (ndimage's pass every label over the whole field: 0.7 s on a 5 Mpx field)."""
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols]
+    areas = np.bincount(which, minlength=count + 1)[1:].astype(np.float64)
+    centres = np.stack([np.bincount(which, weights=rows, minlength=count + 1)[1:],
+                        np.bincount(which, weights=cols, minlength=count + 1)[1:]], axis=1) / areas[:, None]
+    return areas, centres
 
 
 def _join_pieces(pieces: list[tuple[float, np.ndarray]], reach: float) -> list[tuple[float, np.ndarray]]:
