@@ -1,12 +1,13 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
 # `make lint` runs ruff and mypy (the `lint` extra, installed into .venv on first use).
+# `make bench` runs the performance benchmark (training/bench.py; the `training` and `backends` extras).
 # `make installer` freezes the desktop app into dist/ganad/; `make installer-check` runs it (smoke check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint app venv clean installer installer-check
+.PHONY: demo test lint bench app venv clean installer installer-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,15 @@ $(LINT_STAMP): $(STAMP)
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check ganad_clinic training tests installer
 	$(BIN)/mypy ganad_clinic
+
+# ONNX Runtime and OpenVINO go into .venv for the benchmark only: the app scores with torch.
+BENCH_STAMP := $(VENV)/.bench-tools
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[training,backends]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python training/bench.py --threads 2 --json training/results/bench.json
 
 app: $(STAMP)
 	$(BIN)/ganad app

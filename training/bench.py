@@ -1,14 +1,17 @@
 """Performance benchmark: scoring against this machine's matrix-multiply rate, against a naive
-reference and AnoGAN's z search; watch latency, burst throughput and memory; retraining time,
-memory and quality. Prints one JSON object (and progress lines on stderr).
+reference and AnoGAN's z search; watch latency, burst throughput and memory; ALL-IDB1-size fields;
+the CPU backends side by side; retraining time, memory and quality. Prints one JSON object (and
+progress lines on stderr), with issue 27's targets at its top level: burst_files_per_second,
+model_images_per_second, burst_to_model_ratio, latency_p95_s, field_seconds_p95, watch_peak_rss_mib.
 
     .venv/bin/python training/bench.py [--quick] [--threads 2] [--json FILE]
 
 Scoring is measured on the ALL architecture at 3x220x220 with latent 200 (Table 5's sizes, random
 weights: speed does not depend on them) and on the default model at 64 px. The naive reference
 runs the five forward passes of one image (E(x), G(z), E(x̂), D(x), D(x̂)) eagerly, with autograd
-on and no batching, as a first implementation would. The watch and retraining figures run in
-child processes so that their peak memory is their own.
+on and no batching, as a first implementation would. The watch, field, backend and retraining
+figures run in child processes (training/bench_screening.py, bench_field.py, bench_backends.py,
+synthetic_protocol.py) so that their memory and torch settings are their own.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from ganad_clinic.model.scoring import ScoreConfig, score_batch
 from ganad_clinic.model.trainer import recommended_config
 
 HERE = Path(__file__).resolve().parent
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+"""The CPU features the figures depend on (vector width, bf16 and int8 units): reported, never assumed."""
 
 
 def log(message: str) -> None:
@@ -155,15 +160,31 @@ def scoring_figures(name: str, model: GanAutoencoder, repeats: int, anogan_steps
     }
 
 
-def watch_figures(files: int, threads: int) -> dict:
-    """The screening benchmark in a child process: latency, burst throughput, peak memory."""
-    log(f"watch: latency and a burst of {files} files (training/bench_screening.py)")
-    output = subprocess.run(
-        [sys.executable, str(HERE / "bench_screening.py"), "--files", str(files), "--latency-files", "20",
-         "--threads", str(threads), "--json"],
-        check=True, capture_output=True, text=True,
-    ).stdout
+def child_figures(module: str, *args: str) -> dict:
+    """The last line of `python -m training.<module> ... --json`, run in a child process (its own
+    memory, its own torch)."""
+    output = subprocess.run([sys.executable, "-m", f"training.{module}", *args, "--json"], check=True,
+                            capture_output=True, text=True, cwd=HERE.parent).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def watch_figures(files: int, threads: int) -> dict:
+    """The screening benchmark: latency, burst throughput, the watch process's peak memory."""
+    log(f"watch: latency and a burst of {files} files (training/bench_screening.py)")
+    return child_figures("bench_screening", "--files", str(files), "--latency-files", "20", "--threads", str(threads))
+
+
+def field_figures(fields: int, threads: int) -> dict:
+    """ALL-IDB1-size fields through `ganad watch`, and the split of one field's steps."""
+    log(f"fields: {fields} fields of 2592x1944 (training/bench_field.py)")
+    return child_figures("bench_field", "--fields", str(fields), "--threads", str(threads))
+
+
+def backends_figures(sizes: list[int], repeats: int, threads: int) -> dict:
+    """The CPU backends of the scoring pass side by side (training/bench_backends.py)."""
+    log(f"backends: torch eager, ONNX Runtime, OpenVINO, torch.compile, bf16 at {sizes} px")
+    return child_figures("bench_backends", "--sizes", *map(str, sizes), "--repeats", str(repeats),
+                         "--threads", str(threads))
 
 
 def retrain_figures(steps: int, seeds: list[int], threads: int) -> dict:
@@ -206,6 +227,16 @@ def _peak_rss(pid: int) -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
+def cpu_flags() -> dict[str, bool]:
+    """Which of CPU_FLAGS /proc/cpuinfo lists (all False where it cannot be read)."""
+    try:
+        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return dict.fromkeys(CPU_FLAGS, False)
+    present = set(line.split(":", 1)[1].split())
+    return {flag: flag in present for flag in CPU_FLAGS}
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -213,7 +244,7 @@ def machine() -> dict:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu, "cpu_flags": cpu_flags(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
@@ -238,8 +269,12 @@ def main() -> None:
     results["fraction_of_matmul_rate"] = results["all_220"]["fraction_of_matmul_rate"]
     results["speedup_vs_naive"] = results["all_220"]["speedup_vs_naive"]
     results["watch"] = watch_figures(60 if args.quick else 500, args.threads)
-    for key in ("burst_files_per_second", "model_images_per_second", "burst_to_model_ratio"):
+    results["field"] = field_figures(5 if args.quick else 20, args.threads)
+    results["backends"] = backends_figures([64] if args.quick else [64, 220], repeats, args.threads)
+    for key in ("burst_files_per_second", "model_images_per_second", "burst_to_model_ratio", "latency_p95_s",
+                "watch_peak_rss_mib"):
         results[key] = results["watch"][key]  # issue 27's targets, at the top level
+    results["field_seconds_p95"] = results["field"]["field_seconds_p95"]
     results["retrain"] = retrain_figures(100 if args.quick else recommended_config(64).steps, [0], args.threads)
     text = json.dumps(results, indent=2)
     print(text)

@@ -1,7 +1,7 @@
 """Benchmark of ALL-IDB1-size fields (2592x1944): from a field's last write to its committed score,
 through `ganad watch` as a lab runs it, and the split of one field's work between its steps.
 
-    .venv/bin/python training/bench_field.py [--fields 20] [--threads 2] [--json]
+    .venv/bin/python -m training.bench_field [--fields 20] [--threads 2] [--json]
 
 The fields are synthetic smears with six white cells each, drawn at half ALL-IDB1 resolution and
 doubled (bilinear) to 2592x1944, saved as JPEG (quality 90) as ALL-IDB1's fields are. The model is
@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_large_images import _bundle, _machine
-from bench_screening import _Watch
 from PIL import Image
 
 from ganad_clinic.cli.common import configure_torch
@@ -38,6 +36,8 @@ from ganad_clinic.screening.registry import import_bundle
 from ganad_clinic.screening.service import DEFAULT_QUIET_SECONDS
 from ganad_clinic.screening.slide_records import cell_rows, judgement, tiling_record
 from ganad_clinic.store import NewScore, open_store
+from training.bench_large_images import _bundle, _machine
+from training.bench_screening import _Watch
 
 FIELD_SIZE = (2592, 1944)  # ALL-IDB1's fields, width x height
 STEPS = ("read", "find_cells", "score", "commit", "heatmap")

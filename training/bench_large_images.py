@@ -1,6 +1,6 @@
 """Peak memory and time of screening large images: each case in a fresh process, as the service runs it.
 
-    .venv/bin/python training/bench_large_images.py [--model tiny|default] [--mode pipeline|service]
+    .venv/bin/python -m training.bench_large_images [--model tiny|default] [--mode pipeline|service]
 
 Cases: a 10000 x 10000 PNG (a flat background, 120 KB on disk: no white cell, so the whole grid of
 tiles is scored), an 8000 x 8000 JPEG (a synthetic smear, many white cells), an ALL-IDB1-size
@@ -34,6 +34,7 @@ from PIL import Image
 
 from ganad_clinic.cli.common import configure_torch
 from ganad_clinic.imaging.synthetic import crop_rng, draw_field, field_rng, generate_cell
+from training.bench import cpu_flags
 
 CASES = ("png_10000", "jpeg_8000", "allidb1_field", "png_over_cap")
 
@@ -68,22 +69,16 @@ def main() -> None:
 def _machine(threads: int) -> str:
     import torch
 
-    flags = set()
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")
-    present = " ".join(flag for flag in wanted if flag in flags) or "none of avx2/avx512"
+    flags = cpu_flags()
+    present = " ".join(flag for flag, found in flags.items() if found) or f"none of {', '.join(flags)}"
     return (f"CPU: {os.cpu_count()} cores, {present}; torch {torch.__version__}, threads {threads} "
             f"(default would be {torch.get_num_threads()})")
 
 
 def _run_child(bundle: Path, path: Path, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--mode", args.mode, "--threads", str(args.threads),
-               "--child", str(bundle), str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "training.bench_large_images", "--mode", args.mode, "--threads",
+               str(args.threads), "--child", str(bundle), str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=Path(__file__).parent.parent)
     if done.returncode != 0:
         raise SystemExit(f"{path.name}: the measuring process failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
