@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -457,13 +457,13 @@ class ScreeningService:
             return error
         return None
 
-    def _received(self, batch: Sequence[StableFile], model: _LoadedModel) -> Iterator[Arrival]:
+    def _received(self, batch: Sequence[StableFile], model: _LoadedModel) -> Generator[Arrival, None, None]:
         """The batch's files ingested (hashed, recorded, claimed, decoded) in order on the ingest
         thread while the caller scores those it has: never more than DECODED_PIXELS_HELD decoded
         ahead of the caller (so the service holds at most twice that, and two images), and none
         taken once a stop is asked. The database's errors are raised here; a file that fails
         otherwise is reported and left until it changes, instead of stopping the service."""
-        taken: queue.Queue[tuple[StableFile, Arrival | BaseException] | None] = queue.Queue()
+        taken: queue.Queue[tuple[StableFile, Arrival | Exception] | None] = queue.Queue()
         room = threading.Condition()
         ahead = [0]  # decoded pixels ingested and not yet taken by the caller
         over = threading.Event()  # the caller has stopped taking
@@ -476,7 +476,7 @@ class ScreeningService:
                     if over.is_set() or self._stop_requested.is_set():
                         return  # files not taken are found again by the next start's rescan
                     try:
-                        arrival: Arrival | BaseException = self._ingestor.receive(
+                        arrival: Arrival | Exception = self._ingestor.receive(
                             stable.path, stable.inbox, model.version.id, unchanged_for=stable.unchanged_for)
                     except Exception as error:  # the caller reports it, on the service thread
                         arrival = error
