@@ -176,6 +176,41 @@ class _LoadedModel:
     drift: DriftMonitor  # watches this model's slides against its calibration
 
 
+def _pixels(image: np.ndarray | None) -> int:
+    return 0 if image is None else int(image.shape[0] * image.shape[1])
+
+
+class _DecodedPixels:
+    """The decoded pixels a batch holds, ingested and not yet scored: the ingest thread waits for
+    room before it decodes another file, the service thread frees them once scored or let go."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.closed = False
+        self._room = threading.Condition()
+
+    def wait_for_room(self) -> bool:
+        """Until fewer than `limit` pixels are held; False once closed (the batch is over)."""
+        with self._room:
+            self._room.wait_for(lambda: self.held < self.limit or self.closed)
+            return not self.closed
+
+    def take(self, pixels: int) -> None:
+        with self._room:
+            self.held += pixels
+
+    def free(self, pixels: int) -> None:
+        with self._room:
+            self.held -= pixels
+            self._room.notify_all()
+
+    def close(self) -> None:
+        with self._room:
+            self.closed = True
+            self._room.notify_all()
+
+
 class ScreeningService:
     """One screening loop over some inboxes. Not restartable: make a new one to start again."""
 
@@ -427,20 +462,24 @@ class ScreeningService:
             contents: set[str] = set()  # of the slides scored in this batch, or to be
             repeats: list[Arrival] = []
             held = 0  # decoded pixels in `to_score`
-            with closing(self._received(batch, model)) as arrivals:
+            budget = _DecodedPixels(DECODED_PIXELS_HELD)
+            with closing(self._received(batch, model, budget)) as arrivals:
                 for arrival in arrivals:
+                    pixels = _pixels(arrival.image)
                     if arrival.step is not Step.SCORE:
+                        budget.free(pixels)
                         self._settle(arrival)
                     elif arrival.recorded.sha256 in contents:  # the same content twice in a batch is scored once
+                        budget.free(pixels)
                         repeats.append(replace(arrival, image=None, info=None))  # decoded again only if needed
                     else:
                         to_score[arrival.recorded.sha256] = arrival
                         contents.add(arrival.recorded.sha256)
-                        image = arrival.to_score()[0]
-                        held += image.shape[0] * image.shape[1]
+                        held += pixels
                         if held >= DECODED_PIXELS_HELD or len(to_score) >= model.scorer.scorer.batch_size:
                             self._score(list(to_score.values()), model)
                             to_score.clear()
+                            budget.free(held)
                             held = 0
             if self._stop_requested.is_set():
                 return None  # files not taken yet are found again by the next start's rescan
@@ -457,32 +496,28 @@ class ScreeningService:
             return error
         return None
 
-    def _received(self, batch: Sequence[StableFile], model: _LoadedModel) -> Generator[Arrival, None, None]:
+    def _received(self, batch: Sequence[StableFile], model: _LoadedModel,
+                  budget: _DecodedPixels) -> Generator[Arrival, None, None]:
         """The batch's files ingested (hashed, recorded, claimed, decoded) in order on the ingest
-        thread while the caller scores those it has: never more than DECODED_PIXELS_HELD decoded
-        ahead of the caller (so the service holds at most twice that, and two images), and none
-        taken once a stop is asked. The database's errors are raised here; a file that fails
-        otherwise is reported and left until it changes, instead of stopping the service."""
+        thread while the caller scores those it has. A file is decoded only while the caller's
+        `budget` has room, so the service holds what it did without the thread: at most
+        DECODED_PIXELS_HELD decoded pixels and one image more. None is taken once a stop is asked.
+        The database's errors are raised here; a file that fails otherwise is reported and left
+        until it changes, instead of stopping the service."""
         taken: queue.Queue[tuple[StableFile, Arrival | Exception] | None] = queue.Queue()
-        room = threading.Condition()
-        ahead = [0]  # decoded pixels ingested and not yet taken by the caller
-        over = threading.Event()  # the caller has stopped taking
 
         def ingest() -> None:
             try:
                 for stable in batch:
-                    with room:
-                        room.wait_for(lambda: ahead[0] < DECODED_PIXELS_HELD or over.is_set())
-                    if over.is_set() or self._stop_requested.is_set():
+                    if not budget.wait_for_room() or self._stop_requested.is_set():
                         return  # files not taken are found again by the next start's rescan
                     try:
                         arrival: Arrival | Exception = self._ingestor.receive(
                             stable.path, stable.inbox, model.version.id, unchanged_for=stable.unchanged_for)
                     except Exception as error:  # the caller reports it, on the service thread
                         arrival = error
-                    if isinstance(arrival, Arrival) and arrival.image is not None:
-                        with room:
-                            ahead[0] += arrival.image.shape[0] * arrival.image.shape[1]
+                    if isinstance(arrival, Arrival):
+                        budget.take(_pixels(arrival.image))
                     taken.put((stable, arrival))
                     if isinstance(arrival, StoreError):
                         return
@@ -501,15 +536,9 @@ class ScreeningService:
                                        "it is tried again when it changes")
                     self._tracker.settle(stable.path, stable.signature)
                     continue
-                if arrival.image is not None:
-                    with room:
-                        ahead[0] -= arrival.image.shape[0] * arrival.image.shape[1]
-                        room.notify()
                 yield arrival
         finally:
-            with room:
-                over.set()
-                room.notify()
+            budget.close()
             worker.result()  # the batch is over only once its ingest is: a retry starts afresh
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import ganad_clinic.screening.ingest as ingest_module
 import ganad_clinic.screening.service as service_module
 from ganad_clinic.files import file_sha256
 from ganad_clinic.imaging.synthetic import crop_rng, draw_field, field_rng, generate_cell
@@ -431,3 +432,27 @@ def test_heat_maps_are_written_after_their_scores_commit_on_the_painter_thread(
     assert {thread for thread, _ in painted} != {"ganad-screening"}  # beside the scoring, not in its way
     assert len(at_idle) == 6 and all(at_idle)  # idle means the pictures are written too
     assert collector.errors == []
+
+
+def test_a_file_is_decoded_only_once_the_images_held_before_it_are_scored_when_they_fill_the_budget(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(4):
+        write_png(inbox / f"slide {index}.png", index, 40, 40)  # 1,600 pixels each, over the budget alone
+    monkeypatch.setattr(service_module, "DECODED_PIXELS_HELD", 1_000)
+    steps: list[str] = []  # "decoded" and "scored" in the order they finished
+    real_read, real_score = ingest_module.read_pixels, ScreeningService._score
+
+    def read(path, max_pixels=None):
+        pixels = real_read(path, max_pixels)
+        steps.append("decoded")
+        return pixels
+
+    def score(self, arrivals, loaded):
+        real_score(self, arrivals, loaded)
+        steps.extend("scored" for _ in arrivals)
+
+    monkeypatch.setattr(ingest_module, "read_pixels", read)
+    monkeypatch.setattr(ScreeningService, "_score", score)
+    with running(store, config(inbox, home, quiet_seconds=0.5), Collector()) as service:
+        assert service.wait_until_idle(60)
+    assert steps == ["decoded", "scored"] * 4  # never two images decoded and unscored at once
