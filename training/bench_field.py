@@ -20,6 +20,7 @@ import argparse
 import json
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ def main() -> None:
                 path.write_bytes(data)
                 written[name] = path.stat().st_mtime
                 watch.wait_for([name])
-                pictured[name] = _picture_time(watch, len(pictured) + 1)
+                watch.wait_for_pictures(len(pictured) + 1, timeout=120, poll=0.01)
+                pictured[name] = time.time()
                 time.sleep(args.interval)
         committed = np.array([watch.committed[name] - written[name] for name in names])
         painted = np.array([pictured[name] - written[name] for name in names])
@@ -96,13 +98,9 @@ def main() -> None:
 def _field(index: int) -> bytes:
     """A 2592x1944 JPEG smear with six white cells, each field its own (never a duplicate)."""
     half, _ = draw_field(field_rng(11, index), n_cells=6)
-    picture = Image.fromarray(half).resize(FIELD_SIZE, Image.Resampling.BILINEAR)
-    path = Path(tempfile.mkstemp(suffix=".jpg")[1])
-    try:
-        picture.save(path, quality=90)
-        return path.read_bytes()
-    finally:
-        path.unlink()
+    buffer = BytesIO()
+    Image.fromarray(half).resize(FIELD_SIZE, Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def _split(bundle_path: Path, root: Path, payloads: list[bytes]) -> dict[str, float]:
@@ -111,11 +109,12 @@ def _split(bundle_path: Path, root: Path, payloads: list[bytes]) -> dict[str, fl
     home = root / "split-home"
     times: dict[str, list[float]] = {step: [] for step in STEPS}
     cells: list[int] = []
+    folder = root / "split"
+    folder.mkdir()
     with open_store(home=home) as store:
         model = import_bundle(store, bundle_path, home, actor="bench").model
         for index, data in enumerate([_field(len(payloads))] + payloads):
-            path = root / "split" / f"field-{index:03d}.jpg"
-            path.parent.mkdir(exist_ok=True)
+            path = folder / f"field-{index:03d}.jpg"
             path.write_bytes(data)
             started = time.perf_counter()
             sha256 = file_sha256(path)
@@ -144,16 +143,6 @@ def _split(bundle_path: Path, root: Path, payloads: list[bytes]) -> dict[str, fl
                                               painted - committed)):
                 times[step].append(seconds)
     return {**{step: float(np.median(values)) for step, values in times.items()}, "cells": float(np.mean(cells))}
-
-
-def _picture_time(watch: _Watch, count: int, timeout: float = 120) -> float:
-    """The wall-clock time at which the watch's `count`-th heat map file appeared."""
-    deadline = time.monotonic() + timeout
-    while len(list(watch.heatmaps.glob("*.png"))) < count:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"heat map {count} was not written within {timeout} s")
-        time.sleep(0.01)
-    return time.time()
 
 
 if __name__ == "__main__":

@@ -154,13 +154,14 @@ class _Watch:
             time.sleep(0.05)
         raise SystemExit(f"not all files were scored within {timeout} s")
 
-    def wait_for_pictures(self, count: int, timeout: float = 600) -> None:
-        """Until every score's heat map is written (the unflagged ones once the service is idle)."""
+    def wait_for_pictures(self, count: int, timeout: float = 600, poll: float = 0.2) -> None:
+        """Until every score's heat map is written (the unflagged ones once the service is idle),
+        looking every `poll` seconds."""
         deadline = time.monotonic() + timeout
         while len(list(self.heatmaps.glob("*.png"))) < count:
             if time.monotonic() > deadline:
                 raise SystemExit(f"fewer than {count} heat maps were written within {timeout} s")
-            time.sleep(0.2)
+            time.sleep(poll)
 
     def peak_rss(self) -> int:
         """VmHWM (the peak resident set) of the watch process, in bytes."""
