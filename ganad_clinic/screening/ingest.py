@@ -23,8 +23,10 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from ganad_clinic.screening.events import Outcome
 from ganad_clinic.screening.names import path_text
 from ganad_clinic.screening.specimens import AccessionRule
 from ganad_clinic.screening.stability import FileSignature, file_signature
-from ganad_clinic.store import Slide, SlideStatus, Store
+from ganad_clinic.store import NewSlide, RecordedSlide, Slide, SlideStatus, Store
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,17 @@ class Step(enum.Enum):
     INCOMPLETE = "incomplete"  # looks unfinished: look again once unchanged for the grace period
     GONE = "gone"          # vanished before it could be read: nothing to record
     ELSEWHERE = "elsewhere"  # another station holds its claim: looked at again after half a lease
+    DECODE = "decode"      # recorded and claimed: decode it (`Ingestor.decode`) for scoring
     SCORE = "score"        # decoded: score `image` and add the score to slide `score_slide_id`
     FINISHED = "finished"  # the file has its result: rejected or linked now, or handled before
+
+
+class Offer(NamedTuple):
+    """A file to take: where it is, the inbox it came in, and how long it has been seen unchanged."""
+
+    path: Path
+    inbox: Path
+    unchanged_for: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class Arrival:
     step: Step
     signature: FileSignature | None = None
     slide: Slide | None = None
-    outcome: Outcome | None = None  # for SCORE and FINISHED; None for a rejected slide
+    outcome: Outcome | None = None  # for DECODE, SCORE and FINISHED; None for a rejected slide
     score_slide_id: int | None = None
     image: np.ndarray | None = None
     info: ImageInfo | None = None  # what the header says, with `image`
@@ -112,37 +123,57 @@ class Ingestor:
         self.grace_seconds = grace_seconds
 
     def receive(self, path: Path, inbox: Path, model_id: int, *, unchanged_for: float = math.inf) -> Arrival:
-        """Take one file that has stopped changing; `model_id` is the active model version,
-        `unchanged_for` how long the file has been seen unchanged."""
-        arrival = Arrival(path, inbox, Step.GONE)
-        try:
-            before = file_signature(path)
-        except OSError:
-            return replace(arrival, step=Step.RETRY)
-        if before is None:
-            return arrival
-        arrival = replace(arrival, signature=before)
-        link = link_problem(path, inbox)
-        if link is not None:
-            return self._reject_unread(arrival, link)
-        patient = unchanged_for < self.grace_seconds
-        try:
-            sha256 = file_sha256(path)
-            slide = self.store.find_slide(path_text(path), sha256)
+        """Take one file that has stopped changing (see `receive_many`), decoded when it is to be scored."""
+        return self.decode(self.receive_many([Offer(path, inbox, unchanged_for)], model_id)[0])
+
+    def receive_many(self, offers: Sequence[Offer], model_id: int) -> list[Arrival]:
+        """Take files that have stopped changing, in order; `model_id` is the active model version.
+        The files are looked up in one read and the new ones recorded (and claimed) in one
+        transaction: what a burst costs the database once, not per file. A file to score comes back
+        as a DECODE step, for `decode`."""
+        arrivals: list[Arrival | None] = []
+        hashed: list[tuple[int, Arrival, str, bool]] = []  # (place, arrival, sha256, patient)
+        for offer in offers:
+            arrival, sha256 = self._hashed(offer)
+            if sha256 is not None:
+                hashed.append((len(arrivals), arrival, sha256, offer.unchanged_for < self.grace_seconds))
+            arrivals.append(None if sha256 is not None else arrival)
+        known = self.store.find_slides([(path_text(arrival.path), sha256) for _, arrival, sha256, _ in hashed])
+        new: list[tuple[int, Arrival, str, ImageInfo | None, str | None]] = []
+        for place, arrival, sha256, patient in hashed:
+            slide = known.get((path_text(arrival.path), sha256))
             if slide is not None:
-                return self.resume(replace(arrival, slide=slide), model_id, known=True)
-            if patient and looks_unfinished(path):
-                return replace(arrival, step=Step.INCOMPLETE)
-        except FileNotFoundError:
+                arrivals[place] = self.resume(replace(arrival, slide=slide), model_id, known=True)
+                continue
+            looked_at = self._looked_at(arrival, patient)
+            if looked_at is not None:
+                arrivals[place] = looked_at
+                continue
+            info, reason = self._inspect(arrival.path)
+            if self._changed(arrival):
+                arrivals[place] = replace(arrival, step=Step.RETRY)
+            else:
+                new.append((place, arrival, sha256, info, reason))
+        recorded = self.store.record_slides(
+            [NewSlide(path_text(arrival.path), sha256, arrival.signed.size, path_text(arrival.inbox),
+                      width=info.width if info else None, height=info.height if info else None,
+                      accession=self._accession(arrival)) for _, arrival, sha256, info, _ in new],
+            station=self.station, lease_seconds=self.lease_seconds) if new else []
+        for (place, arrival, _, info, reason), slide in zip(new, recorded):
+            arrivals[place] = self._recorded(replace(arrival, slide=slide.slide, info=info), slide, reason, model_id)
+        assert all(arrival is not None for arrival in arrivals)  # each offer has its arrival
+        return cast(list[Arrival], arrivals)
+
+    def decode(self, arrival: Arrival) -> Arrival:
+        """A DECODE step's pixels, read for scoring (a SCORE step), or its rejection when they cannot
+        be read; any other arrival as it is."""
+        if arrival.step is not Step.DECODE:
             return arrival
-        except OSError as error:
-            if patient:
-                return replace(arrival, step=Step.INCOMPLETE)
-            return self._reject_unread(arrival, unreadable_reason(error))
-        return self._record(arrival, sha256, model_id)
+        assert arrival.score_slide_id is not None and arrival.outcome is not None  # set with DECODE
+        return self._decode(arrival, arrival.score_slide_id, arrival.outcome)
 
     def resume(self, arrival: Arrival, model_id: int, *, known: bool) -> Arrival:
-        """Carry on with a recorded slide: link it, decode it for scoring, or call it finished."""
+        """Carry on with a recorded slide: link it, claim it for decoding, or call it finished."""
         slide = arrival.slide
         assert slide is not None  # resumed only once recorded
         if slide.status is SlideStatus.PENDING:
@@ -150,7 +181,8 @@ class Ingestor:
             if linked is None:
                 if not self._claim(slide.id):
                     return replace(arrival, slide=slide, step=Step.ELSEWHERE)
-                return self._decode(arrival, slide.id, Outcome.SCORED)
+                return replace(arrival, slide=slide, step=Step.DECODE, outcome=Outcome.SCORED,
+                               score_slide_id=slide.id)
             slide, known = linked, False
         if slide.status is SlideStatus.REJECTED:
             return replace(arrival, slide=slide, step=Step.FINISHED, outcome=Outcome.KNOWN if known else None)
@@ -160,32 +192,60 @@ class Ingestor:
         if self.rescore and self._scored_by_other_model(slide.id, model_id):
             if not self._claim(scored_id, rescore=True):
                 return replace(arrival, step=Step.ELSEWHERE)
-            return self._decode(arrival, scored_id, Outcome.RESCORED)
+            return replace(arrival, step=Step.DECODE, outcome=Outcome.RESCORED, score_slide_id=scored_id)
         return replace(arrival, step=Step.FINISHED, score_slide_id=scored_id)
 
     def reject(self, arrival: Arrival, reason: str) -> Arrival:
         """Record that a pending slide cannot be screened (e.g. the model failed on it)."""
         return self._reject(arrival, reason)
 
-    def _record(self, arrival: Arrival, sha256: str, model_id: int) -> Arrival:
-        """Record a new file as a pending slide, rejected at once when its header is refused."""
-        info, reason = self._inspect(arrival.path)
-        if self._changed(arrival):
-            return replace(arrival, step=Step.RETRY)
-        width, height = (info.width, info.height) if info else (None, None)
-        assert arrival.signature is not None  # receive() signs every arrival it records
-        recorded = self.store.record_slide(path_text(arrival.path), sha256, arrival.signature.size,
-                                           path_text(arrival.inbox), width=width, height=height,
-                                           accession=self._accession(arrival), station=self.station,
-                                           lease_seconds=self.lease_seconds)
-        arrival = replace(arrival, slide=recorded.slide, info=info)
+    def _hashed(self, offer: Offer) -> tuple[Arrival, str | None]:
+        """The file signed and its content hashed, or (without a hash) what became of it: gone,
+        changing, refused unread (a link not followed, a file that may not be read)."""
+        path, inbox = offer.path, offer.inbox
+        arrival = Arrival(path, inbox, Step.GONE)
+        try:
+            before = file_signature(path)
+        except OSError:
+            return replace(arrival, step=Step.RETRY), None
+        if before is None:
+            return arrival, None
+        arrival = replace(arrival, signature=before)
+        link = link_problem(path, inbox)
+        if link is not None:
+            return self._reject_unread(arrival, link), None
+        try:
+            return arrival, file_sha256(path)
+        except FileNotFoundError:
+            return arrival, None
+        except OSError as error:
+            if offer.unchanged_for < self.grace_seconds:
+                return replace(arrival, step=Step.INCOMPLETE), None
+            return self._reject_unread(arrival, unreadable_reason(error)), None
+
+    def _looked_at(self, arrival: Arrival, patient: bool) -> Arrival | None:
+        """What a new file's bytes say before it is recorded: None to record it now; INCOMPLETE
+        while it looks unfinished (`patient`: not yet unchanged for the grace period), GONE when
+        it vanished, and a file that may not be read rejected unless still `patient`."""
+        if not patient:
+            return None
+        try:
+            return replace(arrival, step=Step.INCOMPLETE) if looks_unfinished(arrival.path) else None
+        except FileNotFoundError:
+            return replace(arrival, step=Step.GONE)
+        except OSError:
+            return replace(arrival, step=Step.INCOMPLETE)
+
+    def _recorded(self, arrival: Arrival, recorded: RecordedSlide, reason: str | None, model_id: int) -> Arrival:
+        """Carry on with a file just recorded: claimed for decoding, held elsewhere, rejected for
+        its header (`reason`), or, recorded before, resumed."""
         if recorded.is_new and recorded.slide.status is SlideStatus.PENDING:  # claimed with its record
             if recorded.holder is not None:
                 log.info("slide %d is being screened by %s", recorded.slide.id, recorded.holder)
                 return replace(arrival, step=Step.ELSEWHERE)
             if reason is not None:
                 return self._reject(arrival, reason)
-            return self._decode(arrival, recorded.slide.id, Outcome.SCORED)
+            return replace(arrival, step=Step.DECODE, outcome=Outcome.SCORED, score_slide_id=recorded.slide.id)
         if reason is not None and recorded.slide.status is SlideStatus.PENDING:
             return self._reject(arrival, reason)
         return self.resume(arrival, model_id, known=not recorded.is_new)

@@ -43,6 +43,7 @@ from ganad_clinic.screening.ingest import (
     DEFAULT_LEASE_SECONDS,
     Arrival,
     Ingestor,
+    Offer,
     Step,
     file_sha256,
 )
@@ -78,6 +79,9 @@ DECODED_PIXELS_HELD = 25_000_000
 """Decoded pixels a batch holds before it is scored: small files are scored together, while a large
 field is scored before the next file is decoded, so the service's memory follows one image at the
 pixel cap (imaging.io.DEFAULT_MAX_PIXELS) plus at most this much, never a batch of large fields."""
+RECORD_CHUNK = 32
+"""Files of a batch looked up and recorded in one transaction before the first of them is decoded:
+the database's cost per file falls about fivefold, and a burst's first result waits a few ms more."""
 STATION_NAME_LENGTH = 64
 PAINTING_PIXELS_HELD = DECODED_PIXELS_HELD
 """Decoded pixels the heat-map painter may hold: beyond it, the scoring waits for the painter."""
@@ -485,7 +489,8 @@ class ScreeningService:
                 return None  # files not taken yet are found again by the next start's rescan
             self._score(list(to_score.values()), model)
             for arrival in repeats:  # now linked to the copy just scored (or scored alone if that failed)
-                again = self._ingestor.resume(arrival, model.version.id, known=arrival.outcome is Outcome.RESCORED)
+                again = self._ingestor.decode(self._ingestor.resume(arrival, model.version.id,
+                                                                    known=arrival.outcome is Outcome.RESCORED))
                 if again.step is Step.SCORE:
                     self._score([again], model)
                 else:
@@ -508,19 +513,20 @@ class ScreeningService:
 
         def ingest() -> None:
             try:
-                for stable in batch:
-                    if not budget.wait_for_room() or self._stop_requested.is_set():
+                for first in range(0, len(batch), RECORD_CHUNK):
+                    if self._stop_requested.is_set():
                         return  # files not taken are found again by the next start's rescan
-                    try:
-                        arrival: Arrival | Exception = self._ingestor.receive(
-                            stable.path, stable.inbox, model.version.id, unchanged_for=stable.unchanged_for)
-                    except Exception as error:  # the caller reports it, on the service thread
-                        arrival = error
-                    if isinstance(arrival, Arrival):
-                        budget.take(_pixels(arrival.image))
-                    taken.put((stable, arrival))
-                    if isinstance(arrival, StoreError):
-                        return
+                    chunk = batch[first:first + RECORD_CHUNK]
+                    for stable, arrival in zip(chunk, self._taken(chunk, model.version.id)):
+                        if isinstance(arrival, Arrival) and arrival.step is Step.DECODE:
+                            if not budget.wait_for_room() or self._stop_requested.is_set():
+                                return  # recorded and claimed: finished by the next start (_recover_pending)
+                            arrival = self._decoded(arrival)
+                        if isinstance(arrival, Arrival):
+                            budget.take(_pixels(arrival.image))
+                        taken.put((stable, arrival))
+                        if isinstance(arrival, StoreError):
+                            return
             finally:
                 taken.put(None)
 
@@ -540,6 +546,26 @@ class ScreeningService:
         finally:
             budget.close()
             worker.result()  # the batch is over only once its ingest is: a retry starts afresh
+
+    def _taken(self, chunk: Sequence[StableFile], model_id: int) -> list[Arrival | Exception]:
+        """The chunk's files received together (`Ingestor.receive_many`); when that fails other than
+        by the database, one at a time, so that one file's failure is that file's alone. A database
+        error ends the list: the batch stops there and is tried again."""
+        offers = [Offer(stable.path, stable.inbox, stable.unchanged_for) for stable in chunk]
+        try:
+            return list(self._ingestor.receive_many(offers, model_id))
+        except StoreError as error:
+            return [error]
+        except Exception as error:  # the caller reports it, on the service thread
+            if len(chunk) == 1:
+                return [error]
+        return [self._taken([stable], model_id)[0] for stable in chunk]
+
+    def _decoded(self, arrival: Arrival) -> Arrival | Exception:
+        try:
+            return self._ingestor.decode(arrival)
+        except Exception as error:  # the database's errors too: the caller raises those
+            return error
 
     def _score(self, arrivals: list[Arrival], model: _LoadedModel) -> None:
         step: list[Arrival] = []

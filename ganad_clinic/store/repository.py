@@ -66,7 +66,7 @@ FIRST_RETRY_DELAY_S = 0.05
 
 @dataclass(frozen=True)
 class RecordedSlide:
-    """The outcome of `Store.record_slide`."""
+    """The outcome of `Store.record_slides` for one file."""
 
     slide: Slide
     is_new: bool
@@ -132,6 +132,24 @@ class Judgement:
     target_fpr: float
     kept_fpr: float
     calibration_n: int
+
+
+@dataclass(frozen=True)
+class NewSlide:
+    """A received file to record (`Store.record_slides`): its place, content hash and header size;
+    `accession` names its specimen (None: the one its folders say, `default_accession`)."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    source_folder: str
+    width: int | None = None
+    height: int | None = None
+    accession: str | None = None
+
+    @property
+    def accession_or_default(self) -> str:
+        return (self.accession or default_accession(self.path, self.source_folder))[:ACCESSION_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -329,51 +347,77 @@ class Store:
         station: str | None = None,
         lease_seconds: float = 0.0,
     ) -> RecordedSlide:
-        """Record a received file, idempotently: the same (path, content) returns the same slide.
+        """Record one received file (see `record_slides`)."""
+        entry = NewSlide(str(path), sha256, size_bytes, str(source_folder), width=width, height=height,
+                         accession=accession)
+        return self.record_slides([entry], station=station, lease_seconds=lease_seconds)[0]
+
+    def record_slides(self, entries: Sequence[NewSlide], *, station: str | None = None,
+                      lease_seconds: float = 0.0) -> list[RecordedSlide]:
+        """Record received files in one transaction, idempotently: the same (path, content) returns
+        the same slide. What a burst of files costs the database once instead of per file.
 
         The same content under a new path, once scored, becomes a new slide already marked scored
-        and linked to the earlier one, so it is not scored again. The file belongs to the specimen
-        `accession` (made when new), by default the one the folders say (`default_accession`). A new
-        pending slide is claimed for `station` in the same transaction (as `claim_slide` claims it).
+        and linked to the earlier one, so it is not scored again. Each file belongs to the specimen
+        its `accession` names (made when new), by default the one the folders say
+        (`default_accession`). A new pending slide is claimed for `station` as it is recorded, unless
+        another station is scoring the same content (then that station is its `holder`).
         """
-        path_text = str(path)
-        accession = (accession or default_accession(path_text, str(source_folder)))[:ACCESSION_LENGTH]
 
-        def work(session: Session) -> RecordedSlide:
-            existing = _find_slide(session, path_text, sha256)
-            if existing is not None:
-                return RecordedSlide(existing, is_new=False)
-            original = _scored_original(session, sha256)
-            specimen = _specimen(session, accession)
-            slide = Slide(
-                path=path_text,
-                file_name=Path(path_text).name[:FILE_NAME_LENGTH],
-                sha256=sha256,
-                size_bytes=size_bytes,
-                source_folder=str(source_folder),
-                width=width,
-                height=height,
-                status=SlideStatus.PENDING if original is None else SlideStatus.SCORED,
-                duplicate_of_id=None if original is None else original.id,
-                specimen_id=specimen.id,
-            )
-            try:
-                with session.begin_nested():
-                    session.add(slide)
-            except IntegrityError:
-                # Another workstation recorded the same (path, content) between our check and insert.
-                existing = _find_slide(session, path_text, sha256)
-                if existing is None:
-                    raise
-                return RecordedSlide(existing, is_new=False)
-            if station is None or slide.status is not SlideStatus.PENDING:
-                return RecordedSlide(slide, is_new=True)
-            return RecordedSlide(slide, is_new=True, holder=self._claim(session, slide, station, lease_seconds))
+        def work(session: Session) -> list[RecordedSlide]:
+            now = utc_now()
+            contents = sorted({entry.sha256 for entry in entries})
+            if station is not None:
+                self._lock_contents(session, contents)
+            known = _slides_at(session, [(entry.path, entry.sha256) for entry in entries])
+            originals = _scored_originals(session, contents)
+            specimens = _specimens(session, {entry.accession_or_default for entry in entries})
+            twins = {} if station is None else _claimed_elsewhere(session, contents, station, now)
+            recorded: list[RecordedSlide] = []
+            for entry in entries:
+                slide = known.get((entry.path, entry.sha256))
+                if slide is not None:
+                    recorded.append(RecordedSlide(slide, is_new=False))
+                    continue
+                original = originals.get(entry.sha256)
+                holder = None if station is None or original is not None else twins.get(entry.sha256)
+                claimed = station is not None and original is None and holder is None
+                slide = Slide(
+                    path=entry.path,
+                    file_name=Path(entry.path).name[:FILE_NAME_LENGTH],
+                    sha256=entry.sha256,
+                    size_bytes=entry.size_bytes,
+                    source_folder=entry.source_folder,
+                    width=entry.width,
+                    height=entry.height,
+                    status=SlideStatus.PENDING if original is None else SlideStatus.SCORED,
+                    duplicate_of_id=None if original is None else original.id,
+                    specimen_id=specimens[entry.accession_or_default].id,
+                    claimed_by=station if claimed else None,
+                    lease_until=now + timedelta(seconds=lease_seconds) if claimed else None,
+                )
+                known[(entry.path, entry.sha256)] = slide  # the same file twice in one call is one slide
+                recorded.append(RecordedSlide(slide, is_new=True, holder=holder))
+            return _inserted(session, recorded)
 
         return self._write(work)
 
+    def _lock_contents(self, session: Session, contents: Sequence[str]) -> None:
+        """On PostgreSQL, one claimant per content at a time across stations: lock each content's
+        advisory key until the transaction ends, in sorted order so two stations never deadlock."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        for key in sorted({_content_lock_key(sha256) for sha256 in contents}):
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
     def find_slide(self, path: str | os.PathLike[str], sha256: str) -> Slide | None:
         return self._read(lambda session: _find_slide(session, str(path), sha256))
+
+    def find_slides(self, places: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Slide]:
+        """The slides recorded for these (path, sha256) pairs, by pair, in one read."""
+        if not places:
+            return {}
+        return self._read(lambda session: _slides_at(session, places))
 
     def get_slide(self, slide_id: int) -> Slide:
         return self._read(lambda session: _get(session, Slide, slide_id))
@@ -1007,8 +1051,7 @@ class Store:
         unless another station is scoring the same content: None when claimed, else its name."""
         now = utc_now()
         holder = slide.claimed_by
-        if self.engine.dialect.name == "postgresql":  # one claimant per content at a time, across stations
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _content_lock_key(slide.sha256)})
+        self._lock_contents(session, [slide.sha256])
         twin = session.scalars(select(Slide.claimed_by).where(
             Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
             Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
@@ -1204,6 +1247,13 @@ def _specimen(session: Session, accession: str) -> Specimen:
     return specimen
 
 
+def _specimens(session: Session, accessions: set[str]) -> dict[str, Specimen]:
+    """The specimens of these accessions, by accession, in one query; those new are made."""
+    found = {specimen.accession: specimen
+             for specimen in session.scalars(select(Specimen).where(Specimen.accession.in_(accessions)))}
+    return {accession: found.get(accession) or _specimen(session, accession) for accession in accessions}
+
+
 def _specimen_summary(session: Session, specimen: Specimen) -> SpecimenSummary:
     rows = session.execute(_current_summaries().where(Slide.specimen_id == specimen.id))
     slides = [SlideSummary(slide, score, review, *facts) for slide, score, review, *facts in rows]
@@ -1301,6 +1351,61 @@ def _get(session: Session, model: type[T], row_id: int, *, for_update: bool = Fa
 
 def _find_slide(session: Session, path: str, sha256: str) -> Slide | None:
     return session.scalars(select(Slide).where(Slide.path == path, Slide.sha256 == sha256)).one_or_none()
+
+
+def _slides_at(session: Session, places: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Slide]:
+    """The slides recorded for these (path, sha256) pairs, by pair, in one query."""
+    wanted = set(places)
+    found = session.scalars(select(Slide).where(Slide.sha256.in_({sha256 for _, sha256 in wanted})))
+    return {(slide.path, slide.sha256): slide for slide in found if (slide.path, slide.sha256) in wanted}
+
+
+def _scored_originals(session: Session, contents: Sequence[str]) -> dict[str, Slide]:
+    """For each content, the first scored slide with it that is not itself a duplicate."""
+    rows = session.scalars(
+        select(Slide)
+        .where(Slide.sha256.in_(contents), Slide.status == SlideStatus.SCORED, Slide.duplicate_of_id.is_(None))
+        .order_by(Slide.id.desc())
+    )
+    return {slide.sha256: slide for slide in rows}  # the lowest id last, so it stays
+
+
+def _claimed_elsewhere(session: Session, contents: Sequence[str], station: str, now: datetime) -> dict[str, str]:
+    """For each content another station holds a live claim on (under any name), that station."""
+    rows = session.execute(select(Slide.sha256, Slide.claimed_by).where(
+        Slide.sha256.in_(contents), Slide.claimed_by.is_not(None), Slide.claimed_by != station,
+        Slide.lease_until > now))
+    return {sha256: holder for sha256, holder in rows}
+
+
+def _inserted(session: Session, recorded: list[RecordedSlide]) -> list[RecordedSlide]:
+    """Insert the new slides of `recorded` in one flush; when another station recorded one of
+    them meanwhile (the unique (path, sha256) refuses it), one at a time, each such one as theirs."""
+    new = [entry for entry in recorded if entry.is_new]
+    try:
+        with session.begin_nested():
+            session.add_all([entry.slide for entry in new])
+    except IntegrityError:
+        return [entry if not entry.is_new else _inserted_alone(session, entry) for entry in recorded]
+    return recorded
+
+
+def _inserted_alone(session: Session, entry: RecordedSlide) -> RecordedSlide:
+    slide = entry.slide
+    copy = Slide(**{column: getattr(slide, column) for column in _SLIDE_INSERT_COLUMNS})
+    try:
+        with session.begin_nested():
+            session.add(copy)
+    except IntegrityError:
+        existing = _find_slide(session, slide.path, slide.sha256)
+        if existing is None:
+            raise
+        return RecordedSlide(existing, is_new=False)
+    return RecordedSlide(copy, is_new=True, holder=entry.holder)
+
+
+_SLIDE_INSERT_COLUMNS = ("path", "file_name", "sha256", "size_bytes", "source_folder", "width", "height", "status",
+                         "duplicate_of_id", "specimen_id", "claimed_by", "lease_until")
 
 
 def _scored_original(session: Session, sha256: str) -> Slide | None:

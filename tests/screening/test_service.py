@@ -368,14 +368,14 @@ def test_a_file_whose_result_the_database_refuses_does_not_hold_up_the_others(
     from ganad_clinic.store import StoreError
 
     monkeypatch.setattr(service_module, "STORE_RETRY_SECONDS", 0.05)
-    real_record = type(store).record_slide
+    real_record = type(store).record_slides
 
-    def record_slide(self, path, *args, **kwargs):
-        if path.endswith("refused.png"):
+    def record_slides(self, entries, **kwargs):  # the whole transaction fails, as a refused value fails it
+        if any(entry.path.endswith("refused.png") for entry in entries):
             raise StoreError("simulated: the database refuses a value of this file")
-        return real_record(self, path, *args, **kwargs)
+        return real_record(self, entries, **kwargs)
 
-    monkeypatch.setattr(type(store), "record_slide", record_slide)
+    monkeypatch.setattr(type(store), "record_slides", record_slides)
     for index, name in enumerate(["a.png", "refused.png", "b.png", "c.png"]):
         write_png(inbox / name, index)
     collector = Collector()

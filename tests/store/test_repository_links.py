@@ -51,16 +51,15 @@ def test_a_slide_recorded_meanwhile_by_another_station_is_returned_not_an_error(
     """The other station's insert lands between our look-up and our insert: the unique key refuses
     ours, and the slide it recorded is returned, in the same transaction."""
     first = record(store, "/incoming/a.png", "same").slide
-    real_find = repository._find_slide
-    calls: list[str] = []
+    looked_up: list[list[tuple[str, str]]] = []
 
-    def find_after_the_other_station(session: Session, path: str, sha256: str) -> Slide | None:
-        calls.append(path)
-        return None if len(calls) == 1 else real_find(session, path, sha256)
+    def look_up_before_the_other_station(session: Session, places: list[tuple[str, str]]) -> dict:
+        looked_up.append(places)
+        return {}
 
-    monkeypatch.setattr(repository, "_find_slide", find_after_the_other_station)
+    monkeypatch.setattr(repository, "_slides_at", look_up_before_the_other_station)
     again = record(store, "/incoming/a.png", "same")
-    assert (again.slide.id, again.is_new, len(calls)) == (first.id, False, 2)
+    assert (again.slide.id, again.is_new, len(looked_up)) == (first.id, False, 1)
     assert [summary.slide.id for summary in store.list_slides()] == [first.id]
 
 
