@@ -86,7 +86,7 @@ def main() -> None:
     print(f"burst of {args.files} files: {args.files / (finished - started):.1f} files/s "
           f"({finished - started:.1f} s from the first write to the last committed score); latency in the burst "
           f"p50 {np.percentile(burst_latencies, 50):.2f} s, p95 {np.percentile(burst_latencies, 95):.2f} s; "
-          f"{flagged} flagged (their heat maps painted at once, the others' once idle)")
+          f"{flagged} flagged (every heat map painted once the scoring pauses, flagged slides' first)")
     burst_rate = args.files / (finished - started)
     print(f"the model alone on the same {args.files} images, decoded, in memory (cells found, tiles scored, the "
           f"service's batches): {model_rate:.1f} images/s; the burst runs at {burst_rate / model_rate:.1%} of it")

@@ -86,8 +86,8 @@ STATION_NAME_LENGTH = 64
 PAINTING_PIXELS_HELD = DECODED_PIXELS_HELD
 """Decoded pixels the heat-map painter may hold: beyond it, the scoring waits for the painter."""
 DEFERRED_PIXELS_HELD = DECODED_PIXELS_HELD
-"""Decoded pixels of unflagged slides whose heat maps wait for the service to be idle (about 380
-257-px crops: 7 bytes a pixel with the heat, 175 MB): beyond it, the oldest are painted at once."""
+"""Decoded pixels of slides whose heat maps wait for the scoring to pause (about 380 257-px crops:
+7 bytes a pixel with the heat, 175 MB): beyond it, the oldest are painted at once."""
 STORE_RETRY_SECONDS = 2.0
 STORE_ATTEMPTS = 3
 """Tries of a batch the database refuses before its files are tried one at a time: a file whose
@@ -251,7 +251,7 @@ class ScreeningService:
         self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganad-heatmaps")
         self._ingest = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganad-ingest")
         self._painting: deque[tuple[Future, int]] = deque()  # heat maps being written after their commit, pixels
-        self._deferred: deque[tuple[Path, np.ndarray, np.ndarray]] = deque()  # unflagged slides' heat maps, for idle
+        self._deferred: deque[tuple[bool, Path, np.ndarray, np.ndarray]] = deque()  # (flagged, ...): heat maps to paint
         self._deferred_pixels = 0
         self._archiver = Archiver(config.archive, store) if config.archive else None
         self._model: _LoadedModel | None = None
@@ -320,10 +320,9 @@ class ScreeningService:
                 if batch:
                     self._process(batch)
                     continue
-                if len(self._tracker) == 0:
-                    self._paint_deferred(0)
-                    if not self._still_painting():
-                        self._idle.set()
+                self._paint_deferred(0)  # nothing to score this instant: the heat maps waiting, flagged first
+                if len(self._tracker) == 0 and not self._still_painting():
+                    self._idle.set()
                 self._stop_requested.wait(poll)
         except Exception as error:  # the service cannot go on (no usable model, inbox gone...)
             self.error = error
@@ -625,7 +624,7 @@ class ScreeningService:
                 self._settle(replace(arrival, step=Step.ELSEWHERE, image=None))
                 continue
             image, score_slide_id, outcome = arrival.to_score()
-            self._paint_later(heatmap, image, result.heat, at_once=result.flagged)
+            self._paint_later(heatmap, image, result.heat, flagged=result.flagged)
             self._finish(arrival, SlideScored(
                 arrival.path, arrival.recorded.id, score_slide_id, outcome, result.score,
                 result.flagged, result.threshold, model.version.version, heatmap, len(result.cells),
@@ -639,31 +638,34 @@ class ScreeningService:
         self._tracker.forget(path)
         self._tracker.offer(path, inbox, quiet_seconds=self.config.lease_seconds / 2)
 
-    def _paint_later(self, path: Path, image: np.ndarray, heat: np.ndarray, *, at_once: bool) -> None:
+    def _paint_later(self, path: Path, image: np.ndarray, heat: np.ndarray, *, flagged: bool) -> None:
         """Write a slide's heat map on the painter thread once its score is committed, never on the
-        way of a commit (it cost a third of a burst's time on the service thread): a flagged slide's
-        `at_once`, beside the next batch's scoring, for the report and the reviewer; an unflagged
-        one's when the service is idle (or once DEFERRED_PIXELS_HELD are waiting), so that a burst's
-        scoring has the cores to itself. The viewer recomputes a slide's heat anyway; the report
-        shows flagged slides' pictures; `wait_until_idle` waits for every picture."""
-        pixels = int(image.shape[0] * image.shape[1])
-        if not at_once:
-            self._deferred.append((path, image, heat))
-            self._deferred_pixels += pixels
-            self._paint_deferred(DEFERRED_PIXELS_HELD)
-            return
+        way of a commit or beside a batch's scoring (painting flagged slides' beside it cost a burst
+        a fifth of its rate on two cores): as soon as the service has no file ready to take,
+        `flagged` slides' first, or at once when DEFERRED_PIXELS_HELD are waiting. One file at a
+        time is painted right after its commit; a burst's once it is scored. The viewer recomputes
+        a slide's heat anyway; the report shows the pictures; `wait_until_idle` waits for them all."""
+        self._deferred.append((flagged, path, image, heat))
+        self._deferred_pixels += _pixels(image)
+        self._paint_deferred(DEFERRED_PIXELS_HELD)
+
+    def _paint_deferred(self, keep_pixels: int) -> None:
+        """Hand deferred heat maps to the painter until at most `keep_pixels` wait: the oldest first
+        while over the budget, all of them (flagged slides' first) for `keep_pixels` 0."""
+        if keep_pixels == 0 and self._deferred:
+            self._deferred = deque(sorted(self._deferred, key=lambda waiting: not waiting[0]))
+        while self._deferred and self._deferred_pixels > keep_pixels:
+            _, path, image, heat = self._deferred.popleft()
+            self._deferred_pixels -= _pixels(image)
+            self._paint(path, image, heat)
+
+    def _paint(self, path: Path, image: np.ndarray, heat: np.ndarray) -> None:
+        pixels = _pixels(image)
         while self._painting and sum(held for _, held in self._painting) + pixels > PAINTING_PIXELS_HELD:
             self._painting.popleft()[0].result()  # bounded memory: wait for the oldest
         future = self._painter.submit(write_heatmap, path, image, heat)
         future.add_done_callback(lambda done: self._painted(path, done))
         self._painting.append((future, pixels))
-
-    def _paint_deferred(self, keep_pixels: int) -> None:
-        """Hand deferred heat maps to the painter, oldest first, until at most `keep_pixels` wait."""
-        while self._deferred and self._deferred_pixels > keep_pixels:
-            path, image, heat = self._deferred.popleft()
-            self._deferred_pixels -= int(image.shape[0] * image.shape[1])
-            self._paint_later(path, image, heat, at_once=True)
 
     def _painted(self, path: Path, done: Future) -> None:
         error = done.exception()
