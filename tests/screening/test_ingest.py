@@ -9,7 +9,7 @@ import pytest
 import ganad_clinic.screening.ingest as ingest
 from ganad_clinic.imaging.completeness import looks_unfinished
 from ganad_clinic.screening.events import Outcome
-from ganad_clinic.screening.ingest import Ingestor, Step, link_problem
+from ganad_clinic.screening.ingest import Ingestor, Offer, Step, link_problem
 from ganad_clinic.screening.stability import REFUSED
 from ganad_clinic.store import ModelVersion, SlideStatus, Store
 from tests.screening.helpers import bomb_png_bytes, image_bytes, png_bytes, write_png
@@ -120,6 +120,34 @@ def test_an_image_without_its_end_looks_unfinished(tmp_path: Path, kind: str, pa
     for cut in (0, 3, 20, len(data) // 3, len(data) // 2, len(data) - 40):
         path.write_bytes(data[:cut])
         assert looks_unfinished(path), cut
+
+
+def test_files_received_together_are_recorded_in_one_transaction_and_decoded_only_when_asked(
+        store: Store, model: ModelVersion, inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    known = Ingestor(store).receive(write_png(inbox / "known.png", 1), inbox, model.id)
+    calls: list[list[str]] = []
+    real_record = type(store).record_slides
+
+    def record_slides(self, entries, **kwargs):
+        calls.append([Path(entry.path).name for entry in entries])
+        return real_record(self, entries, **kwargs)
+
+    monkeypatch.setattr(type(store), "record_slides", record_slides)
+    (inbox / "text.png").write_bytes(b"hello, I am text")
+    names = ["a.png", "known.png", "text.png", "gone.png", "b.png"]
+    for index, name in enumerate(names):
+        if name not in ("known.png", "text.png", "gone.png"):
+            write_png(inbox / name, 10 + index, 20, 30)
+    arrivals = Ingestor(store).receive_many([Offer(inbox / name, inbox) for name in names], model.id)
+    assert [arrival.path.name for arrival in arrivals] == names  # in the order offered
+    assert calls == [["a.png", "text.png", "b.png"]]  # the new files, in one transaction
+    a, again, text, gone, b = arrivals
+    assert (a.step, b.step) == (Step.DECODE, Step.DECODE) and a.image is None and a.outcome is Outcome.SCORED
+    assert again.step is Step.DECODE and again.slide.id == known.slide.id  # pending still: resumed, claimed
+    assert text.rejected and gone.step is Step.GONE
+    decoded = Ingestor(store).decode(a)
+    assert decoded.step is Step.SCORE and decoded.image.shape == (20, 30, 3) and decoded.score_slide_id == a.slide.id
+    assert Ingestor(store).decode(text) is text  # nothing to decode: as it is
 
 
 @pytest.mark.parametrize("content", [b"hello, I am text", bytes(range(200)), b"GIF89a" + b"x" * 40])
