@@ -159,8 +159,8 @@ class Ingestor:
                       width=info.width if info else None, height=info.height if info else None,
                       accession=self._accession(arrival)) for _, arrival, sha256, info, _ in new],
             station=self.station, lease_seconds=self.lease_seconds) if new else []
-        for (place, arrival, _, info, reason), slide in zip(new, recorded):
-            arrivals[place] = self._recorded(replace(arrival, slide=slide.slide, info=info), slide, reason, model_id)
+        for (place, arrival, _, info, reason), entry in zip(new, recorded):
+            arrivals[place] = self._recorded(replace(arrival, slide=entry.slide, info=info), entry, reason, model_id)
         assert all(arrival is not None for arrival in arrivals)  # each offer has its arrival
         return cast(list[Arrival], arrivals)
 
@@ -169,8 +169,21 @@ class Ingestor:
         be read; any other arrival as it is."""
         if arrival.step is not Step.DECODE:
             return arrival
-        assert arrival.score_slide_id is not None and arrival.outcome is not None  # set with DECODE
-        return self._decode(arrival, arrival.score_slide_id, arrival.outcome)
+        outcome = arrival.outcome
+        assert arrival.score_slide_id is not None and outcome is not None  # set with DECODE
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MultiPageWarning)  # the first page is screened, and said so
+                image = read_pixels(arrival.path, self.max_pixels)
+                info = arrival.info or read_image_info(arrival.path, self.max_pixels)
+        except ImageReadError as error:
+            return self._give_up(arrival, outcome, error.reason)
+        except Exception as error:  # a decoder's own bug on a damaged file is still a reason, not a crash
+            return self._give_up(arrival, outcome, f"the image could not be decoded; the file may be damaged "
+                                                   f"({type(error).__name__}: {error})")
+        if self._changed(arrival):
+            return self._give_up(arrival, outcome, CHANGED_WHILE_READ)
+        return replace(arrival, step=Step.SCORE, image=image, info=info)
 
     def resume(self, arrival: Arrival, model_id: int, *, known: bool) -> Arrival:
         """Carry on with a recorded slide: link it, claim it for decoding, or call it finished."""
@@ -259,22 +272,6 @@ class Ingestor:
             return None, error.reason
         except Exception:
             return None, None
-
-    def _decode(self, arrival: Arrival, score_slide_id: int, outcome: Outcome) -> Arrival:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MultiPageWarning)  # the first page is screened, and said so
-                image = read_pixels(arrival.path, self.max_pixels)
-                info = arrival.info or read_image_info(arrival.path, self.max_pixels)
-        except ImageReadError as error:
-            return self._give_up(arrival, outcome, error.reason)
-        except Exception as error:  # a decoder's own bug on a damaged file is still a reason, not a crash
-            return self._give_up(arrival, outcome, f"the image could not be decoded; the file may be damaged "
-                                                   f"({type(error).__name__}: {error})")
-        if self._changed(arrival):
-            return self._give_up(arrival, outcome, CHANGED_WHILE_READ)
-        return replace(arrival, step=Step.SCORE, outcome=outcome, score_slide_id=score_slide_id, image=image,
-                       info=info)
 
     def _give_up(self, arrival: Arrival, outcome: Outcome, reason: str) -> Arrival:
         """The file could not be decoded: retry it if it changed meanwhile, else reject it. Content

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, exists, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -371,7 +371,8 @@ class Store:
                 self._lock_contents(session, contents)
             known = _slides_at(session, [(entry.path, entry.sha256) for entry in entries])
             originals = _scored_originals(session, contents)
-            specimens = _specimens(session, {entry.accession_or_default for entry in entries})
+            specimens = _specimens(session, {entry.accession_or_default for entry in entries
+                                             if (entry.path, entry.sha256) not in known})  # made only for new slides
             twins = {} if station is None else _claimed_elsewhere(session, contents, station, now)
             recorded: list[RecordedSlide] = []
             for entry in entries:
@@ -1375,7 +1376,7 @@ def _claimed_elsewhere(session: Session, contents: Sequence[str], station: str, 
     rows = session.execute(select(Slide.sha256, Slide.claimed_by).where(
         Slide.sha256.in_(contents), Slide.claimed_by.is_not(None), Slide.claimed_by != station,
         Slide.lease_until > now))
-    return {sha256: holder for sha256, holder in rows}
+    return {sha256: cast(str, holder) for sha256, holder in rows}  # NOT NULL by the where-clause
 
 
 def _inserted(session: Session, recorded: list[RecordedSlide]) -> list[RecordedSlide]:

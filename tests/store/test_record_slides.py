@@ -65,3 +65,10 @@ def test_a_refused_file_keeps_none_of_its_batch(store: Store) -> None:
         store.record_slides([entry("/in/a.tif", "a"), refused, entry("/in/c.tif", "c")], station="st-1",
                             lease_seconds=LEASE)
     assert [summary.slide.path for summary in store.list_slides()] == ["/in/before.tif"]
+
+
+def test_a_file_recorded_before_makes_no_specimen_when_recorded_again_from_another_folder(store: Store) -> None:
+    first = store.record_slides([entry("/in/HEM-9/a.tif", "a")])[0]  # in the specimen folder HEM-9
+    again = store.record_slides([entry("/in/HEM-9/a.tif", "a", folder="/in/HEM-9")])[0]
+    assert (again.slide.id, again.is_new) == (first.slide.id, False)
+    assert [summary.specimen.accession for summary in store.list_specimens()] == ["HEM-9"]
