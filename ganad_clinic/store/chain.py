@@ -73,19 +73,31 @@ def cells_digest(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def append(session: Session, row: Base) -> None:
-    """Add `row` to its table's chain and flush it: lock the chain, give the row the next id and
-    its defaults, hash it onto the current head. Call inside a write transaction."""
-    table: Table = row.__table__  # type: ignore[assignment]
+    """Add `row` to its table's chain and flush it (see `append_all`)."""
+    append_all(session, [row])
+
+
+def append_all(session: Session, rows: Sequence[Base]) -> None:
+    """Add `rows` (of one table) to its chain in their order and flush them: lock the chain, give
+    each row the next id and its defaults, hash each onto the one before it, the first onto the
+    current head. One look-up of the head and one flush for them all. Call inside a write transaction."""
+    if not rows:
+        return
+    table: Table = rows[0].__table__  # type: ignore[assignment]
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK_KEY})
     head = session.execute(
         select(table.c.id, table.c[HASH_COLUMN]).order_by(table.c.id.desc()).limit(1)
     ).one_or_none()
-    row.id = _next_id(session, table, None if head is None else head.id)  # type: ignore[attr-defined]
-    _normalise(row, table)
-    values = {name: getattr(row, name) for name in chained_columns(table)}
-    setattr(row, HASH_COLUMN, row_hash(table.name, None if head is None else head[1], values))
-    session.add(row)
+    head_id, head_hash = (None, None) if head is None else (head.id, head[1])
+    for row in rows:
+        assert row.__table__ is table, "one chain at a time"  # type: ignore[attr-defined]
+        row.id = head_id = _next_id(session, table, head_id)  # type: ignore[attr-defined]
+        _normalise(row, table)
+        values = {name: getattr(row, name) for name in chained_columns(table)}
+        head_hash = row_hash(table.name, head_hash, values)
+        setattr(row, HASH_COLUMN, head_hash)
+    session.add_all(rows)
     session.flush()
 
 

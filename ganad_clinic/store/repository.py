@@ -517,8 +517,10 @@ class Store:
         entry = NewScore(slide_id, model_version_id, score=score, l_d=l_d, l_r=l_r, l_l=l_l, threshold=threshold,
                          flagged=flagged, duration_seconds=duration_seconds, heatmap_path=heatmap_path,
                          tiling=tiling, cells=cells, warning=warning, judgement=judgement, station=station)
-        _check_cell_numbers(entry)
-        return self._write(lambda session: _add_score(session, entry))
+        [stored] = self.add_scores([entry])
+        if isinstance(stored, ClaimLost):
+            raise stored
+        return stored
 
     def add_scores(self, entries: Sequence[NewScore]) -> list[Score | ClaimLost]:
         """Append several scores (each as `add_score` does) in one transaction: a slide whose claim
@@ -528,13 +530,21 @@ class Store:
             _check_cell_numbers(entry)
 
         def work(session: Session) -> list[Score | ClaimLost]:
+            slides = _slides_for_update(session, {entry.slide_id for entry in entries})
+            models = {model.id: model for model in session.scalars(
+                select(ModelVersion).where(ModelVersion.id.in_({entry.model_version_id for entry in entries})))}
             results: list[Score | ClaimLost] = []
             for entry in entries:
                 try:
-                    with session.begin_nested():
-                        results.append(_add_score(session, entry))
-                except ClaimLost as lost:
+                    results.append(_score_row(entry, slides, models))
+                except ClaimLost as lost:  # raised before anything of its entry is changed
                     results.append(lost)
+            rows = [(row, entry.cells) for row, entry in zip(results, entries) if isinstance(row, Score)]
+            chain.append_all(session, [row for row, _ in rows])
+            for row, cells in rows:
+                for cell in cells:
+                    cell.score_id = row.id
+                session.add_all(cells)
             return results
 
         return self._write(work)
@@ -1284,15 +1294,29 @@ def _check_cell_numbers(entry: NewScore) -> None:
         raise StoreError(f"a score's cells must be numbered 0 to {len(entry.cells) - 1}, got {indices[:10]}")
 
 
-def _add_score(session: Session, entry: NewScore) -> Score:
-    # Locked until commit, so another station cannot link it as a duplicate meanwhile.
-    slide = _get(session, Slide, entry.slide_id, for_update=True)
+def _slides_for_update(session: Session, slide_ids: set[int]) -> dict[int, Slide]:
+    """The slides, locked (PostgreSQL's SELECT ... FOR UPDATE, in id order so that two stations
+    never deadlock) until the transaction ends, so that no other station links one meanwhile."""
+    slides = {slide.id: slide for slide in session.scalars(
+        select(Slide).where(Slide.id.in_(slide_ids)).order_by(Slide.id).with_for_update())}
+    missing = sorted(slide_ids - slides.keys())
+    if missing:
+        raise StoreError(f"no slides row with id {missing[0]}")
+    return slides
+
+
+def _score_row(entry: NewScore, slides: dict[int, Slide], models: dict[int, ModelVersion]) -> Score:
+    """The score row of `entry` (not yet added), its slide marked scored and its claim ended;
+    StoreError (ClaimLost for a lapsed claim) before anything is changed when it may not be scored."""
+    slide = slides[entry.slide_id]
     if slide.duplicate_of_id is not None:
         raise StoreError(f"slide {slide.id} duplicates slide {slide.duplicate_of_id}; score that slide instead")
     if slide.status is SlideStatus.REJECTED:
         raise StoreError(f"slide {slide.id} was rejected ({slide.reason}): a rejected slide is not scored")
+    model = models.get(entry.model_version_id)
+    if model is None:
+        raise StoreError(f"no model_versions row with id {entry.model_version_id}")
     _end_claim(slide, entry.station)
-    model = _get(session, ModelVersion, entry.model_version_id)
     tiling, judgement, cells = entry.tiling, entry.judgement, entry.cells
     row = Score(
         slide_id=slide.id,
@@ -1320,10 +1344,6 @@ def _add_score(session: Session, entry: NewScore) -> Score:
         calibration_n=None if judgement is None else judgement.calibration_n,
         station=entry.station,
     )
-    chain.append(session, row)
-    for cell in cells:
-        cell.score_id = row.id
-    session.add_all(cells)
     slide.status = SlideStatus.SCORED
     return row
 

@@ -74,16 +74,16 @@ def test_a_slide_being_scored_on_one_station_is_not_linked_meanwhile_on_another(
     add_score(scoring, record(scoring, "/in/y.png", "same").slide.id, model.id)  # y: the scored original
     inside, resume = threading.Event(), threading.Event()
     a_backend: list[int] = []
-    real_append = chain.append
+    real_append = chain.append_all
 
-    def paused_append(session: Session, row: object) -> None:
+    def paused_append(session: Session, rows: list) -> None:
         if threading.current_thread().name == "station-A":
             a_backend.append(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
             inside.set()
             resume.wait(30)
-        real_append(session, row)  # type: ignore[arg-type]
+        real_append(session, rows)
 
-    monkeypatch.setattr(chain, "append", paused_append)
+    monkeypatch.setattr(chain, "append_all", paused_append)
     linked: list[Slide | None] = []
     station_a = threading.Thread(target=add_score, args=(scoring, slide.id, model.id), name="station-A")
     station_b = threading.Thread(target=lambda: linked.append(linking.link_to_scored_original(slide.id)))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from ganad_clinic.store import Score, Store, open_store
+from ganad_clinic.store import Cell, NewScore, Score, Store, open_store
 from ganad_clinic.store.chain import chained_columns, row_hash
 from ganad_clinic.store.verify import verify_database
 
@@ -89,6 +89,29 @@ def test_a_forged_later_score_that_unflags_is_found(seeded: Store, raw: Engine) 
         "scores row 2 does not match its hash: it was changed, or a row before it was inserted, changed or "
         "deleted, after GANAD Clinic wrote it"
     ]
+
+
+def test_scores_appended_in_one_transaction_chain_one_onto_the_other(seeded: Store, raw: Engine) -> None:
+    model_id = seeded.latest_score(1).model_version_id
+    slides = [record(seeded, f"/incoming/batch-{index}.png", f"{index:02x}" * 32).slide for index in range(3)]
+    entries = [NewScore(slide.id, model_id, score=0.1 * index, l_d=0.1, l_r=0.2, l_l=0.3, threshold=0.7,
+                        flagged=False, duration_seconds=0.1, cells=[_one_cell(0.1 * index)])
+               for index, slide in enumerate(slides)]
+    stored = seeded.add_scores(entries)
+    assert [row.id for row in stored] == [2, 3, 4]
+    previous = seeded.latest_score(1).row_hash
+    for row in stored:  # each hashed onto the one before it, the first onto the earlier head
+        values = {column: getattr(row, column) for column in chained_columns(Score.__table__)}
+        assert row.row_hash == row_hash("scores", previous, values)
+        previous = row.row_hash
+    assert verify_database(seeded.url).ok
+    _execute(raw, _drop_guard(raw, "cells_no_update", "cells"), "UPDATE cells SET score = 9.0 WHERE score_id = 3")
+    assert any("scores row 3" in problem for problem in verify_database(seeded.url).problems)
+
+
+def _one_cell(score: float) -> Cell:
+    return Cell(cell_index=0, x=0, y=0, width=8, height=8, found_by="whole image", score=score, l_d=0.1, l_r=0.2,
+                l_l=0.3, flagged=False)
 
 
 @pytest.mark.parametrize("onto_the_head", [False, True])
