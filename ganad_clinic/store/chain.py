@@ -91,7 +91,7 @@ def append_all(session: Session, rows: Sequence[Base]) -> None:
     ).one_or_none()
     head_id, head_hash = (None, None) if head is None else (head.id, head[1])
     for row in rows:
-        assert row.__table__ is table, "one chain at a time"  # type: ignore[attr-defined]
+        assert row.__table__ is table, "one chain at a time"
         row.id = head_id = _next_id(session, table, head_id)  # type: ignore[attr-defined]
         _normalise(row, table)
         values = {name: getattr(row, name) for name in chained_columns(table)}
