@@ -24,6 +24,12 @@ def _count_scores(home: Path) -> int:
             return connection.exec_driver_sql("SELECT COUNT(*) FROM scores").scalar()
 
 
+def _count_pending(home: Path) -> int:
+    with open_store(home=home) as store:
+        with store.engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT COUNT(*) FROM slides WHERE status = 'pending'").scalar()
+
+
 def _watch_command(inbox: Path, home: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ganad_clinic", "watch", "--inbox", str(inbox), "--home", str(home),
             "--quiet", "0.1", "--threads", "1", *extra]
@@ -47,15 +53,16 @@ def test_a_killed_watcher_loses_nothing_and_scores_nothing_twice(tmp_path: Path,
 
         writer = threading.Thread(target=burst)
         writer.start()
-        wait_until(lambda: _count_scores(home) >= 20, timeout=60, interval=0.02)
+        # killed with files recorded (a chunk at a time, in one transaction) but not yet scored
+        wait_until(lambda: _count_scores(home) >= 20 and _count_pending(home) > 0, timeout=60, interval=0.02)
         watcher.send_signal(signal.SIGKILL)
-        scored_at_kill = _count_scores(home)
+        scored_at_kill, pending_at_kill = _count_scores(home), _count_pending(home)
         writer.join()
     finally:
         watcher.kill()
         watcher.wait(10)
     assert watcher.returncode == -signal.SIGKILL
-    assert scored_at_kill < N_FILES  # killed in the middle of the burst
+    assert scored_at_kill < N_FILES and pending_at_kill > 0  # killed in the middle of the burst
 
     restarted = subprocess.run(_watch_command(inbox, home, "--once"), capture_output=True, text=True,
                                env=environment, timeout=300)
