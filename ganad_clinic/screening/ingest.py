@@ -5,7 +5,9 @@ after a restart or a duplicate event is recognised and nothing is scored twice. 
 content was scored under another name is linked to that result, not scored again, unless the
 service re-scores (`rescore`) content whose current score came from a model other than the active
 one; the new score is appended to the original slide. Every file that cannot be screened ends as a
-rejected slide with its reason, so nothing dropped into an inbox goes unaccounted for.
+rejected slide with its reason, so nothing dropped into an inbox goes unaccounted for. Files taken
+together (`receive_many`) are looked up in one read and the new ones recorded in one transaction;
+decoding is a step of its own (`decode`), so the service decodes only as its memory allows.
 
 A scanner may pause longer than the quiet period while writing. A file that still looks unfinished
 (its bytes begin like an image but its end is missing, or it may not be read yet) is therefore not

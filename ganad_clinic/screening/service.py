@@ -502,12 +502,12 @@ class ScreeningService:
 
     def _received(self, batch: Sequence[StableFile], model: _LoadedModel,
                   budget: _DecodedPixels) -> Generator[Arrival, None, None]:
-        """The batch's files ingested (hashed, recorded, claimed, decoded) in order on the ingest
-        thread while the caller scores those it has. A file is decoded only while the caller's
-        `budget` has room, so the service holds what it did without the thread: at most
-        DECODED_PIXELS_HELD decoded pixels and one image more. None is taken once a stop is asked.
-        The database's errors are raised here; a file that fails otherwise is reported and left
-        until it changes, instead of stopping the service."""
+        """The batch's files ingested in order on the ingest thread while the caller scores those it
+        has: hashed, recorded and claimed RECORD_CHUNK at a time, then decoded. A file is decoded
+        only while the caller's `budget` has room, so the service holds what it did without the
+        thread: at most DECODED_PIXELS_HELD decoded pixels and one image more. None is taken once a
+        stop is asked. The database's errors are raised here; a file that fails otherwise is
+        reported and left until it changes, instead of stopping the service."""
         taken: queue.Queue[tuple[StableFile, Arrival | Exception] | None] = queue.Queue()
 
         def ingest() -> None:
