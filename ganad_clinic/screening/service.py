@@ -519,7 +519,7 @@ class ScreeningService:
                     for stable, arrival in zip(chunk, self._taken(chunk, model.version.id)):
                         if isinstance(arrival, Arrival) and arrival.step is Step.DECODE:
                             if not budget.wait_for_room() or self._stop_requested.is_set():
-                                return  # recorded and claimed: finished by the next start (_recover_pending)
+                                continue  # recorded and claimed: finished by the next start (_recover_pending)
                             arrival = self._decoded(arrival)
                         if isinstance(arrival, Arrival):
                             budget.take(_pixels(arrival.image))
@@ -558,7 +558,12 @@ class ScreeningService:
         except Exception as error:  # the caller reports it, on the service thread
             if len(chunk) == 1:
                 return [error]
-        return [self._taken([stable], model_id)[0] for stable in chunk]
+        taken: list[Arrival | Exception] = []
+        for stable in chunk:
+            taken += self._taken([stable], model_id)
+            if isinstance(taken[-1], StoreError):
+                break
+        return taken
 
     def _decoded(self, arrival: Arrival) -> Arrival | Exception:
         try:
@@ -662,7 +667,7 @@ class ScreeningService:
     def _paint(self, path: Path, image: np.ndarray, heat: np.ndarray) -> None:
         pixels = _pixels(image)
         while self._painting and sum(held for _, held in self._painting) + pixels > PAINTING_PIXELS_HELD:
-            self._painting.popleft()[0].result()  # bounded memory: wait for the oldest
+            self._painting.popleft()[0].exception()  # bounded memory: wait for the oldest (its error is _painted's)
         future = self._painter.submit(write_heatmap, path, image, heat)
         future.add_done_callback(lambda done: self._painted(path, done))
         self._painting.append((future, pixels))

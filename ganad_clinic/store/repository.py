@@ -370,10 +370,12 @@ class Store:
             if station is not None:
                 self._lock_contents(session, contents)
             known = _slides_at(session, [(entry.path, entry.sha256) for entry in entries])
+            # Claims before scores: a score commits as its claim ends, so a content being scored
+            # now shows in one or the other, never in neither.
+            twins = {} if station is None else _claimed_elsewhere(session, contents, station, now)
             originals = _scored_originals(session, contents)
             specimens = _specimens(session, {entry.accession_or_default for entry in entries
                                              if (entry.path, entry.sha256) not in known})  # made only for new slides
-            twins = {} if station is None else _claimed_elsewhere(session, contents, station, now)
             recorded: list[RecordedSlide] = []
             for entry in entries:
                 slide = known.get((entry.path, entry.sha256))
@@ -405,7 +407,8 @@ class Store:
 
     def _lock_contents(self, session: Session, contents: Sequence[str]) -> None:
         """On PostgreSQL, one claimant per content at a time across stations: lock each content's
-        advisory key until the transaction ends, in sorted order so two stations never deadlock."""
+        advisory key until the transaction ends, in sorted order and before any row lock, so that
+        two stations never deadlock."""
         if self.engine.dialect.name != "postgresql":
             return
         for key in sorted({_content_lock_key(sha256) for sha256 in contents}):
@@ -1039,11 +1042,13 @@ class Store:
         claiming or committing this instant counts as held by it, and nobody waits."""
 
         def work(session: Session) -> str | None:
+            sha256 = session.scalar(select(Slide.sha256).where(Slide.id == slide_id))
+            if sha256 is None:
+                raise StoreError(f"no slides row with id {slide_id}")
+            self._lock_contents(session, [sha256])  # the content's lock before any row's, as record_slides
             slide = session.scalars(select(Slide).where(Slide.id == slide_id)
                                     .with_for_update(skip_locked=True)).one_or_none()
             if slide is None:
-                if session.get(Slide, slide_id) is None:
-                    raise StoreError(f"no slides row with id {slide_id}")
                 return "another station (busy with it)"
             holder = slide.claimed_by
             if holder is not None and holder != station and slide.lease_until is not None \
@@ -1058,11 +1063,11 @@ class Store:
         return self._write(work)
 
     def _claim(self, session: Session, slide: Slide, station: str, lease_seconds: float) -> str | None:
-        """Claim a slide (locked by the caller, no other station's claim on it live) for `station`
-        unless another station is scoring the same content: None when claimed, else its name."""
+        """Claim a slide (it and its content locked by the caller, no other station's claim on it
+        live) for `station` unless another station is scoring the same content: None when claimed,
+        else its name."""
         now = utc_now()
         holder = slide.claimed_by
-        self._lock_contents(session, [slide.sha256])
         twin = session.scalars(select(Slide.claimed_by).where(
             Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
             Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
@@ -1262,7 +1267,8 @@ def _specimens(session: Session, accessions: set[str]) -> dict[str, Specimen]:
     """The specimens of these accessions, by accession, in one query; those new are made."""
     found = {specimen.accession: specimen
              for specimen in session.scalars(select(Specimen).where(Specimen.accession.in_(accessions)))}
-    return {accession: found.get(accession) or _specimen(session, accession) for accession in accessions}
+    return {accession: found.get(accession) or _specimen(session, accession)  # sorted: no two stations deadlock
+            for accession in sorted(accessions)}
 
 
 def _specimen_summary(session: Session, specimen: Specimen) -> SpecimenSummary:
@@ -1407,7 +1413,12 @@ def _inserted(session: Session, recorded: list[RecordedSlide]) -> list[RecordedS
         with session.begin_nested():
             session.add_all([entry.slide for entry in new])
     except IntegrityError:
-        return [entry if not entry.is_new else _inserted_alone(session, entry) for entry in recorded]
+        alone: dict[int, RecordedSlide] = {}  # by the discarded slide object: a file twice in one call
+        for entry in new:
+            alone[id(entry.slide)] = _inserted_alone(session, entry)
+        return [alone[id(entry.slide)] if entry.is_new
+                else RecordedSlide(alone[id(entry.slide)].slide, is_new=False) if id(entry.slide) in alone
+                else entry for entry in recorded]
     return recorded
 
 

@@ -456,3 +456,23 @@ def test_a_file_is_decoded_only_once_the_images_held_before_it_are_scored_when_t
     with running(store, config(inbox, home, quiet_seconds=0.5), Collector()) as service:
         assert service.wait_until_idle(60)
     assert steps == ["decoded", "scored"] * 4  # never two images decoded and unscored at once
+
+
+def test_heat_maps_that_cannot_be_written_are_reported_and_the_screening_goes_on(
+        store: Store, model: ModelVersion, inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(path, image, heat):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service_module, "write_heatmap", disk_full)
+    monkeypatch.setattr(service_module, "PAINTING_PIXELS_HELD", 1)  # each heat map waits for the one before it
+    for index in range(4):
+        write_png(inbox / f"slide {index}.png", index)
+    collector = Collector()
+    with running(store, config(inbox, home), collector) as service:
+        assert service.wait_until_idle(60)
+        write_png(inbox / "later.png", 9)
+        wait_until(lambda: len(collector.scored) == 5)
+        assert not service.stopped
+    assert service.error is None
+    assert sum("the heat map could not be written" in message and "No space left" in message
+               for message in collector.errors) == 5

@@ -72,3 +72,13 @@ def test_a_file_recorded_before_makes_no_specimen_when_recorded_again_from_anoth
     again = store.record_slides([entry("/in/HEM-9/a.tif", "a", folder="/in/HEM-9")])[0]
     assert (again.slide.id, again.is_new) == (first.slide.id, False)
     assert [summary.specimen.accession for summary in store.list_specimens()] == ["HEM-9"]
+
+
+def test_a_file_twice_in_a_batch_that_another_station_recorded_meanwhile_is_that_slide_both_times(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganad_clinic.store import repository
+
+    first = store.record_slides([entry("/in/a.tif", "a")])[0]
+    monkeypatch.setattr(repository, "_slides_at", lambda session, places: {})  # looked up before theirs landed
+    again, twice = store.record_slides([entry("/in/a.tif", "a"), entry("/in/a.tif", "a")])
+    assert [(item.slide.id, item.is_new) for item in (again, twice)] == [(first.slide.id, False)] * 2

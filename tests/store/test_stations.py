@@ -101,3 +101,48 @@ def test_scores_added_together_keep_each_slides_claim_and_refuse_together(store:
     with pytest.raises(StoreError, match="was rejected"):  # any other refusal: none of them is kept
         store.add_scores([entry(other.id, 0.3), NewScore(**{**entry(lost.id, 0.3).__dict__, "station": None})])
     assert store.latest_score(other.id) is None and store.get_slide(other.id).status is SlideStatus.PENDING
+
+
+def test_a_claim_locks_the_content_before_the_slide_so_recording_a_copy_meanwhile_cannot_deadlock(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording a copy of a scored slide holds its content's lock, then needs the original's row
+    (the link's foreign key); a re-score's claim on the original must therefore take the content's
+    lock first too. While the claim holds only the content's lock, the original's row is free."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    from ganad_clinic.store import open_store, repository
+
+    store = open_store(pg_url)
+    model = register_model(store)
+    original = record(store, "/in/original.png", "ab" * 32).slide
+    add_score(store, original.id, model.id)
+    holding, resume = threading.Event(), threading.Event()
+    real_lock = repository.Store._lock_contents
+
+    def lock_then_wait(self, session, contents):
+        real_lock(self, session, contents)
+        if threading.current_thread().name == "re-score":
+            holding.set()
+            resume.wait(30)
+
+    monkeypatch.setattr(repository.Store, "_lock_contents", lock_then_wait)
+    claimed: list[str | None] = []
+    claim = threading.Thread(name="re-score", target=lambda: claimed.append(
+        store.claim_slide(original.id, "st-1", lease_seconds=LEASE, rescore=True)))
+    claim.start()
+    try:
+        assert holding.wait(30)
+        observer = create_engine(pg_url)
+        with observer.connect() as connection:  # the row is not locked yet: NOWAIT would fail if it were
+            locked = connection.execute(text("SELECT id FROM slides WHERE id = :id FOR UPDATE NOWAIT"),
+                                        {"id": original.id}).scalar_one()
+            connection.rollback()
+        observer.dispose()
+        assert locked == original.id
+    finally:
+        resume.set()
+        claim.join(30)
+    assert claimed == [None]
+    store.close()
