@@ -414,9 +414,6 @@ class Store:
         for key in sorted({_content_lock_key(sha256) for sha256 in contents}):
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
-    def find_slide(self, path: str | os.PathLike[str], sha256: str) -> Slide | None:
-        return self._read(lambda session: _find_slide(session, str(path), sha256))
-
     def find_slides(self, places: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Slide]:
         """The slides recorded for these (path, sha256) pairs, by pair, in one read."""
         if not places:
@@ -480,7 +477,7 @@ class Store:
             slide = _get(session, Slide, slide_id, for_update=True)
             if slide.status is not SlideStatus.PENDING:
                 return None
-            original = _scored_original(session, slide.sha256)
+            original = _scored_originals(session, [slide.sha256]).get(slide.sha256)
             if original is None:
                 return None
             slide.duplicate_of_id = original.id
@@ -1068,9 +1065,7 @@ class Store:
         else its name."""
         now = utc_now()
         holder = slide.claimed_by
-        twin = session.scalars(select(Slide.claimed_by).where(
-            Slide.sha256 == slide.sha256, Slide.id != slide.id, Slide.claimed_by.is_not(None),
-            Slide.claimed_by != station, Slide.lease_until > now).limit(1)).first()
+        twin = _claimed_elsewhere(session, [slide.sha256], station, now).get(slide.sha256)
         if twin is not None:  # the same content under another name, being scored: linked to it afterwards
             return twin
         if holder is not None and holder != station:
@@ -1438,16 +1433,6 @@ def _inserted_alone(session: Session, entry: RecordedSlide) -> RecordedSlide:
 
 _SLIDE_INSERT_COLUMNS = ("path", "file_name", "sha256", "size_bytes", "source_folder", "width", "height", "status",
                          "duplicate_of_id", "specimen_id", "claimed_by", "lease_until")
-
-
-def _scored_original(session: Session, sha256: str) -> Slide | None:
-    """The first scored slide with this content that is not itself a duplicate."""
-    return session.scalars(
-        select(Slide)
-        .where(Slide.sha256 == sha256, Slide.status == SlideStatus.SCORED, Slide.duplicate_of_id.is_(None))
-        .order_by(Slide.id)
-        .limit(1)
-    ).one_or_none()
 
 
 def _find_version(session: Session, version: str) -> ModelVersion | None:

@@ -24,8 +24,9 @@ def test_recording_the_same_file_twice_returns_the_same_slide(store: Store) -> N
     assert first.slide.file_name == "a.png"
     assert first.slide.status is SlideStatus.PENDING
     assert first.slide.first_seen.tzinfo is not None
-    assert store.find_slide("/incoming/a.png", "aaa").id == first.slide.id
-    assert store.find_slide("/incoming/a.png", "other") is None
+    found = store.find_slides([("/incoming/a.png", "aaa"), ("/incoming/a.png", "other")])
+    assert found[("/incoming/a.png", "aaa")].id == first.slide.id
+    assert ("/incoming/a.png", "other") not in found
 
 
 def test_changed_content_at_the_same_path_is_a_new_slide(store: Store) -> None:
