@@ -1408,12 +1408,17 @@ def _inserted(session: Session, recorded: list[RecordedSlide]) -> list[RecordedS
         with session.begin_nested():
             session.add_all([entry.slide for entry in new])
     except IntegrityError:
-        alone: dict[int, RecordedSlide] = {}  # by the discarded slide object: a file twice in one call
-        for entry in new:
-            alone[id(entry.slide)] = _inserted_alone(session, entry)
-        return [alone[id(entry.slide)] if entry.is_new
-                else RecordedSlide(alone[id(entry.slide)].slide, is_new=False) if id(entry.slide) in alone
-                else entry for entry in recorded]
+        alone: dict[int, RecordedSlide] = {}  # by the discarded slide object, which a file twice in one call shares
+        inserted: list[RecordedSlide] = []
+        for entry in recorded:  # a new slide comes before its file's second time
+            if entry.is_new:
+                alone[id(entry.slide)] = _inserted_alone(session, entry)
+                inserted.append(alone[id(entry.slide)])
+            elif id(entry.slide) in alone:
+                inserted.append(RecordedSlide(alone[id(entry.slide)].slide, is_new=False))
+            else:
+                inserted.append(entry)
+        return inserted
     return recorded
 
 
